@@ -1,0 +1,200 @@
+// The C numbers the library uses, per platform. Only ffi/ imports this file.
+//
+// Linux x86_64 and aarch64 share every number below (the generic and the
+// x86_64 ABIs agree on sockets); the one layout that differs between them,
+// `struct epoll_event`, is described by EPOLL_EVENT_SIZE. Another platform is
+// added by giving it its own table and choosing it in `platformTable()`.
+
+/** Address families. */
+export const AF_UNSPEC = 0;
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const AF_PACKET = 17;
+
+/** Socket types and the flags that may be or'ed into them. */
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+export const SOCK_SEQPACKET = 5;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+
+/** Protocols. */
+export const IPPROTO_IP = 0;
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_IPV6 = 41;
+export const IPPROTO_ICMPV6 = 58;
+export const IPPROTO_RAW = 255;
+export const ETH_P_ALL = 0x0003;
+export const ETH_P_IP = 0x0800;
+export const ETH_P_ARP = 0x0806;
+export const ETH_P_IPV6 = 0x86dd;
+
+/** Option levels. */
+export const SOL_SOCKET = 1;
+export const SOL_IP = 0;
+export const SOL_IPV6 = 41;
+export const SOL_ICMPV6 = 58;
+export const SOL_PACKET = 263;
+
+/** SOL_SOCKET options. */
+export const SO_REUSEADDR = 2;
+export const SO_TYPE = 3;
+export const SO_ERROR = 4;
+export const SO_BROADCAST = 6;
+export const SO_SNDBUF = 7;
+export const SO_RCVBUF = 8;
+export const SO_PASSCRED = 16;
+export const SO_PEERCRED = 17;
+export const SO_BINDTODEVICE = 25;
+export const SO_ATTACH_FILTER = 26;
+export const SO_DETACH_FILTER = 27;
+export const SO_REUSEPORT = 15;
+export const SO_SNDBUFFORCE = 32;
+export const SO_RCVBUFFORCE = 33;
+export const SCM_RIGHTS = 1;
+export const SCM_CREDENTIALS = 2;
+
+/** IPPROTO_IP options. */
+export const IP_TTL = 2;
+export const IP_HDRINCL = 3;
+export const IP_MULTICAST_IF = 32;
+export const IP_MULTICAST_TTL = 33;
+export const IP_MULTICAST_LOOP = 34;
+export const IP_ADD_MEMBERSHIP = 35;
+export const IP_DROP_MEMBERSHIP = 36;
+
+/** IPPROTO_IPV6 options. */
+export const IPV6_UNICAST_HOPS = 16;
+export const IPV6_MULTICAST_IF = 17;
+export const IPV6_MULTICAST_HOPS = 18;
+export const IPV6_MULTICAST_LOOP = 19;
+export const IPV6_JOIN_GROUP = 20;
+export const IPV6_LEAVE_GROUP = 21;
+export const IPV6_V6ONLY = 26;
+export const IPV6_CHECKSUM = 7;
+
+/** SOL_PACKET options. */
+export const PACKET_ADD_MEMBERSHIP = 1;
+export const PACKET_STATISTICS = 6;
+
+/** Message flags. */
+export const MSG_PEEK = 0x2;
+export const MSG_CTRUNC = 0x8;
+export const MSG_TRUNC = 0x20;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_EOR = 0x80;
+export const MSG_NOSIGNAL = 0x4000;
+export const MSG_CMSG_CLOEXEC = 0x40000000;
+
+/** shutdown() directions. */
+export const SHUT_RD = 0;
+export const SHUT_WR = 1;
+export const SHUT_RDWR = 2;
+
+/** fcntl() commands and flags. */
+export const F_GETFD = 1;
+export const FD_CLOEXEC = 1;
+
+/** epoll. */
+export const EPOLL_CLOEXEC = 0o2000000;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLL_CTL_MOD = 3;
+export const EPOLLIN = 0x001;
+export const EPOLLOUT = 0x004;
+export const EPOLLERR = 0x008;
+export const EPOLLHUP = 0x010;
+export const EPOLLRDHUP = 0x2000;
+export const EPOLLET = 0x80000000;
+export const EFD_CLOEXEC = 0o2000000;
+export const EFD_NONBLOCK = 0o4000;
+
+/** Kernel limits the library checks before a call. */
+export const UNIX_PATH_MAX = 108;
+/** SCM_MAX_FD: the most descriptors one SCM_RIGHTS message may carry. */
+export const SCM_MAX_FD = 253;
+/** BPF_MAXINSNS: the longest classic BPF program the kernel accepts. */
+export const BPF_MAXINSNS = 4096;
+export const IFNAMSIZ = 16;
+
+/** Sizes of the structs whose layout is fixed by the ABI (64-bit Linux). */
+export const SIZEOF_SOCKADDR_IN = 16;
+export const SIZEOF_SOCKADDR_IN6 = 28;
+export const SIZEOF_SOCKADDR_UN = 110;
+export const SIZEOF_SOCKADDR_LL = 20;
+export const SIZEOF_SOCKADDR_STORAGE = 128;
+export const SIZEOF_MSGHDR = 56;
+export const SIZEOF_MMSGHDR = 64;
+export const SIZEOF_IOVEC = 16;
+export const SIZEOF_CMSGHDR = 16;
+export const SIZEOF_UCRED = 12;
+
+/** `struct epoll_event` is packed on x86_64 (12 bytes) and not on aarch64 (16). */
+export const EPOLL_EVENT_SIZE = Deno.build.arch === "x86_64" ? 12 : 16;
+/** Offset of `data` inside `struct epoll_event`. */
+export const EPOLL_EVENT_DATA_OFFSET = Deno.build.arch === "x86_64" ? 4 : 8;
+
+/**
+ * errno numbers by name, and the message Linux's strerror gives, lower-cased
+ * as the library prints it. Only the errnos the library meets are listed; an
+ * unlisted number prints as `errno N`.
+ */
+export const ERRNO: Readonly<Record<string, readonly [number, string]>> = {
+  EPERM: [1, "operation not permitted"],
+  ENOENT: [2, "no such file or directory"],
+  EINTR: [4, "interrupted system call"],
+  EIO: [5, "input/output error"],
+  EBADF: [9, "bad file descriptor"],
+  EAGAIN: [11, "resource temporarily unavailable"],
+  ENOMEM: [12, "cannot allocate memory"],
+  EACCES: [13, "permission denied"],
+  EFAULT: [14, "bad address"],
+  EBUSY: [16, "device or resource busy"],
+  EEXIST: [17, "file exists"],
+  ENODEV: [19, "no such device"],
+  ENOTDIR: [20, "not a directory"],
+  EINVAL: [22, "invalid argument"],
+  ENFILE: [23, "too many open files in system"],
+  EMFILE: [24, "too many open files"],
+  ENOSPC: [28, "no space left on device"],
+  EPIPE: [32, "broken pipe"],
+  ENAMETOOLONG: [36, "file name too long"],
+  ENOSYS: [38, "function not implemented"],
+  ELOOP: [40, "too many levels of symbolic links"],
+  ENOPROTOOPT: [92, "protocol not available"],
+  EPROTONOSUPPORT: [93, "protocol not supported"],
+  ESOCKTNOSUPPORT: [94, "socket type not supported"],
+  EOPNOTSUPP: [95, "operation not supported"],
+  EAFNOSUPPORT: [97, "address family not supported by protocol"],
+  EADDRINUSE: [98, "address already in use"],
+  EADDRNOTAVAIL: [99, "cannot assign requested address"],
+  ENETDOWN: [100, "network is down"],
+  ENETUNREACH: [101, "network is unreachable"],
+  ECONNABORTED: [103, "software caused connection abort"],
+  ECONNRESET: [104, "connection reset by peer"],
+  ENOBUFS: [105, "no buffer space available"],
+  EISCONN: [106, "transport endpoint is already connected"],
+  ENOTCONN: [107, "transport endpoint is not connected"],
+  ETIMEDOUT: [110, "connection timed out"],
+  ECONNREFUSED: [111, "connection refused"],
+  EHOSTUNREACH: [113, "no route to host"],
+  EALREADY: [114, "operation already in progress"],
+  EINPROGRESS: [115, "operation now in progress"],
+  EDESTADDRREQ: [89, "destination address required"],
+  EMSGSIZE: [90, "message too long"],
+  EPROTOTYPE: [91, "protocol wrong type for socket"],
+  ENOTSOCK: [88, "socket operation on non-socket"],
+};
+
+/** errno number → name, derived from ERRNO. */
+export const ERRNO_NAME: ReadonlyMap<number, string> = new Map(
+  Object.entries(ERRNO).map(([name, [num]]) => [num, name]),
+);
+
+export const EAGAIN = 11;
+export const EINTR = 4;
+export const EINPROGRESS = 115;

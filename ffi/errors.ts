@@ -1,0 +1,98 @@
+// errno → error class, and the one message format every failure uses:
+//   connect "/run/x.sock": connection refused
+// Pure: importing this file loads no native code.
+
+import { SocketError } from "../errors.ts";
+import { ERRNO, ERRNO_NAME } from "./constants.ts";
+
+type ErrorClass = new (message: string, options?: ErrorOptions) => Error;
+
+const CLASS_BY_CODE: Readonly<Record<string, ErrorClass>> = {
+  ENOENT: Deno.errors.NotFound,
+  EACCES: Deno.errors.PermissionDenied,
+  EPERM: Deno.errors.PermissionDenied,
+  ECONNREFUSED: Deno.errors.ConnectionRefused,
+  ECONNRESET: Deno.errors.ConnectionReset,
+  ECONNABORTED: Deno.errors.ConnectionAborted,
+  ENOTCONN: Deno.errors.NotConnected,
+  EADDRINUSE: Deno.errors.AddrInUse,
+  EADDRNOTAVAIL: Deno.errors.AddrNotAvailable,
+  EPIPE: Deno.errors.BrokenPipe,
+  EEXIST: Deno.errors.AlreadyExists,
+  ETIMEDOUT: Deno.errors.TimedOut,
+  EINTR: Deno.errors.Interrupted,
+  EAGAIN: Deno.errors.WouldBlock,
+  EBADF: Deno.errors.BadResource,
+  EBUSY: Deno.errors.Busy,
+  ELOOP: Deno.errors.FilesystemLoop,
+  ENOTDIR: Deno.errors.NotADirectory,
+  ENETUNREACH: Deno.errors.NetworkUnreachable,
+  EAFNOSUPPORT: Deno.errors.NotSupported,
+  EPROTONOSUPPORT: Deno.errors.NotSupported,
+  ESOCKTNOSUPPORT: Deno.errors.NotSupported,
+  EOPNOTSUPP: Deno.errors.NotSupported,
+};
+
+/** The properties every system-call error carries, whatever its class. */
+export interface ErrnoDetails {
+  errno: number;
+  code: string;
+  syscall: string;
+}
+
+/**
+ * Quotes an address for an error message: a path or abstract name as a JSON
+ * string (so `\0` shows), an IP endpoint as `"host:port"`.
+ */
+export function describeAddress(
+  address: { path: string } | { hostname: string; port?: number } | string | undefined,
+): string {
+  if (address === undefined) return "";
+  if (typeof address === "string") return JSON.stringify(address);
+  if ("path" in address) return JSON.stringify(address.path);
+  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  return JSON.stringify(address.port === undefined ? address.hostname : `${host}:${address.port}`);
+}
+
+function prefix(syscall: string, address: string): string {
+  return address === "" ? syscall : `${syscall} ${address}`;
+}
+
+/**
+ * The error for a system call that failed with `errno`: the matching
+ * `Deno.errors` class, or `SocketError`; both carry `errno`, `code`, `syscall`.
+ *
+ * @param address Already quoted by {@linkcode describeAddress}, or `""`.
+ */
+export function errnoError(errno: number, syscall: string, address = ""): Error {
+  const code = ERRNO_NAME.get(errno) ?? `E${errno}`;
+  const reason = ERRNO[code]?.[1] ?? `errno ${errno}`;
+  const message = `${prefix(syscall, address)}: ${reason}`;
+  const Class = CLASS_BY_CODE[code];
+  const err = Class ? new Class(message) : new SocketError(message, errno, code, syscall);
+  if (Class) Object.assign(err, { errno, code, syscall } satisfies ErrnoDetails);
+  return err;
+}
+
+/**
+ * Re-raises an error from a Deno built-in with the call and the address in
+ * its message, keeping its class and the original as `cause`.
+ */
+export function withContext(err: unknown, syscall: string, address: string): unknown {
+  if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError) return err;
+  if (err.name === "AbortError") return err;
+  const Class = err.constructor as ErrorClass;
+  const reason = err.message.replace(/ \(os error \d+\)$/, "").replace(/^./, (c) => c.toLowerCase());
+  const wrapped = new Class(`${prefix(syscall, address)}: ${reason}`, { cause: err });
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string") Object.assign(wrapped, { code, syscall });
+  return wrapped;
+}
+
+/**
+ * The error for an operation on a closed socket: `BadResource`, as Deno's own
+ * sockets raise.
+ */
+export function closedError(syscall: string, address = ""): Error {
+  return new Deno.errors.BadResource(`${prefix(syscall, address)}: socket is closed`);
+}

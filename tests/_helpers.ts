@@ -1,0 +1,172 @@
+// Helpers shared by the test files. One place for each: look here before
+// writing another.
+
+/** Rejects with a message naming `what` if `promise` has not settled in `ms`. */
+export async function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: number | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A fresh temporary directory, removed with everything in it on dispose. */
+export function tempDir(prefix = "bsd-"): { path: string } & Disposable {
+  const path = Deno.makeTempDirSync({ prefix });
+  return {
+    path,
+    [Symbol.dispose]() {
+      Deno.removeSync(path, { recursive: true });
+    },
+  };
+}
+
+/** SHA-256 of the concatenation of `chunks`, as hex. */
+export async function sha256(...chunks: Uint8Array[]): Promise<string> {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const all = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.length;
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** An incremental digest over many records, cheap enough for 100,000 of them. */
+export class RunningDigest {
+  #parts: Uint8Array[] = [];
+  #count = 0;
+  /** Adds one record, length-prefixed so boundaries count. */
+  add(record: Uint8Array): void {
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, record.length);
+    this.#parts.push(len, record.slice());
+    this.#count++;
+  }
+  /** How many records were added. */
+  get count(): number {
+    return this.#count;
+  }
+  /** The SHA-256 of everything added. */
+  digest(): Promise<string> {
+    return sha256(...this.#parts);
+  }
+}
+
+/** A seeded pseudo-random generator (mulberry32), so failures reproduce. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `n` bytes from the seeded generator `rand`. */
+export function randomBytes(rand: () => number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (rand() * 256) | 0;
+  return out;
+}
+
+/** The number of open descriptors of this process. */
+export function openFdCount(): number {
+  let n = 0;
+  for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
+  return n;
+}
+
+/** The number of threads of this process. */
+export function threadCount(): number {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  return Number(/^Threads:\s+(\d+)/m.exec(status)![1]);
+}
+
+/** Whether this process may open raw sockets (root with CAP_NET_RAW). */
+export function hasCapNetRaw(): boolean {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  const eff = BigInt("0x" + /^CapEff:\s+([0-9a-f]+)/m.exec(status)![1]);
+  return (eff & (1n << 13n)) !== 0n;
+}
+
+/** Whether this process may administer the network (namespaces, veth). */
+export function hasCapNetAdmin(): boolean {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  const eff = BigInt("0x" + /^CapEff:\s+([0-9a-f]+)/m.exec(status)![1]);
+  return (eff & (1n << 12n)) !== 0n;
+}
+
+/**
+ * Options for a test that needs a privilege: it is ignored (and counted as
+ * skipped in Deno's summary) when the privilege is missing, and says why.
+ */
+export function needs(what: "CAP_NET_RAW" | "CAP_NET_ADMIN" | "python3"): { ignore: boolean } {
+  let ok: boolean;
+  if (what === "CAP_NET_RAW") ok = hasCapNetRaw();
+  else if (what === "CAP_NET_ADMIN") ok = hasCapNetAdmin();
+  else ok = commandExists("python3");
+  if (!ok) console.error(`skipping a test: it needs ${what}, which this process lacks`);
+  return { ignore: !ok };
+}
+
+function commandExists(cmd: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts `python3 -c script` with `args`, its stdout piped and stderr
+ * inherited. The returned object kills the process on dispose.
+ */
+export function python(script: string, ...args: string[]): Deno.ChildProcess & AsyncDisposable {
+  const child = new Deno.Command("python3", {
+    args: ["-u", "-c", script, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  return Object.assign(child, {
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already exited */ }
+      await child.status;
+    },
+  });
+}
+
+/** Reads lines from a child's stdout, one at a time. */
+export function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
+  return stream.pipeThrough(new TextDecoderStream()).pipeThrough(
+    new TransformStream<string, string>({
+      buffer: "",
+      transform(chunk, controller) {
+        this.buffer += chunk;
+        const parts = this.buffer.split("\n");
+        this.buffer = parts.pop()!;
+        for (const p of parts) controller.enqueue(p);
+      },
+    } as Transformer<string, string> & { buffer: string }),
+  )[Symbol.asyncIterator]();
+}
+
+/** The next line from `it`, failing after `ms`. */
+export async function nextLine(it: AsyncIterator<string>, ms = 5000): Promise<string> {
+  const r = await deadline(it.next(), ms, "a line from the peer");
+  if (r.done) throw new Error("the peer closed its output");
+  return r.value;
+}
