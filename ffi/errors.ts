@@ -82,7 +82,10 @@ export function withContext(err: unknown, syscall: string, address: string): unk
   if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError) return err;
   if (err.name === "AbortError") return err;
   const Class = err.constructor as ErrorClass;
-  const reason = err.message.replace(/ \(os error \d+\)$/, "").replace(/^./, (c) => c.toLowerCase());
+  const reason = err.message.replace(/ \(os error \d+\)$/, "").replace(
+    /^./,
+    (c) => c.toLowerCase(),
+  );
   const wrapped = new Class(`${prefix(syscall, address)}: ${reason}`, { cause: err });
   const code = (err as { code?: unknown }).code;
   if (typeof code === "string") Object.assign(wrapped, { code, syscall });

@@ -152,15 +152,17 @@ export function python(script: string, ...args: string[]): Deno.ChildProcess & A
 /** Reads lines from a child's stdout, one at a time. */
 export function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
   return stream.pipeThrough(new TextDecoderStream()).pipeThrough(
-    new TransformStream<string, string>({
-      buffer: "",
-      transform(chunk, controller) {
-        this.buffer += chunk;
-        const parts = this.buffer.split("\n");
-        this.buffer = parts.pop()!;
-        for (const p of parts) controller.enqueue(p);
-      },
-    } as Transformer<string, string> & { buffer: string }),
+    new TransformStream<string, string>(
+      {
+        buffer: "",
+        transform(chunk, controller) {
+          this.buffer += chunk;
+          const parts = this.buffer.split("\n");
+          this.buffer = parts.pop()!;
+          for (const p of parts) controller.enqueue(p);
+        },
+      } as Transformer<string, string> & { buffer: string },
+    ),
   )[Symbol.asyncIterator]();
 }
 

@@ -1,0 +1,78 @@
+// What every packet socket does the same way, whatever moves its records:
+// argument checks, read() as one record per call, async iteration, dispose.
+// Private: socket classes extend it, users never see it by name.
+
+import { checkBuffer } from "./ffi/buffers.ts";
+import type { Message, PacketSocket, ReceiveOptions } from "./types.ts";
+
+/** The default and the ceiling of `maxSize`. */
+export const DEFAULT_MAX_SIZE = 65536;
+const MAX_MAX_SIZE = 1 << 30;
+
+/** Checks a receive's options before any system call. */
+export function checkReceiveOptions(options: ReceiveOptions | undefined): {
+  maxSize: number;
+  signal?: AbortSignal;
+} {
+  if (options === undefined) return { maxSize: DEFAULT_MAX_SIZE };
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`receive options must be an object, got ${String(options)}`);
+  }
+  const { maxSize = DEFAULT_MAX_SIZE, signal } = options;
+  if (typeof maxSize !== "number" || !Number.isInteger(maxSize)) {
+    throw new TypeError(`maxSize must be an integer, got ${String(maxSize)}`);
+  }
+  if (maxSize < 0 || maxSize > MAX_MAX_SIZE) {
+    throw new RangeError(`maxSize must be between 0 and ${MAX_MAX_SIZE}, got ${maxSize}`);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError("signal must be an AbortSignal");
+  }
+  return { maxSize, signal };
+}
+
+/**
+ * The shared half of every packet socket. Subclasses provide `receive`,
+ * `write`, `close` and `localAddr`; this class derives `read`, iteration and
+ * disposal from them so they behave the same on every socket type.
+ */
+export abstract class PacketSocketBase<A> implements PacketSocket<A> {
+  /** The address this socket is bound to. */
+  abstract readonly localAddr: A;
+
+  /** Receives one record; see {@linkcode PacketSocket.receive}. */
+  abstract receive(options?: ReceiveOptions): Promise<Message<A> | null>;
+
+  /** Sends `p` as one record to the connected peer. */
+  abstract write(p: Uint8Array): Promise<number>;
+
+  /** Closes the socket; calling it again does nothing. */
+  abstract close(): void;
+
+  /**
+   * Reads exactly one record into `p`, cut to `p.length` if longer (the rest
+   * of that record is discarded). Resolves `null` at end of stream or after
+   * `close()`.
+   */
+  async read(p: Uint8Array): Promise<number | null> {
+    checkBuffer(p, "read");
+    const message = await this.receive({ maxSize: p.length });
+    if (message === null) return null;
+    p.set(message.data);
+    return message.data.length;
+  }
+
+  /** Yields each record until end of stream or `close()`. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Message<A>> {
+    for (;;) {
+      const message = await this.receive();
+      if (message === null) return;
+      yield message;
+    }
+  }
+
+  /** Closes the socket, so `using sock = ...` releases it. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,995 @@
+// FdSocket: one O_NONBLOCK descriptor driven by the readiness engine. The one
+// place that calls socket, bind, listen, accept4, connect, sendto, sendmsg,
+// sendmmsg, recvmmsg, getsockopt, setsockopt, shutdown and close.
+//
+// Every call here is synchronous and runs on the JS thread, so errno is read
+// right after it and no call is ever parked on a descriptor in another thread:
+// close() can therefore deregister, settle the waiters and close the
+// descriptor at once, and no stale call can touch the number's next owner.
+
+import {
+  AF_INET,
+  AF_INET6,
+  AF_PACKET,
+  AF_UNIX,
+  EAGAIN,
+  EINPROGRESS,
+  EINTR,
+  IP_ADD_MEMBERSHIP,
+  IP_DROP_MEMBERSHIP,
+  IP_HDRINCL,
+  IP_MULTICAST_IF,
+  IP_MULTICAST_LOOP,
+  IP_MULTICAST_TTL,
+  IP_TTL,
+  IPV6_JOIN_GROUP,
+  IPV6_LEAVE_GROUP,
+  IPV6_MULTICAST_HOPS,
+  IPV6_MULTICAST_IF,
+  IPV6_MULTICAST_LOOP,
+  IPV6_UNICAST_HOPS,
+  IPV6_V6ONLY,
+  MSG_CMSG_CLOEXEC,
+  MSG_CTRUNC,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  MSG_TRUNC,
+  PACKET_ADD_MEMBERSHIP,
+  SCM_CREDENTIALS,
+  SCM_MAX_FD,
+  SCM_RIGHTS,
+  SHUT_RD,
+  SHUT_RDWR,
+  SHUT_WR,
+  SIZEOF_CMSGHDR,
+  SIZEOF_IOVEC,
+  SIZEOF_MMSGHDR,
+  SIZEOF_SOCKADDR_STORAGE,
+  SIZEOF_UCRED,
+  SO_ATTACH_FILTER,
+  SO_BINDTODEVICE,
+  SO_BROADCAST,
+  SO_DETACH_FILTER,
+  SO_ERROR,
+  SO_PASSCRED,
+  SO_PEERCRED,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SO_SNDBUF,
+  SO_SNDBUFFORCE,
+  SO_TYPE,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOCK_RAW,
+  SOCK_SEQPACKET,
+  SOCK_STREAM,
+  SOL_IP,
+  SOL_IPV6,
+  SOL_PACKET,
+  SOL_SOCKET,
+} from "./constants.ts";
+import { closedError, errnoError } from "./errors.ts";
+import { errno, libc } from "./libc.ts";
+import { theReactor } from "./reactor.ts";
+
+/** Address families, by the names the modules above use. */
+export type Family = "unix" | "ipv4" | "ipv6" | "packet";
+/** Socket types, by the names the modules above use. */
+export type Kind = "stream" | "datagram" | "seqpacket" | "raw";
+
+const FAMILY: Record<Family, number> = {
+  unix: AF_UNIX,
+  ipv4: AF_INET,
+  ipv6: AF_INET6,
+  packet: AF_PACKET,
+};
+const KIND: Record<Kind, number> = {
+  stream: SOCK_STREAM,
+  datagram: SOCK_DGRAM,
+  seqpacket: SOCK_SEQPACKET,
+  raw: SOCK_RAW,
+};
+
+/** The credentials of a process, as `SO_PEERCRED` and `SCM_CREDENTIALS` carry them. */
+export interface Credentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** One record as the engine received it. */
+export interface Received<A> {
+  data: Uint8Array;
+  from: A | null;
+  truncated: boolean;
+  fds?: number[];
+  /** The kernel had more control data than fit (`MSG_CTRUNC`); descriptors may be missing. */
+  controlTruncated?: boolean;
+  credentials?: Credentials;
+}
+
+/** How a receive of 0 bytes is read. */
+export type ZeroMeans =
+  /** Datagram, raw and packet sockets: an empty record. */
+  | "record"
+  /** Seqpacket with SO_PASSCRED: a record if it carries credentials, end of stream if not. */
+  | "eof-without-credentials";
+
+/** How an FdSocket describes itself and decodes what it receives. */
+export interface FdSocketOptions<A> {
+  /** The address quoted in error messages, already formatted. */
+  label: string;
+  /** Decodes a sender's sockaddr; `null` means unnamed. Omitted: `from` is always `null`. */
+  decode?: (name: Uint8Array, length: number) => A | null;
+  /** What a 0-byte receive means. Default `"record"`. */
+  zero?: ZeroMeans;
+  /** The most records one recvmmsg may take. Default 32; 1 turns batching off. */
+  batch?: number;
+}
+
+/** Typed socket options: the one path to setsockopt/getsockopt. */
+export interface OptionValues {
+  reuseAddress: boolean;
+  reusePort: boolean;
+  broadcast: boolean;
+  sendBufferSize: number;
+  receiveBufferSize: number;
+  /** As root, past `net.core.wmem_max`. */
+  sendBufferSizeForce: number;
+  /** As root, past `net.core.rmem_max`. */
+  receiveBufferSizeForce: number;
+  passCredentials: boolean;
+  bindToDevice: string;
+  /** The bytes of a `struct sock_filter` array (see ffi/filter.ts). */
+  attachFilter: Uint8Array;
+  detachFilter: boolean;
+  ipTtl: number;
+  ipHeaderIncluded: boolean;
+  multicastTtl: number;
+  multicastLoop: boolean;
+  /** The interface index for outgoing IPv4 multicast (0 = the routing table's choice). */
+  multicastInterface: number;
+  addMembership: Membership;
+  dropMembership: Membership;
+  ipv6UnicastHops: number;
+  ipv6MulticastHops: number;
+  ipv6MulticastLoop: boolean;
+  ipv6MulticastInterface: number;
+  ipv6JoinGroup: Membership;
+  ipv6LeaveGroup: Membership;
+  ipv6Only: boolean;
+  /** AF_PACKET membership (promiscuous and friends): type and interface. */
+  packetMembership: { ifindex: number; type: number };
+}
+
+/** A multicast group (network-order address bytes) and the interface to join it on. */
+export interface Membership {
+  group: Uint8Array;
+  ifindex: number;
+}
+
+/** Options that can only be read. */
+export interface ReadOnlyOptionValues {
+  error: number;
+  type: number;
+  peerCredentials: Credentials;
+}
+
+type Encoding = "bool" | "int" | "string" | "bytes" | "mreqn" | "mreq6" | "packet_mreq";
+const OPTIONS: Record<keyof OptionValues, readonly [number, number, Encoding]> = {
+  reuseAddress: [SOL_SOCKET, SO_REUSEADDR, "bool"],
+  reusePort: [SOL_SOCKET, SO_REUSEPORT, "bool"],
+  broadcast: [SOL_SOCKET, SO_BROADCAST, "bool"],
+  sendBufferSize: [SOL_SOCKET, SO_SNDBUF, "int"],
+  receiveBufferSize: [SOL_SOCKET, SO_RCVBUF, "int"],
+  sendBufferSizeForce: [SOL_SOCKET, SO_SNDBUFFORCE, "int"],
+  receiveBufferSizeForce: [SOL_SOCKET, SO_RCVBUFFORCE, "int"],
+  passCredentials: [SOL_SOCKET, SO_PASSCRED, "bool"],
+  bindToDevice: [SOL_SOCKET, SO_BINDTODEVICE, "string"],
+  attachFilter: [SOL_SOCKET, SO_ATTACH_FILTER, "bytes"],
+  detachFilter: [SOL_SOCKET, SO_DETACH_FILTER, "bool"],
+  ipTtl: [SOL_IP, IP_TTL, "int"],
+  ipHeaderIncluded: [SOL_IP, IP_HDRINCL, "bool"],
+  multicastTtl: [SOL_IP, IP_MULTICAST_TTL, "int"],
+  multicastLoop: [SOL_IP, IP_MULTICAST_LOOP, "bool"],
+  multicastInterface: [SOL_IP, IP_MULTICAST_IF, "mreqn"],
+  addMembership: [SOL_IP, IP_ADD_MEMBERSHIP, "mreqn"],
+  dropMembership: [SOL_IP, IP_DROP_MEMBERSHIP, "mreqn"],
+  ipv6UnicastHops: [SOL_IPV6, IPV6_UNICAST_HOPS, "int"],
+  ipv6MulticastHops: [SOL_IPV6, IPV6_MULTICAST_HOPS, "int"],
+  ipv6MulticastLoop: [SOL_IPV6, IPV6_MULTICAST_LOOP, "bool"],
+  ipv6MulticastInterface: [SOL_IPV6, IPV6_MULTICAST_IF, "int"],
+  ipv6JoinGroup: [SOL_IPV6, IPV6_JOIN_GROUP, "mreq6"],
+  ipv6LeaveGroup: [SOL_IPV6, IPV6_LEAVE_GROUP, "mreq6"],
+  ipv6Only: [SOL_IPV6, IPV6_V6ONLY, "bool"],
+  packetMembership: [SOL_PACKET, PACKET_ADD_MEMBERSHIP, "packet_mreq"],
+};
+const READ_ONLY: Record<keyof ReadOnlyOptionValues, readonly [number, number]> = {
+  error: [SOL_SOCKET, SO_ERROR],
+  type: [SOL_SOCKET, SO_TYPE],
+  peerCredentials: [SOL_SOCKET, SO_PEERCRED],
+};
+
+function encodeOption(encoding: Encoding, value: unknown): Uint8Array {
+  switch (encoding) {
+    case "bool":
+    case "int": {
+      const out = new Uint8Array(4);
+      new DataView(out.buffer).setInt32(0, Number(value), true);
+      return out;
+    }
+    case "string":
+      return new TextEncoder().encode(`${value}\0`);
+    case "bytes":
+      return fprog(value as Uint8Array);
+    case "mreqn": {
+      // struct ip_mreqn { in_addr multiaddr; in_addr address; int ifindex; }
+      const out = new Uint8Array(12);
+      if (typeof value === "number") {
+        new DataView(out.buffer).setInt32(8, value, true);
+      } else {
+        const m = value as Membership;
+        out.set(m.group, 0);
+        new DataView(out.buffer).setInt32(8, m.ifindex, true);
+      }
+      return out;
+    }
+    case "mreq6": {
+      // struct ipv6_mreq { in6_addr multiaddr; unsigned ifindex; }
+      const m = value as Membership;
+      const out = new Uint8Array(20);
+      out.set(m.group, 0);
+      new DataView(out.buffer).setUint32(16, m.ifindex, true);
+      return out;
+    }
+    case "packet_mreq": {
+      // struct packet_mreq { int ifindex; u16 type; u16 alen; u8 address[8]; }
+      const m = value as { ifindex: number; type: number };
+      const out = new Uint8Array(16);
+      const v = new DataView(out.buffer);
+      v.setInt32(0, m.ifindex, true);
+      v.setUint16(4, m.type, true);
+      return out;
+    }
+  }
+}
+
+function fprog(filter: Uint8Array): Uint8Array {
+  // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+  // The caller keeps `filter` referenced until setsockopt returns.
+  const out = new Uint8Array(16);
+  const v = new DataView(out.buffer);
+  v.setUint16(0, filter.length / 8, true);
+  v.setBigUint64(8, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(filter))), true);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Receive arena: recvmmsg slots built once, their pointers computed once.
+
+const SLOT_SIZE = 65536;
+const CMSG_ALIGN = (n: number): number => (n + 7) & ~7;
+const CMSG_SPACE = (n: number): number => SIZEOF_CMSGHDR + CMSG_ALIGN(n);
+/** Room for credentials and the most descriptors one message can carry. */
+const CONTROL_SIZE = CMSG_SPACE(SIZEOF_UCRED) + CMSG_SPACE(SCM_MAX_FD * 4);
+
+class Arena {
+  readonly slots: number;
+  readonly slotSize: number;
+  readonly data: Uint8Array;
+  readonly names: Uint8Array;
+  readonly control: Uint8Array;
+  readonly headers: Uint8Array;
+  readonly headersView: DataView;
+  readonly controlView: DataView;
+  readonly #iovecs: Uint8Array;
+
+  constructor(slots: number, slotSize: number) {
+    this.slots = slots;
+    this.slotSize = slotSize;
+    this.data = new Uint8Array(slots * slotSize);
+    this.names = new Uint8Array(slots * SIZEOF_SOCKADDR_STORAGE);
+    this.control = new Uint8Array(slots * CONTROL_SIZE);
+    this.controlView = new DataView(this.control.buffer);
+    this.#iovecs = new Uint8Array(slots * SIZEOF_IOVEC);
+    this.headers = new Uint8Array(slots * SIZEOF_MMSGHDR);
+    this.headersView = new DataView(this.headers.buffer);
+    const iov = new DataView(this.#iovecs.buffer);
+    const base = (b: Uint8Array): bigint =>
+      BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+    const data = base(this.data), names = base(this.names);
+    const control = base(this.control), iovecs = base(this.#iovecs);
+    for (let i = 0; i < slots; i++) {
+      iov.setBigUint64(i * SIZEOF_IOVEC, data + BigInt(i * slotSize), true);
+      iov.setBigUint64(i * SIZEOF_IOVEC + 8, BigInt(slotSize), true);
+      const h = i * SIZEOF_MMSGHDR;
+      this.headersView.setBigUint64(h, names + BigInt(i * SIZEOF_SOCKADDR_STORAGE), true);
+      this.headersView.setBigUint64(h + 16, iovecs + BigInt(i * SIZEOF_IOVEC), true);
+      this.headersView.setBigUint64(h + 24, 1n, true);
+      this.headersView.setBigUint64(h + 32, control + BigInt(i * CONTROL_SIZE), true);
+    }
+  }
+
+  /** Resets the in/out lengths of the first `n` slots before a call. */
+  prepare(n: number, wantControl: boolean): void {
+    const v = this.headersView;
+    for (let i = 0; i < n; i++) {
+      const h = i * SIZEOF_MMSGHDR;
+      v.setUint32(h + 8, SIZEOF_SOCKADDR_STORAGE, true);
+      v.setBigUint64(h + 40, wantControl ? BigInt(CONTROL_SIZE) : 0n, true);
+      v.setInt32(h + 48, 0, true);
+    }
+  }
+}
+
+let sharedArena: Arena | undefined;
+const bigArenas = new Map<number, Arena>();
+
+function arenaFor(maxSize: number): Arena {
+  if (maxSize <= SLOT_SIZE) return sharedArena ??= new Arena(32, SLOT_SIZE);
+  // A receive larger than a slot reads one record into a buffer of its own
+  // size; the last few sizes are kept so a loop of large receives allocates once.
+  let arena = bigArenas.get(maxSize);
+  if (!arena) {
+    if (bigArenas.size >= 4) bigArenas.delete(bigArenas.keys().next().value!);
+    arena = new Arena(1, maxSize);
+    bigArenas.set(maxSize, arena);
+  }
+  return arena;
+}
+
+// ---------------------------------------------------------------------------
+// The fd ledger and the finalizer for sockets dropped unclosed.
+
+let openCount = 0;
+
+/** How many descriptors the engine holds open for sockets (for leak tests). */
+export function openSocketCount(): number {
+  return openCount;
+}
+
+interface Held {
+  fd: number;
+  token: number;
+  closed: boolean;
+  inbox: Received<unknown>[];
+}
+
+function release(held: Held): void {
+  held.closed = true;
+  theReactor().remove(held.fd, held.token);
+  for (const r of held.inbox) closeFds(r.fds);
+  held.inbox.length = 0;
+  libc().close(held.fd);
+  openCount--;
+}
+
+const finalizer = new FinalizationRegistry<Held>((held) => {
+  if (!held.closed) release(held);
+});
+
+/** Closes received descriptors nobody will see. */
+export function closeFds(fds: number[] | undefined): void {
+  if (!fds) return;
+  for (const fd of fds) libc().close(fd);
+}
+
+// ---------------------------------------------------------------------------
+
+interface Waiter {
+  /** Tries the call: true once settled, false on EAGAIN. */
+  attempt(): boolean;
+  /** Settles the waiter because the socket closed. */
+  closed(): void;
+  /** Removes the abort listener. */
+  cleanup?: () => void;
+}
+
+const SEND_FLAGS = MSG_NOSIGNAL | MSG_DONTWAIT;
+const scratchLen = new Uint8Array(4);
+const scratchLenView = new DataView(scratchLen.buffer);
+const scratchName = new Uint8Array(SIZEOF_SOCKADDR_STORAGE);
+const scratchMsg = new Uint8Array(56);
+const scratchMsgView = new DataView(scratchMsg.buffer);
+const scratchIov = new Uint8Array(SIZEOF_IOVEC);
+const scratchIovView = new DataView(scratchIov.buffer);
+
+/** Marks `value` as used after a call that reached it through a pointer. */
+function keepAlive(value: unknown): void {
+  keepAlive.last = value;
+  keepAlive.last = undefined;
+}
+keepAlive.last = undefined as unknown;
+
+function pointerOf(b: Uint8Array): bigint {
+  return b.length === 0 ? 0n : BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+}
+
+/** A nonblocking socket descriptor on the readiness engine. */
+export class FdSocket<A = unknown> {
+  readonly #fd: number;
+  readonly #token: number;
+  readonly #held: Held;
+  readonly #readers: Waiter[] = [];
+  readonly #writers: Waiter[] = [];
+  readonly #inbox: Received<A>[];
+  readonly #decode?: (name: Uint8Array, length: number) => A | null;
+  readonly #zero: ZeroMeans;
+  readonly #batch: number;
+  #label: string;
+  #refed = true;
+  #eof = false;
+  #watchingWrites = false;
+  #writeRetryTimer: ReturnType<typeof setTimeout> | undefined;
+  #writeBackoff = 0;
+
+  /** Opens a new socket: `socket(family, kind | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol)`. */
+  static open<A>(
+    family: Family,
+    kind: Kind,
+    protocol: number,
+    options: FdSocketOptions<A>,
+  ): FdSocket<A> {
+    const fd = libc().socket(FAMILY[family], KIND[kind] | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd < 0) throw errnoError(errno(), "socket", options.label);
+    return new FdSocket(fd, options);
+  }
+
+  /** A connected pair: `socketpair(AF_UNIX, kind, 0)`. */
+  static pair<A>(kind: Kind, options: FdSocketOptions<A>): [FdSocket<A>, FdSocket<A>] {
+    const fds = new Int32Array(2);
+    const rc = libc().socketpair(AF_UNIX, KIND[kind] | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds);
+    if (rc < 0) throw errnoError(errno(), "socketpair");
+    return [new FdSocket(fds[0], options), new FdSocket(fds[1], options)];
+  }
+
+  /** Adopts an open nonblocking, close-on-exec descriptor. */
+  constructor(fd: number, options: FdSocketOptions<A>) {
+    this.#fd = fd;
+    this.#label = options.label;
+    this.#decode = options.decode;
+    this.#zero = options.zero ?? "record";
+    this.#batch = Math.max(1, Math.min(32, options.batch ?? 32));
+    const reactor = theReactor();
+    this.#token = reactor.token();
+    this.#inbox = [];
+    this.#held = { fd, token: this.#token, closed: false, inbox: this.#inbox };
+    openCount++;
+    try {
+      reactor.add(fd, this.#token);
+    } catch (err) {
+      libc().close(fd);
+      openCount--;
+      throw err;
+    }
+    finalizer.register(this, this.#held, this.#held);
+  }
+
+  /** The address quoted in this socket's error messages. */
+  get label(): string {
+    return this.#label;
+  }
+  set label(value: string) {
+    this.#label = value;
+  }
+
+  /** Whether close() has run. */
+  get closed(): boolean {
+    return this.#held.closed;
+  }
+
+  /** `bind(fd, addr)`. */
+  bind(addr: Uint8Array, label = this.#label): void {
+    this.#check("bind", label);
+    if (libc().bind(this.#fd, addr, addr.length) < 0) throw errnoError(errno(), "bind", label);
+  }
+
+  /** `listen(fd, backlog)`. */
+  listen(backlog = 4096): void {
+    this.#check("listen");
+    if (libc().listen(this.#fd, backlog) < 0) throw errnoError(errno(), "listen", this.#label);
+  }
+
+  /** `shutdown(fd, how)`; ENOTCONN (the peer is already gone) is not an error. */
+  shutdown(how: "read" | "write" | "both"): void {
+    this.#check("shutdown");
+    const rc = libc().shutdown(
+      this.#fd,
+      how === "read" ? SHUT_RD : how === "write" ? SHUT_WR : SHUT_RDWR,
+    );
+    if (rc < 0) {
+      const e = errno();
+      if (e !== 107) throw errnoError(e, "shutdown", this.#label);
+    }
+  }
+
+  /** Sets a socket option. */
+  setOption<K extends keyof OptionValues>(name: K, value: OptionValues[K]): void {
+    this.#check("setsockopt");
+    const [level, opt, encoding] = OPTIONS[name];
+    const bytes = encodeOption(encoding, value);
+    const rc = libc().setsockopt(this.#fd, level, opt, bytes, bytes.length);
+    keepAlive(value);
+    if (rc < 0) throw errnoError(errno(), `setsockopt ${name}`, this.#label);
+  }
+
+  /** Reads a socket option. */
+  getOption<K extends keyof OptionValues | keyof ReadOnlyOptionValues>(
+    name: K,
+  ): K extends keyof ReadOnlyOptionValues ? ReadOnlyOptionValues[K] : number {
+    this.#check("getsockopt");
+    const [level, opt] = name in READ_ONLY
+      ? READ_ONLY[name as keyof ReadOnlyOptionValues]
+      : OPTIONS[name as keyof OptionValues];
+    const out = new Uint8Array(16);
+    scratchLenView.setUint32(0, out.length, true);
+    if (libc().getsockopt(this.#fd, level, opt, out, scratchLen) < 0) {
+      throw errnoError(errno(), `getsockopt ${name}`, this.#label);
+    }
+    const v = new DataView(out.buffer);
+    const value = name === "peerCredentials"
+      ? { pid: v.getInt32(0, true), uid: v.getUint32(4, true), gid: v.getUint32(8, true) }
+      : v.getInt32(0, true);
+    return value as K extends keyof ReadOnlyOptionValues ? ReadOnlyOptionValues[K] : number;
+  }
+
+  /** `getsockname`, decoded. */
+  localAddress(decode: (name: Uint8Array, length: number) => A): A {
+    return this.#name("getsockname", decode);
+  }
+
+  /** `getpeername`, decoded. */
+  peerAddress(decode: (name: Uint8Array, length: number) => A): A {
+    return this.#name("getpeername", decode);
+  }
+
+  #name(call: "getsockname" | "getpeername", decode: (name: Uint8Array, length: number) => A): A {
+    this.#check(call);
+    scratchLenView.setUint32(0, SIZEOF_SOCKADDR_STORAGE, true);
+    if (libc()[call](this.#fd, scratchName, scratchLen) < 0) {
+      throw errnoError(errno(), call, this.#label);
+    }
+    return decode(scratchName, scratchLenView.getUint32(0, true));
+  }
+
+  /**
+   * `connect`, completed through the engine: EINPROGRESS waits for
+   * writability and reads SO_ERROR; EAGAIN (a Unix listener's full backlog)
+   * retries with a growing delay.
+   */
+  connect(addr: Uint8Array, label = this.#label, signal?: AbortSignal): Promise<void> {
+    if (this.closed) return Promise.reject(closedError("connect", label));
+    signal?.throwIfAborted();
+    const c = libc();
+    if (c.connect(this.#fd, addr, addr.length) === 0) return Promise.resolve();
+    const e = errno();
+    if (e === EAGAIN) return this.#connectRetry(addr, label, signal);
+    if (e !== EINPROGRESS && e !== EINTR) return Promise.reject(errnoError(e, "connect", label));
+    return this.#park(this.#writers, signal, (resolve, reject) => ({
+      attempt: () => {
+        const err = this.getOption("error");
+        if (err === 0) {
+          // Spurious wake-up before the handshake ended: still in progress.
+          if (this.#peerKnown()) resolve();
+          else return false;
+        } else reject(errnoError(err, "connect", label));
+        return true;
+      },
+      closed: () => reject(closedError("connect", label)),
+    }));
+  }
+
+  #peerKnown(): boolean {
+    scratchLenView.setUint32(0, SIZEOF_SOCKADDR_STORAGE, true);
+    return libc().getpeername(this.#fd, scratchName, scratchLen) === 0;
+  }
+
+  async #connectRetry(addr: Uint8Array, label: string, signal?: AbortSignal): Promise<void> {
+    for (let delay = 1;; delay = Math.min(delay * 2, 50)) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(done, delay);
+        if (!this.#refed) Deno.unrefTimer(timer);
+        function done(): void {
+          signal?.removeEventListener("abort", abort);
+          resolve();
+        }
+        function abort(): void {
+          clearTimeout(timer);
+          reject(signal!.reason);
+        }
+        signal?.addEventListener("abort", abort, { once: true });
+      });
+      if (this.closed) throw closedError("connect", label);
+      if (libc().connect(this.#fd, addr, addr.length) === 0) return;
+      const e = errno();
+      if (e !== EAGAIN) throw errnoError(e, "connect", label);
+    }
+  }
+
+  /** `accept4`, waiting for a connection; `wrap` adopts the new descriptor. */
+  accept<T>(wrap: (fd: number) => T, signal?: AbortSignal): Promise<T> {
+    if (this.closed) return Promise.reject(closedError("accept", this.#label));
+    signal?.throwIfAborted();
+    const attempt = (resolve: (v: T) => void, reject: (e: unknown) => void): boolean => {
+      const fd = libc().accept4(this.#fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        const e = errno();
+        if (e === EAGAIN || e === EINTR || e === 103 /* ECONNABORTED: try the next */) return false;
+        reject(errnoError(e, "accept", this.#label));
+        return true;
+      }
+      try {
+        resolve(wrap(fd));
+      } catch (err) {
+        libc().close(fd);
+        reject(err);
+      }
+      return true;
+    };
+    if (this.#readers.length === 0) {
+      let result: { ok: boolean; value: unknown } | undefined;
+      if (
+        attempt((v) => result = { ok: true, value: v }, (e) => result = { ok: false, value: e })
+      ) {
+        return result!.ok ? Promise.resolve(result!.value as T) : Promise.reject(result!.value);
+      }
+    }
+    return this.#park(this.#readers, signal, (resolve, reject) => ({
+      attempt: () => attempt(resolve, reject),
+      closed: () => reject(closedError("accept", this.#label)),
+    }));
+  }
+
+  /**
+   * Sends one record: `sendto` (or `sendmsg` when descriptors go with it).
+   * Waits for room when the socket's queue is full; never sends in part.
+   */
+  send(
+    data: Uint8Array,
+    to: Uint8Array | null,
+    options: { fds?: number[]; signal?: AbortSignal; label?: string } = {},
+  ): Promise<number> {
+    const label = options.label ?? this.#label;
+    if (this.closed) return Promise.reject(closedError("send", label));
+    options.signal?.throwIfAborted();
+    const fds = options.fds;
+    const attempt = (): number =>
+      fds && fds.length > 0 ? this.#sendmsg(data, to, fds) : this.#sendto(data, to);
+    if (this.#writers.length === 0) {
+      const n = attempt();
+      if (n >= 0) return Promise.resolve(n);
+      const e = -n;
+      if (e !== EAGAIN && e !== EINTR) return Promise.reject(this.#sendError(e, data, label));
+    }
+    return this.#park(this.#writers, options.signal, (resolve, reject) => ({
+      attempt: () => {
+        const n = attempt();
+        if (n >= 0) resolve(n);
+        else if (-n === EAGAIN || -n === EINTR) return false;
+        else reject(this.#sendError(-n, data, label));
+        return true;
+      },
+      closed: () => reject(closedError("send", label)),
+    }));
+  }
+
+  #sendError(e: number, data: Uint8Array, label: string): Error {
+    const err = errnoError(e, "send", label);
+    if (e === 90 /* EMSGSIZE */) err.message += ` (${data.length} bytes)`;
+    return err;
+  }
+
+  /** Returns the count sent, or -errno. */
+  #sendto(data: Uint8Array, to: Uint8Array | null): number {
+    const n = libc().sendto(
+      this.#fd,
+      data,
+      BigInt(data.length),
+      SEND_FLAGS,
+      to,
+      to ? to.length : 0,
+    );
+    return n < 0 ? -errno() : n;
+  }
+
+  /** sendmsg with one SCM_RIGHTS message; returns the count sent, or -errno. */
+  #sendmsg(data: Uint8Array, to: Uint8Array | null, fds: number[]): number {
+    const control = new Uint8Array(CMSG_SPACE(fds.length * 4));
+    const cv = new DataView(control.buffer);
+    cv.setBigUint64(0, BigInt(SIZEOF_CMSGHDR + fds.length * 4), true);
+    cv.setInt32(8, SOL_SOCKET, true);
+    cv.setInt32(12, SCM_RIGHTS, true);
+    for (let i = 0; i < fds.length; i++) cv.setInt32(SIZEOF_CMSGHDR + i * 4, fds[i], true);
+    scratchIovView.setBigUint64(0, pointerOf(data), true);
+    scratchIovView.setBigUint64(8, BigInt(data.length), true);
+    const m = scratchMsgView;
+    m.setBigUint64(0, to ? pointerOf(to) : 0n, true);
+    m.setUint32(8, to ? to.length : 0, true);
+    m.setBigUint64(16, pointerOf(scratchIov), true);
+    m.setBigUint64(24, 1n, true);
+    m.setBigUint64(32, pointerOf(control), true);
+    m.setBigUint64(40, BigInt(control.length), true);
+    m.setInt32(48, 0, true);
+    // data, to and control are held by this frame until the call returns.
+    const n = libc().sendmsg(this.#fd, scratchMsg, SEND_FLAGS);
+    return n < 0 ? -errno() : n;
+  }
+
+  /**
+   * Sends several records with one `sendmmsg` where the kernel takes them,
+   * waiting for room as needed. Resolves with the number of records sent.
+   */
+  sendMany(
+    records: readonly { data: Uint8Array; to: Uint8Array | null }[],
+    signal?: AbortSignal,
+  ): Promise<number> {
+    if (this.closed) return Promise.reject(closedError("sendmmsg", this.#label));
+    let done = 0;
+    const attempt = (): number => {
+      while (done < records.length) {
+        const n = this.#sendmmsg(records, done);
+        if (n < 0) return n;
+        done += n;
+      }
+      return done;
+    };
+    if (this.#writers.length === 0) {
+      const n = attempt();
+      if (n >= 0) return Promise.resolve(n);
+      if (-n !== EAGAIN && -n !== EINTR) {
+        return Promise.reject(this.#sendError(-n, records[done].data, this.#label));
+      }
+    }
+    return this.#park(this.#writers, signal, (resolve, reject) => ({
+      attempt: () => {
+        const n = attempt();
+        if (n >= 0) resolve(n);
+        else if (-n === EAGAIN || -n === EINTR) return false;
+        else reject(this.#sendError(-n, records[done].data, this.#label));
+        return true;
+      },
+      closed: () => reject(closedError("sendmmsg", this.#label)),
+    }));
+  }
+
+  #sendmmsg(records: readonly { data: Uint8Array; to: Uint8Array | null }[], from: number): number {
+    const count = Math.min(records.length - from, 64);
+    const headers = new Uint8Array(count * SIZEOF_MMSGHDR);
+    const iovecs = new Uint8Array(count * SIZEOF_IOVEC);
+    const hv = new DataView(headers.buffer), iv = new DataView(iovecs.buffer);
+    const iovBase = pointerOf(iovecs);
+    for (let i = 0; i < count; i++) {
+      const { data, to } = records[from + i];
+      iv.setBigUint64(i * SIZEOF_IOVEC, pointerOf(data), true);
+      iv.setBigUint64(i * SIZEOF_IOVEC + 8, BigInt(data.length), true);
+      const h = i * SIZEOF_MMSGHDR;
+      hv.setBigUint64(h, to ? pointerOf(to) : 0n, true);
+      hv.setUint32(h + 8, to ? to.length : 0, true);
+      hv.setBigUint64(h + 16, iovBase + BigInt(i * SIZEOF_IOVEC), true);
+      hv.setBigUint64(h + 24, 1n, true);
+    }
+    // records, headers and iovecs are held by this frame until the call returns.
+    const n = libc().sendmmsg(this.#fd, headers, count, SEND_FLAGS);
+    return n < 0 ? -errno() : n;
+  }
+
+  /**
+   * Receives one record of at most `maxSize` bytes. Resolves `null` at end of
+   * stream or once closed. Records read ahead by a batch wait in an inbox.
+   */
+  receive(maxSize: number, signal?: AbortSignal): Promise<Received<A> | null> {
+    if (this.closed || (this.#eof && this.#inbox.length === 0)) return Promise.resolve(null);
+    signal?.throwIfAborted();
+    if (this.#readers.length === 0) {
+      const r = this.#take(maxSize);
+      if (r !== undefined) return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
+    }
+    return this.#park(this.#readers, signal, (resolve, reject) => ({
+      attempt: () => {
+        const r = this.#take(maxSize);
+        if (r === undefined) return false;
+        if (r instanceof Error) reject(r);
+        else resolve(r);
+        return true;
+      },
+      closed: () => resolve(null),
+    }));
+  }
+
+  /** The next record, `null` at end of stream, an Error, or undefined on EAGAIN. */
+  #take(maxSize: number): Received<A> | null | Error | undefined {
+    if (this.#inbox.length === 0) {
+      if (this.#eof) return null;
+      const e = this.#fill(maxSize);
+      if (e !== 0) {
+        return e === EAGAIN || e === EINTR ? undefined : errnoError(e, "recvmsg", this.#label);
+      }
+      if (this.#inbox.length === 0) return this.#eof ? null : undefined;
+    }
+    const r = this.#inbox.shift()!;
+    if (r.data.length > maxSize) {
+      r.data = r.data.subarray(0, maxSize);
+      r.truncated = true;
+    }
+    return r;
+  }
+
+  /** Reads up to a batch of records into the inbox; returns 0 or errno. */
+  #fill(maxSize: number): number {
+    const arena = arenaFor(maxSize);
+    const vlen = Math.min(arena.slots, this.#batch);
+    // Only seqpacket needs control data (credentials, descriptors). Elsewhere
+    // a zero control length makes the kernel drop descriptors (closing them)
+    // instead of installing them where nobody would close them.
+    arena.prepare(vlen, this.#zero === "eof-without-credentials");
+    const n = libc().recvmmsg(this.#fd, arena.headers, vlen, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, null);
+    if (n < 0) return errno();
+    const hv = arena.headersView;
+    for (let i = 0; i < n; i++) {
+      const h = i * 64;
+      const len = hv.getUint32(h + 56, true);
+      const flags = hv.getInt32(h + 48, true);
+      const controlLength = Number(hv.getBigUint64(h + 40, true));
+      const r: Received<A> = {
+        data: arena.data.slice(
+          i * arena.slotSize,
+          i * arena.slotSize + Math.min(len, arena.slotSize),
+        ),
+        from: null,
+        truncated: (flags & MSG_TRUNC) !== 0,
+      };
+      if (controlLength > 0) this.#parseControl(arena, i, controlLength, r);
+      if ((flags & MSG_CTRUNC) !== 0) r.controlTruncated = true;
+      if (len === 0 && this.#zero === "eof-without-credentials" && !r.credentials) {
+        // End of stream. recvmmsg fills every remaining slot the same way.
+        closeFds(r.fds);
+        this.#eof = true;
+        break;
+      }
+      if (this.#decode) {
+        const nameLength = hv.getUint32(h + 8, true);
+        r.from = nameLength === 0 ? null : this.#decode(
+          arena.names.subarray(i * SIZEOF_SOCKADDR_STORAGE, (i + 1) * SIZEOF_SOCKADDR_STORAGE),
+          nameLength,
+        );
+      }
+      this.#inbox.push(r);
+    }
+    return 0;
+  }
+
+  #parseControl(arena: Arena, slot: number, length: number, r: Received<A>): void {
+    const v = arena.controlView;
+    const base = slot * CONTROL_SIZE;
+    const end = base + Math.min(length, CONTROL_SIZE);
+    let off = base;
+    while (off + SIZEOF_CMSGHDR <= end) {
+      const cmsgLen = Number(v.getBigUint64(off, true));
+      if (cmsgLen < SIZEOF_CMSGHDR || off + cmsgLen > end) break;
+      const level = v.getInt32(off + 8, true);
+      const type = v.getInt32(off + 12, true);
+      const body = off + SIZEOF_CMSGHDR;
+      if (level === SOL_SOCKET && type === SCM_RIGHTS) {
+        const count = (cmsgLen - SIZEOF_CMSGHDR) / 4;
+        r.fds ??= [];
+        for (let i = 0; i < count; i++) r.fds.push(v.getInt32(body + i * 4, true));
+      } else if (level === SOL_SOCKET && type === SCM_CREDENTIALS) {
+        r.credentials = {
+          pid: v.getInt32(body, true),
+          uid: v.getUint32(body + 4, true),
+          gid: v.getUint32(body + 8, true),
+        };
+      }
+      off += CMSG_ALIGN(cmsgLen);
+    }
+  }
+
+  /** Parks a waiter (and wires its abort) until the engine says the socket is ready. */
+  #park<T>(
+    queue: Waiter[],
+    signal: AbortSignal | undefined,
+    make: (resolve: (v: T) => void, reject: (e: unknown) => void) => Waiter,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const waiter = make(resolve, reject);
+      if (signal) {
+        const abort = (): void => {
+          const i = queue.indexOf(waiter);
+          if (i < 0) return;
+          queue.splice(i, 1);
+          this.#waitersChanged();
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", abort, { once: true });
+        waiter.cleanup = () => signal.removeEventListener("abort", abort);
+      }
+      queue.push(waiter);
+      this.#waitersChanged();
+    });
+  }
+
+  /** Called by the engine: runs the parked operations that can now proceed. */
+  onReady(readable: boolean, writable: boolean): void {
+    if (readable) this.#run(this.#readers);
+    if (writable) {
+      const before = this.#writers.length;
+      this.#run(this.#writers);
+      // Ready but still EAGAIN (an unconnected Unix datagram sender whose
+      // receiver is full is always "writable"): retry on a growing timer
+      // instead of spinning on the engine.
+      if (this.#writers.length > 0 && this.#writers.length === before) this.#scheduleWriteRetry();
+      else this.#writeBackoff = 0;
+    }
+    this.#waitersChanged();
+  }
+
+  #run(queue: Waiter[]): void {
+    while (queue.length > 0) {
+      const w = queue[0];
+      if (!w.attempt()) break;
+      queue.shift();
+      w.cleanup?.();
+    }
+  }
+
+  #scheduleWriteRetry(): void {
+    if (this.#writeRetryTimer !== undefined) return;
+    this.#writeBackoff = Math.min(Math.max(1, this.#writeBackoff * 2), 20);
+    this.#writeRetryTimer = setTimeout(() => {
+      this.#writeRetryTimer = undefined;
+      if (!this.closed) this.onReady(false, true);
+    }, this.#writeBackoff);
+    if (!this.#refed) Deno.unrefTimer(this.#writeRetryTimer!);
+  }
+
+  /** Tells the engine whether this socket waits, and for what. */
+  #waitersChanged(): void {
+    if (this.closed) return;
+    const reactor = theReactor();
+    const wantWrites = this.#writers.length > 0;
+    if (wantWrites !== this.#watchingWrites) {
+      reactor.watchWritable(this.#fd, this.#token, wantWrites);
+      this.#watchingWrites = wantWrites;
+    }
+    if (this.#readers.length > 0 || wantWrites) reactor.busy(this.#token, this, this.#refed);
+    else reactor.idle(this.#token);
+  }
+
+  /** Lets pending operations keep the process alive (the default). */
+  ref(): void {
+    this.#refed = true;
+    this.#waitersChanged();
+  }
+
+  /** Lets the process exit even while operations are pending. */
+  unref(): void {
+    this.#refed = false;
+    if (this.#writeRetryTimer !== undefined) Deno.unrefTimer(this.#writeRetryTimer);
+    this.#waitersChanged();
+  }
+
+  /**
+   * Closes the socket once: deregisters it, settles every parked operation
+   * (receives with `null`, the rest with BadResource), closes descriptors
+   * still waiting in the inbox, then closes the descriptor.
+   */
+  close(): void {
+    if (this.#held.closed) return;
+    finalizer.unregister(this.#held);
+    clearTimeout(this.#writeRetryTimer);
+    release(this.#held);
+    for (const queue of [this.#readers, this.#writers]) {
+      for (const w of queue.splice(0)) {
+        w.cleanup?.();
+        w.closed();
+      }
+    }
+  }
+
+  #check(call: string, label = this.#label): void {
+    if (this.closed) throw closedError(call, label);
+  }
+}
