@@ -15,7 +15,9 @@
  * Options:
  *   -n, --count N       records to time (client, flood) or to stop after
  *                       (server, sink; 0 = until end of stream or quiet)
- *   -s, --size BYTES    record size (default 64; icmp payload default 56)
+ *   -s, --size BYTES    record size (default 64; icmp payload default 56);
+ *                       unix and tcp servers and sinks count records of
+ *                       this size in the byte stream
  *   -w, --warmup N      untimed round trips before the timed ones
  *                       (client; default N/10, at most 1000)
  *   -t, --timeout SEC   give up after SEC seconds (default 30)

@@ -1,0 +1,351 @@
+// The benchmark machinery: the C references compile and interoperate, the
+// peer protocol works both ways, and the runner reports rows and failures.
+// Tiny counts only: these check that the bench works, not how fast it is.
+
+import assert from "node:assert/strict";
+import {
+  BENCH_DIR,
+  buildC,
+  BUILTIN,
+  C,
+  emit,
+  formatNumber,
+  median,
+  OURS,
+  pinned,
+  type Row,
+  spawnC,
+  spawnDeno,
+  spawnPeer,
+} from "../bench/_harness.ts";
+import { benchFiles, type FileOutcome, formatTable, ratio, runBenchFile } from "../bench/run.ts";
+import { deadline, needs, tempDir } from "./_helpers.ts";
+
+const LOSSLESS = ["seqpacket", "unixgram", "unix", "tcp"] as const;
+const ALL_KINDS = [...LOSSLESS, "udp"] as const;
+
+/** The ADDR a server or sink binds, and the one a client or flood then uses. */
+function addresses(kind: string, dir: string): { bind: string; reach(ready: string): string } {
+  if (kind === "udp" || kind === "tcp") return { bind: "0", reach: (port) => port };
+  const path = `${dir}/${kind}.sock`;
+  return { bind: path, reach: () => path };
+}
+
+Deno.test("buildC() compiles bench/c into an executable and rebuilds a stale binary", async () => {
+  const dir = await buildC();
+  const bin = dir + "sockbench";
+  const info = Deno.statSync(bin);
+  assert.ok(info.isFile && (info.mode! & 0o111) !== 0, "sockbench is executable");
+  assert.equal(await buildC(), dir);
+  assert.equal(Deno.statSync(bin).mtime!.getTime(), info.mtime!.getTime(), "fresh: not rebuilt");
+
+  const old = new Date(Deno.statSync(BENCH_DIR + "c/sockbench.c").mtime!.getTime() - 60_000);
+  Deno.utimeSync(bin, old, old);
+  await buildC();
+  assert.ok(Deno.statSync(bin).mtime!.getTime() > old.getTime(), "stale: rebuilt");
+});
+
+for (const kind of ALL_KINDS) {
+  Deno.test(`sockbench ${kind}: C client and C echo server agree on the round-trip count`, async () => {
+    using tmp = tempDir();
+    const addr = addresses(kind, tmp.path);
+    await using server = await spawnC([
+      kind,
+      "server",
+      addr.bind,
+      "-s",
+      "100", // a stream server counts records of this size
+      "-n",
+      "320", // warm-up + timed: a datagram server then need not wait for quiet
+      "-t",
+      "20",
+    ]);
+    if (kind === "udp" || kind === "tcp") assert.match(server.ready, /^[1-9]\d*$/);
+    else assert.equal(server.ready, "");
+    await using client = await spawnC([
+      kind,
+      "client",
+      addr.reach(server.ready),
+      "-n",
+      "300",
+      "-w",
+      "20",
+      "-s",
+      "100",
+      "-t",
+      "20",
+    ]);
+    const r = await client.result(20_000);
+    assert.equal(r.role, "client");
+    assert.equal(r.kind, kind);
+    assert.equal(r.n, 300);
+    assert.equal(r.size, 100);
+    assert.ok(r.rtt_us_min! > 0);
+    assert.ok(r.rtt_us_min! <= r.rtt_us_median! && r.rtt_us_median! <= r.rtt_us_p99!);
+    assert.ok(r.rtt_us_p99! <= r.rtt_us_max!);
+    const s = await server.result(20_000);
+    assert.equal(s.n, 320, "warm-up and timed round trips were all echoed");
+    assert.equal(s.bytes, 320 * 100);
+  });
+
+  Deno.test(`sockbench ${kind}: C sink counts what the C flood sent`, async () => {
+    using tmp = tempDir();
+    const addr = addresses(kind, tmp.path);
+    const n = 5000;
+    await using sink = await spawnC([kind, "sink", addr.bind, "-n", String(n), "-t", "20"]);
+    await using flood = await spawnC([kind, "flood", addr.reach(sink.ready), "-n", String(n)]);
+    const f = await flood.result(20_000);
+    assert.equal(f.n, n);
+    assert.ok(f.msgs_per_s! > 0);
+    const s = await sink.result(20_000);
+    assert.equal(s.role, "sink");
+    if (kind === "udp") {
+      // Loopback UDP may drop when the sink falls behind; it must say how many.
+      assert.ok(s.n! > 0 && s.n! <= n);
+      assert.equal(s.lost, n - s.n!);
+    } else {
+      assert.equal(s.n, n);
+      assert.equal(s.lost, 0);
+      assert.equal(s.bytes, n * 64);
+    }
+    assert.ok(s.msgs_per_s! > 0 && s.first_to_last_s! > 0);
+  });
+}
+
+Deno.test("sockbench seqpacket sink stops at end of stream when the flood sends fewer", async () => {
+  using tmp = tempDir();
+  const path = `${tmp.path}/eof.sock`;
+  await using sink = await spawnC(["seqpacket", "sink", path, "-n", "1000", "-t", "20"]);
+  await using flood = await spawnC(["seqpacket", "flood", path, "-n", "10"]);
+  await flood.result(20_000);
+  const s = await sink.result(20_000);
+  assert.equal(s.n, 10);
+  assert.equal(s.eof, true);
+  assert.equal(s.lost, 990);
+});
+
+Deno.test("sockbench udp sink stops after a quiet period, not at its timeout", async () => {
+  await using sink = await spawnC(["udp", "sink", "0", "-q", "100", "-t", "20"]);
+  await using flood = await spawnC(["udp", "flood", sink.ready, "-n", "50"]);
+  await flood.result(20_000);
+  const s = await deadline(sink.result(20_000), 10_000, "the sink's result");
+  assert.ok(s.n! > 0 && s.n! <= 50);
+  assert.equal(s.eof, false);
+});
+
+Deno.test(
+  "sockbench icmp client times echo requests to 127.0.0.1",
+  needs("CAP_NET_RAW"),
+  async () => {
+    await using ping = await spawnC(["icmp", "client", "127.0.0.1", "-n", "200", "-t", "20"]);
+    const r = await ping.result(20_000);
+    assert.equal(r.kind, "icmp");
+    assert.equal(r.n, 200);
+    assert.equal(r.size, 56);
+    assert.ok(r.rtt_us_median! > 0);
+  },
+);
+
+Deno.test("spawnC() rejects with the connect error when no server listens", async () => {
+  using tmp = tempDir();
+  const path = `${tmp.path}/nobody.sock`;
+  await assert.rejects(
+    spawnC(["seqpacket", "client", path, "-n", "1"]),
+    (err: Error) => {
+      assert.match(err.message, /^sockbench seqpacket client: exited with status 1 before/);
+      assert.ok(err.message.includes(`connect "${path}": no such file or directory`));
+      return true;
+    },
+  );
+});
+
+Deno.test("spawnC() rejects a usage error with sockbench's reason", async () => {
+  await assert.rejects(
+    spawnC(["sctp", "server", "0"]),
+    /status 64 before printing ready.*unknown kind/,
+  );
+});
+
+Deno.test("Peer.result() rejects when the C role hits its timeout", async () => {
+  using tmp = tempDir();
+  await using server = await spawnC(["unix", "server", `${tmp.path}/idle.sock`, "-t", "0.2"]);
+  await assert.rejects(server.result(10_000), /sockbench unix server: timed out after 0\.2 s/);
+});
+
+Deno.test("Peer.result() kills a peer that overruns its time and says so", async () => {
+  await using peer = await spawnPeer(["sh", "-c", "echo ready; exec sleep 30"]);
+  await assert.rejects(
+    peer.result(100),
+    /sh -c echo ready; exec sleep 30: no result within 100 ms/,
+  );
+});
+
+Deno.test("spawnPeer() rejects a command that never prints ready", async () => {
+  await assert.rejects(
+    spawnPeer(["sh", "-c", "echo starting; exec sleep 30"], { readyTimeoutMs: 200 }),
+    /printed no ready line within 200 ms/,
+  );
+});
+
+Deno.test("spawnPeer() pins with taskset and passes the ready detail on", async () => {
+  assert.deepEqual(pinned(["echo", "hi"], "0"), ["taskset", "-c", "0", "echo", "hi"]);
+  const script = 'echo "ready 4242"; ' +
+    'echo "{\\"cpus\\":\\"$(sed -n "s/^Cpus_allowed_list:\\t//p" /proc/self/status)\\"}"';
+  await using peer = await spawnPeer(["sh", "-c", script], { pin: [0] });
+  assert.equal(peer.ready, "4242");
+  assert.deepEqual(await peer.result(10_000), { cpus: "0" });
+});
+
+Deno.test("spawnDeno() runs a Deno peer that speaks the ready/result protocol", async () => {
+  using tmp = tempDir();
+  const script = `${tmp.path}/peer.ts`;
+  const harness = new URL("../bench/_harness.ts", import.meta.url).href;
+  Deno.writeTextFileSync(
+    script,
+    `import { peerReady, peerResult } from "${harness}";\n` +
+      `peerReady(Deno.args[0]);\npeerResult({ role: "echo", n: Deno.args.length });\n`,
+  );
+  await using peer = await spawnDeno(script, ["7", "x"]);
+  assert.equal(peer.ready, "7");
+  assert.deepEqual(await peer.result(20_000), { role: "echo", n: 2 });
+});
+
+Deno.test("median() takes the middle value, or the mean of the middle two", () => {
+  assert.equal(median([5, 1, 3]), 3);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(median([7]), 7);
+  const xs = [3, 1, 2];
+  median(xs);
+  assert.deepEqual(xs, [3, 1, 2], "input left unsorted");
+  assert.throws(() => median([]), RangeError);
+});
+
+const SAMPLE: Row = {
+  group: "seqpacket",
+  case: "ping-pong 64 B, pinned",
+  unit: "µs",
+  better: "lower",
+  values: { [OURS]: 10, [BUILTIN]: 15, [C]: 8 },
+};
+
+Deno.test("emit() prints one JSON row with --json and a readable line without", () => {
+  const printed: string[] = [];
+  const log = console.log;
+  console.log = (line: string) => printed.push(line);
+  try {
+    emit(SAMPLE, true);
+    emit({ ...SAMPLE, values: { [OURS]: 123456.7, [C]: null }, note: "3 lost" }, false);
+  } finally {
+    console.log = log;
+  }
+  assert.deepEqual(JSON.parse(printed[0]), SAMPLE);
+  assert.equal(
+    printed[1],
+    "seqpacket | ping-pong 64 B, pinned (3 lost) | µs, lower is better | @bsd/sockets 123,457, C —",
+  );
+  assert.throws(() => emit({ ...SAMPLE, values: { [OURS]: NaN } }, true), TypeError);
+  assert.throws(() => emit({ ...SAMPLE, better: "more" } as unknown as Row, true), TypeError);
+});
+
+Deno.test("ratio() is above 1 when ours is better, for either direction", () => {
+  assert.equal(ratio(SAMPLE, BUILTIN), 1.5);
+  assert.equal(ratio(SAMPLE, C), 0.8);
+  const rate: Row = { ...SAMPLE, better: "higher", values: { [OURS]: 600, [C]: 1200 } };
+  assert.equal(ratio(rate, C), 0.5);
+  assert.equal(ratio(rate, BUILTIN), null, "a missing contender gives no ratio");
+  assert.equal(ratio({ ...SAMPLE, values: { [OURS]: null, [C]: 8 } }, C), null);
+});
+
+Deno.test("formatTable() lists every row with ratios and marks a failed file", () => {
+  const outcomes: FileOutcome[] = [
+    { file: "seqpacket_bench.ts", seconds: 1, rows: [SAMPLE] },
+    {
+      file: "raw_bench.ts",
+      seconds: 2,
+      rows: [{ ...SAMPLE, group: "raw", values: { [OURS]: 7.7, Python: 9 } }],
+      failure: "exit status 1: boom",
+    },
+  ];
+  const info = { date: "D", deno: "deno X", cpu: "CPU Y", cores: 2, kernel: "linux Z" };
+  const md = formatTable(outcomes, info);
+  const lines = md.split("\n");
+  assert.ok(lines.includes("D · deno X · CPU Y, 2 cores · linux Z"));
+  const header = lines.find((l) => l.startsWith("| group"))!;
+  assert.equal(
+    header,
+    "| group | case | unit | @bsd/sockets | Deno built-in | C | Python | @bsd/sockets vs C | @bsd/sockets vs built-in |",
+  );
+  assert.ok(
+    lines.includes(
+      "| seqpacket | ping-pong 64 B, pinned | µs ↓ | 10 | 15 | 8 | — | 0.80× | 1.50× |",
+    ),
+  );
+  assert.ok(lines.includes("| raw | ping-pong 64 B, pinned | µs ↓ | 7.7 | — | — | 9 | — | — |"));
+  assert.ok(
+    lines.includes("| raw_bench.ts | **FAILED**: exit status 1: boom |  |  |  |  |  |  |  |"),
+  );
+  assert.ok(!md.includes("No bench files matched"));
+  assert.ok(formatTable([], info).includes("No bench files matched."));
+});
+
+Deno.test("formatNumber() keeps three significant digits and groups thousands", () => {
+  assert.equal(formatNumber(8.234), "8.23");
+  assert.equal(formatNumber(0.5), "0.5");
+  assert.equal(formatNumber(99.96), "100");
+  assert.equal(formatNumber(1052345.6), "1,052,346");
+});
+
+Deno.test("runBenchFile() collects rows and reports crashes, silence and overruns", async () => {
+  using tmp = tempDir();
+  const harness = new URL("../bench/_harness.ts", import.meta.url).href;
+  const write = (name: string, body: string): string => {
+    Deno.writeTextFileSync(`${tmp.path}/${name}`, `import { emit } from "${harness}";\n${body}\n`);
+    return `${tmp.path}/${name}`;
+  };
+  const good = write("a_bench.ts", `console.log("chatter"); emit(${JSON.stringify(SAMPLE)});`);
+  const crash = write(
+    "b_bench.ts",
+    `emit(${JSON.stringify(SAMPLE)}); throw new Error("socket gone");`,
+  );
+  const silent = write("c_bench.ts", "void emit;");
+  const slow = write("d_bench.ts", "void emit; await new Promise((r) => setTimeout(r, 30_000));");
+  write("helper.ts", "void emit;");
+  assert.deepEqual(benchFiles(tmp.path), ["a_bench.ts", "b_bench.ts", "c_bench.ts", "d_bench.ts"]);
+  assert.deepEqual(benchFiles(tmp.path, ["c_", "d_"]), ["c_bench.ts", "d_bench.ts"]);
+
+  const a = await runBenchFile(good, 30);
+  assert.equal(a.failure, undefined);
+  assert.deepEqual(a.rows, [SAMPLE]);
+  const b = await runBenchFile(crash, 30);
+  assert.deepEqual(b.rows, [SAMPLE], "rows printed before the crash are kept");
+  assert.match(b.failure!, /^exit status 1: .*socket gone/);
+  const c = await runBenchFile(silent, 30);
+  assert.equal(c.failure, "printed no rows");
+  const d = await runBenchFile(slow, 1);
+  assert.equal(d.failure, "killed after the 1 s time limit");
+  assert.ok(d.seconds < 10);
+});
+
+Deno.test("bench/run.ts writes results.md and results.json even with no bench files", async () => {
+  using tmp = tempDir();
+  const out = `${tmp.path}/out`;
+  const run = new URL("../bench/run.ts", import.meta.url).pathname;
+  const res = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", run, "no-such-bench", `--out=${out}`],
+    stdin: "null",
+  }).output();
+  assert.equal(res.code, 0, new TextDecoder().decode(res.stderr));
+  const md = Deno.readTextFileSync(`${out}/results.md`);
+  assert.equal(new TextDecoder().decode(res.stdout), md + "\n");
+  assert.ok(md.includes("No bench files matched."));
+  const json = JSON.parse(Deno.readTextFileSync(`${out}/results.json`));
+  assert.deepEqual(json.outcomes, []);
+  assert.equal(json.cores, navigator.hardwareConcurrency);
+
+  const bad = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", run, "--bogus"],
+    stdin: "null",
+  }).output();
+  assert.equal(bad.code, 1);
+  assert.match(new TextDecoder().decode(bad.stderr), /unknown option "--bogus"/);
+});
