@@ -1,0 +1,50 @@
+// The C layout of classic BPF programs: `struct sock_filter` and
+// `struct sock_fprog` (linux/filter.h), for SO_ATTACH_FILTER.
+// Pure: importing this file loads no native code.
+
+import { type BpfProgram, validateFilter } from "../bpf.ts";
+import { BPF_MAXINSNS } from "./constants.ts";
+
+/** `sizeof(struct sock_filter)`: u16 code, u8 jt, u8 jf, u32 k. */
+export const SIZEOF_SOCK_FILTER = 8;
+/** `sizeof(struct sock_fprog)` on 64-bit Linux: u16 len, 6 bytes padding, a pointer. */
+export const SIZEOF_SOCK_FPROG = 16;
+
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/**
+ * Validates `program` and lays it out as an array of `struct sock_filter`,
+ * in host byte order, 8 bytes per instruction.
+ */
+export function encodeFilter(program: BpfProgram): Uint8Array {
+  validateFilter(program);
+  const out = new Uint8Array(program.length * SIZEOF_SOCK_FILTER);
+  const view = new DataView(out.buffer);
+  program.forEach(({ code, jt, jf, k }, i) => {
+    const at = i * SIZEOF_SOCK_FILTER;
+    view.setUint16(at, code, LITTLE_ENDIAN);
+    view.setUint8(at + 2, jt);
+    view.setUint8(at + 3, jf);
+    view.setUint32(at + 4, k, LITTLE_ENDIAN);
+  });
+  return out;
+}
+
+/**
+ * The `struct sock_fprog` that points at `filter` (bytes from
+ * {@linkcode encodeFilter}) living at `address`, the value of its pointer. The
+ * caller keeps `filter` alive until the setsockopt call returns.
+ */
+export function encodeFprog(filter: Uint8Array, address: bigint): Uint8Array {
+  const n = filter.length / SIZEOF_SOCK_FILTER;
+  if (!Number.isInteger(n) || n < 1 || n > BPF_MAXINSNS) {
+    throw new RangeError(
+      `sock_fprog: filter is ${filter.length} bytes, not 1 to ${BPF_MAXINSNS} instructions`,
+    );
+  }
+  const out = new Uint8Array(SIZEOF_SOCK_FPROG);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, n, LITTLE_ENDIAN);
+  view.setBigUint64(8, address, LITTLE_ENDIAN);
+  return out;
+}
