@@ -172,3 +172,30 @@ export async function nextLine(it: AsyncIterator<string>, ms = 5000): Promise<st
   if (r.done) throw new Error("the peer closed its output");
   return r.value;
 }
+
+/**
+ * `deno run <flags> <script> <args>` with the running Deno binary, its stdout
+ * piped and stderr inherited; `prefix` (such as `setpriv ...`) runs it.
+ * Flags are exactly those given: none means no permissions.
+ */
+export function denoRun(
+  script: string,
+  options: { flags?: string[]; args?: string[]; prefix?: string[] } = {},
+): Deno.Command {
+  const argv = [
+    ...(options.prefix ?? []),
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "--no-prompt",
+    ...(options.flags ?? []),
+    script,
+    ...(options.args ?? []),
+  ];
+  return new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  });
+}
