@@ -211,7 +211,8 @@ export interface Message<A> {
  * }
  * ```
  */
-export interface PacketSocket<A> extends Reader, Writer, Closer, AsyncIterable<Message<A>>, Disposable {
+export interface PacketSocket<A>
+  extends Reader, Writer, Closer, AsyncIterable<Message<A>>, Disposable {
   /** The address this socket is bound to. */
   readonly localAddr: A;
   /**
