@@ -22,9 +22,8 @@ import {
 } from "./constants.ts";
 
 const encoder = new TextEncoder();
-// fatal: a path that is not UTF-8 has no faithful string form, and a lossy
-// one would name another file. ignoreBOM: a path may begin with U+FEFF.
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+// ignoreBOM: a path may begin with U+FEFF, which is part of its name.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Where `sun_path` starts: after the 2-byte family. */
@@ -550,13 +549,20 @@ export function decodeUnix(
   let bytes = buf.subarray(SUN_PATH_OFFSET, Math.min(len, SIZEOF_SOCKADDR_UN));
   const nul = bytes.indexOf(0);
   if (nul >= 0) bytes = bytes.subarray(0, nul);
-  try {
-    return { transport, path: strictUtf8.decode(bytes) };
-  } catch {
-    throw new TypeError(
-      `socket path is not valid UTF-8: ${JSON.stringify(new TextDecoder().decode(bytes))}`,
-    );
+  const path = utf8.decode(bytes);
+  // A path that is not UTF-8 has no faithful string form, and the lossy one
+  // would name another file. Checked without a fatal decoder: its exception
+  // costs more than this on the rare path that holds U+FFFD.
+  if (path.includes("\uFFFD") && !sameBytes(encoder.encode(path), bytes)) {
+    throw new TypeError(`socket path is not valid UTF-8: ${JSON.stringify(path)}`);
   }
+  return { transport, path };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
