@@ -13,6 +13,7 @@ import {
   median,
   OURS,
   pinned,
+  pinSelf,
   type Row,
   spawnC,
   spawnDeno,
@@ -194,6 +195,25 @@ Deno.test("spawnPeer() pins with taskset and passes the ready detail on", async 
   await using peer = await spawnPeer(["sh", "-c", script], { pin: [0] });
   assert.equal(peer.ready, "4242");
   assert.deepEqual(await peer.result(10_000), { cpus: "0" });
+});
+
+Deno.test("pinSelf() pins every thread of this process and undoes it", async () => {
+  // One line per distinct CPU list over all of this process's threads.
+  const affinity = async (): Promise<string> => {
+    const out = await new Deno.Command("sh", {
+      args: ["-c", `sed -n "s/^Cpus_allowed_list:\t//p" /proc/${Deno.pid}/task/*/status | sort -u`],
+    }).output();
+    return new TextDecoder().decode(out.stdout).trim();
+  };
+  const before = await affinity();
+  const undo = pinSelf("0");
+  try {
+    assert.equal(await affinity(), "0");
+  } finally {
+    undo();
+  }
+  assert.equal(await affinity(), before);
+  assert.throws(() => pinSelf("9999"), /taskset -a -p -c 9999/);
 });
 
 Deno.test("spawnDeno() runs a Deno peer that speaks the ready/result protocol", async () => {
