@@ -230,7 +230,8 @@ export function formatIPv4(bytes: Uint8Array): string {
  * becomes `::`; an IPv4-mapped address ends in dotted quad
  * (`"::ffff:1.2.3.4"`). A non-zero `scopeId` is appended as `%N`.
  *
- * @throws {RangeError} when `bytes` is not 16 bytes long or `scopeId` is not a u32.
+ * @throws {RangeError} when `bytes` is not 16 bytes long or `scopeId` is out of
+ * 0–2^32-1 (`TypeError` when it is not an integer).
  */
 export function formatIPv6(bytes: Uint8Array, scopeId = 0): string {
   checkAddressBytes("IPv6", bytes, 16);
