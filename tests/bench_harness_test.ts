@@ -46,6 +46,25 @@ Deno.test("buildC() compiles bench/c into an executable and rebuilds a stale bin
   assert.ok(Deno.statSync(bin).mtime!.getTime() > old.getTime(), "stale: rebuilt");
 });
 
+Deno.test("buildC() says how to install gcc when it is missing", async () => {
+  const bin = (await buildC()) + "sockbench";
+  const old = new Date(Deno.statSync(BENCH_DIR + "c/sockbench.c").mtime!.getTime() - 60_000);
+  Deno.utimeSync(bin, old, old);
+  const harness = new URL("../bench/_harness.ts", import.meta.url).href;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", `import { buildC } from "${harness}"; await buildC();`],
+    env: { PATH: "/nonexistent" },
+    stdin: "null",
+  }).output();
+  assert.equal(out.code, 1);
+  assert.match(
+    new TextDecoder().decode(out.stderr),
+    /buildC: gcc not found on PATH; install it \(apt-get install gcc libc6-dev\)/,
+  );
+  await buildC();
+  assert.ok(Deno.statSync(bin).mtime!.getTime() > old.getTime(), "rebuilt once gcc is back");
+});
+
 for (const kind of ALL_KINDS) {
   Deno.test(`sockbench ${kind}: C client and C echo server agree on the round-trip count`, async () => {
     using tmp = tempDir();
@@ -126,7 +145,7 @@ Deno.test("sockbench seqpacket sink stops at end of stream when the flood sends 
 });
 
 Deno.test("sockbench udp sink stops after a quiet period, not at its timeout", async () => {
-  await using sink = await spawnC(["udp", "sink", "0", "-q", "100", "-t", "20"]);
+  await using sink = await spawnC(["udp", "sink", "0", "-q", "300", "-t", "20"]);
   await using flood = await spawnC(["udp", "flood", sink.ready, "-n", "50"]);
   await flood.result(20_000);
   const s = await deadline(sink.result(20_000), 10_000, "the sink's result");
