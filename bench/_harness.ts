@@ -258,19 +258,11 @@ export async function spawnPeer(args: string[], options: SpawnOptions = {}): Pro
   const lines: string[] = [];
   let onReady: (detail: string) => void = () => {};
   const readyLine = new Promise<string>((resolve) => onReady = resolve);
-  const stdout = (async () => {
-    let rest = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      const parts = (rest + chunk).split("\n");
-      rest = parts.pop()!;
-      for (const line of parts) {
-        const m = /^ready(?: (.*))?$/.exec(line);
-        if (m) onReady(m[1] ?? "");
-        else lines.push(line);
-      }
-    }
-    if (rest) lines.push(rest);
-  })();
+  const stdout = forEachLine(child.stdout, (line) => {
+    const m = /^ready(?: (.*))?$/.exec(line);
+    if (m) onReady(m[1] ?? "");
+    else lines.push(line);
+  });
   const stderr = new Response(child.stderr).text();
   let exited = false;
   const status = child.status.then((s) => {
@@ -361,6 +353,26 @@ function lastError(lines: string[]): string {
   } catch {
     return "";
   }
+}
+
+/**
+ * Calls `fn` with each line of `stream` as it arrives (without the newline).
+ *
+ * @param stream A child's stdout or stderr.
+ * @param fn What to do with a line.
+ * @returns A promise that settles once the stream ends.
+ */
+export async function forEachLine(
+  stream: ReadableStream<Uint8Array>,
+  fn: (line: string) => void,
+): Promise<void> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (rest + chunk).split("\n");
+    rest = parts.pop()!;
+    parts.forEach(fn);
+  }
+  if (rest) fn(rest);
 }
 
 /**

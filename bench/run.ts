@@ -22,6 +22,7 @@ import {
   buildC,
   BUILTIN,
   C,
+  forEachLine,
   formatNumber,
   isRow,
   OURS,
@@ -141,19 +142,6 @@ export async function runBenchFile(path: string, timeLimit: number): Promise<Fil
   } else if (badLines.length > 0) failure = `printed a malformed row: ${badLines[0]}`;
   else if (rows.length === 0) failure = "printed no rows";
   return failure === undefined ? { file, seconds, rows } : { file, seconds, rows, failure };
-}
-
-async function forEachLine(
-  stream: ReadableStream<Uint8Array>,
-  fn: (line: string) => void,
-): Promise<void> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    const parts = (rest + chunk).split("\n");
-    rest = parts.pop()!;
-    parts.forEach(fn);
-  }
-  if (rest) fn(rest);
 }
 
 /**
