@@ -35,6 +35,7 @@ import {
   MSG_NOSIGNAL,
   MSG_TRUNC,
   PACKET_ADD_MEMBERSHIP,
+  PACKET_STATISTICS,
   SCM_CREDENTIALS,
   SCM_MAX_FD,
   SCM_RIGHTS,
@@ -176,6 +177,8 @@ export interface ReadOnlyOptionValues {
   error: number;
   type: number;
   peerCredentials: Credentials;
+  /** AF_PACKET: packets that passed the filter and of those dropped, since the last read (which resets both). */
+  packetStatistics: { packets: number; drops: number };
 }
 
 type Encoding = "bool" | "int" | "string" | "bytes" | "mreqn" | "mreq6" | "packet_mreq";
@@ -211,6 +214,7 @@ const READ_ONLY: Record<keyof ReadOnlyOptionValues, readonly [number, number]> =
   error: [SOL_SOCKET, SO_ERROR],
   type: [SOL_SOCKET, SO_TYPE],
   peerCredentials: [SOL_SOCKET, SO_PEERCRED],
+  packetStatistics: [SOL_PACKET, PACKET_STATISTICS],
 };
 
 function encodeOption(encoding: Encoding, value: unknown): Uint8Array {
@@ -532,21 +536,27 @@ export class FdSocket<A = unknown> {
     const v = new DataView(out.buffer);
     const value = name === "peerCredentials"
       ? { pid: v.getInt32(0, true), uid: v.getUint32(4, true), gid: v.getUint32(8, true) }
+      : name === "packetStatistics"
+      // struct tpacket_stats { unsigned tp_packets; unsigned tp_drops; }
+      ? { packets: v.getUint32(0, true), drops: v.getUint32(4, true) }
       : v.getInt32(0, true);
     return value as K extends keyof ReadOnlyOptionValues ? ReadOnlyOptionValues[K] : number;
   }
 
   /** `getsockname`, decoded. */
-  localAddress(decode: (name: Uint8Array, length: number) => A): A {
+  localAddress<T = A>(decode: (name: Uint8Array, length: number) => T): T {
     return this.#name("getsockname", decode);
   }
 
   /** `getpeername`, decoded. */
-  peerAddress(decode: (name: Uint8Array, length: number) => A): A {
+  peerAddress<T = A>(decode: (name: Uint8Array, length: number) => T): T {
     return this.#name("getpeername", decode);
   }
 
-  #name(call: "getsockname" | "getpeername", decode: (name: Uint8Array, length: number) => A): A {
+  #name<T>(
+    call: "getsockname" | "getpeername",
+    decode: (name: Uint8Array, length: number) => T,
+  ): T {
     this.#check(call);
     scratchLenView.setUint32(0, SIZEOF_SOCKADDR_STORAGE, true);
     if (libc()[call](this.#fd, scratchName, scratchLen) < 0) {
@@ -851,14 +861,25 @@ export class FdSocket<A = unknown> {
       }
       if (this.#decode) {
         const nameLength = hv.getUint32(h + 8, true);
-        r.from = nameLength === 0 ? null : this.#decode(
-          arena.names.subarray(i * SIZEOF_SOCKADDR_STORAGE, (i + 1) * SIZEOF_SOCKADDR_STORAGE),
-          nameLength,
-        );
+        r.from = nameLength === 0 ? null : this.#decodeFrom(arena, i, nameLength);
       }
       this.#inbox.push(r);
     }
     return 0;
+  }
+
+  /**
+   * The sender's address, or `null` when the kernel reports one the public
+   * types cannot name (a non-UTF-8 path, PACKET_LOOPBACK): the record itself
+   * is never dropped over its address.
+   */
+  #decodeFrom(arena: Arena, slot: number, length: number): A | null {
+    const base = slot * SIZEOF_SOCKADDR_STORAGE;
+    try {
+      return this.#decode!(arena.names.subarray(base, base + SIZEOF_SOCKADDR_STORAGE), length);
+    } catch {
+      return null;
+    }
   }
 
   #parseControl(arena: Arena, slot: number, length: number, r: Received<A>): void {
