@@ -10,7 +10,7 @@ import {
   validateFilter,
 } from "../bpf.ts";
 import { encodeFilter, encodeFprog, SIZEOF_SOCK_FILTER, SIZEOF_SOCK_FPROG } from "../ffi/filter.ts";
-import { deadline, needs, prng, tempDir } from "./_helpers.ts";
+import { deadline, needs, prng, pythonOutput, tempDir, toHex } from "./_helpers.ts";
 
 // ---------------------------------------------------------------------------
 // A small classic-BPF interpreter, written from linux/filter.h semantics, so
@@ -620,13 +620,10 @@ Deno.test({
     const script = `import json, struct, sys
 prog = json.loads(sys.argv[1])
 sys.stdout.write(b"".join(struct.pack("HBBI", *i) for i in prog).hex())`;
-    const out = await new Deno.Command("python3", {
-      args: ["-c", script, JSON.stringify(program.map((i) => [i.code, i.jt, i.jf, i.k]))],
-      stdout: "piped",
-      stderr: "inherit",
-    }).output();
-    assert.ok(out.success);
-    assert.equal(new TextDecoder().decode(out.stdout), toHex(encodeFilter(program)));
+    const out = await pythonOutput(script, [
+      JSON.stringify(program.map((i) => [i.code, i.jt, i.jf, i.k])),
+    ]);
+    assert.equal(out, toHex(encodeFilter(program)));
   },
 });
 
@@ -645,10 +642,6 @@ Deno.test("encodeFprog() lays out struct sock_fprog: u16 len, padding, pointer",
 
 // ---------------------------------------------------------------------------
 // The real kernel.
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 // Reads programs from stdin, each a u32 instruction count (host order) and
 // that many struct sock_filter, attaches each to a UDP socket and prints
@@ -934,31 +927,10 @@ Deno.test({
         toHex(encodeFilter(compileFilter(match, { link }))),
       ]),
     );
-    const child = new Deno.Command("unshare", {
-      args: [
-        "--net",
-        "sh",
-        "-c",
-        'ip link set lo mtu 1280 up && exec python3 -c "$1" "$2" "$3" "$4"',
-        "sh",
-        LOOPBACK_PY,
-        JSON.stringify(filters),
-        "40053",
-        "40054",
-      ],
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    let out: Deno.CommandOutput;
-    try {
-      out = await deadline(child.output(), 30_000, "the loopback filter script");
-    } catch (e) {
-      child.kill("SIGKILL");
-      await child.status;
-      throw e;
-    }
-    assert.ok(out.success, "the loopback filter script failed");
-    const report = JSON.parse(new TextDecoder().decode(out.stdout));
+    const out = await pythonOutput(LOOPBACK_PY, [JSON.stringify(filters), "40053", "40054"], {
+      netns: "ip link set lo mtu 1280 up",
+    });
+    const report = JSON.parse(out);
     const link = ["end", "yes-frag", "yes-opt-ihl6", "yes-v4", "yes-v6"];
     assert.deepEqual(report, {
       ethernet: { seen: link, done: true },
