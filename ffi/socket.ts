@@ -572,7 +572,7 @@ export class FdSocket<A = unknown> {
    */
   connect(addr: Uint8Array, label = this.#label, signal?: AbortSignal): Promise<void> {
     if (this.closed) return Promise.reject(closedError("connect", label));
-    signal?.throwIfAborted();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const c = libc();
     if (c.connect(this.#fd, addr, addr.length) === 0) return Promise.resolve();
     const e = errno();
@@ -622,7 +622,7 @@ export class FdSocket<A = unknown> {
   /** `accept4`, waiting for a connection; `wrap` adopts the new descriptor. */
   accept<T>(wrap: (fd: number) => T, signal?: AbortSignal): Promise<T> {
     if (this.closed) return Promise.reject(closedError("accept", this.#label));
-    signal?.throwIfAborted();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const attempt = (resolve: (v: T) => void, reject: (e: unknown) => void): boolean => {
       const fd = libc().accept4(this.#fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
@@ -664,7 +664,7 @@ export class FdSocket<A = unknown> {
   ): Promise<number> {
     const label = options.label ?? this.#label;
     if (this.closed) return Promise.reject(closedError("send", label));
-    options.signal?.throwIfAborted();
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason);
     const fds = options.fds;
     const attempt = (): number =>
       fds && fds.length > 0 ? this.#sendmsg(data, to, fds) : this.#sendto(data, to);
@@ -792,7 +792,7 @@ export class FdSocket<A = unknown> {
    */
   receive(maxSize: number, signal?: AbortSignal): Promise<Received<A> | null> {
     if (this.closed || (this.#eof && this.#inbox.length === 0)) return Promise.resolve(null);
-    signal?.throwIfAborted();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#readers.length === 0) {
       const r = this.#take(maxSize);
       if (r !== undefined) return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
