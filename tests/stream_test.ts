@@ -1,0 +1,654 @@
+// Tests for stream.ts: TCP and Unix stream sockets over Deno's built-ins.
+
+import assert from "node:assert/strict";
+import {
+  connectStream,
+  listenStream,
+  type StreamConn,
+  StreamListener,
+  type TcpStreamOptions,
+  type UnixStreamOptions,
+} from "../stream.ts";
+import type { NetAddr, Reader, UnixAddr } from "../types.ts";
+import {
+  deadline,
+  lines,
+  needs,
+  nextLine,
+  prng,
+  python,
+  randomBytes,
+  RunningDigest,
+  tempDir,
+} from "./_helpers.ts";
+
+const LOOPBACK = "127.0.0.1";
+
+type Transport = "tcp" | "unix";
+
+/** A listener on a fresh address of `transport`, and the options to reach it. */
+function listenOn(
+  transport: Transport,
+  dir: string,
+): { listener: StreamListener; target: TcpStreamOptions | UnixStreamOptions } {
+  if (transport === "tcp") {
+    const listener = listenStream({ hostname: LOOPBACK, port: 0 });
+    return { listener, target: { hostname: LOOPBACK, port: listener.addr.port } };
+  }
+  const path = `${dir}/s.sock`;
+  return { listener: listenStream({ path }), target: { path } };
+}
+
+/** A connected pair: `client` from connectStream, `server` from accept. */
+async function pair(
+  transport: Transport,
+  dir: string,
+): Promise<{ listener: StreamListener; client: StreamConn; server: StreamConn }> {
+  const { listener, target } = listenOn(transport, dir);
+  const accepted = listener.accept();
+  const client = await deadline(connectStream(target), 5000, "connect");
+  const server = await deadline(accepted, 5000, "accept");
+  return { listener, client, server };
+}
+
+/** Reads length-prefixed frames (4-byte big-endian length, then the payload). */
+class FrameReader {
+  #conn: Reader;
+  #buf = new Uint8Array(1 << 18);
+  #start = 0;
+  #end = 0;
+  constructor(conn: Reader) {
+    this.#conn = conn;
+  }
+  async #fill(need: number): Promise<boolean> {
+    while (this.#end - this.#start < need) {
+      if (this.#buf.length - this.#start < need) {
+        this.#buf.copyWithin(0, this.#start, this.#end);
+        this.#end -= this.#start;
+        this.#start = 0;
+      }
+      const n = await this.#conn.read(this.#buf.subarray(this.#end));
+      if (n === null) return false;
+      this.#end += n;
+    }
+    return true;
+  }
+  /** The next frame's payload (valid until the next call), or null at a clean EOF. */
+  async next(): Promise<Uint8Array | null> {
+    if (!await this.#fill(4)) {
+      if (this.#end !== this.#start) throw new Error("end of stream inside a frame header");
+      return null;
+    }
+    const len = new DataView(this.#buf.buffer, this.#start, 4).getUint32(0);
+    if (len > 65536) throw new Error(`frame length ${len} is over 65,536: the stream is corrupt`);
+    if (!await this.#fill(4 + len)) throw new Error(`end of stream inside a ${len} B frame`);
+    const frame = this.#buf.subarray(this.#start + 4, this.#start + 4 + len);
+    this.#start += 4 + len;
+    return frame;
+  }
+}
+
+/** Everything `conn` yields until end of stream. */
+async function readToEnd(conn: Reader): Promise<Uint8Array> {
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  const buf = new Uint8Array(4096);
+  for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+    chunks.push(buf.slice(0, n));
+  }
+  return new Uint8Array(await new Blob(chunks).arrayBuffer());
+}
+
+/** Echoes everything it reads until end of stream, then half-closes. */
+async function echoServer(conn: StreamConn): Promise<number> {
+  const buf = new Uint8Array(1 << 17);
+  let total = 0;
+  for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+    await conn.write(buf.subarray(0, n));
+    total += n;
+  }
+  await conn.closeWrite();
+  return total;
+}
+
+const FRAMES = 10_000;
+
+async function echoFrames(transport: Transport): Promise<void> {
+  using dir = tempDir();
+  const { listener, client, server } = await pair(transport, dir.path);
+  using _l = listener;
+  using _c = client;
+  using _s = server;
+  const rand = prng(0x5eed);
+  const pool = randomBytes(rand, (1 << 20) + 65536);
+  // Sizes 0–65,536 B, mean ~9.4 KiB, with both extremes certainly present.
+  const frames: Uint8Array[] = [];
+  for (let i = 0; i < FRAMES; i++) {
+    const size = i === 0 ? 0 : i === 1 ? 65536 : Math.floor(rand() ** 6 * 65537);
+    const offset = Math.floor(rand() * (pool.length - size));
+    frames.push(pool.subarray(offset, offset + size));
+  }
+  const sent = new RunningDigest();
+  for (const f of frames) sent.add(f);
+
+  const echoed = echoServer(server);
+  const writer = (async () => {
+    // Frames are packed into a staging buffer, so writes cut across frame boundaries.
+    const stage = new Uint8Array(1 << 17);
+    const view = new DataView(stage.buffer);
+    let used = 0;
+    for (const f of frames) {
+      if (used + 4 + f.length > stage.length) {
+        await client.write(stage.subarray(0, used));
+        used = 0;
+      }
+      view.setUint32(used, f.length);
+      stage.set(f, used + 4);
+      used += 4 + f.length;
+    }
+    await client.write(stage.subarray(0, used));
+    await client.closeWrite();
+  })();
+  const reader = (async () => {
+    const received = new RunningDigest();
+    const frames = new FrameReader(client);
+    for (let f = await frames.next(); f !== null; f = await frames.next()) {
+      received.add(f);
+      if (received.count > FRAMES) throw new Error("more frames came back than were sent");
+    }
+    return received;
+  })();
+  const [received, , bytesEchoed] = await deadline(
+    Promise.all([reader, writer, echoed]),
+    60_000,
+    `${FRAMES} frames echoed over ${transport}`,
+  );
+  const expectedBytes = frames.reduce((sum, f) => sum + 4 + f.length, 0);
+  assert.equal(bytesEchoed, expectedBytes);
+  assert.equal(received.count, FRAMES);
+  assert.equal(await received.digest(), await sent.digest());
+}
+
+Deno.test("StreamConn echoes 10,000 frames of 0-64 KiB both ways concurrently over TCP", async () => {
+  await echoFrames("tcp");
+});
+
+Deno.test("StreamConn echoes 10,000 frames of 0-64 KiB both ways concurrently over Unix", async () => {
+  await echoFrames("unix");
+});
+
+for (const transport of ["tcp", "unix"] as const) {
+  Deno.test(`StreamConn.closeWrite() over ${transport}: the peer reads EOF and can still answer`, async () => {
+    using dir = tempDir();
+    const { listener, client, server } = await pair(transport, dir.path);
+    using _l = listener;
+    using _c = client;
+    using _s = server;
+    await client.write(new TextEncoder().encode("question"));
+    await client.closeWrite();
+    // Not server.readable: Deno closes the whole connection when that stream ends.
+    const got = await deadline(readToEnd(server), 5000, "EOF");
+    assert.equal(new TextDecoder().decode(got), "question");
+    await server.write(new TextEncoder().encode("answer: 42"));
+    server.close();
+    const buf = new Uint8Array(64);
+    const n = await deadline(client.read(buf), 5000, "the answer");
+    assert.equal(new TextDecoder().decode(buf.subarray(0, n!)), "answer: 42");
+    assert.equal(await deadline(client.read(buf), 5000, "EOF"), null);
+    await assert.rejects(client.write(new Uint8Array(1)), Deno.errors.BrokenPipe);
+  });
+}
+
+// The peer binds, accepts one connection, reads one chunk, says "got" and
+// then reads no more, so our writes fill the socket buffers and block.
+const STALLING_PEER = `
+import socket, sys, time
+if sys.argv[1] == "tcp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+else:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(sys.argv[1])
+s.listen(1)
+print(s.getsockname()[1] if sys.argv[1] == "tcp" else sys.argv[1])
+c, _ = s.accept()
+c.recv(65536)
+print("got")
+time.sleep(120)
+`;
+
+const RESET_OR_PIPE = (err: unknown): boolean =>
+  err instanceof Deno.errors.BrokenPipe || err instanceof Deno.errors.ConnectionReset;
+
+for (const transport of ["tcp", "unix"] as const) {
+  Deno.test(
+    `StreamConn over ${transport}: a peer killed mid-transfer ends reads and fails writes`,
+    needs("python3"),
+    async () => {
+      using dir = tempDir();
+      await using peer = python(STALLING_PEER, transport === "tcp" ? "tcp" : `${dir.path}/p.sock`);
+      const out = lines(peer.stdout);
+      try {
+        const first = await nextLine(out);
+        const target = transport === "tcp" ? { port: Number(first) } : { path: first };
+        using conn = await deadline(connectStream(target), 5000, "connect to the peer");
+        const pendingRead = conn.read(new Uint8Array(1024)).then(
+          (n) => ({ n, err: null as unknown }),
+          (err) => ({ n: null, err }),
+        );
+        let written = 0;
+        const writer = (async () => {
+          const chunk = new Uint8Array(65536).fill(7);
+          for (let i = 0; i < 100_000; i++) {
+            try {
+              written += await conn.write(chunk);
+            } catch (err) {
+              return err;
+            }
+          }
+          return new Error("100,000 writes succeeded into a killed peer");
+        })();
+        assert.equal(await nextLine(out), "got");
+        peer.kill("SIGKILL");
+        await deadline(peer.status, 5000, "the peer to die");
+        const read = await deadline(pendingRead, 5000, "the pending read to settle");
+        assert.ok(
+          read.n === null || read.err instanceof Deno.errors.ConnectionReset,
+          String(read.err),
+        );
+        const writeErr = await deadline(writer, 5000, "a write to fail");
+        assert.ok(RESET_OR_PIPE(writeErr), String(writeErr));
+        assert.ok(written >= 65536, `only ${written} B were written before the kill`);
+        // Later writes fail too, every time, and the process goes on.
+        for (let i = 0; i < 3; i++) {
+          await assert.rejects(conn.write(new Uint8Array(16)), RESET_OR_PIPE);
+        }
+      } finally {
+        await out.return?.();
+      }
+    },
+  );
+}
+
+Deno.test("listenStream()/connectStream() reject ports outside 0-65535 and non-integers", async () => {
+  for (const port of [-1, 65536]) {
+    assert.throws(() => listenStream({ port }), RangeError);
+    await assert.rejects(connectStream({ port }), RangeError);
+  }
+  for (const port of [1.5, NaN, "80" as unknown as number, undefined as unknown as number]) {
+    assert.throws(() => listenStream({ port }), TypeError);
+    await assert.rejects(connectStream({ port }), TypeError);
+  }
+  assert.throws(() => listenStream({ port: -1 }), /^RangeError: listen: port must be between/);
+});
+
+Deno.test("listenStream()/connectStream() reject bad Unix paths before creating anything", async () => {
+  using dir = tempDir();
+  const long = `${dir.path}/${"x".repeat(108 - dir.path.length - 1)}`;
+  assert.equal(new TextEncoder().encode(long).length, 108);
+  assert.throws(() => listenStream({ path: long }), (err) => {
+    return err instanceof RangeError && /108 bytes, over the limit of 107/.test(err.message);
+  });
+  await assert.rejects(connectStream({ path: long }), RangeError);
+  assert.throws(() => listenStream({ path: "" }), TypeError);
+  await assert.rejects(connectStream({ path: "" }), TypeError);
+  assert.throws(() => listenStream({ path: `${dir.path}/a\0b` }), TypeError);
+  assert.throws(() => listenStream({ path: 5 as unknown as string }), TypeError);
+  assert.throws(
+    () => listenStream({ path: `${dir.path}/a`, port: 1 } as unknown as UnixStreamOptions),
+    TypeError,
+  );
+  assert.throws(() => listenStream(null as unknown as UnixStreamOptions), TypeError);
+  assert.throws(() => listenStream({ path: "\0h\xe9" }), Deno.errors.NotSupported);
+  assert.deepEqual([...Deno.readDirSync(dir.path)], []);
+});
+
+Deno.test("connectStream() to a missing path is NotFound naming the path", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/missing.sock`;
+  await assert.rejects(connectStream({ path }), (err) => {
+    assert.ok(err instanceof Deno.errors.NotFound, String(err));
+    assert.equal(err.message, `connect ${JSON.stringify(path)}: no such file or directory`);
+    assert.equal((err as { code?: string }).code, "ENOENT");
+    return true;
+  });
+});
+
+Deno.test("connectStream() to a closed TCP port is ConnectionRefused naming the address", async () => {
+  const probe = listenStream({ hostname: LOOPBACK, port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  await assert.rejects(connectStream({ port }), (err) => {
+    assert.ok(err instanceof Deno.errors.ConnectionRefused, String(err));
+    assert.equal(err.message, `connect "127.0.0.1:${port}": connection refused`);
+    return true;
+  });
+});
+
+Deno.test("listenStream() on a bound path is AddrInUse and leaves the first listener whole", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/taken.sock`;
+  using first = listenStream({ path });
+  const ino = Deno.lstatSync(path).ino;
+  assert.throws(() => listenStream({ path }), (err) => {
+    assert.ok(err instanceof Deno.errors.AddrInUse, String(err));
+    assert.equal(err.message, `listen ${JSON.stringify(path)}: address already in use`);
+    return true;
+  });
+  assert.equal(Deno.lstatSync(path).ino, ino);
+  const accepted = first.accept();
+  using client = await deadline(connectStream({ path }), 5000, "connect");
+  using server = await deadline(accepted, 5000, "accept");
+  await client.write(new Uint8Array([1, 2, 3]));
+  const buf = new Uint8Array(8);
+  assert.equal(await deadline(server.read(buf), 5000, "read"), 3);
+});
+
+Deno.test("StreamConn.write()/read() refuse resizable, shared, detached and non-Uint8Array buffers", async () => {
+  using dir = tempDir();
+  const { listener, client, server } = await pair("unix", dir.path);
+  using _l = listener;
+  using _c = client;
+  using _s = server;
+  const resizable = new Uint8Array(new ArrayBuffer(8, { maxByteLength: 16 }));
+  const shared = new Uint8Array(new SharedArrayBuffer(8));
+  const detached = new Uint8Array(8);
+  detached.buffer.transfer();
+  const cases: [string, unknown][] = [
+    ["resizable", resizable],
+    ["SharedArrayBuffer", shared],
+    ["detached", detached],
+    ["Uint8Array", new Uint16Array(4)],
+    ["Uint8Array", "text"],
+  ];
+  for (const [word, buf] of cases) {
+    await assert.rejects(client.write(buf as Uint8Array), (err) => {
+      assert.ok(err instanceof TypeError, String(err));
+      assert.ok(
+        err.message.startsWith(`write ${JSON.stringify((client.remoteAddr as UnixAddr).path)}: `),
+        err.message,
+      );
+      assert.ok(err.message.includes(word), err.message);
+      return true;
+    });
+    await assert.rejects(client.read(buf as Uint8Array), TypeError);
+  }
+  // Nothing was sent by the refused writes.
+  await client.write(new Uint8Array([9]));
+  client.close();
+  assert.deepEqual(
+    new Uint8Array(await new Response(server.readable).arrayBuffer()),
+    new Uint8Array([9]),
+  );
+});
+
+Deno.test("StreamConn.close() twice is a no-op; then read is null, write and closeWrite are BadResource", async () => {
+  using dir = tempDir();
+  const { listener, client, server } = await pair("tcp", dir.path);
+  using _l = listener;
+  using _s = server;
+  client.close();
+  client.close();
+  assert.equal(await client.read(new Uint8Array(4)), null);
+  await assert.rejects(client.write(new Uint8Array(4)), Deno.errors.BadResource);
+  await assert.rejects(client.closeWrite(), Deno.errors.BadResource);
+  assert.throws(() => client.setNoDelay(), Deno.errors.BadResource);
+  // The peer sees the close.
+  assert.equal(await deadline(server.read(new Uint8Array(4)), 5000, "EOF"), null);
+});
+
+for (const transport of ["tcp", "unix"] as const) {
+  Deno.test(`StreamConn.close() over ${transport} settles a pending read with null`, async () => {
+    using dir = tempDir();
+    const { listener, client, server } = await pair(transport, dir.path);
+    using _l = listener;
+    using _s = server;
+    const pending = client.read(new Uint8Array(16));
+    client.close();
+    assert.equal(await deadline(pending, 5000, "the pending read"), null);
+  });
+}
+
+Deno.test("StreamConn.close() rejects a write blocked on a full peer with BadResource", async () => {
+  using dir = tempDir();
+  const { listener, client, server } = await pair("unix", dir.path);
+  using _l = listener;
+  using _s = server;
+  const big = new Uint8Array(64 << 20);
+  const pending = client.write(big);
+  client.close();
+  await assert.rejects(deadline(pending, 5000, "the pending write"), Deno.errors.BadResource);
+});
+
+Deno.test("StreamListener.close() rejects a pending accept with BadResource and ends iteration", async () => {
+  const listener = listenStream({ hostname: LOOPBACK, port: 0 });
+  const pending = listener.accept();
+  const iterated: StreamConn[] = [];
+  const loop = (async () => {
+    for await (const conn of listener) iterated.push(conn);
+  })();
+  listener.close();
+  listener.close();
+  await assert.rejects(deadline(pending, 5000, "the pending accept"), (err) => {
+    assert.ok(err instanceof Deno.errors.BadResource, String(err));
+    assert.match(
+      err.message,
+      /^accept "0\.0\.0\.0:\d+"|^accept "127\.0\.0\.1:\d+": socket is closed$/,
+    );
+    return true;
+  });
+  await deadline(loop, 5000, "iteration to end");
+  assert.equal(iterated.length, 0);
+  await assert.rejects(listener.accept(), Deno.errors.BadResource);
+});
+
+Deno.test("StreamListener iteration yields each connection in turn", async () => {
+  const listener = listenStream({ hostname: LOOPBACK, port: 0 });
+  const seen: number[] = [];
+  const loop = (async () => {
+    for await (const conn of listener) {
+      using c = conn;
+      const buf = new Uint8Array(1);
+      if (await c.read(buf) === 1) seen.push(buf[0]);
+      if (seen.length === 3) break;
+    }
+  })();
+  for (let i = 0; i < 3; i++) {
+    using c = await connectStream({ port: listener.addr.port });
+    await c.write(new Uint8Array([i]));
+  }
+  await deadline(loop, 5000, "three connections");
+  listener.close();
+  assert.deepEqual(seen, [0, 1, 2]);
+});
+
+Deno.test("StreamListener.close() removes its own socket file", () => {
+  using dir = tempDir();
+  const path = `${dir.path}/own.sock`;
+  const listener = listenStream({ path });
+  assert.ok(Deno.lstatSync(path).isSocket);
+  listener.close();
+  assert.throws(() => Deno.lstatSync(path), Deno.errors.NotFound);
+  assert.deepEqual([...Deno.readDirSync(dir.path)], []);
+});
+
+Deno.test("StreamListener.close() leaves a socket file that replaced its own", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/shared.sock`;
+  const mine = listenStream({ path });
+  Deno.removeSync(path);
+  using theirs = listenStream({ path });
+  const ino = Deno.lstatSync(path).ino;
+  mine.close();
+  assert.equal(Deno.lstatSync(path).ino, ino);
+  assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), ["shared.sock"]);
+  const accepted = theirs.accept();
+  using client = await deadline(connectStream({ path }), 5000, "connect to the replacement");
+  using server = await deadline(accepted, 5000, "accept on the replacement");
+  await client.write(new Uint8Array([7]));
+  const buf = new Uint8Array(1);
+  assert.equal(await deadline(server.read(buf), 5000, "read on the replacement"), 1);
+  assert.equal(buf[0], 7);
+  theirs.close();
+  assert.deepEqual([...Deno.readDirSync(dir.path)], []);
+});
+
+Deno.test("StreamListener.close() leaves a regular file that replaced its socket", () => {
+  using dir = tempDir();
+  const path = `${dir.path}/x.sock`;
+  const listener = listenStream({ path });
+  Deno.removeSync(path);
+  Deno.writeTextFileSync(path, "not a socket");
+  listener.close();
+  assert.equal(Deno.readTextFileSync(path), "not a socket");
+});
+
+Deno.test("StreamListener.accept() rejects with signal.reason and hands a later connection to the next accept", async () => {
+  const listener = listenStream({ hostname: LOOPBACK, port: 0 });
+  try {
+    const controller = new AbortController();
+    const aborted = listener.accept({ signal: controller.signal });
+    const reason = new Error("stop waiting");
+    controller.abort(reason);
+    await assert.rejects(deadline(aborted, 1000, "the aborted accept"), (err) => err === reason);
+    await assert.rejects(listener.accept({ signal: AbortSignal.abort() }), { name: "AbortError" });
+    using client = await connectStream({ port: listener.addr.port });
+    using server = await deadline(listener.accept(), 5000, "the next accept");
+    assert.equal(server.remoteAddr.port, client.localAddr.port);
+    await client.write(new Uint8Array([42]));
+    const buf = new Uint8Array(1);
+    assert.equal(await server.read(buf), 1);
+    assert.equal(buf[0], 42);
+  } finally {
+    listener.close();
+  }
+});
+
+Deno.test("StreamListener.accept() calls that overlap each get one connection", async () => {
+  const listener = listenStream({ hostname: LOOPBACK, port: 0 });
+  try {
+    const accepts = [listener.accept(), listener.accept(), listener.accept()];
+    const clients = [];
+    for (let i = 0; i < 3; i++) clients.push(await connectStream({ port: listener.addr.port }));
+    const servers = await deadline(Promise.all(accepts), 5000, "three accepts");
+    const ports = servers.map((s) => s.remoteAddr.port).sort();
+    assert.deepEqual(ports, clients.map((c) => c.localAddr.port).sort());
+    for (const c of [...clients, ...servers]) c.close();
+  } finally {
+    listener.close();
+  }
+});
+
+const FULL_BACKLOG_PEER = `
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+s.listen(0)
+print(s.getsockname()[1])
+time.sleep(120)
+`;
+
+Deno.test(
+  "connectStream() over TCP rejects with signal.reason when aborted mid-connect",
+  needs("python3"),
+  async () => {
+    // A listener with backlog 0 that never accepts: once one connection is
+    // queued, Linux drops further SYNs, so the next connect hangs.
+    await using peer = python(FULL_BACKLOG_PEER);
+    const out = lines(peer.stdout);
+    try {
+      const port = Number(await nextLine(out));
+      using _queued = await deadline(connectStream({ port }), 5000, "the first connect");
+      const controller = new AbortController();
+      const connecting = connectStream({ port, signal: controller.signal });
+      const reason = new Error("gave up");
+      queueMicrotask(() => controller.abort(reason));
+      await assert.rejects(
+        deadline(connecting, 2000, "the aborted connect"),
+        (err) => err === reason,
+      );
+    } finally {
+      await out.return?.();
+    }
+  },
+);
+
+Deno.test("connectStream() over Unix rejects with signal.reason and closes a late connection", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/late.sock`;
+  using listener = listenStream({ path });
+  await assert.rejects(connectStream({ path, signal: AbortSignal.abort() }), {
+    name: "AbortError",
+  });
+  const controller = new AbortController();
+  const connecting = connectStream({ path, signal: controller.signal });
+  controller.abort(new Error("too late"));
+  await assert.rejects(connecting, { message: "too late" });
+  // Whichever connection reached the listener was closed by us: EOF.
+  using server = await deadline(listener.accept(), 5000, "the abandoned connection");
+  assert.equal(await deadline(server.read(new Uint8Array(4)), 5000, "EOF"), null);
+});
+
+Deno.test("StreamConn reports TCP and Unix addresses in this package's shapes", async () => {
+  using dir = tempDir();
+  const tcp = await pair("tcp", dir.path);
+  assert.deepEqual(tcp.client.remoteAddr, {
+    transport: "tcp",
+    hostname: LOOPBACK,
+    port: (tcp.listener.addr as NetAddr).port,
+  });
+  assert.deepEqual(tcp.server.localAddr, tcp.client.remoteAddr);
+  assert.deepEqual(tcp.server.remoteAddr, tcp.client.localAddr);
+  tcp.client.setNoDelay(false);
+  tcp.client.setKeepAlive(true);
+  for (const r of [tcp.client, tcp.server, tcp.listener]) r.close();
+
+  const unix = await pair("unix", dir.path);
+  const path = `${dir.path}/s.sock`;
+  assert.deepEqual(unix.listener.addr, { transport: "unix", path });
+  assert.deepEqual(unix.client.remoteAddr, { transport: "unix", path });
+  assert.deepEqual(unix.client.localAddr, { transport: "unix", path: "" });
+  assert.deepEqual(unix.server.remoteAddr, { transport: "unix", path: "" });
+  assert.throws(() => unix.client.setNoDelay(), (err) => {
+    assert.ok(err instanceof Deno.errors.NotSupported, String(err));
+    assert.match(err.message, /^setNoDelay ".*s\.sock": not supported on a Unix stream socket/);
+    return true;
+  });
+  assert.throws(() => unix.client.setKeepAlive(), Deno.errors.NotSupported);
+  for (const r of [unix.client, unix.server, unix.listener]) r.close();
+});
+
+Deno.test("listenStream()/connectStream() work with an abstract Unix name", async () => {
+  const name = `\0bsd-stream-test-${Deno.pid}`;
+  using listener = listenStream({ path: name });
+  assert.deepEqual(listener.addr, { transport: "unix", path: name });
+  const accepted = listener.accept();
+  using client = await deadline(connectStream({ path: name }), 5000, "connect");
+  using server = await deadline(accepted, 5000, "accept");
+  assert.equal(client.remoteAddr.path, name);
+  await client.write(new Uint8Array([5, 6]));
+  const buf = new Uint8Array(2);
+  assert.equal(await server.read(buf), 2);
+  assert.deepEqual(buf, new Uint8Array([5, 6]));
+});
+
+Deno.test("StreamConn.readable and .writable carry the connection's bytes", async () => {
+  using dir = tempDir();
+  const { listener, client, server } = await pair("tcp", dir.path);
+  using _l = listener;
+  using _s = server;
+  const writer = client.writable.getWriter();
+  await writer.write(new TextEncoder().encode("via streams"));
+  await writer.close(); // closes the connection
+  const text = await deadline(new Response(server.readable).text(), 5000, "the stream");
+  assert.equal(text, "via streams");
+  client.close(); // already closed by the writable: still a no-op
+});
+
+Deno.test("new StreamListener()/StreamConn wrap Deno's own listener and connection", async () => {
+  using listener = new StreamListener(Deno.listen({ hostname: LOOPBACK, port: 0 }));
+  const accepted = listener.accept();
+  using client = await connectStream({ port: (listener.addr as { port: number }).port });
+  using server = await deadline(accepted, 5000, "accept");
+  await client.write(new Uint8Array([1]));
+  assert.equal(await server.read(new Uint8Array(1)), 1);
+});
