@@ -5,8 +5,10 @@
  * One class, two backends, chosen per socket:
  *
  * - **built-in**: Deno's own `Deno.listenDatagram`, which exists only when
- *   Deno runs with `--unstable-net`. Chosen when it is there and the options
- *   ask for nothing it lacks.
+ *   Deno runs with `--unstable-net`. Chosen for UDP when it is there and the
+ *   options ask for nothing it lacks; for Unix datagrams only when
+ *   `--allow-ffi` is not granted, because Deno's Unix datagram socket refuses
+ *   a send while a receive is pending on it (`Busy`).
  * - **ffi**: the package's FFI engine (needs `--allow-ffi`): everything the
  *   built-in does, plus a socket with no name of its own (`path: ""`),
  *   kernel-level `connect()`, buffer sizes, multicast TTL and interface,
@@ -14,7 +16,8 @@
  *   batching on receive and `sendmmsg` for {@linkcode DatagramSocket.sendMany}.
  *
  * `backend: "builtin" | "ffi"` overrides the choice; `socket.backend` says
- * which one serves the socket. Both backends report truncation (a record
+ * which one serves the socket. On the built-in backend `connect()` is
+ * emulated: this class drops other senders' datagrams, the kernel does not. Both backends report truncation (a record
  * longer than `maxSize` comes back cut, with `truncated: true`), refuse a UDP
  * payload over the protocol's limit before sending anything, and report an
  * unnamed Unix sender as `from: null`.
@@ -129,6 +132,8 @@ export interface UnixDatagramOptions {
    * `"\0"`, at most 108 bytes), or `""`: no name chosen, the kernel then
    * assigns an abstract one (autobind) so replies can reach the socket. `""`
    * and abstract names holding characters above U+007F need the FFI backend.
+   * Unix sockets take the FFI backend whenever `--allow-ffi` is granted: on
+   * the built-in one a send while a receive is pending is `Busy`.
    *
    * A path that exists already, even a stale socket file, is refused with
    * `AddrInUse`; the socket removes its own file when it closes.
@@ -361,9 +366,14 @@ function checkBufferSize(what: string, value: unknown): number | undefined {
 
 /**
  * Picks the backend. `lacking` names what the options ask that the built-in
- * cannot give, first reason first.
+ * cannot give, first reason first; `preferFfi` picks the FFI engine whenever
+ * `--allow-ffi` is granted, for a kind of socket the built-in serves poorly.
  */
-function chooseBackend(asked: DatagramBackend | undefined, lacking: string[]): DatagramBackend {
+function chooseBackend(
+  asked: DatagramBackend | undefined,
+  lacking: string[],
+  preferFfi = false,
+): DatagramBackend {
   if (asked === "ffi") return "ffi";
   const builtin = builtinListen() !== undefined;
   if (asked === "builtin") {
@@ -380,6 +390,7 @@ function chooseBackend(asked: DatagramBackend | undefined, lacking: string[]): D
     }
     return "builtin";
   }
+  if (preferFfi && Deno.permissions.querySync({ name: "ffi" }).state === "granted") return "ffi";
   return builtin && lacking.length === 0 ? "builtin" : "ffi";
 }
 
@@ -476,7 +487,9 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
   }
   if (receiveBufferSize !== undefined) lacking.push("receiveBufferSize");
   if (sendBufferSize !== undefined) lacking.push("sendBufferSize");
-  const backend = chooseBackend(asked, lacking);
+  // Deno's built-in Unix datagram socket refuses a send while a receive is
+  // pending ("Busy"), which breaks the usual receive-and-reply patterns.
+  const backend = chooseBackend(asked, lacking, true);
   const label = describeAddress({ path });
   requireUnix(path);
 
@@ -515,13 +528,8 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
 
 /** The sender of a Unix datagram; `null` when it has no name. */
 function decodeSender(name: Uint8Array, length: number): UnixAddr | null {
-  try {
-    const addr = decodeUnix(name, length, "unixgram");
-    return addr.path === "" ? null : addr;
-  } catch {
-    // A name with no faithful string form: reporting a wrong one would be worse.
-    return null;
-  }
+  const addr = decodeUnix(name, length, "unixgram");
+  return addr.path === "" ? null : addr;
 }
 
 function zoneIndex(name: string): number {
@@ -577,7 +585,7 @@ function setBufferSizes(
   }
 }
 
-/** The identity of the socket file just bound at `path`, for removing it, and only it, on close. */
+/** The socket file just bound: its absolute name, device and inode, to remove it, and only it, on close. */
 interface OwnedFile {
   path: string;
   dev: number;
@@ -587,8 +595,10 @@ interface OwnedFile {
 function ownSocketFile(path: string): OwnedFile | null {
   if (path === "" || path.startsWith("\0")) return null;
   try {
-    const st = Deno.lstatSync(path);
-    return { path, dev: st.dev, ino: st.ino };
+    // Removing it later must not depend on the working directory then.
+    const absolute = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+    const st = Deno.lstatSync(absolute);
+    return { path: absolute, dev: st.dev, ino: st.ino };
   } catch {
     return null;
   }
@@ -1267,19 +1277,22 @@ interface Waiter<A> {
 }
 
 /**
- * The built-in backend: one `Deno.DatagramConn`. One receive is in flight
- * while anyone waits; what it brings goes to the oldest waiter, or is kept
- * for the next receive when every waiter gave up, so an aborted receive
- * never loses a record.
+ * The built-in backend: one `Deno.DatagramConn`. From the first receive on,
+ * one receive is in flight until a record waits with nobody to take it; what
+ * it brings goes to the oldest waiter, or is kept for the next receive, so an
+ * aborted receive never loses a record. The in-flight receive holds the
+ * process open only while someone waits on a ref'd socket.
  */
 class BuiltinEngine<A extends NetAddr | UnixAddr> {
   readonly #conn: BuiltinConn;
   readonly #transport: Transport;
   readonly #label: string;
   readonly #buffer = new Uint8Array(BUILTIN_RECORD_MAX + 1);
-  readonly #inbox: Message<A>[] = [];
+  /** Records (or receive errors) read ahead, for the next receive. */
+  readonly #inbox: (Message<A> | Error)[] = [];
   readonly #waiters: Waiter<A>[] = [];
   readonly #memberships = new Map<string, BuiltinMembership>();
+  readonly #readAhead: boolean;
   #pumping = false;
   #closed = false;
   #userRef = true;
@@ -1291,6 +1304,7 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     this.#conn = conn;
     this.#transport = transport;
     this.#label = label;
+    this.#readAhead = transport === "udp";
     this.#refresh();
   }
 
@@ -1298,7 +1312,9 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     if (this.#closed) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#inbox.length > 0 && this.#waiters.length === 0) {
-      return Promise.resolve(cut(this.#inbox.shift()!, maxSize));
+      const next = this.#inbox.shift()!;
+      this.#pump();
+      return next instanceof Error ? Promise.reject(next) : Promise.resolve(cut(next, maxSize));
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter<A> = { maxSize, resolve, reject, signal };
@@ -1318,38 +1334,47 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     });
   }
 
+  /**
+   * Keeps one receive in flight while someone waits. Over UDP it goes on
+   * until a record waits with nobody to take it, so a reader that asks for
+   * the next record as soon as it has one finds it read already. Not over
+   * Unix: Deno's Unix datagram socket refuses a send while a receive is
+   * pending, so a receive is in flight only while the user waits for one.
+   */
   async #pump(): Promise<void> {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
-      while (!this.#closed && this.#waiters.length > 0) {
-        let received: [Uint8Array, BuiltinAddr];
+      while (
+        !this.#closed &&
+        (this.#waiters.length > 0 || (this.#readAhead && this.#inbox.length === 0))
+      ) {
+        let result: Message<A> | Error;
         try {
-          received = await this.#conn.receive(this.#buffer);
+          const [view, addr] = await this.#conn.receive(this.#buffer);
+          const from = fromBuiltin(addr, this.#transport) as A | null;
+          if (this.peer !== null && !sameAddress(from, this.peer)) continue;
+          result = {
+            data: view.slice(0, BUILTIN_RECORD_MAX),
+            from,
+            truncated: view.length > BUILTIN_RECORD_MAX,
+          };
         } catch (err) {
           if (this.#closed) return;
-          const waiter = this.#waiters.shift()!;
-          waiter.signal?.removeEventListener("abort", waiter.onAbort!);
-          waiter.reject(withContext(err, "recvmsg", this.#label));
+          result = withContext(err, "recvmsg", this.#label) as Error;
+        }
+        const waiter = this.#waiters.shift();
+        if (waiter === undefined) {
+          this.#inbox.push(result);
           continue;
         }
-        const [view, addr] = received;
-        const from = fromBuiltin(addr, this.#transport) as A | null;
-        if (this.peer !== null && !sameAddress(from, this.peer)) continue;
-        const message: Message<A> = {
-          data: view.slice(0, BUILTIN_RECORD_MAX),
-          from,
-          truncated: view.length > BUILTIN_RECORD_MAX,
-        };
-        const waiter = this.#waiters.shift();
-        if (waiter) {
-          waiter.signal?.removeEventListener("abort", waiter.onAbort!);
-          waiter.resolve(cut(message, waiter.maxSize));
-        } else this.#inbox.push(message);
+        waiter.signal?.removeEventListener("abort", waiter.onAbort!);
+        if (result instanceof Error) waiter.reject(result);
+        else waiter.resolve(cut(result, waiter.maxSize));
+        this.#refresh();
       }
     } finally {
       this.#pumping = false;
-      this.#refresh();
     }
   }
 
@@ -1362,6 +1387,13 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
       return await this.#conn.send(data, addr);
     } catch (err) {
       if (this.#closed) throw closedError("send", label);
+      if (err instanceof Deno.errors.Busy && this.#transport === "unixgram") {
+        throw new Deno.errors.Busy(
+          `send ${label}: Deno's built-in Unix datagram socket cannot send while a receive ` +
+            `is pending on it; open the socket with backend: "ffi"`,
+          { cause: err },
+        );
+      }
       throw withContext(err, "send", label);
     }
   }
