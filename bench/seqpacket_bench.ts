@@ -1,0 +1,363 @@
+/**
+ * Seqpacket benchmark: `@bsd/sockets` against the C reference (`bench/c/`,
+ * built with gcc in the same run) and against Deno's nearest built-in, the
+ * Unix datagram socket (`Deno.listenDatagram({ transport: "unixpacket" })`).
+ *
+ * Every case runs two processes and reports the median of three runs:
+ * - ping-pong of 64-byte records, one outstanding, timed per round trip by
+ *   the client: pinned (both processes under `taskset -c 0`, which shows
+ *   the code's own cost) and unpinned (which adds the cost of waking a
+ *   thread on the other CPU); ours is the client against the C echo server,
+ *   the built-in is the client against the C Unix datagram echo server;
+ * - the echo turnaround of our server, timed by the C client;
+ * - one-way throughput at 64 B and 8 KiB: "send" is our sender into the C
+ *   sink, "receive" is the C sender into our receiver; C is C into C.
+ *
+ * Run: `deno run --unstable-net -A bench/seqpacket_bench.ts [--json]`
+ * (or `deno task bench seqpacket`). The same file is also the peer program:
+ * `bench/seqpacket_bench.ts peer ROLE ...` (see {@linkcode runPeer}).
+ *
+ * @module
+ */
+
+import {
+  BUILTIN,
+  C,
+  emit,
+  median,
+  OURS,
+  type Peer,
+  peerReady,
+  type PeerResult,
+  peerResult,
+  spawnC,
+  spawnDeno,
+} from "./_harness.ts";
+import { connectSeqpacket, listenSeqpacket } from "../seqpacket.ts";
+
+const RUNS = 3;
+const PING_N = 10_000;
+const SIZES = [
+  { size: 64, n: 200_000, label: "64 B" },
+  { size: 8192, n: 30_000, label: "8 KiB" },
+] as const;
+const BUILTIN_PEER: Deno.UnixAddr = { transport: "unixpacket", path: "" };
+
+// ---------------------------------------------------------------------------
+// Peer roles, run in a child Deno by the main program.
+
+/** The ready-made record of `size` bytes every sender uses. */
+function record(size: number): Uint8Array {
+  const r = new Uint8Array(size);
+  for (let i = 0; i < size; i++) r[i] = (i * 31 + 7) & 0xff;
+  return r;
+}
+
+/**
+ * Times `n` round trips of a `size`-byte record after a warm-up, checking
+ * each reply, and returns the client's result line.
+ */
+async function roundTrips(
+  n: number,
+  size: number,
+  trip: (msg: Uint8Array) => Promise<Uint8Array | null>,
+): Promise<PeerResult> {
+  const msg = record(size);
+  const samples: number[] = [];
+  const warmup = Math.min(1000, n / 10);
+  let started = 0;
+  for (let i = -warmup; i < n; i++) {
+    if (i === 0) started = performance.now();
+    msg[0] = i & 0xff;
+    const t0 = performance.now();
+    const reply = await trip(msg);
+    const t1 = performance.now();
+    if (reply === null || reply.length !== size || reply[0] !== msg[0]) {
+      throw new Error(`round trip ${i}: wrong reply`);
+    }
+    if (i >= 0) samples.push(t1 - t0);
+  }
+  return {
+    role: "client",
+    n,
+    rtt_us_median: median(samples) * 1000,
+    elapsed_s: (performance.now() - started) / 1000,
+  };
+}
+
+/**
+ * Runs one benchmark role and prints its result line. Roles:
+ * `client PATH N SIZE`, `server PATH`, `sink PATH N`, `flood PATH N SIZE`
+ * (ours), and `builtin-client`, `builtin-sink`, `builtin-flood` with the
+ * same arguments (Deno's Unix datagram socket).
+ *
+ * @param role The role name.
+ * @param args Its arguments.
+ */
+export async function runPeer(role: string, args: string[]): Promise<void> {
+  const [path, a, b] = args;
+  const n = Number(a), size = Number(b);
+  switch (role) {
+    case "client": {
+      using conn = await connectSeqpacket({ path });
+      peerReady();
+      return peerResult(
+        await roundTrips(n, size, async (msg) => {
+          await conn.send(msg);
+          return (await conn.receive())?.data ?? null;
+        }),
+      );
+    }
+    case "server": {
+      using listener = listenSeqpacket({ path });
+      peerReady();
+      using conn = await listener.accept();
+      let records = 0;
+      for (let m = await conn.receive(); m !== null; m = await conn.receive()) {
+        await conn.send(m.data);
+        records++;
+      }
+      return peerResult({ role: "server", n: records });
+    }
+    case "sink": {
+      using listener = listenSeqpacket({ path });
+      peerReady();
+      using conn = await listener.accept();
+      let records = 0, first = 0, last = 0;
+      for (let m = await conn.receive(); m !== null; m = await conn.receive()) {
+        last = performance.now();
+        if (records++ === 0) first = last;
+      }
+      if (records !== n) throw new Error(`sink: ${records} records, expected ${n}`);
+      return peerResult({
+        role: "sink",
+        n: records,
+        msgs_per_s: (records - 1) / ((last - first) / 1000),
+      });
+    }
+    case "flood": {
+      using conn = await connectSeqpacket({ path });
+      peerReady();
+      const msg = record(size);
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) await conn.send(msg);
+      const t1 = performance.now();
+      return peerResult({ role: "flood", n, msgs_per_s: n / ((t1 - t0) / 1000) });
+    }
+    case "builtin-client": {
+      const sock = Deno.listenDatagram({ transport: "unixpacket", path: `${path}.client` });
+      peerReady();
+      const to = { ...BUILTIN_PEER, path };
+      const buf = new Uint8Array(65536);
+      const result = await roundTrips(n, size, async (msg) => {
+        await sock.send(msg, to);
+        return (await sock.receive(buf))[0];
+      });
+      sock.close();
+      return peerResult(result);
+    }
+    case "builtin-sink": {
+      const sock = Deno.listenDatagram({ transport: "unixpacket", path });
+      peerReady();
+      const buf = new Uint8Array(65536);
+      let first = 0, last = 0;
+      for (let i = 0; i < n; i++) {
+        await sock.receive(buf);
+        last = performance.now();
+        if (i === 0) first = last;
+      }
+      sock.close();
+      return peerResult({ role: "sink", n, msgs_per_s: (n - 1) / ((last - first) / 1000) });
+    }
+    case "builtin-flood": {
+      const sock = Deno.listenDatagram({ transport: "unixpacket", path: `${path}.flood` });
+      peerReady();
+      const to = { ...BUILTIN_PEER, path };
+      const msg = record(size);
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) await sock.send(msg, to);
+      const t1 = performance.now();
+      sock.close();
+      return peerResult({ role: "flood", n, msgs_per_s: n / ((t1 - t0) / 1000) });
+    }
+    default:
+      throw new Error(`unknown role ${role}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The main program: start peers in pairs, collect, emit rows.
+
+const SELF = new URL(import.meta.url);
+
+function ours(role: string, args: (string | number)[], pin?: number[]): Promise<Peer> {
+  return spawnDeno(SELF, ["peer", role, ...args.map(String)], { pin });
+}
+
+function c(args: (string | number)[], pin?: number[]): Promise<Peer> {
+  return spawnC(args.map(String), { pin });
+}
+
+/** Starts the server side, then the client side; returns both results. */
+async function pair(
+  server: () => Promise<Peer>,
+  client: () => Promise<Peer>,
+): Promise<[PeerResult, PeerResult]> {
+  await using s = await server();
+  await using k = await client();
+  const [sr, kr] = await Promise.all([s.result(120_000), k.result(120_000)]);
+  return [sr, kr];
+}
+
+let counter = 0;
+function freshPath(dir: string): string {
+  return `${dir}/s${++counter}.sock`;
+}
+
+type Start = (path: string) => Promise<Peer>;
+
+/**
+ * Runs a server and a client on a fresh path `RUNS` times and returns the
+ * median of what `pick` takes from their results.
+ */
+async function medianRun(
+  dir: string,
+  server: Start,
+  client: Start,
+  pick: (server: PeerResult, client: PeerResult) => number,
+): Promise<number> {
+  const values: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const path = freshPath(dir);
+    const [s, k] = await pair(() => server(path), () => client(path));
+    values.push(pick(s, k));
+  }
+  return median(values);
+}
+
+const rtt = (_: PeerResult, client: PeerResult): number => client.rtt_us_median!;
+const sent = (_: PeerResult, flood: PeerResult): number => flood.msgs_per_s!;
+const received = (sink: PeerResult): number => sink.msgs_per_s!;
+
+async function pingPong(dir: string, pin: number[] | undefined): Promise<Record<string, number>> {
+  const cServer: Start = (p) => c(["seqpacket", "server", p], pin);
+  const cClient: Start = (p) => c(["seqpacket", "client", p, "-n", PING_N], pin);
+  return {
+    cc: await medianRun(dir, cServer, cClient, rtt),
+    oc: await medianRun(dir, cServer, (p) => ours("client", [p, PING_N, 64], pin), rtt),
+    // Our echo server timed by the C client: pinned only, where it shows our own cost.
+    co: pin === undefined
+      ? NaN
+      : await medianRun(dir, (p) => ours("server", [p], pin), cClient, rtt),
+    bc: await medianRun(
+      dir,
+      (p) => c(["unixgram", "server", p], pin),
+      (p) => ours("builtin-client", [p, PING_N, 64], pin),
+      rtt,
+    ),
+  };
+}
+
+async function throughput(
+  dir: string,
+  size: number,
+  n: number,
+): Promise<{ send: Record<string, number>; receive: Record<string, number> }> {
+  const args = ["-n", n, "-s", size];
+  const cSink: Start = (p) => c(["seqpacket", "sink", p, ...args]);
+  const cFlood: Start = (p) => c(["seqpacket", "flood", p, ...args]);
+  // C into C gives both rates at once.
+  const cc = { send: [] as number[], receive: [] as number[] };
+  await medianRun(dir, cSink, cFlood, (sink, flood) => {
+    cc.send.push(flood.msgs_per_s!);
+    cc.receive.push(sink.msgs_per_s!);
+    return 0;
+  });
+  return {
+    send: {
+      [OURS]: await medianRun(dir, cSink, (p) => ours("flood", [p, n, size]), sent),
+      [C]: median(cc.send),
+      [BUILTIN]: await medianRun(
+        dir,
+        (p) => c(["unixgram", "sink", p, ...args]),
+        (p) => ours("builtin-flood", [p, n, size]),
+        sent,
+      ),
+    },
+    receive: {
+      [OURS]: await medianRun(dir, (p) => ours("sink", [p, n]), cFlood, received),
+      [C]: median(cc.receive),
+      [BUILTIN]: await medianRun(
+        dir,
+        (p) => ours("builtin-sink", [p, n]),
+        (p) => c(["unixgram", "flood", p, ...args]),
+        received,
+      ),
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const dir = Deno.makeTempDirSync({ prefix: "bsd-seqbench-" });
+  try {
+    for (const [pin, how] of [[[0], "pinned"], [undefined, "unpinned"]] as const) {
+      const r = await pingPong(dir, pin ? [...pin] : undefined);
+      emit({
+        group: "seqpacket",
+        case: `ping-pong 64 B, ${how}`,
+        unit: "µs",
+        better: "lower",
+        values: { [OURS]: r.oc, [C]: r.cc, [BUILTIN]: r.bc },
+        note: `median round trip of ${PING_N}, median of ${RUNS} runs` +
+          (pin ? "; goal: within 1.25× C" : ""),
+      });
+      if (pin) {
+        emit({
+          group: "seqpacket",
+          case: `echo server turnaround 64 B, ${how}`,
+          unit: "µs",
+          better: "lower",
+          values: { [OURS]: r.co, [C]: r.cc },
+          note: "C client timing; ours is the echo server",
+        });
+      }
+    }
+    for (const { size, n, label } of SIZES) {
+      const r = await throughput(dir, size, n);
+      const goals = size === 64;
+      emit({
+        group: "seqpacket",
+        case: `send ${label}`,
+        unit: "msg/s",
+        better: "higher",
+        values: r.send,
+        note: `${n} records into a C receiver, median of ${RUNS}` +
+          (goals ? "; goal: ≥70% of C, ≥2× built-in" : ""),
+      });
+      emit({
+        group: "seqpacket",
+        case: `receive ${label}`,
+        unit: "msg/s",
+        better: "higher",
+        values: r.receive,
+        note: `${n} records from a C sender, median of ${RUNS}` +
+          (goals ? "; goal: ≥85% of C, ≥2× built-in" : ""),
+      });
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) {
+  if (Deno.args[0] === "peer") {
+    try {
+      await runPeer(Deno.args[1], Deno.args.slice(2));
+    } catch (err) {
+      peerResult({ error: err instanceof Error ? err.message : String(err) });
+      Deno.exit(1);
+    }
+  } else {
+    await main();
+  }
+}

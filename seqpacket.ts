@@ -1,0 +1,1035 @@
+/**
+ * Sequenced-packet sockets (`SOCK_SEQPACKET`): Unix-domain connections that
+ * keep record boundaries, carry file descriptors and know who the peer is.
+ *
+ * One `send` is one record and one `receive` returns one record, whole or
+ * marked `truncated`; a record is never split or merged with the next. An
+ * empty record is a real record (`data.length === 0`), while `null` means the
+ * peer closed its side. Records can carry up to 253 open descriptors, and
+ * {@linkcode SeqpacketConn.peerCredentials} tells the peer's process id, user
+ * and group, as the kernel vouches for them.
+ *
+ * Linux only. Requires `--allow-ffi`; a filesystem path also needs
+ * `--allow-read` and `--allow-write` of the path and
+ * `--allow-net=unix:<path>` (or `--allow-net`), an abstract name (leading
+ * `"\0"`) needs `--allow-net`. {@linkcode seqpacketPair} needs only
+ * `--allow-ffi`.
+ *
+ * @example Records keep their boundaries, an empty one included
+ * ```ts
+ * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+ *
+ * const [a, b] = seqpacketPair();
+ * await a.send(new TextEncoder().encode("hello"));
+ * await a.send(new Uint8Array(0));
+ * a.close();
+ * for await (const message of b) {
+ *   console.log(message.data.length); // 5, then 0
+ * }
+ * b.close(); // the loop ended at end of stream
+ * ```
+ *
+ * @module
+ */
+
+import { checkReceiveOptions, PacketSocketBase } from "./_packet.ts";
+import { checkBuffer } from "./ffi/buffers.ts";
+import { SCM_MAX_FD as MAX_FDS } from "./ffi/constants.ts";
+import { describeAddress } from "./ffi/errors.ts";
+import { requireUnix } from "./ffi/permissions.ts";
+import { decodeUnix, encodeUnix } from "./ffi/sockaddr.ts";
+import { closeFds as closeEngineFds, FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
+import type { Closer, Message, ReceiveOptions, UnixAddr } from "./types.ts";
+
+/**
+ * The process credentials of a peer: what `SO_PEERCRED` reports for a
+ * connection and what the kernel attaches to each record.
+ *
+ * @example Allow only the same user
+ * ```ts
+ * import type { PeerCredentials } from "@bsd/sockets/seqpacket";
+ *
+ * function sameUser(peer: PeerCredentials): boolean {
+ *   return peer.uid === Deno.uid();
+ * }
+ * ```
+ */
+export interface PeerCredentials {
+  /** The process id (as seen from this process's pid namespace). */
+  pid: number;
+  /** The effective user id. */
+  uid: number;
+  /** The effective group id. */
+  gid: number;
+}
+
+/**
+ * One record received on a {@linkcode SeqpacketConn}.
+ *
+ * Descriptors in `fds` belong to the receiver from then on: close them with
+ * {@linkcode closeFds} when done, or pass them on with
+ * {@linkcode SeqpacketConn.send}.
+ *
+ * @example Tell what came with a record
+ * ```ts
+ * import type { SeqpacketMessage } from "@bsd/sockets/seqpacket";
+ *
+ * function describe(m: SeqpacketMessage): string {
+ *   const fds = m.fds?.length ?? 0;
+ *   const lost = m.controlTruncated ? ", some descriptors were lost" : "";
+ *   return `${m.data.length} B with ${fds} descriptors${lost}`;
+ * }
+ * ```
+ */
+export interface SeqpacketMessage extends Message<UnixAddr> {
+  /** Always `null`: a seqpacket socket is connected, its peer is `remoteAddr`. */
+  from: null;
+  /**
+   * `true` when the kernel could not deliver every descriptor sent with this
+   * record (`MSG_CTRUNC`), typically because this process reached its limit
+   * of open files. The kernel closed the ones it could not deliver; those
+   * in `fds` were delivered and are the receiver's to close.
+   */
+  controlTruncated?: boolean;
+  /** The sending process's credentials, which the kernel attaches to every record. */
+  credentials?: PeerCredentials;
+}
+
+/**
+ * Options for {@linkcode SeqpacketConn.send}.
+ *
+ * @example Send a descriptor with a record
+ * ```ts
+ * import type { SeqpacketSendOptions } from "@bsd/sockets/seqpacket";
+ *
+ * const options: SeqpacketSendOptions = { fds: [1], signal: AbortSignal.timeout(1000) };
+ * ```
+ */
+export interface SeqpacketSendOptions {
+  /**
+   * Open descriptors to pass with the record (`SCM_RIGHTS`), at most 253.
+   * The receiver gets its own copies; these stay open here.
+   */
+  fds?: readonly number[];
+  /**
+   * Stops waiting for room in the peer's queue; the promise then rejects
+   * with `signal.reason` and nothing was sent.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Options every seqpacket socket takes.
+ *
+ * @example Room for records up to about 1 MiB
+ * ```ts
+ * import type { SeqpacketSocketOptions } from "@bsd/sockets/seqpacket";
+ *
+ * const options: SeqpacketSocketOptions = { sendBufferSize: 1 << 20 };
+ * ```
+ */
+export interface SeqpacketSocketOptions {
+  /**
+   * The send buffer size in bytes (`SO_SNDBUF`). It also bounds the largest
+   * record the socket can send: Linux doubles the value for its bookkeeping
+   * and accepts a record of up to that doubled size minus 32 bytes. Above
+   * `net.core.wmem_max` it needs `CAP_NET_ADMIN` (`SO_SNDBUFFORCE`);
+   * without it the kernel caps the value. The default (Linux's
+   * `net.core.wmem_default`, usually 212,992) allows records of about 208 KiB.
+   */
+  sendBufferSize?: number;
+}
+
+/**
+ * Options for {@linkcode listenSeqpacket}.
+ *
+ * @example A socket file in a temporary directory
+ * ```ts
+ * import type { ListenSeqpacketOptions } from "@bsd/sockets/seqpacket";
+ *
+ * const options: ListenSeqpacketOptions = { path: `${Deno.makeTempDirSync()}/app.sock` };
+ * ```
+ */
+export interface ListenSeqpacketOptions extends SeqpacketSocketOptions {
+  /**
+   * A filesystem path of at most 107 bytes, or a Linux abstract name: a
+   * leading `"\0"`, at most 108 bytes, each character one byte
+   * (U+0000–U+00FF), further `"\0"` bytes allowed. Not `""`.
+   */
+  path: string;
+  /** How many connections may wait for `accept()`; default 4096 (the kernel caps it at `net.core.somaxconn`). */
+  backlog?: number;
+}
+
+/**
+ * Options for {@linkcode connectSeqpacket}.
+ *
+ * @example Give up after two seconds
+ * ```ts
+ * import type { ConnectSeqpacketOptions } from "@bsd/sockets/seqpacket";
+ *
+ * const options: ConnectSeqpacketOptions = {
+ *   path: "/run/app.sock",
+ *   signal: AbortSignal.timeout(2000),
+ * };
+ * ```
+ */
+export interface ConnectSeqpacketOptions extends SeqpacketSocketOptions {
+  /** The listener's path or abstract name, as for {@linkcode ListenSeqpacketOptions.path}. */
+  path: string;
+  /**
+   * Abandons the attempt (which waits only while the listener's backlog is
+   * full); the promise then rejects with `signal.reason`.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Options for {@linkcode SeqpacketListener.accept}.
+ *
+ * @example Wait at most one second for a client
+ * ```ts
+ * import type { SeqpacketAcceptOptions } from "@bsd/sockets/seqpacket";
+ *
+ * const options: SeqpacketAcceptOptions = { signal: AbortSignal.timeout(1000) };
+ * ```
+ */
+export interface SeqpacketAcceptOptions {
+  /**
+   * Stops waiting; the promise then rejects with `signal.reason`. No
+   * connection is lost: one that arrives later goes to the next `accept()`.
+   */
+  signal?: AbortSignal;
+}
+
+const UNNAMED: UnixAddr = Object.freeze({ transport: "seqpacket", path: "" });
+
+function decodeAddr(name: Uint8Array, length: number): UnixAddr {
+  return decodeUnix(name, length, "seqpacket");
+}
+
+// SO_PASSCRED on every socket: the kernel then attaches credentials to every
+// record, so a 0-byte read that has none is end of stream, not an empty record.
+function engineOptions(label: string): FdSocketOptions<UnixAddr> {
+  return { label, zero: "eof-without-credentials" };
+}
+
+function prepare(socket: FdSocket<UnixAddr>, sendBufferSize: number | undefined): void {
+  socket.setOption("passCredentials", true);
+  if (sendBufferSize === undefined) return;
+  try {
+    socket.setOption("sendBufferSizeForce", sendBufferSize);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
+    socket.setOption("sendBufferSize", sendBufferSize);
+  }
+}
+
+function checkOptionsObject(call: string, options: unknown): asserts options is object {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`${call}: options must be an object, got ${String(options)}`);
+  }
+}
+
+function checkPath(call: string, path: unknown): Uint8Array {
+  if (typeof path !== "string") {
+    throw new TypeError(`${call}: path must be a string, got ${typeof path}`);
+  }
+  if (path === "") {
+    throw new TypeError(`${call}: path must not be empty: an unnamed socket has no address`);
+  }
+  return encodeUnix(path);
+}
+
+function checkSize(call: string, what: string, value: unknown, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw new TypeError(`${call}: ${what} must be an integer, got ${String(value)}`);
+  }
+  if (value < 1 || value > max) {
+    throw new RangeError(`${call}: ${what} must be between 1 and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function checkSignal(call: string, signal: unknown): AbortSignal | undefined {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`${call}: signal must be an AbortSignal`);
+  }
+  return signal;
+}
+
+function checkFds(what: string, fds: unknown, max = MAX_FDS): number[] | undefined {
+  if (fds === undefined) return undefined;
+  if (!Array.isArray(fds)) {
+    throw new TypeError(`${what}: fds must be an array of descriptors, got ${typeof fds}`);
+  }
+  if (fds.length > max) {
+    throw new RangeError(
+      `${what}: ${fds.length} descriptors is over the limit of ${max} per record`,
+    );
+  }
+  for (const fd of fds) {
+    if (typeof fd !== "number" || !Number.isInteger(fd)) {
+      throw new TypeError(`${what}: a descriptor must be an integer, got ${String(fd)}`);
+    }
+    if (fd < 0 || fd > 0x7fffffff) {
+      throw new RangeError(`${what}: a descriptor must be between 0 and 2147483647, got ${fd}`);
+    }
+  }
+  return fds;
+}
+
+const MAX_BUFFER_SIZE = 0x7fffffff;
+
+/** Builds a connection around an engine socket; only this module can. */
+let adopt: (socket: FdSocket<UnixAddr>, local: UnixAddr, remote: UnixAddr) => SeqpacketConn;
+
+/**
+ * A connected sequenced-packet socket: one end of a connection made by
+ * {@linkcode connectSeqpacket}, {@linkcode SeqpacketListener.accept} or
+ * {@linkcode seqpacketPair}.
+ *
+ * It is a {@linkcode PacketSocket}: `receive()` and async iteration give
+ * whole records with their descriptors, `read(p)` copies one record into
+ * `p`, `write(p)` and {@linkcode SeqpacketConn.send} send one. When the
+ * peer's queue is full, sending waits (it never drops a record and never
+ * spins).
+ *
+ * After `close()`: `read`/`receive` resolve `null` (a pending one too),
+ * `send`/`write`/`closeWrite` reject with `Deno.errors.BadResource` (a
+ * pending `send` too), and the peer reads `null`.
+ *
+ * @example Ask and answer over a pair
+ * ```ts
+ * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+ *
+ * const [client, server] = seqpacketPair();
+ * await client.send(new TextEncoder().encode("ping"));
+ * const request = await server.receive();
+ * await server.send(new TextEncoder().encode(`pong to ${request?.data.length} B`));
+ * const reply = await client.receive();
+ * console.log(new TextDecoder().decode(reply?.data)); // "pong to 4 B"
+ * client.close();
+ * server.close();
+ * ```
+ */
+export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
+  readonly #socket: FdSocket<UnixAddr>;
+  readonly #localAddr: UnixAddr;
+  readonly #remoteAddr: UnixAddr;
+  readonly #sendWhat: string;
+  readonly #readWhat: string;
+
+  private constructor(socket: FdSocket<UnixAddr>, local: UnixAddr, remote: UnixAddr) {
+    super();
+    this.#socket = socket;
+    this.#localAddr = local;
+    this.#remoteAddr = remote;
+    const label = socket.label;
+    this.#sendWhat = label === "" ? "send" : `send ${label}`;
+    this.#readWhat = label === "" ? "read" : `read ${label}`;
+  }
+
+  static {
+    adopt = (socket, local, remote) => new SeqpacketConn(socket, local, remote);
+  }
+
+  /**
+   * The address of this end: the listener's path on an accepted connection,
+   * `""` (unnamed) on a client and on either end of a pair.
+   */
+  get localAddr(): UnixAddr {
+    return this.#localAddr;
+  }
+
+  /**
+   * The address of the other end: the path that was connected to on a
+   * client, `""` (unnamed) on an accepted connection from an unnamed client
+   * and on either end of a pair.
+   */
+  get remoteAddr(): UnixAddr {
+    return this.#remoteAddr;
+  }
+
+  /**
+   * Sends `data` as one record, with descriptors if `fds` is given.
+   *
+   * Waits while the peer's queue is full. The record goes whole or not at
+   * all: one larger than the send buffer allows is an error naming its size
+   * (see {@linkcode SeqpacketSocketOptions.sendBufferSize}).
+   *
+   * @param data The record, possibly empty: a `Uint8Array` over a
+   * fixed-length, non-shared `ArrayBuffer`. It must not change until the
+   * promise settles.
+   * @param options Descriptors to pass and a signal to stop waiting.
+   * @returns The number of bytes sent: `data.length`.
+   * @throws {TypeError} For a buffer that is not such a `Uint8Array`, or a
+   * descriptor that is not an integer.
+   * @throws {RangeError} For more than 253 descriptors, or a negative one.
+   * @throws {Deno.errors.BadResource} When this socket is or gets closed, or
+   * a descriptor in `fds` is not open.
+   * @throws {Deno.errors.BrokenPipe} When the peer has closed.
+   * @throws {SocketError} With code `"EMSGSIZE"` for a record over the limit.
+   *
+   * @example Pass standard output to the other end
+   * ```ts
+   * import { closeFds, seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * await a.send(new TextEncoder().encode("my stdout"), { fds: [1] });
+   * const message = await b.receive();
+   * console.log(message?.fds?.length); // 1: a new descriptor for the same stdout
+   * closeFds(message?.fds ?? []);
+   * a.close();
+   * b.close();
+   * ```
+   */
+  send(data: Uint8Array, options?: SeqpacketSendOptions): Promise<number> {
+    let fds: number[] | undefined, signal: AbortSignal | undefined;
+    try {
+      checkBuffer(data, this.#sendWhat);
+      if (options !== undefined) {
+        checkOptionsObject(this.#sendWhat, options);
+        fds = checkFds(this.#sendWhat, options.fds);
+        signal = checkSignal(this.#sendWhat, options.signal);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#socket.send(data, null, { fds, signal });
+  }
+
+  /**
+   * Sends `p` as one record, as {@linkcode SeqpacketConn.send} does without
+   * options.
+   *
+   * @param p The record.
+   * @returns `p.length`.
+   * @throws {Deno.errors.BadResource} When this socket is or gets closed.
+   * @throws {Deno.errors.BrokenPipe} When the peer has closed.
+   *
+   * @example Use it as a Writer
+   * ```ts
+   * import type { Writer } from "@bsd/sockets";
+   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * const w: Writer = a;
+   * console.log(await w.write(new Uint8Array([1, 2, 3]))); // 3
+   * a.close();
+   * b.close();
+   * ```
+   */
+  write(p: Uint8Array): Promise<number> {
+    return this.send(p);
+  }
+
+  /**
+   * Receives one record.
+   *
+   * @param options `maxSize` (default 65,536) caps the bytes returned: a
+   * longer record comes back cut with `truncated: true`, and the rest of it
+   * is discarded. `signal` stops waiting; no record is consumed by an
+   * aborted receive.
+   * @returns The record, or `null` at end of stream (the peer closed or
+   * called `closeWrite()`) and once this socket is closed.
+   * @throws {TypeError} For a `maxSize` that is not an integer or a `signal`
+   * that is not an `AbortSignal`.
+   * @throws {RangeError} For a negative `maxSize`.
+   *
+   * @example Receive a record longer than the buffer
+   * ```ts
+   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * await a.send(new Uint8Array(100));
+   * await a.send(new Uint8Array(3));
+   * const first = await b.receive({ maxSize: 10 });
+   * console.log(first?.data.length, first?.truncated); // 10 true
+   * const second = await b.receive({ maxSize: 10 });
+   * console.log(second?.data.length, second?.truncated); // 3 false
+   * a.close();
+   * b.close();
+   * ```
+   */
+  receive(options?: ReceiveOptions): Promise<SeqpacketMessage | null> {
+    let checked: { maxSize: number; signal?: AbortSignal };
+    try {
+      checked = checkReceiveOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#socket.receive(checked.maxSize, checked.signal) as Promise<
+      SeqpacketMessage | null
+    >;
+  }
+
+  /**
+   * Reads one record into `p`, cut to `p.length` if longer. Descriptors that
+   * came with the record are closed, since a `Reader` has no way to hand
+   * them over: use {@linkcode SeqpacketConn.receive} to get them.
+   *
+   * @param p Where to copy the record.
+   * @returns The record's length (at most `p.length`), or `null` at end of
+   * stream and once this socket is closed.
+   * @throws {TypeError} For a buffer that is not a `Uint8Array` over a
+   * fixed-length, non-shared `ArrayBuffer`.
+   *
+   * @example Use it as a Reader
+   * ```ts
+   * import type { Reader } from "@bsd/sockets";
+   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * await a.write(new TextEncoder().encode("one record"));
+   * const r: Reader = b;
+   * const buf = new Uint8Array(64);
+   * console.log(await r.read(buf)); // 10
+   * a.close();
+   * console.log(await r.read(buf)); // null
+   * b.close();
+   * ```
+   */
+  override async read(p: Uint8Array): Promise<number | null> {
+    checkBuffer(p, this.#readWhat);
+    const message = await this.#socket.receive(p.length);
+    if (message === null) return null;
+    closeEngineFds(message.fds);
+    p.set(message.data);
+    return message.data.length;
+  }
+
+  /**
+   * Half-closes the connection: the peer reads `null` once it has received
+   * every record sent before, while this end can still receive.
+   *
+   * @returns A promise that resolves once the kernel has been told.
+   * @throws {Deno.errors.BadResource} When this socket is closed.
+   *
+   * @example Say "no more" and still read the answer
+   * ```ts
+   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * await a.send(new TextEncoder().encode("last one"));
+   * await a.closeWrite();
+   * console.log((await b.receive())?.data.length); // 8
+   * console.log(await b.receive()); // null
+   * await b.send(new TextEncoder().encode("ok"));
+   * console.log((await a.receive())?.data.length); // 2
+   * a.close();
+   * b.close();
+   * ```
+   */
+  closeWrite(): Promise<void> {
+    try {
+      this.#socket.shutdown("write");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.resolve();
+  }
+
+  /**
+   * The credentials of the peer process as the kernel recorded them when
+   * the connection was made (`SO_PEERCRED`): for a pair, this process.
+   *
+   * @returns The peer's pid, uid and gid.
+   * @throws {Deno.errors.BadResource} When this socket is closed.
+   *
+   * @example Check who is at the other end
+   * ```ts
+   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * console.log(a.peerCredentials().pid === Deno.pid); // true
+   * a.close();
+   * b.close();
+   * ```
+   */
+  peerCredentials(): PeerCredentials {
+    return this.#socket.getOption("peerCredentials");
+  }
+
+  /**
+   * Closes the socket. A pending `receive` resolves `null`, a pending
+   * `send` rejects with `BadResource`, descriptors received but not yet
+   * returned are closed, and the peer reads `null`. Calling it again does
+   * nothing.
+   *
+   * @example Close twice
+   * ```ts
+   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * a.close();
+   * a.close(); // no-op
+   * console.log(await b.receive()); // null
+   * b.close();
+   * ```
+   */
+  close(): void {
+    this.#socket.close();
+  }
+
+  /**
+   * Lets a pending operation keep the process alive again (the default),
+   * after {@linkcode SeqpacketConn.unref}.
+   *
+   * @example Undo an unref
+   * ```ts
+   * import type { SeqpacketConn } from "@bsd/sockets/seqpacket";
+   *
+   * function keepAlive(conn: SeqpacketConn): void {
+   *   conn.ref();
+   * }
+   * ```
+   */
+  ref(): void {
+    if (!this.#socket.closed) this.#socket.ref();
+  }
+
+  /**
+   * Stops pending operations from keeping the process alive, for a
+   * connection that should not hold a program open by itself.
+   *
+   * @example A background connection
+   * ```ts
+   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * b.unref();
+   * const pending = b.receive(); // would not keep the program running by itself
+   * a.close();
+   * console.log(await pending); // null: the peer closed
+   * b.close();
+   * ```
+   */
+  unref(): void {
+    if (!this.#socket.closed) this.#socket.unref();
+  }
+}
+
+/** Builds a listener around an engine socket; only this module can. */
+let listen: (
+  socket: FdSocket<UnixAddr>,
+  addr: UnixAddr,
+  sendBufferSize: number | undefined,
+  file: { path: string; dev: number; ino: number } | null,
+) => SeqpacketListener;
+
+/**
+ * A listening sequenced-packet socket, from {@linkcode listenSeqpacket}.
+ *
+ * Accepts connections with {@linkcode SeqpacketListener.accept} or by async
+ * iteration, which ends without throwing once the listener is closed. A
+ * listener on a filesystem path removes its socket file when it closes, but
+ * only if the file at that path is still the one it created (same device
+ * and inode).
+ *
+ * @example Serve connections until closed
+ * ```ts
+ * import { connectSeqpacket, listenSeqpacket } from "@bsd/sockets/seqpacket";
+ *
+ * const listener = listenSeqpacket({ path: `${Deno.makeTempDirSync()}/echo.sock` });
+ * const server = (async () => {
+ *   for await (const conn of listener) {
+ *     for await (const message of conn) await conn.send(message.data);
+ *     conn.close();
+ *   }
+ * })();
+ * using client = await connectSeqpacket({ path: listener.addr.path });
+ * await client.send(new TextEncoder().encode("echo me"));
+ * console.log((await client.receive())?.data.length); // 7
+ * client.close();
+ * listener.close();
+ * await server; // the loop ends without an error
+ * ```
+ */
+export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, Disposable {
+  readonly #socket: FdSocket<UnixAddr>;
+  readonly #addr: UnixAddr;
+  readonly #sendBufferSize: number | undefined;
+  // The socket file this listener created, to remove it on close (null for
+  // an abstract name, or when it could not be looked at).
+  readonly #file: { path: string; dev: number; ino: number } | null;
+
+  private constructor(
+    socket: FdSocket<UnixAddr>,
+    addr: UnixAddr,
+    sendBufferSize: number | undefined,
+    file: { path: string; dev: number; ino: number } | null,
+  ) {
+    this.#socket = socket;
+    this.#addr = addr;
+    this.#sendBufferSize = sendBufferSize;
+    this.#file = file;
+  }
+
+  static {
+    listen = (socket, addr, sendBufferSize, file) =>
+      new SeqpacketListener(socket, addr, sendBufferSize, file);
+  }
+
+  /** The path or abstract name this listener is bound to, exactly as given. */
+  get addr(): UnixAddr {
+    return this.#addr;
+  }
+
+  /**
+   * Waits for the next connection.
+   *
+   * Accepts may overlap: each connection goes to one caller, oldest first.
+   * Records a client sends before it is accepted wait in its queue, with
+   * their boundaries (an empty one too).
+   *
+   * @param options `signal` stops waiting; the promise then rejects with
+   * `signal.reason`, and a connection that arrives afterwards goes to the
+   * next `accept()`.
+   * @returns The accepted connection.
+   * @throws {Deno.errors.BadResource} When the listener is or gets closed.
+   *
+   * @example Accept with a timeout
+   * ```ts
+   * import { listenSeqpacket } from "@bsd/sockets/seqpacket";
+   *
+   * using listener = listenSeqpacket({ path: `${Deno.makeTempDirSync()}/idle.sock` });
+   * try {
+   *   using conn = await listener.accept({ signal: AbortSignal.timeout(10) });
+   *   console.log("accepted", conn.peerCredentials());
+   * } catch (err) {
+   *   console.log((err as Error).name); // "TimeoutError": nobody connected
+   * }
+   * ```
+   */
+  accept(options?: SeqpacketAcceptOptions): Promise<SeqpacketConn> {
+    let signal: AbortSignal | undefined;
+    try {
+      if (options !== undefined) {
+        checkOptionsObject("accept", options);
+        signal = checkSignal("accept", options.signal);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#socket.accept((fd) => this.#wrap(fd), signal);
+  }
+
+  #wrap(fd: number): SeqpacketConn {
+    const socket = new FdSocket<UnixAddr>(fd, engineOptions(this.#socket.label));
+    try {
+      // SO_PASSCRED came with the connection from the listener; the send
+      // buffer size did not.
+      if (this.#sendBufferSize !== undefined) prepare(socket, this.#sendBufferSize);
+      return adopt(socket, this.#addr, socket.peerAddress(decodeAddr));
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Yields each accepted connection; ends, without throwing, once the
+   * listener is closed.
+   *
+   * @returns An async iterator of connections.
+   * @throws {Error} An accept failure other than the listener closing (for
+   * example `EMFILE`), with the call and the address in its message.
+   *
+   * @example Count connections until closed
+   * ```ts
+   * import type { SeqpacketListener } from "@bsd/sockets/seqpacket";
+   *
+   * async function serveAll(listener: SeqpacketListener): Promise<number> {
+   *   let n = 0;
+   *   for await (const conn of listener) {
+   *     n++;
+   *     conn.close();
+   *   }
+   *   return n;
+   * }
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncIterableIterator<SeqpacketConn> {
+    while (true) {
+      let conn: SeqpacketConn;
+      try {
+        conn = await this.accept();
+      } catch (err) {
+        if (this.#socket.closed) return;
+        throw err;
+      }
+      yield conn;
+    }
+  }
+
+  /**
+   * Stops listening. Pending `accept()` calls reject with `BadResource`,
+   * iteration ends, and clients not yet accepted read `null`. A listener on
+   * a filesystem path removes its socket file, unless the file there is no
+   * longer the one it created. Connections already accepted stay open.
+   * Calling it again does nothing.
+   *
+   * @example Close removes the socket file
+   * ```ts
+   * import { listenSeqpacket } from "@bsd/sockets/seqpacket";
+   *
+   * const path = `${Deno.makeTempDirSync()}/gone.sock`;
+   * const listener = listenSeqpacket({ path });
+   * console.log(Deno.lstatSync(path).isSocket); // true
+   * listener.close();
+   * try {
+   *   Deno.lstatSync(path);
+   * } catch (err) {
+   *   console.log(err instanceof Deno.errors.NotFound); // true: the file is gone
+   * }
+   * ```
+   */
+  close(): void {
+    if (this.#socket.closed) return;
+    this.#removeFile();
+    this.#socket.close();
+  }
+
+  #removeFile(): void {
+    if (this.#file === null) return;
+    const { path, dev, ino } = this.#file;
+    try {
+      const st = Deno.lstatSync(path);
+      if (st.dev === dev && st.ino === ino) Deno.removeSync(path);
+    } catch {
+      // Already gone, or no longer ours to look at: leave it.
+    }
+  }
+
+  /** Closes the listener, so that `using listener = ...` closes it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * Lets a pending `accept()` keep the process alive again (the default),
+   * after {@linkcode SeqpacketListener.unref}.
+   *
+   * @example Undo an unref
+   * ```ts
+   * import type { SeqpacketListener } from "@bsd/sockets/seqpacket";
+   *
+   * function keepServing(listener: SeqpacketListener): void {
+   *   listener.ref();
+   * }
+   * ```
+   */
+  ref(): void {
+    if (!this.#socket.closed) this.#socket.ref();
+  }
+
+  /**
+   * Stops a pending `accept()` from keeping the process alive, for a
+   * listener that should not hold a program open by itself.
+   *
+   * @example A background listener
+   * ```ts
+   * import type { SeqpacketListener } from "@bsd/sockets/seqpacket";
+   *
+   * function background(listener: SeqpacketListener): void {
+   *   listener.unref();
+   * }
+   * ```
+   */
+  unref(): void {
+    if (!this.#socket.closed) this.#socket.unref();
+  }
+}
+
+/**
+ * Listens for sequenced-packet connections on a Unix path or abstract name.
+ *
+ * Requires `--allow-ffi`; for a filesystem path also `--allow-read` and
+ * `--allow-write` of the path and `--allow-net=unix:<path>` (or
+ * `--allow-net`); for an abstract name (leading `"\0"`), `--allow-net`.
+ * A path that already exists, even a stale socket file, is `AddrInUse` and
+ * is left untouched.
+ *
+ * @param options Where to listen, and the send buffer size for accepted
+ * connections.
+ * @returns The listener.
+ * @throws {TypeError} For a wrong shape, an empty path or a NUL byte in a
+ * filesystem path.
+ * @throws {RangeError} For a path over 107 bytes (108 for an abstract name).
+ * @throws {Deno.errors.AddrInUse} When the address is taken.
+ * @throws {Deno.errors.NotFound} When the directory does not exist.
+ * @throws {Deno.errors.NotCapable} Without the permissions above.
+ *
+ * @example An abstract name, and a client that connects to it
+ * ```ts
+ * import { connectSeqpacket, listenSeqpacket } from "@bsd/sockets/seqpacket";
+ *
+ * using listener = listenSeqpacket({ path: `\0bsd-sockets-doc-${Deno.pid}` });
+ * using client = await connectSeqpacket({ path: listener.addr.path });
+ * using conn = await listener.accept();
+ * console.log(conn.peerCredentials().pid === Deno.pid); // true
+ * ```
+ */
+export function listenSeqpacket(options: ListenSeqpacketOptions): SeqpacketListener {
+  const call = "listenSeqpacket";
+  checkOptionsObject(call, options);
+  const { path } = options;
+  const address = checkPath(call, path);
+  const sendBufferSize = checkSize(call, "sendBufferSize", options.sendBufferSize, MAX_BUFFER_SIZE);
+  const backlog = checkSize(call, "backlog", options.backlog, 65535) ?? 4096;
+  requireUnix(path);
+  const label = describeAddress({ path });
+  const socket = FdSocket.open<UnixAddr>("unix", "seqpacket", 0, engineOptions(label));
+  let file: { path: string; dev: number; ino: number } | null = null;
+  try {
+    // Before listen(), so every accepted socket is born with SO_PASSCRED
+    // and a client's records sent before accept() carry credentials.
+    prepare(socket, undefined);
+    socket.bind(address);
+    if (!path.startsWith("\0")) file = ownFile(path);
+    socket.listen(backlog);
+  } catch (err) {
+    if (file !== null) Deno.removeSync(file.path);
+    socket.close();
+    throw err;
+  }
+  return listen(socket, { transport: "seqpacket", path }, sendBufferSize, file);
+}
+
+/** The socket file just bound at `path`: its absolute name, device and inode. */
+function ownFile(path: string): { path: string; dev: number; ino: number } | null {
+  let absolute = path;
+  try {
+    // Removing it later must not depend on the working directory then.
+    if (!path.startsWith("/")) absolute = `${Deno.cwd()}/${path}`;
+    const st = Deno.lstatSync(absolute);
+    return { path: absolute, dev: st.dev, ino: st.ino ?? -1 };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Connects to a sequenced-packet listener on a Unix path or abstract name.
+ *
+ * Requires the same permissions as {@linkcode listenSeqpacket} for `path`.
+ *
+ * @param options The listener's address, the send buffer size and a signal
+ * to give up.
+ * @returns The connection, with `remoteAddr.path` exactly as given.
+ * @throws {TypeError} For a wrong shape, an empty path or a NUL byte in a
+ * filesystem path.
+ * @throws {RangeError} For a path over 107 bytes (108 for an abstract name).
+ * @throws {Deno.errors.NotFound} When nothing is at the path.
+ * @throws {Deno.errors.ConnectionRefused} When nobody listens there.
+ * @throws {Deno.errors.NotCapable} Without the permissions above.
+ *
+ * @example Connect, send, read the answer
+ * ```ts
+ * import { connectSeqpacket, listenSeqpacket } from "@bsd/sockets/seqpacket";
+ *
+ * using listener = listenSeqpacket({ path: `${Deno.makeTempDirSync()}/app.sock` });
+ * using client = await connectSeqpacket({ path: listener.addr.path });
+ * await client.send(new TextEncoder().encode("hello"));
+ * using conn = await listener.accept();
+ * const hello = await conn.receive();
+ * console.log(new TextDecoder().decode(hello?.data)); // "hello"
+ * ```
+ */
+export async function connectSeqpacket(options: ConnectSeqpacketOptions): Promise<SeqpacketConn> {
+  const call = "connectSeqpacket";
+  checkOptionsObject(call, options);
+  const { path } = options;
+  const address = checkPath(call, path);
+  const sendBufferSize = checkSize(call, "sendBufferSize", options.sendBufferSize, MAX_BUFFER_SIZE);
+  const signal = checkSignal(call, options.signal);
+  requireUnix(path);
+  const socket = FdSocket.open<UnixAddr>(
+    "unix",
+    "seqpacket",
+    0,
+    engineOptions(describeAddress({ path })),
+  );
+  try {
+    // Before connect(), so records the listener sends carry credentials.
+    prepare(socket, sendBufferSize);
+    await socket.connect(address, socket.label, signal);
+    return adopt(socket, socket.localAddress(decodeAddr), { transport: "seqpacket", path });
+  } catch (err) {
+    socket.close();
+    throw err;
+  }
+}
+
+/**
+ * Creates two connected sequenced-packet sockets (`socketpair`), unnamed:
+ * for talking between parts of one program, or to hand one end to another
+ * process as a descriptor.
+ *
+ * Requires `--allow-ffi` only.
+ *
+ * @param options The send buffer size of both ends.
+ * @returns The two ends.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
+ *
+ * @example Records cross in both directions
+ * ```ts
+ * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+ *
+ * const [left, right] = seqpacketPair();
+ * await left.send(new Uint8Array([1]));
+ * await right.send(new Uint8Array([2, 2]));
+ * console.log((await right.receive())?.data); // Uint8Array(1) [ 1 ]
+ * console.log((await left.receive())?.data); // Uint8Array(2) [ 2, 2 ]
+ * left.close();
+ * right.close();
+ * ```
+ */
+export function seqpacketPair(
+  options: SeqpacketSocketOptions = {},
+): [SeqpacketConn, SeqpacketConn] {
+  const call = "seqpacketPair";
+  checkOptionsObject(call, options);
+  const sendBufferSize = checkSize(call, "sendBufferSize", options.sendBufferSize, MAX_BUFFER_SIZE);
+  const [a, b] = FdSocket.pair<UnixAddr>("seqpacket", engineOptions(""));
+  try {
+    // Both ends before either sends: every record then carries credentials.
+    prepare(a, sendBufferSize);
+    prepare(b, sendBufferSize);
+  } catch (err) {
+    a.close();
+    b.close();
+    throw err;
+  }
+  return [adopt(a, UNNAMED, UNNAMED), adopt(b, UNNAMED, UNNAMED)];
+}
+
+/**
+ * Closes descriptors received in {@linkcode SeqpacketMessage.fds}.
+ *
+ * Deno has no other way to close a descriptor it did not open itself.
+ * Requires `--allow-ffi`.
+ *
+ * @param fds The descriptors; each is closed once, errors ignored (one that
+ * is already closed stays closed).
+ * @throws {TypeError} When `fds` is not an array of integers.
+ * @throws {RangeError} For a negative descriptor.
+ *
+ * @example Close what came with a record
+ * ```ts
+ * import { closeFds, seqpacketPair } from "@bsd/sockets/seqpacket";
+ *
+ * const [a, b] = seqpacketPair();
+ * await a.send(new Uint8Array(0), { fds: [0, 1, 2] });
+ * const message = await b.receive();
+ * closeFds(message?.fds ?? []);
+ * a.close();
+ * b.close();
+ * ```
+ */
+export function closeFds(fds: readonly number[]): void {
+  const checked = checkFds("closeFds", fds, Infinity) ?? [];
+  closeEngineFds(checked);
+}
