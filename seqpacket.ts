@@ -600,7 +600,8 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
    *
    * const [a, b] = seqpacketPair();
    * b.unref();
-   * const pending = b.receive(); // would not keep the program running by itself
+   * const pending = b.receive(); // alone, this would not keep the program running
+   * b.ref(); // now it does again, so awaiting it is safe
    * a.close();
    * console.log(await pending); // null: the peer closed
    * b.close();
