@@ -218,7 +218,10 @@ type Transport = "udp" | "unixgram";
 /** A destination as checked once: canonical address, sockaddr, label, payload limit. */
 interface Destination<A> {
   addr: A;
+  /** The sockaddr bytes (FFI backend). */
   sockaddr: Uint8Array | null;
+  /** The address as Deno's built-in takes it, made on first use. */
+  builtin?: BuiltinAddr;
   label: string;
   limit: number;
 }
@@ -753,7 +756,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       const sockaddr = to === undefined ? null : destination.sockaddr;
       return this.#fd.send(data, sockaddr, { label: destination.label });
     }
-    return this.#builtin!.send(data, destination.addr, destination.label);
+    return this.#builtin!.send(data, destination);
   }
 
   /**
@@ -819,7 +822,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     }
     for (const { data, destination } of checked) {
       signal?.throwIfAborted();
-      await this.#builtin!.send(data, destination.addr, destination.label);
+      await this.#builtin!.send(data, destination);
     }
     return checked.length;
   }
@@ -1277,23 +1280,23 @@ interface Waiter<A> {
 }
 
 /**
- * The built-in backend: one `Deno.DatagramConn`. From the first receive on,
- * one receive is in flight until a record waits with nobody to take it; what
- * it brings goes to the oldest waiter, or is kept for the next receive, so an
- * aborted receive never loses a record. The in-flight receive holds the
- * process open only while someone waits on a ref'd socket.
+ * The built-in backend: one `Deno.DatagramConn`. One receive is in flight
+ * while anyone waits; what it brings goes to the oldest waiter, or is kept
+ * for the next receive when every waiter gave up, so an aborted receive
+ * never loses a record. A receive left in flight that way holds the process
+ * open only while someone waits on a ref'd socket.
  */
 class BuiltinEngine<A extends NetAddr | UnixAddr> {
   readonly #conn: BuiltinConn;
   readonly #transport: Transport;
   readonly #label: string;
   readonly #buffer = new Uint8Array(BUILTIN_RECORD_MAX + 1);
-  /** Records (or receive errors) read ahead, for the next receive. */
+  /** Records (or receive errors) that came after their receive was aborted. */
   readonly #inbox: (Message<A> | Error)[] = [];
   readonly #waiters: Waiter<A>[] = [];
   readonly #memberships = new Map<string, BuiltinMembership>();
-  readonly #readAhead: boolean;
   #pumping = false;
+  #inFlight = false;
   #closed = false;
   #userRef = true;
   #connRefed = true;
@@ -1304,7 +1307,6 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     this.#conn = conn;
     this.#transport = transport;
     this.#label = label;
-    this.#readAhead = transport === "udp";
     this.#refresh();
   }
 
@@ -1313,9 +1315,9 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#inbox.length > 0 && this.#waiters.length === 0) {
       const next = this.#inbox.shift()!;
-      this.#pump();
       return next instanceof Error ? Promise.reject(next) : Promise.resolve(cut(next, maxSize));
     }
+    if (signal === undefined && this.peer === null && !this.#pumping) return this.#direct(maxSize);
     return new Promise((resolve, reject) => {
       const waiter: Waiter<A> = { maxSize, resolve, reject, signal };
       if (signal) {
@@ -1335,21 +1337,48 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
   }
 
   /**
-   * Keeps one receive in flight while someone waits. Over UDP it goes on
-   * until a record waits with nobody to take it, so a reader that asks for
-   * the next record as soon as it has one finds it read already. Not over
-   * Unix: Deno's Unix datagram socket refuses a send while a receive is
-   * pending, so a receive is in flight only while the user waits for one.
+   * The common case without the queue: a receive nobody can abort and no
+   * peer to filter for takes the record Deno brings, whatever it is. Later
+   * receives queue behind it as waiters.
+   */
+  #direct(maxSize: number): Promise<Message<A> | null> {
+    this.#pumping = true;
+    this.#inFlight = true;
+    return this.#conn.receive(this.#buffer).then(
+      ([view, addr]): Message<A> => {
+        this.#settled();
+        return cut({
+          data: view.slice(0, BUILTIN_RECORD_MAX),
+          from: fromBuiltin(addr, this.#transport) as A | null,
+          truncated: view.length > BUILTIN_RECORD_MAX,
+        }, maxSize);
+      },
+      (err): null => {
+        this.#settled();
+        if (this.#closed) return null;
+        throw withContext(err, "recvmsg", this.#label);
+      },
+    );
+  }
+
+  #settled(): void {
+    this.#pumping = false;
+    this.#inFlight = false;
+    if (this.#waiters.length > 0) this.#pump();
+  }
+
+  /**
+   * Keeps one receive in flight while someone waits, and no longer: reading
+   * ahead doubled the round trip of a request and its reply (measured, UDP),
+   * and Deno's Unix datagram socket refuses a send while a receive is pending.
    */
   async #pump(): Promise<void> {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
-      while (
-        !this.#closed &&
-        (this.#waiters.length > 0 || (this.#readAhead && this.#inbox.length === 0))
-      ) {
+      while (!this.#closed && this.#waiters.length > 0) {
         let result: Message<A> | Error;
+        this.#inFlight = true;
         try {
           const [view, addr] = await this.#conn.receive(this.#buffer);
           const from = fromBuiltin(addr, this.#transport) as A | null;
@@ -1362,6 +1391,9 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
         } catch (err) {
           if (this.#closed) return;
           result = withContext(err, "recvmsg", this.#label) as Error;
+        } finally {
+          this.#inFlight = false;
+          if (!this.#connRefed) this.#refresh();
         }
         const waiter = this.#waiters.shift();
         if (waiter === undefined) {
@@ -1371,21 +1403,20 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
         waiter.signal?.removeEventListener("abort", waiter.onAbort!);
         if (result instanceof Error) waiter.reject(result);
         else waiter.resolve(cut(result, waiter.maxSize));
-        this.#refresh();
       }
     } finally {
       this.#pumping = false;
     }
   }
 
-  async send(data: Uint8Array, to: A, label: string): Promise<number> {
-    if (this.#closed) throw closedError("send", label);
-    const addr = "path" in to
-      ? { transport: "unixpacket", path: to.path }
-      : { transport: "udp", hostname: to.hostname, port: to.port };
-    try {
-      return await this.#conn.send(data, addr);
-    } catch (err) {
+  send(data: Uint8Array, to: Destination<A>): Promise<number> {
+    const label = to.label;
+    if (this.#closed) return Promise.reject(closedError("send", label));
+    const { addr } = to;
+    to.builtin ??= "path" in addr
+      ? { transport: "unixpacket", path: addr.path }
+      : { transport: "udp", hostname: addr.hostname, port: addr.port };
+    return this.#conn.send(data, to.builtin).catch((err) => {
       if (this.#closed) throw closedError("send", label);
       if (err instanceof Deno.errors.Busy && this.#transport === "unixgram") {
         throw new Deno.errors.Busy(
@@ -1395,7 +1426,7 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
         );
       }
       throw withContext(err, "send", label);
-    }
+    });
   }
 
   async membership(
@@ -1455,9 +1486,9 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     this.#refresh();
   }
 
-  /** The in-flight receive holds the process only for a ref'd socket that someone waits on. */
+  /** A receive in flight holds the process only for a ref'd socket that someone waits on. */
   #refresh(): void {
-    const want = this.#userRef && this.#waiters.length > 0;
+    const want = this.#userRef && (this.#waiters.length > 0 || !this.#inFlight);
     if (want === this.#connRefed || this.#closed) return;
     this.#connRefed = want;
     if (want) this.#conn.ref?.();
