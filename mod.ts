@@ -28,3 +28,8 @@
 
 export * from "./types.ts";
 export * from "./errors.ts";
+export * from "./stream.ts";
+export * from "./datagram.ts";
+export * from "./seqpacket.ts";
+export * from "./raw.ts";
+export * from "./icmp.ts";
