@@ -10,8 +10,9 @@
  *   thread on the other CPU); ours is the client against the C echo server,
  *   the built-in is the client against the C Unix datagram echo server;
  * - the echo turnaround of our server, timed by the C client;
- * - one-way throughput at 64 B and 8 KiB: "send" is our sender into the C
- *   sink, "receive" is the C sender into our receiver; C is C into C.
+ * - one-way throughput at 64 B and 8 KiB, sender on CPU 0 and receiver on
+ *   CPU 1: "send" is our sender into the C sink, "receive" is the C sender
+ *   into our receiver; C is C into C.
  *
  * Run: `deno run --unstable-net -A bench/seqpacket_bench.ts [--json]`
  * (or `deno task bench seqpacket`). The same file is also the peer program:
@@ -41,6 +42,8 @@ const SIZES = [
   { size: 64, n: 200_000, label: "64 B" },
   { size: 8192, n: 30_000, label: "8 KiB" },
 ] as const;
+const SENDER = [0];
+const RECEIVER = [1];
 const BUILTIN_PEER: Deno.UnixAddr = { transport: "unixpacket", path: "" };
 
 // ---------------------------------------------------------------------------
@@ -264,8 +267,11 @@ async function throughput(
   n: number,
 ): Promise<{ send: Record<string, number>; receive: Record<string, number> }> {
   const args = ["-n", n, "-s", size];
-  const cSink: Start = (p) => c(["seqpacket", "sink", p, ...args]);
-  const cFlood: Start = (p) => c(["seqpacket", "flood", p, ...args]);
+  // The receiver on CPU 1, the sender on CPU 0: the kernel queues at most
+  // about ten records, so the rate depends on where the two run, and leaving
+  // that to the scheduler made runs differ by 3× on the 2-CPU machines.
+  const cSink: Start = (p) => c(["seqpacket", "sink", p, ...args], RECEIVER);
+  const cFlood: Start = (p) => c(["seqpacket", "flood", p, ...args], SENDER);
   // C into C gives both rates at once.
   const cc = { send: [] as number[], receive: [] as number[] };
   await medianRun(dir, cSink, cFlood, (sink, flood) => {
@@ -275,22 +281,22 @@ async function throughput(
   });
   return {
     send: {
-      [OURS]: await medianRun(dir, cSink, (p) => ours("flood", [p, n, size]), sent),
+      [OURS]: await medianRun(dir, cSink, (p) => ours("flood", [p, n, size], SENDER), sent),
       [C]: median(cc.send),
       [BUILTIN]: await medianRun(
         dir,
-        (p) => c(["unixgram", "sink", p, ...args]),
-        (p) => ours("builtin-flood", [p, n, size]),
+        (p) => c(["unixgram", "sink", p, ...args], RECEIVER),
+        (p) => ours("builtin-flood", [p, n, size], SENDER),
         sent,
       ),
     },
     receive: {
-      [OURS]: await medianRun(dir, (p) => ours("sink", [p, n]), cFlood, received),
+      [OURS]: await medianRun(dir, (p) => ours("sink", [p, n], RECEIVER), cFlood, received),
       [C]: median(cc.receive),
       [BUILTIN]: await medianRun(
         dir,
-        (p) => ours("builtin-sink", [p, n]),
-        (p) => c(["unixgram", "flood", p, ...args]),
+        (p) => ours("builtin-sink", [p, n], RECEIVER),
+        (p) => c(["unixgram", "flood", p, ...args], SENDER),
         received,
       ),
     },
