@@ -1346,12 +1346,14 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     this.#inFlight = true;
     return this.#conn.receive(this.#buffer).then(
       ([view, addr]): Message<A> => {
-        this.#settled();
-        return cut({
+        // Copied out before the next receive may reuse the buffer.
+        const message: Message<A> = {
           data: view.slice(0, BUILTIN_RECORD_MAX),
           from: fromBuiltin(addr, this.#transport) as A | null,
           truncated: view.length > BUILTIN_RECORD_MAX,
-        }, maxSize);
+        };
+        this.#settled();
+        return cut(message, maxSize);
       },
       (err): null => {
         this.#settled();

@@ -851,6 +851,30 @@ eachBackend(
   },
 );
 
+eachBackend(
+  "a receive aborted while in flight does not keep the program running",
+  async (backend) => {
+    const flags = backend === "builtin" ? ["--unstable-net", ...CHILD_FLAGS] : CHILD_FLAGS;
+    const result = await runChild(["abort-exit", backend], { flags });
+    assert.equal(result.ok, "aborted");
+  },
+);
+
+eachBackend(
+  "DatagramSocket: receives made at once get the datagrams in order, one each",
+  async (backend) => {
+    using a = udp(backend);
+    using b = udp(backend);
+    const first = b.receive();
+    const second = b.receive({ maxSize: 3 });
+    const third = b.receive();
+    for (const text of ["one", "two!", "three"]) await a.send(enc.encode(text), b.localAddr);
+    const got = await deadline(Promise.all([first, second, third]), 5000, "three datagrams");
+    assert.deepEqual(got.map((m) => dec.decode(m!.data)), ["one", "two", "three"]);
+    assert.deepEqual(got.map((m) => m!.truncated), [false, true, false]);
+  },
+);
+
 eachBackend("DatagramSocket.unref() lets a program end while a receive waits", async (backend) => {
   const flags = backend === "builtin" ? ["--unstable-net", ...CHILD_FLAGS] : CHILD_FLAGS;
   const result = await runChild(["unref", backend], { flags });

@@ -10,6 +10,7 @@
 //   listen-unix PATH        listenDatagram on PATH, FFI backend
 //   auto-unix PATH          which backend a Unix socket on PATH gets, and a datagram to itself
 //   unref BACKEND           a pending receive on an unref'd socket; the process must end
+//   abort-exit BACKEND      a receive aborted while in flight; the process must end
 //   multicast BACKEND       join, receive, leave, not receive (sentinel) on lo
 
 import { listenDatagram } from "../../datagram.ts";
@@ -96,6 +97,19 @@ switch (mode) {
     s.unref();
     s.receive().then(() => report({ ok: "received" }));
     report({ ok: "waiting" });
+    break;
+  }
+  case "abort-exit": {
+    // Never closed: the receive Deno still runs for it must not hold the process.
+    const s = listenDatagram({
+      hostname: "127.0.0.1",
+      port: 0,
+      backend: args[0] as DatagramBackend,
+    });
+    const controller = new AbortController();
+    const receiving = s.receive({ signal: controller.signal }).catch((err) => err.message);
+    controller.abort(new Error("aborted"));
+    report({ ok: await receiving });
     break;
   }
   case "multicast":
