@@ -716,10 +716,8 @@ Deno.test("SeqpacketConn.close(): a pending receive resolves null within 100 ms,
   try {
     const pending = server.receive();
     assert.equal(await settlesAtOnce(pending), false, "the receive is waiting");
-    const t0 = performance.now();
     server.close();
     assert.equal(await deadline(pending, 100, "the pending receive after close()"), null);
-    assert.ok(performance.now() - t0 < 100);
     assert.equal(await deadline(client.receive(), 1000, "the peer's receive"), null);
     assert.equal(await server.receive(), null);
     assert.equal(await server.read(new Uint8Array(4)), null);
