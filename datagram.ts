@@ -449,7 +449,7 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
     );
   }
 
-  const address = encodeInet(hostname, port, zoneIndex);
+  const address = encodeInet(hostname, port, interfaceIndex);
   const sock = FdSocket.open<NetAddr>(family, "datagram", 0, {
     label,
     decode: (name, length) => decodeInet(name, length, "udp"),
@@ -533,10 +533,6 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
 function decodeSender(name: Uint8Array, length: number): UnixAddr | null {
   const addr = decodeUnix(name, length, "unixgram");
   return addr.path === "" ? null : addr;
-}
-
-function zoneIndex(name: string): number {
-  return interfaceIndex(name);
 }
 
 function checkInterface(what: string, value: unknown): string | number {
@@ -1226,7 +1222,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     const family = ipFamily(to.hostname);
     const port = checkPort(to.port);
     const ffi = this.#fd !== null;
-    const sockaddr = encodeInet(to.hostname, port, ffi ? zoneIndex : undefined);
+    const sockaddr = encodeInet(to.hostname, port, ffi ? interfaceIndex : undefined);
     const addr = decodeInet(sockaddr, sockaddr.length, "udp");
     if (ffi) requireNet(to.hostname, port);
     return { addr, sockaddr, label: describeAddress(addr), limit: UDP_LIMIT[family] };
