@@ -834,8 +834,11 @@ export class FdSocket<A = unknown> {
     // Only seqpacket needs control data (credentials, descriptors). Elsewhere
     // a zero control length makes the kernel drop descriptors (closing them)
     // instead of installing them where nobody would close them.
-    arena.prepare(vlen, this.#zero === "eof-without-credentials");
-    const n = libc().recvmmsg(this.#fd, arena.headers, vlen, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, null);
+    const wantControl = this.#zero === "eof-without-credentials";
+    arena.prepare(vlen, wantControl);
+    // AF_PACKET refuses MSG_CMSG_CLOEXEC with EINVAL, so it goes only with control data.
+    const flags = wantControl ? MSG_DONTWAIT | MSG_CMSG_CLOEXEC : MSG_DONTWAIT;
+    const n = libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null);
     if (n < 0) return errno();
     const hv = arena.headersView;
     for (let i = 0; i < n; i++) {
