@@ -1,0 +1,880 @@
+/**
+ * Raw sockets: IP packets of one protocol (`openRaw`) and whole link-layer
+ * frames on one interface (`openPacket`), with classic BPF filters.
+ *
+ * What a receive returns depends on the socket, as Linux delivers it:
+ *
+ * | socket | a record is |
+ * | --- | --- |
+ * | `openRaw({ family: "ipv4" })` | the IPv4 header, then the payload (decode it with `@bsd/sockets/icmp`) |
+ * | `openRaw({ family: "ipv6" })` | the payload only: IPv6 raw sockets never see the IP header |
+ * | `openRaw({ unprivileged: true })` | the ICMP message only, IPv4 or IPv6 |
+ * | `openPacket({ interface })` | the whole frame, Ethernet header first |
+ * | `openPacket({ interface, cooked: true })` | the network-layer packet; `from.protocol` says which |
+ *
+ * A raw socket sees every packet of its protocol the host receives, including
+ * the requests the kernel answers itself and, on loopback, the packets it
+ * sent: match replies on what identifies them (an ICMP echo's identifier and
+ * sequence number), not on arrival.
+ *
+ * Requires `--allow-ffi`, and `CAP_NET_RAW` for everything but
+ * `unprivileged` ICMP sockets. Destinations need `--allow-net` for their
+ * host; packet sockets, which see every host's traffic, need unscoped
+ * `--allow-net`. Linux only.
+ *
+ * This module also re-exports the BPF filter builder (`compileFilter`,
+ * `validateFilter`, `BPF`, …) from `bpf.ts`.
+ *
+ * @example Ping the loopback once (needs CAP_NET_RAW)
+ * ```ts ignore
+ * import { openRaw } from "@bsd/sockets/raw";
+ * import { decodeEchoReply, decodeIPv4Header, encodeEchoRequest } from "@bsd/sockets/icmp";
+ *
+ * using sock = openRaw({ family: "ipv4", protocol: "icmp" });
+ * await sock.send(encodeEchoRequest({ id: 7, sequence: 1 }), { transport: "ip", hostname: "127.0.0.1" });
+ * for await (const { data } of sock) {
+ *   const header = decodeIPv4Header(data);
+ *   const reply = decodeEchoReply(data.subarray(header.headerLength));
+ *   if (reply?.id === 7 && reply.sequence === 1) break;
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import { checkReceiveOptions, PacketSocketBase } from "./_packet.ts";
+import type { BpfProgram } from "./bpf.ts";
+import { checkBuffer } from "./ffi/buffers.ts";
+import { describeAddress } from "./ffi/errors.ts";
+import { encodeFilter } from "./ffi/filter.ts";
+import { checkInterfaceName, interfaceIndex, interfaceName } from "./ffi/interfaces.ts";
+import { requireAnyNet, requireNet } from "./ffi/permissions.ts";
+import {
+  checkInteger,
+  decodeInet,
+  decodeIp,
+  decodeLink,
+  encodeInet,
+  encodeLink,
+  ipFamily,
+} from "./ffi/sockaddr.ts";
+import { FdSocket } from "./ffi/socket.ts";
+import type { IpAddr, LinkAddr, Message, ReceiveOptions } from "./types.ts";
+
+export * from "./bpf.ts";
+
+/** IP protocol numbers (IANA) by the names `openRaw` accepts. */
+const IP_PROTOCOLS = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, raw: 255 } as const;
+/**
+ * EtherTypes by the names `openPacket` accepts; `all` is Linux's pseudo
+ * EtherType for "every protocol" (ETH_P_ALL).
+ */
+const ETHER_TYPES = { all: 0x0003, ipv4: 0x0800, arp: 0x0806, ipv6: 0x86dd } as const;
+
+const CAP_NET_RAW_HINT = "raw sockets need CAP_NET_RAW (run as root, or grant it with " +
+  "`setcap cap_net_raw+ep` on the deno binary)";
+const PING_HINT = 'for ICMP echo without it, use openRaw({ family, protocol: "icmp", ' +
+  "unprivileged: true }), which net.ipv4.ping_group_range may allow";
+const PING_GROUP_HINT = "unprivileged ICMP sockets are allowed only to groups inside the sysctl " +
+  'net.ipv4.ping_group_range (for example `sysctl -w net.ipv4.ping_group_range="0 2147483647"`)';
+
+// ---------------------------------------------------------------------------
+// openRaw
+
+/**
+ * Options for {@linkcode openRaw}.
+ *
+ * @example A raw ICMPv6 socket bound to the loopback interface
+ * ```ts
+ * import type { RawOptions } from "@bsd/sockets/raw";
+ *
+ * const options: RawOptions = { family: "ipv6", protocol: "icmpv6", interface: "lo" };
+ * ```
+ */
+export interface RawOptions {
+  /** The IP version. */
+  family: "ipv4" | "ipv6";
+  /**
+   * The IP protocol carried: `"icmp"` (ICMP on IPv4, ICMPv6 on IPv6),
+   * `"icmpv6"` (IPv6 only), `"tcp"`, `"udp"`, `"raw"` (255: send-only, the
+   * caller writes the IPv4 header), or a protocol number 0–255.
+   */
+  protocol: "icmp" | "icmpv6" | "tcp" | "udp" | "raw" | number;
+  /**
+   * IPv4 only: records sent start with the caller's own IPv4 header
+   * (`IP_HDRINCL`; the kernel still fills in a zero checksum, total length,
+   * identification and source address). Always on for `protocol: "raw"`.
+   */
+  headerIncluded?: boolean;
+  /** Send and receive only through this interface (`SO_BINDTODEVICE`). */
+  interface?: string;
+  /**
+   * Open an ICMP "ping" socket instead (`SOCK_DGRAM`, ICMP or ICMPv6 only),
+   * which needs no `CAP_NET_RAW` when the process's group is inside the sysctl
+   * `net.ipv4.ping_group_range` (it governs IPv6 too). Only echo requests can
+   * be sent; the kernel fills in the checksum and replaces the echo
+   * identifier with the socket's own ({@linkcode RawSocket.echoId}), and it
+   * delivers only the replies to this socket's requests (and ICMP errors
+   * about them), without an IP header.
+   */
+  unprivileged?: boolean;
+}
+
+/**
+ * Opens a raw IP socket for one protocol, or an unprivileged ICMP socket.
+ *
+ * IPv4 records arrive with their IPv4 header (as Linux delivers them; decode
+ * it with `decodeIPv4Header` from `@bsd/sockets/icmp`), IPv6 records and
+ * unprivileged ICMP records without one. For ICMPv6 the kernel computes the
+ * checksum of what is sent; for ICMP over raw IPv4 the caller must (the
+ * encoders in `@bsd/sockets/icmp` do).
+ *
+ * Requires `--allow-ffi`, and `CAP_NET_RAW` unless `unprivileged` is set.
+ * Sending needs `--allow-net` for the destination host.
+ *
+ * @param options The family, the protocol and how to open it.
+ * @returns The open socket.
+ * @throws {TypeError} For options of the wrong shape or that cannot go together.
+ * @throws {RangeError} For a protocol number outside 0–255 or an interface name over 15 bytes.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
+ * @throws {Deno.errors.PermissionDenied} Without `CAP_NET_RAW` (the message says
+ * so and names the unprivileged alternative), or for an unprivileged socket
+ * whose group `net.ipv4.ping_group_range` does not admit (the message names the sysctl).
+ * @throws {Deno.errors.NotFound} When `interface` names no interface.
+ *
+ * @example An unprivileged ping socket
+ * ```ts ignore
+ * import { openRaw } from "@bsd/sockets/raw";
+ *
+ * using sock = openRaw({ family: "ipv4", protocol: "icmp", unprivileged: true });
+ * console.log(sock.echoId); // the identifier the kernel puts in every request
+ * ```
+ */
+export function openRaw(options: RawOptions): RawSocket {
+  const o = checkRawOptions(options);
+  const label = describeAddress(`${o.family}/${o.name}`);
+  let ifindex = 0;
+  if (o.interface !== undefined) {
+    ifindex = interfaceIndex(o.interface);
+    if (ifindex === 0) throw noSuchInterface("openRaw", o.interface);
+  }
+  let sock: FdSocket<IpAddr>;
+  try {
+    sock = FdSocket.open<IpAddr>(o.family, o.unprivileged ? "datagram" : "raw", o.protocol, {
+      label,
+      decode: decodeIp,
+    });
+  } catch (err) {
+    throw explainDenied(err, o.unprivileged ? PING_GROUP_HINT : rawHint(o.protocol, o.family));
+  }
+  try {
+    if (o.interface !== undefined) sock.setOption("bindToDevice", o.interface);
+    if (o.headerIncluded) sock.setOption("ipHeaderIncluded", true);
+    // Binding a ping socket to port 0 makes the kernel pick its echo
+    // identifier now, so echoId is known before the first request.
+    if (o.unprivileged) sock.bind(encodeInet(o.family === "ipv4" ? "0.0.0.0" : "::", 0));
+    return adoptRaw(sock, o.family, o.unprivileged);
+  } catch (err) {
+    sock.close();
+    throw err;
+  }
+}
+
+interface CheckedRawOptions {
+  family: "ipv4" | "ipv6";
+  protocol: number;
+  name: string;
+  headerIncluded: boolean;
+  interface?: string;
+  unprivileged: boolean;
+}
+
+function checkRawOptions(options: RawOptions): CheckedRawOptions {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`openRaw: options must be an object, got ${describeValue(options)}`);
+  }
+  const { family, headerIncluded = false, unprivileged = false } = options;
+  if (family !== "ipv4" && family !== "ipv6") {
+    throw new TypeError(`openRaw: family must be "ipv4" or "ipv6", got ${describeValue(family)}`);
+  }
+  checkBoolean("openRaw: headerIncluded", headerIncluded);
+  checkBoolean("openRaw: unprivileged", unprivileged);
+  let protocol: number;
+  let name: string;
+  if (typeof options.protocol === "string") {
+    if (!Object.hasOwn(IP_PROTOCOLS, options.protocol)) {
+      throw new TypeError(
+        `openRaw: protocol must be a number or one of ${
+          Object.keys(IP_PROTOCOLS).map((n) => JSON.stringify(n)).join(", ")
+        }, got ${JSON.stringify(options.protocol)}`,
+      );
+    }
+    name = options.protocol;
+    protocol = IP_PROTOCOLS[name as keyof typeof IP_PROTOCOLS];
+    if (name === "icmp" && family === "ipv6") {
+      protocol = IP_PROTOCOLS.icmpv6;
+      name = "icmpv6";
+    }
+    if (name === "icmpv6" && family === "ipv4") {
+      throw new TypeError('openRaw: protocol "icmpv6" needs family "ipv6"; use "icmp" on ipv4');
+    }
+  } else {
+    protocol = checkInteger("openRaw: protocol", options.protocol, 0, 255);
+    name = String(protocol);
+  }
+  const icmp = family === "ipv4" ? IP_PROTOCOLS.icmp : IP_PROTOCOLS.icmpv6;
+  if (unprivileged && protocol !== icmp) {
+    throw new TypeError(
+      `openRaw: unprivileged sockets carry only ICMP, so protocol must be "icmp", got ${
+        JSON.stringify(options.protocol)
+      }`,
+    );
+  }
+  if (headerIncluded && family !== "ipv4") {
+    throw new TypeError("openRaw: headerIncluded is for IPv4 only");
+  }
+  if (headerIncluded && unprivileged) {
+    throw new TypeError("openRaw: headerIncluded cannot be used with unprivileged sockets");
+  }
+  const checked: CheckedRawOptions = { family, protocol, name, headerIncluded, unprivileged };
+  if (options.interface !== undefined) {
+    checked.interface = checkInterfaceName(options.interface, "openRaw: interface");
+  }
+  return checked;
+}
+
+function rawHint(protocol: number, family: "ipv4" | "ipv6"): string {
+  const icmp = family === "ipv4" ? IP_PROTOCOLS.icmp : IP_PROTOCOLS.icmpv6;
+  return protocol === icmp ? `${CAP_NET_RAW_HINT}; ${PING_HINT}` : CAP_NET_RAW_HINT;
+}
+
+/** Adds `hint` to a PermissionDenied from opening a socket; other errors pass unchanged. */
+function explainDenied(err: unknown, hint: string): unknown {
+  if (err instanceof Deno.errors.PermissionDenied) err.message += `: ${hint}`;
+  return err;
+}
+
+function noSuchInterface(call: string, name: string): Error {
+  return new Deno.errors.NotFound(`${call} ${JSON.stringify(name)}: no such network interface`);
+}
+
+/** The sockaddr and the quoted label for a destination host. */
+function destination(
+  to: unknown,
+  call: string,
+  family: "ipv4" | "ipv6",
+): { addr: Uint8Array; label: string; hostname: string } {
+  if (typeof to !== "object" || to === null || typeof (to as IpAddr).hostname !== "string") {
+    throw new TypeError(
+      `${call}: destination must be an IpAddr ({ transport: "ip", hostname }), got ${
+        describeValue(to)
+      }`,
+    );
+  }
+  const { transport, hostname } = to as IpAddr;
+  if (transport !== undefined && transport !== "ip") {
+    throw new TypeError(
+      `${call}: destination transport must be "ip", got ${JSON.stringify(transport)}`,
+    );
+  }
+  if (ipFamily(hostname) !== family) {
+    throw new TypeError(
+      `${call} ${describeAddress(hostname)}: the destination is ${
+        ipFamily(hostname) === "ipv4" ? "IPv4" : "IPv6"
+      }, this socket is ${family === "ipv4" ? "IPv4" : "IPv6"}`,
+    );
+  }
+  requireNet(hostname);
+  return {
+    addr: encodeInet(hostname, 0, interfaceIndex),
+    label: describeAddress(hostname),
+    hostname,
+  };
+}
+
+// Set by the class's static block: only this module can make a RawSocket.
+let adoptRaw: (sock: FdSocket<IpAddr>, family: "ipv4" | "ipv6", ping: boolean) => RawSocket;
+
+/**
+ * A raw IP socket, or an unprivileged ICMP socket, from {@linkcode openRaw}.
+ *
+ * `send(data, to)` sends one packet to a host; `connect(to)` sets the host
+ * `write(p)` sends to. Received IPv4 packets include the IPv4 header, IPv6
+ * ones and unprivileged ICMP ones do not. `from` is the sender's address.
+ *
+ * @example Two raw IPv6 sockets talking an experimental protocol (253)
+ * ```ts ignore
+ * import { openRaw } from "@bsd/sockets/raw";
+ *
+ * using a = openRaw({ family: "ipv6", protocol: 253 });
+ * await a.connect({ transport: "ip", hostname: "::1" });
+ * await a.write(new TextEncoder().encode("hello"));
+ * ```
+ */
+export class RawSocket extends PacketSocketBase<IpAddr> {
+  readonly #sock: FdSocket<IpAddr>;
+  readonly #family: "ipv4" | "ipv6";
+  readonly #ping: boolean;
+  #local: IpAddr;
+  #remote: IpAddr | null = null;
+  #echoId: number | null;
+
+  private constructor(sock: FdSocket<IpAddr>, family: "ipv4" | "ipv6", ping: boolean) {
+    super();
+    this.#sock = sock;
+    this.#family = family;
+    this.#ping = ping;
+    this.#local = sock.localAddress(decodeIp);
+    this.#echoId = ping ? this.#boundPort() : null;
+  }
+
+  static {
+    adoptRaw = (sock, family, ping) => new RawSocket(sock, family, ping);
+  }
+
+  #boundPort(): number {
+    // A ping socket's "port" is its echo identifier.
+    return this.#sock.localAddress((name, length) => decodeInet(name, length, "udp").port);
+  }
+
+  /** The local address: the wildcard until connected, then the source address used. */
+  get localAddr(): IpAddr {
+    return this.#local;
+  }
+
+  /** The host given to {@linkcode RawSocket.connect}, or `null` before it. */
+  get remoteAddr(): IpAddr | null {
+    return this.#remote;
+  }
+
+  /**
+   * The echo identifier of an unprivileged ICMP socket: the kernel writes it
+   * into every echo request sent (whatever identifier the request held) and
+   * delivers only replies that carry it. `null` on raw sockets, where the
+   * identifier is the caller's.
+   */
+  get echoId(): number | null {
+    return this.#echoId;
+  }
+
+  /** Whether this is an unprivileged ICMP socket (see {@linkcode RawOptions.unprivileged}). */
+  get unprivileged(): boolean {
+    return this.#ping;
+  }
+
+  /**
+   * Sends one packet (`sendto`), to `to` or, without it, to the connected
+   * host. On IPv4 with `headerIncluded`, `data` starts with the IPv4 header.
+   * Waits for room in the send queue; never sends in part.
+   *
+   * Requires `--allow-net` for the destination host.
+   *
+   * @param data The packet: for ICMP, the ICMP message with its header.
+   * @param to The destination host; omit on a connected socket.
+   * @returns The number of bytes sent.
+   * @throws {TypeError} For a buffer or destination of the wrong shape or family.
+   * @throws {Deno.errors.NotCapable} Without net access to the destination.
+   * @throws {Deno.errors.BadResource} Once the socket is closed.
+   * @throws {SocketError} `EMSGSIZE` for a packet too large, `EDESTADDRREQ`
+   * with no destination on an unconnected socket.
+   *
+   * @example Send an echo request
+   * ```ts ignore
+   * import { openRaw } from "@bsd/sockets/raw";
+   * import { encodeEchoRequest } from "@bsd/sockets/icmp";
+   *
+   * using sock = openRaw({ family: "ipv4", protocol: "icmp" });
+   * await sock.send(encodeEchoRequest({ id: 1, sequence: 1 }), { transport: "ip", hostname: "127.0.0.1" });
+   * ```
+   */
+  send(data: Uint8Array, to?: IpAddr): Promise<number> {
+    try {
+      if (to === undefined) {
+        checkBuffer(data, `send ${this.#sock.label}`);
+        return this.#sock.send(data, null);
+      }
+      const dest = destination(to, "send", this.#family);
+      checkBuffer(data, `send ${dest.label}`);
+      return this.#sock.send(data, dest.addr, { label: dest.label });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Sets the host `write` sends to, and receives only from it from then on
+   * (`connect`; no packet is exchanged).
+   *
+   * Requires `--allow-net` for the host.
+   *
+   * @param to The peer host.
+   * @throws {TypeError} For a destination of the wrong shape or family.
+   * @throws {Deno.errors.NotCapable} Without net access to the host.
+   * @throws {Deno.errors.BadResource} Once the socket is closed.
+   *
+   * @example Connect, then write
+   * ```ts ignore
+   * import { openRaw } from "@bsd/sockets/raw";
+   *
+   * using sock = openRaw({ family: "ipv6", protocol: 253 });
+   * await sock.connect({ transport: "ip", hostname: "::1" });
+   * await sock.write(new Uint8Array([1, 2, 3]));
+   * ```
+   */
+  async connect(to: IpAddr): Promise<void> {
+    const dest = destination(to, "connect", this.#family);
+    await this.#sock.connect(dest.addr, dest.label);
+    this.#sock.label = dest.label;
+    this.#remote = { transport: "ip", hostname: dest.hostname };
+    this.#local = this.#sock.localAddress(decodeIp);
+  }
+
+  /**
+   * Sends `p` as one packet to the connected host.
+   *
+   * @param p The packet.
+   * @returns The number of bytes sent.
+   * @throws {TypeError} For a buffer of the wrong kind.
+   * @throws {SocketError} `EDESTADDRREQ` when not connected.
+   */
+  write(p: Uint8Array): Promise<number> {
+    return this.send(p);
+  }
+
+  /**
+   * Receives one packet: with the IPv4 header on raw IPv4 sockets, without
+   * an IP header otherwise. Resolves `null` once closed.
+   *
+   * @param options `maxSize` (default 65,536) and an abort `signal`.
+   * @returns The packet and its sender, or `null`.
+   * @throws {TypeError} For options of the wrong shape.
+   * @throws {RangeError} For a `maxSize` out of range.
+   *
+   * @example Wait at most a second for a packet
+   * ```ts ignore
+   * import { openRaw } from "@bsd/sockets/raw";
+   *
+   * using sock = openRaw({ family: "ipv4", protocol: "icmp" });
+   * const message = await sock.receive({ signal: AbortSignal.timeout(1000) });
+   * ```
+   */
+  receive(options?: ReceiveOptions): Promise<Message<IpAddr> | null> {
+    let checked;
+    try {
+      checked = checkReceiveOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // The engine's records hold exactly a message's fields on this socket
+    // type: handed over as they are, at a capture's rate every object counts.
+    return this.#sock.receive(checked.maxSize, checked.signal);
+  }
+
+  /**
+   * Attaches a classic BPF filter (`SO_ATTACH_FILTER`), replacing any other:
+   * packets it rejects are dropped before they are queued. Raw IPv4 filters
+   * see the IPv4 header first (`compileFilter(match, { link: "ip" })`); raw
+   * IPv6 and unprivileged ICMP filters see the payload first. Packets already
+   * queued stay.
+   *
+   * @param program The program, checked with `validateFilter` before the system call.
+   * @throws {TypeError} For a program of the wrong shape.
+   * @throws {RangeError} For an invalid program (empty, over 4,096
+   * instructions, a jump out of range, no final return, …).
+   * @throws {Deno.errors.BadResource} Once the socket is closed.
+   *
+   * @example Keep only echo replies
+   * ```ts ignore
+   * import { compileFilter, openRaw } from "@bsd/sockets/raw";
+   *
+   * using sock = openRaw({ family: "ipv4", protocol: "icmp" });
+   * sock.setFilter(compileFilter({ ipProtocol: "icmp", icmpType: 0 }, { link: "ip" }));
+   * ```
+   */
+  setFilter(program: BpfProgram): void {
+    this.#sock.setOption("attachFilter", encodeFilter(program));
+  }
+
+  /** Lets pending operations keep the process alive (the default). */
+  ref(): void {
+    this.#sock.ref();
+  }
+
+  /** Lets the process exit even while a receive or send is pending. */
+  unref(): void {
+    this.#sock.unref();
+  }
+
+  /**
+   * Closes the socket; pending receives resolve `null` and pending sends
+   * reject with `BadResource`. Calling it again does nothing.
+   */
+  close(): void {
+    this.#sock.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// openPacket
+
+/**
+ * Options for {@linkcode openPacket}.
+ *
+ * @example IPv4 frames on eth0, cooked
+ * ```ts
+ * import type { PacketOptions } from "@bsd/sockets/raw";
+ *
+ * const options: PacketOptions = { interface: "eth0", protocol: "ipv4", cooked: true };
+ * ```
+ */
+export interface PacketOptions {
+  /** The interface to capture on and send through, such as `"eth0"`. */
+  interface: string;
+  /**
+   * The EtherType to receive: `"all"` (the default, which includes frames
+   * this host sends, as `packetType: "outgoing"`), `"ipv4"`, `"ipv6"`,
+   * `"arp"`, or a number 1–65535.
+   */
+  protocol?: "all" | "ipv4" | "ipv6" | "arp" | number;
+  /**
+   * Receive and send the network-layer packet without the link-layer header
+   * (`SOCK_DGRAM`); the kernel builds the header when sending, so a cooked
+   * `send` needs a destination. Default `false`: whole frames (`SOCK_RAW`).
+   */
+  cooked?: boolean;
+  /**
+   * A BPF filter attached before the socket starts receiving, so it applies
+   * from the very first frame (see {@linkcode LinkSocket.setFilter}).
+   */
+  filter?: BpfProgram;
+  /**
+   * The receive queue's size in bytes (`SO_RCVBUF`), which decides how long
+   * a burst the socket absorbs before the kernel drops frames; each queued
+   * frame costs its size plus about 700 bytes. Raised past the sysctl
+   * `net.core.rmem_max` when the process has `CAP_NET_ADMIN`, capped by it
+   * otherwise. Default: the system's (`net.core.rmem_default`).
+   */
+  receiveBufferSize?: number;
+}
+
+/**
+ * Opens an `AF_PACKET` socket on one interface: captures the frames of a
+ * protocol that cross it, and sends frames through it.
+ *
+ * The socket is created listening to no protocol, gets its filter (if
+ * `filter` is given), and only then is bound to the interface and protocol,
+ * so it never sees a frame from another interface or one its filter would
+ * have dropped. `from` on each message is the full {@linkcode LinkAddr}:
+ * interface, index, EtherType, the sender's hardware address and the packet
+ * type (`"outgoing"` for frames this host sent).
+ *
+ * Requires `--allow-ffi`, unscoped `--allow-net` (a packet socket sees and
+ * reaches every host) and `CAP_NET_RAW`.
+ *
+ * @param options The interface, protocol, framing and filter.
+ * @returns The open socket.
+ * @throws {TypeError} For options of the wrong shape.
+ * @throws {RangeError} For a protocol outside 1–65535, an interface name over
+ * 15 bytes or an invalid filter (before any system call).
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi` or `--allow-net`.
+ * @throws {Deno.errors.PermissionDenied} Without `CAP_NET_RAW`, saying so.
+ * @throws {Deno.errors.NotFound} When the interface does not exist.
+ *
+ * @example Capture one DNS packet on eth0
+ * ```ts ignore
+ * import { compileFilter, openPacket } from "@bsd/sockets/raw";
+ *
+ * using sock = openPacket({
+ *   interface: "eth0",
+ *   filter: compileFilter({ ipProtocol: "udp", port: 53 }, { link: "ethernet" }),
+ * });
+ * const message = await sock.receive();
+ * console.log(message?.from?.address, message?.data.length);
+ * ```
+ */
+export function openPacket(options: PacketOptions): LinkSocket {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`openPacket: options must be an object, got ${describeValue(options)}`);
+  }
+  const name = checkInterfaceName(options.interface, "openPacket: interface");
+  const cooked = options.cooked ?? false;
+  checkBoolean("openPacket: cooked", cooked);
+  const protocol = typeof options.protocol === "string"
+    ? etherTypeByName(options.protocol)
+    : checkInteger("openPacket: protocol", options.protocol ?? ETHER_TYPES.all, 1, 0xffff);
+  const filter = options.filter === undefined ? undefined : encodeFilter(options.filter);
+  const bufferSize = options.receiveBufferSize === undefined
+    ? undefined
+    : checkInteger("openPacket: receiveBufferSize", options.receiveBufferSize, 1, 0x3fffffff);
+  const label = describeAddress(name);
+  requireAnyNet(`every host, for a packet socket on ${label}`);
+  const ifindex = interfaceIndex(name);
+  if (ifindex === 0) throw noSuchInterface("openPacket", name);
+
+  const decode = (sockaddr: Uint8Array, length: number): LinkAddr => {
+    const link = decodeLink(sockaddr, length) as LinkAddr;
+    link.interface = link.ifindex === ifindex ? name : interfaceName(link.ifindex) ?? "";
+    return link;
+  };
+  let sock: FdSocket<LinkAddr>;
+  try {
+    // Protocol 0: the socket receives nothing until bind names one.
+    sock = FdSocket.open<LinkAddr>("packet", cooked ? "datagram" : "raw", 0, { label, decode });
+  } catch (err) {
+    throw explainDenied(err, "packet sockets need CAP_NET_RAW (run as root, or grant it)");
+  }
+  try {
+    if (filter) sock.setOption("attachFilter", filter);
+    if (bufferSize !== undefined) setReceiveBuffer(sock, bufferSize);
+    sock.bind(encodeLink({ ifindex, protocol }));
+    return adoptLink(sock, sock.localAddress(decode), cooked);
+  } catch (err) {
+    sock.close();
+    throw err;
+  }
+}
+
+/** SO_RCVBUFFORCE where allowed (CAP_NET_ADMIN), SO_RCVBUF (capped by rmem_max) otherwise. */
+function setReceiveBuffer(sock: FdSocket<LinkAddr>, size: number): void {
+  try {
+    sock.setOption("receiveBufferSizeForce", size);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
+    sock.setOption("receiveBufferSize", size);
+  }
+}
+
+function etherTypeByName(name: string): number {
+  if (!Object.hasOwn(ETHER_TYPES, name)) {
+    throw new TypeError(
+      `openPacket: protocol must be a number or one of ${
+        Object.keys(ETHER_TYPES).map((n) => JSON.stringify(n)).join(", ")
+      }, got ${JSON.stringify(name)}`,
+    );
+  }
+  return ETHER_TYPES[name as keyof typeof ETHER_TYPES];
+}
+
+/**
+ * Counts from {@linkcode LinkSocket.statistics}.
+ *
+ * @example Report drops
+ * ```ts
+ * import type { PacketStatistics } from "@bsd/sockets/raw";
+ *
+ * function report(s: PacketStatistics): string {
+ *   return `${s.received} received, ${s.dropped} dropped`;
+ * }
+ * ```
+ */
+export interface PacketStatistics {
+  /** Frames that passed the filter and were queued to the socket. */
+  received: number;
+  /** Frames that passed the filter but were dropped: the receive queue was full. */
+  dropped: number;
+}
+
+// Set by the class's static block: only this module can make a LinkSocket.
+let adoptLink: (sock: FdSocket<LinkAddr>, local: LinkAddr, cooked: boolean) => LinkSocket;
+
+/**
+ * An `AF_PACKET` socket bound to one interface, from {@linkcode openPacket}.
+ *
+ * Records are whole frames (or network-layer packets when cooked); `from` is
+ * the frame's {@linkcode LinkAddr}. `send(frame)` puts a frame on the
+ * interface as it is; `write(p)` is `send(p)`.
+ *
+ * @example Inject a broadcast frame
+ * ```ts ignore
+ * import { openPacket } from "@bsd/sockets/raw";
+ *
+ * using sock = openPacket({ interface: "veth0" });
+ * const frame = new Uint8Array(60);
+ * frame.fill(0xff, 0, 6); // destination: broadcast
+ * frame.set(sock.localAddr.address, 6); // source: this interface
+ * frame.set([0x88, 0xb5], 12); // EtherType: local experimental
+ * await sock.send(frame);
+ * ```
+ */
+export class LinkSocket extends PacketSocketBase<LinkAddr> {
+  readonly #sock: FdSocket<LinkAddr>;
+  readonly #local: LinkAddr;
+  readonly #cooked: boolean;
+
+  private constructor(sock: FdSocket<LinkAddr>, local: LinkAddr, cooked: boolean) {
+    super();
+    this.#sock = sock;
+    this.#local = local;
+    this.#cooked = cooked;
+  }
+
+  static {
+    adoptLink = (sock, local, cooked) => new LinkSocket(sock, local, cooked);
+  }
+
+  /** The interface this socket is bound to, with its hardware address and bound protocol. */
+  get localAddr(): LinkAddr {
+    return this.#local;
+  }
+
+  /**
+   * Sends one frame (`sendto` with a `sockaddr_ll`). Without `to`, a whole
+   * frame goes out on the bound interface as given. With `to`, its `ifindex`
+   * (default: the bound one), `protocol` and `address` are used; a cooked
+   * socket needs them to build the link-layer header. Never sends in part.
+   *
+   * @param data The frame, link-layer header first unless cooked.
+   * @param to Where to send: needed on cooked sockets.
+   * @returns The number of bytes sent.
+   * @throws {TypeError} For a buffer or address of the wrong shape, or a cooked send without `to`.
+   * @throws {RangeError} For an address field out of range.
+   * @throws {Deno.errors.BadResource} Once the socket is closed.
+   * @throws {SocketError} `EMSGSIZE` for a frame over the interface's MTU.
+   *
+   * @example Send an IPv4 packet to a known MAC, cooked
+   * ```ts ignore
+   * import { openPacket } from "@bsd/sockets/raw";
+   *
+   * using sock = openPacket({ interface: "veth0", protocol: "ipv4", cooked: true });
+   * const packet = new Uint8Array(20); // an IPv4 packet, built elsewhere
+   * await sock.send(packet, { ...sock.localAddr, address: new Uint8Array([2, 0, 0, 0, 0, 1]) });
+   * ```
+   */
+  send(data: Uint8Array, to?: LinkAddr): Promise<number> {
+    try {
+      checkBuffer(data, `send ${this.#sock.label}`);
+      if (to === undefined) {
+        if (this.#cooked) {
+          throw new TypeError(
+            `send ${this.#sock.label}: a cooked packet socket needs a destination ` +
+              "(to.address and to.protocol) to build the link-layer header",
+          );
+        }
+        return this.#sock.send(data, null);
+      }
+      if (typeof to !== "object" || to === null) {
+        throw new TypeError(
+          `send ${this.#sock.label}: destination must be a LinkAddr, got ${describeValue(to)}`,
+        );
+      }
+      const addr = encodeLink({
+        ifindex: to.ifindex ?? this.#local.ifindex,
+        protocol: to.protocol ?? this.#local.protocol,
+        address: to.address,
+      });
+      return this.#sock.send(data, addr);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Sends `p` as one frame on the bound interface: `send(p)`.
+   *
+   * @param p The frame.
+   * @returns The number of bytes sent.
+   * @throws {TypeError} On a cooked socket, which needs `send(p, to)`.
+   */
+  write(p: Uint8Array): Promise<number> {
+    return this.send(p);
+  }
+
+  /**
+   * Receives one frame with its {@linkcode LinkAddr}. Resolves `null` once
+   * closed.
+   *
+   * @param options `maxSize` (default 65,536) and an abort `signal`.
+   * @returns The frame and where it came from, or `null`.
+   * @throws {TypeError} For options of the wrong shape.
+   * @throws {RangeError} For a `maxSize` out of range.
+   *
+   * @example Print the next frame's source
+   * ```ts ignore
+   * import { openPacket } from "@bsd/sockets/raw";
+   *
+   * using sock = openPacket({ interface: "eth0" });
+   * const m = await sock.receive();
+   * console.log(m?.from?.address);
+   * ```
+   */
+  receive(options?: ReceiveOptions): Promise<Message<LinkAddr> | null> {
+    let checked;
+    try {
+      checked = checkReceiveOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // The engine's records hold exactly a message's fields on this socket
+    // type: handed over as they are, at a capture's rate every object counts.
+    return this.#sock.receive(checked.maxSize, checked.signal);
+  }
+
+  /**
+   * Attaches a classic BPF filter (`SO_ATTACH_FILTER`), replacing any other.
+   * It sees the Ethernet header first (`compileFilter(match, { link:
+   * "ethernet" })`), or the network header when cooked (`link: "cooked"`).
+   * Frames already queued stay; pass `filter` to `openPacket` to filter from
+   * the first frame.
+   *
+   * @param program The program, checked with `validateFilter` before the system call.
+   * @throws {TypeError} For a program of the wrong shape.
+   * @throws {RangeError} For an invalid program.
+   * @throws {Deno.errors.BadResource} Once the socket is closed.
+   *
+   * @example Only UDP port 9999
+   * ```ts ignore
+   * import { compileFilter, openPacket } from "@bsd/sockets/raw";
+   *
+   * using sock = openPacket({ interface: "eth0" });
+   * sock.setFilter(compileFilter({ ipProtocol: "udp", port: 9999 }, { link: "ethernet" }));
+   * ```
+   */
+  setFilter(program: BpfProgram): void {
+    this.#sock.setOption("attachFilter", encodeFilter(program));
+  }
+
+  /**
+   * Frames received and dropped since the previous call, or since the socket
+   * opened (`PACKET_STATISTICS`; reading resets the kernel's counters).
+   *
+   * @returns The counts.
+   * @throws {Deno.errors.BadResource} Once the socket is closed.
+   */
+  statistics(): PacketStatistics {
+    const { packets, drops } = this.#sock.getOption("packetStatistics");
+    return { received: packets - drops, dropped: drops };
+  }
+
+  /** Lets pending operations keep the process alive (the default). */
+  ref(): void {
+    this.#sock.ref();
+  }
+
+  /** Lets the process exit even while a receive or send is pending. */
+  unref(): void {
+    this.#sock.unref();
+  }
+
+  /**
+   * Closes the socket; pending receives resolve `null` and pending sends
+   * reject with `BadResource`. Calling it again does nothing.
+   */
+  close(): void {
+    this.#sock.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+function checkBoolean(what: string, value: unknown): void {
+  if (typeof value !== "boolean") {
+    throw new TypeError(`${what} must be a boolean, got ${describeValue(value)}`);
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  return typeof value;
+}
