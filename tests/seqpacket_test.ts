@@ -190,7 +190,7 @@ Deno.test("listenSeqpacket()/connectSeqpacket() carry 100,000 records of 0-8 KiB
       await client.closeWrite();
     })();
     const reader = (async () => {
-      for (let i = 0;; i++) {
+      for (let i = 0; i <= N; i++) {
         // A slow reader: it stops now and then, so the sender meets a full queue.
         if (i % 1000 === 999) await new Promise((r) => setTimeout(r, 2));
         const m = await server.receive({ maxSize: 8192 });
@@ -245,7 +245,11 @@ Deno.test("SeqpacketConn: a 0-byte record sent before accept() is a record, not 
     client.close();
     using server = await listener.accept();
     const sizes: number[] = [];
-    for await (const m of server) sizes.push(m.data.length);
+    for (let i = 0; i < 10; i++) {
+      const m = await deadline(server.receive(), 5000, `record ${i}`);
+      if (m === null) break;
+      sizes.push(m.data.length);
+    }
     assert.deepEqual(sizes, [0, 1, 0]);
     assert.equal(await server.receive(), null, "end of stream stays end of stream");
   } finally {
