@@ -32,9 +32,22 @@ export function checkReceiveOptions(options: ReceiveOptions | undefined): {
 }
 
 /**
- * The shared half of every packet socket. Subclasses provide `receive`,
- * `write`, `close` and `localAddr`; this class derives `read`, iteration and
- * disposal from them so they behave the same on every socket type.
+ * The shared half of every packet socket: datagram, seqpacket, raw and
+ * packet sockets extend it. Subclasses provide `receive`, `write`, `close` and
+ * `localAddr`; this class derives `read`, async iteration and disposal from
+ * them, so those behave the same on every socket type. Users meet it only as
+ * the parent of those classes.
+ *
+ * @example Code written against the base works with every packet socket
+ * ```ts
+ * import type { PacketSocketBase } from "@bsd/sockets";
+ *
+ * async function firstRecord<A>(sock: PacketSocketBase<A>): Promise<Uint8Array | null> {
+ *   const buf = new Uint8Array(2048);
+ *   const n = await sock.read(buf);
+ *   return n === null ? null : buf.subarray(0, n);
+ * }
+ * ```
  */
 export abstract class PacketSocketBase<A> implements PacketSocket<A> {
   /** The address this socket is bound to. */

@@ -191,6 +191,13 @@ export interface Message<A> {
   truncated: boolean;
   /** Seqpacket only: descriptors received with the record, each close-on-exec. */
   fds?: number[];
+  /**
+   * Seqpacket only: `true` when the kernel could not deliver every descriptor
+   * sent with this record (`MSG_CTRUNC`), typically because this process
+   * reached its open-file limit. The kernel closed the undelivered ones; those
+   * in `fds` were delivered and are the receiver's to close.
+   */
+  controlTruncated?: boolean;
 }
 
 /**
@@ -240,3 +247,5 @@ export interface ReceiveOptions {
   /** The most bytes to return, 65,536 when not given. */
   maxSize?: number;
 }
+
+export { PacketSocketBase } from "./_packet.ts";
