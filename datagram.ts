@@ -44,6 +44,7 @@
  * @module
  */
 
+import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
 import type { Message, NetAddr, ReceiveOptions, UnixAddr } from "./types.ts";
 import { checkReceiveOptions, PacketSocketBase } from "./_packet.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
@@ -584,34 +585,6 @@ function setBufferSizes(
   }
 }
 
-/** The socket file just bound: its absolute name, device and inode, to remove it, and only it, on close. */
-interface OwnedFile {
-  path: string;
-  dev: number;
-  ino: number | null;
-}
-
-function ownSocketFile(path: string): OwnedFile | null {
-  if (path === "" || path.startsWith("\0")) return null;
-  try {
-    // Removing it later must not depend on the working directory then.
-    const absolute = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
-    const st = Deno.lstatSync(absolute);
-    return { path: absolute, dev: st.dev, ino: st.ino };
-  } catch {
-    return null;
-  }
-}
-
-function removeOwnSocketFile(owned: OwnedFile): void {
-  try {
-    const st = Deno.lstatSync(owned.path);
-    if (st.dev === owned.dev && st.ino === owned.ino) Deno.removeSync(owned.path);
-  } catch {
-    // Already gone, or no longer ours to see.
-  }
-}
-
 /** Converts an address from Deno's built-in to this package's shape; `null` for no name. */
 function fromBuiltin(addr: BuiltinAddr, transport: Transport): NetAddr | UnixAddr | null {
   if (transport === "udp") {
@@ -632,7 +605,7 @@ let makeSocket: <A extends NetAddr | UnixAddr>(
   engine: FdSocket<A> | BuiltinEngine<A>,
   local: A,
   family: "ipv4" | "ipv6" | null,
-  owned: OwnedFile | null,
+  owned: OwnedSocketFile | null,
 ) => DatagramSocket<A>;
 
 /**
@@ -663,7 +636,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   readonly #sendWhat: string;
   readonly #transport: Transport;
   readonly #family: "ipv4" | "ipv6" | null;
-  readonly #owned: OwnedFile | null;
+  readonly #owned: OwnedSocketFile | null;
   readonly #destinations = new Map<string, Destination<A>>();
   #lastTo: A | undefined;
   #lastDestination: Destination<A> | undefined;
@@ -679,7 +652,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     engine: FdSocket<A> | BuiltinEngine<A>,
     local: A,
     family: "ipv4" | "ipv6" | null,
-    owned: OwnedFile | null,
+    owned: OwnedSocketFile | null,
   ) {
     super();
     this.#fd = engine instanceof FdSocket ? engine : null;
@@ -1142,7 +1115,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     this.#closed = true;
     if (this.#fd) this.#fd.close();
     else this.#builtin!.close();
-    if (this.#owned) removeOwnSocketFile(this.#owned);
+    removeOwnSocketFile(this.#owned);
   }
 
   #udpFamily(call: string): "ipv4" | "ipv6" {

@@ -32,6 +32,7 @@
  * @module
  */
 
+import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
 import { checkReceiveOptions, PacketSocketBase } from "./_packet.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { SCM_MAX_FD as MAX_FDS } from "./ffi/constants.ts";
@@ -617,7 +618,7 @@ let listen: (
   socket: FdSocket<UnixAddr>,
   addr: UnixAddr,
   sendBufferSize: number | undefined,
-  file: { path: string; dev: number; ino: number } | null,
+  file: OwnedSocketFile | null,
 ) => SeqpacketListener;
 
 /**
@@ -654,13 +655,13 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
   readonly #sendBufferSize: number | undefined;
   // The socket file this listener created, to remove it on close (null for
   // an abstract name, or when it could not be looked at).
-  readonly #file: { path: string; dev: number; ino: number } | null;
+  readonly #file: OwnedSocketFile | null;
 
   private constructor(
     socket: FdSocket<UnixAddr>,
     addr: UnixAddr,
     sendBufferSize: number | undefined,
-    file: { path: string; dev: number; ino: number } | null,
+    file: OwnedSocketFile | null,
   ) {
     this.#socket = socket;
     this.#addr = addr;
@@ -789,19 +790,8 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
    */
   close(): void {
     if (this.#socket.closed) return;
-    this.#removeFile();
+    removeOwnSocketFile(this.#file);
     this.#socket.close();
-  }
-
-  #removeFile(): void {
-    if (this.#file === null) return;
-    const { path, dev, ino } = this.#file;
-    try {
-      const st = Deno.lstatSync(path);
-      if (st.dev === dev && st.ino === ino) Deno.removeSync(path);
-    } catch {
-      // Already gone, or no longer ours to look at: leave it.
-    }
   }
 
   /** Closes the listener, so that `using listener = ...` closes it at the end of the scope. */
@@ -883,33 +873,20 @@ export function listenSeqpacket(options: ListenSeqpacketOptions): SeqpacketListe
   requireUnix(path);
   const label = describeAddress({ path });
   const socket = FdSocket.open<UnixAddr>("unix", "seqpacket", 0, engineOptions(label));
-  let file: { path: string; dev: number; ino: number } | null = null;
+  let file: OwnedSocketFile | null = null;
   try {
     // Before listen(), so every accepted socket is born with SO_PASSCRED
     // and a client's records sent before accept() carry credentials.
     prepare(socket, undefined);
     socket.bind(address);
-    if (!path.startsWith("\0")) file = ownFile(path);
+    file = ownSocketFile(path);
     socket.listen(backlog);
   } catch (err) {
-    if (file !== null) Deno.removeSync(file.path);
+    removeOwnSocketFile(file);
     socket.close();
     throw err;
   }
   return listen(socket, { transport: "seqpacket", path }, sendBufferSize, file);
-}
-
-/** The socket file just bound at `path`: its absolute name, device and inode. */
-function ownFile(path: string): { path: string; dev: number; ino: number } | null {
-  let absolute = path;
-  try {
-    // Removing it later must not depend on the working directory then.
-    if (!path.startsWith("/")) absolute = `${Deno.cwd()}/${path}`;
-    const st = Deno.lstatSync(absolute);
-    return { path: absolute, dev: st.dev, ino: st.ino ?? -1 };
-  } catch {
-    return null;
-  }
 }
 
 /**
