@@ -737,6 +737,7 @@ export class FdSocket<A = unknown> {
     signal?: AbortSignal,
   ): Promise<number> {
     if (this.closed) return Promise.reject(closedError("sendmmsg", this.#label));
+    if (signal?.aborted) return Promise.reject(signal.reason);
     let done = 0;
     const attempt = (): number => {
       while (done < records.length) {
