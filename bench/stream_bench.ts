@@ -1,0 +1,253 @@
+/**
+ * Stream sockets: what `@bsd/sockets`' `StreamConn` costs on top of the
+ * `Deno.Conn` it wraps, over TCP loopback and Unix stream sockets.
+ *
+ * Both ends of each case run in this process and use the same variant (our
+ * `listenStream`/`connectStream`, or Deno's `Deno.listen`/`Deno.connect`),
+ * so the wrapper is paid twice per exchange. Both variants' connections stay
+ * open for the whole case and take turns block by block, so drift on a noisy
+ * machine hits both alike; each value is the median over the blocks.
+ *
+ * - echo round trip: 64 B out, the same 64 B back, one outstanding; 40
+ *   blocks of 1,000 round trips per variant (40,000 in all), in µs.
+ * - bulk: 512 MiB per variant in 64 KiB writes, as 32 blocks of 16 MiB,
+ *   each timed until the receiver has counted every byte and acknowledged,
+ *   in MiB/s.
+ *
+ * Usage: `deno run --unstable-net --allow-all bench/stream_bench.ts [--json]`
+ * (or `deno task bench stream`). Without `--json` it prints a table with the
+ * ratio ours/built-in of the time per operation (goal: below 1.03).
+ *
+ * @module
+ */
+
+import { BUILTIN, emit, median, OURS, type Row } from "./_harness.ts";
+import { connectStream, listenStream } from "../stream.ts";
+
+const ECHO_SIZE = 64;
+const ECHO_BLOCKS = 40;
+const ECHO_BLOCK = 1_000;
+const BULK_BLOCKS = 32;
+const BULK_BLOCK = 16 << 20;
+const BULK_CHUNK = 64 << 10;
+
+type Transport = "tcp" | "unix";
+type Variant = typeof OURS | typeof BUILTIN;
+
+/** The part of a connection the cases use; both variants provide it. */
+interface Conn {
+  read(p: Uint8Array): Promise<number | null>;
+  close(): void;
+}
+
+/** A connected pair and a way to write all of a buffer on either end. */
+interface Pair {
+  client: Conn;
+  server: Conn;
+  writeAll(conn: Conn, p: Uint8Array): Promise<void>;
+  close(): void;
+}
+
+async function openPair(variant: Variant, transport: Transport, dir: string): Promise<Pair> {
+  const path = `${dir}/bench-${variant === OURS ? "ours" : "builtin"}.sock`;
+  if (variant === OURS) {
+    const listener = transport === "tcp"
+      ? listenStream({ hostname: "127.0.0.1", port: 0 })
+      : listenStream({ path });
+    const accepted = listener.accept();
+    const client = await connectStream(
+      listener.addr.transport === "tcp" ? { port: listener.addr.port } : { path },
+    );
+    const server = await accepted;
+    return {
+      client,
+      server,
+      // StreamConn.write never stops part way.
+      writeAll: async (conn, p) => void await (conn as typeof client).write(p),
+      close: () => {
+        client.close();
+        server.close();
+        listener.close();
+      },
+    };
+  }
+  const listener = transport === "tcp"
+    ? Deno.listen({ hostname: "127.0.0.1", port: 0 })
+    : Deno.listen({ transport: "unix", path });
+  const accepted = listener.accept();
+  const client = transport === "tcp"
+    ? await Deno.connect({ port: (listener.addr as Deno.NetAddr).port })
+    : await Deno.connect({ transport: "unix", path });
+  const server = await accepted;
+  return {
+    client,
+    server,
+    writeAll: async (conn, p) => {
+      const c = conn as Deno.Conn;
+      for (let done = 0; done < p.length;) done += await c.write(p.subarray(done));
+    },
+    close: () => {
+      client.close();
+      server.close();
+      listener.close();
+    },
+  };
+}
+
+async function readExactly(conn: Conn, buf: Uint8Array): Promise<void> {
+  for (let got = 0; got < buf.length;) {
+    const n = await conn.read(buf.subarray(got));
+    if (n === null) throw new Error(`end of stream after ${got} of ${buf.length} B`);
+    got += n;
+  }
+}
+
+/** Mean µs per 64 B round trip over `n` round trips. */
+async function echoRound(pair: Pair, n: number): Promise<number> {
+  const server = (async () => {
+    const buf = new Uint8Array(ECHO_SIZE);
+    for (let i = 0; i < n; i++) {
+      await readExactly(pair.server, buf);
+      await pair.writeAll(pair.server, buf);
+    }
+  })();
+  const out = new Uint8Array(ECHO_SIZE).fill(0x5a);
+  const back = new Uint8Array(ECHO_SIZE);
+  const start = performance.now();
+  for (let i = 0; i < n; i++) {
+    await pair.writeAll(pair.client, out);
+    await readExactly(pair.client, back);
+  }
+  const elapsed = performance.now() - start;
+  await server;
+  if (back[ECHO_SIZE - 1] !== 0x5a) throw new Error("the echo came back wrong");
+  return (elapsed * 1000) / n;
+}
+
+/** MiB/s for `total` bytes in `chunk`-byte writes, until the receiver acknowledges. */
+async function bulkRound(pair: Pair, total: number, chunk: number): Promise<number> {
+  const receiver = (async () => {
+    const buf = new Uint8Array(chunk);
+    let got = 0;
+    while (got < total) {
+      const n = await pair.server.read(buf);
+      if (n === null) throw new Error(`end of stream after ${got} of ${total} B`);
+      got += n;
+    }
+    await pair.writeAll(pair.server, new Uint8Array([1]));
+  })();
+  const data = new Uint8Array(chunk).fill(0xa5);
+  const ack = new Uint8Array(1);
+  const start = performance.now();
+  for (let sent = 0; sent < total; sent += chunk) await pair.writeAll(pair.client, data);
+  await readExactly(pair.client, ack);
+  const elapsed = performance.now() - start;
+  await receiver;
+  return total / (1 << 20) / (elapsed / 1000);
+}
+
+interface Case {
+  transport: Transport;
+  name: string;
+  unit: string;
+  better: "lower" | "higher";
+  blocks: number;
+  run(pair: Pair): Promise<number>;
+}
+
+const CASES: Case[] = (["tcp", "unix"] as const).flatMap((transport): Case[] => {
+  const label = transport === "tcp" ? "TCP" : "Unix";
+  return [
+    {
+      transport,
+      name: `${label} echo round trip, ${ECHO_SIZE} B`,
+      unit: "µs",
+      better: "lower",
+      blocks: ECHO_BLOCKS,
+      run: (pair) => echoRound(pair, ECHO_BLOCK),
+    },
+    {
+      transport,
+      name: `${label} bulk, ${(BULK_BLOCKS * BULK_BLOCK) >> 20} MiB in ${
+        BULK_CHUNK >> 10
+      } KiB writes`,
+      unit: "MiB/s",
+      better: "higher",
+      blocks: BULK_BLOCKS,
+      run: (pair) => bulkRound(pair, BULK_BLOCK, BULK_CHUNK),
+    },
+  ];
+});
+
+/** The time ratio ours/built-in: above 1 means ours takes longer per operation. */
+function timeRatio(row: Row): number {
+  const ours = row.values[OURS]!;
+  const builtin = row.values[BUILTIN]!;
+  return row.better === "lower" ? ours / builtin : builtin / ours;
+}
+
+async function measure(c: Case, dir: string): Promise<Row> {
+  const pairs = {
+    [OURS]: await openPair(OURS, c.transport, dir),
+    [BUILTIN]: await openPair(BUILTIN, c.transport, dir),
+  };
+  const samples: Record<Variant, number[]> = { [OURS]: [], [BUILTIN]: [] };
+  try {
+    // Block -1 warms both up and is not counted.
+    for (let block = -1; block < c.blocks; block++) {
+      // Alternate which variant goes first, so neither always follows the other.
+      const order: Variant[] = block % 2 === 0 ? [OURS, BUILTIN] : [BUILTIN, OURS];
+      for (const variant of order) {
+        const value = await c.run(pairs[variant]);
+        if (block >= 0) samples[variant].push(value);
+      }
+    }
+  } finally {
+    pairs[OURS].close();
+    pairs[BUILTIN].close();
+  }
+  const row: Row = {
+    group: "stream",
+    case: c.name,
+    unit: c.unit,
+    better: c.better,
+    values: { [OURS]: median(samples[OURS]), [BUILTIN]: median(samples[BUILTIN]) },
+  };
+  row.note = `time ratio ${timeRatio(row).toFixed(3)}, median of ${c.blocks} blocks`;
+  return row;
+}
+
+function printTable(rows: Row[]): void {
+  const header = ["case", OURS, BUILTIN, "unit", "ours/built-in (time)"];
+  const fmt = (v: number): string => v >= 100 ? v.toFixed(0) : v.toFixed(2);
+  const body = rows.map((r) => [
+    r.case,
+    fmt(r.values[OURS]!),
+    fmt(r.values[BUILTIN]!),
+    r.unit,
+    timeRatio(r).toFixed(3),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]): string =>
+    cells.map((cell, i) => i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])).join("  ");
+  console.log(line(header));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const b of body) console.log(line(b));
+  console.log("\nmedians over alternating blocks; a ratio above 1 means ours is slower");
+}
+
+if (import.meta.main) {
+  const json = Deno.args.includes("--json");
+  const dir = Deno.makeTempDirSync({ prefix: "bsd-stream-bench-" });
+  try {
+    const rows: Row[] = [];
+    for (const c of CASES) {
+      const row = await measure(c, dir);
+      rows.push(row);
+      if (json) emit(row, true);
+    }
+    if (!json) printTable(rows);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
