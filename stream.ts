@@ -508,8 +508,11 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   #inflight: Promise<void> | null = null;
   #waiters: Waiter<A>[] = [];
   #ready: Settled<A>[] = [];
-  // The socket file this listener created (null for TCP and abstract names).
+  // The socket file this listener created (null for TCP and abstract names):
+  // the path as Deno holds it (a relative one resolves against the cwd of
+  // the moment), a relative one made absolute at listen time, its identity.
   #path: string | null = null;
+  #absolute: string | null = null;
   #owned: { dev: number; ino: number } | null = null;
 
   /**
@@ -532,6 +535,13 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
         this.#owned = { dev: st.dev, ino: st.ino ?? -1 };
       } catch {
         // Already gone: nothing of ours to remove; whatever appears there later is not ours.
+      }
+      if (!this.#path.startsWith("/")) {
+        try {
+          this.#absolute = `${Deno.cwd()}/${this.#path}`;
+        } catch {
+          // No read access to the cwd: a chdir before close() leaves our file behind.
+        }
       }
     }
   }
@@ -699,10 +709,14 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     } catch {
       // Already closed through the Deno.Listener itself.
     }
+    const afterDrop = (): void => {
+      restore?.();
+      this.#removeOwnFile();
+    };
     // With an accept in flight, Deno drops the listener when that accept settles.
-    if (restore !== null) {
-      if (this.#inflight === null) restore();
-      else this.#inflight.finally(restore);
+    if (this.#path !== null) {
+      if (this.#inflight === null) afterDrop();
+      else this.#inflight.finally(afterDrop);
     }
     for (const waiter of this.#waiters.splice(0)) {
       waiter.signal?.removeEventListener("abort", waiter.onAbort);
@@ -741,6 +755,18 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
         Deno.removeSync(keep);
       } catch { /* already gone */ }
     };
+  }
+
+  // Deno removed the relative path against the cwd of the moment: after a
+  // chdir that was not our file, and ours is still where we made it.
+  #removeOwnFile(): void {
+    if (this.#absolute === null || this.#owned === null) return;
+    try {
+      const st = Deno.lstatSync(this.#absolute);
+      if (st.dev === this.#owned.dev && st.ino === this.#owned.ino) Deno.removeSync(this.#absolute);
+    } catch {
+      // Gone already, as it normally is.
+    }
   }
 
   /** Closes the listener, so that `using listener = ...` closes it at the end of the scope. */

@@ -652,3 +652,24 @@ Deno.test("new StreamListener()/StreamConn wrap Deno's own listener and connecti
   await client.write(new Uint8Array([1]));
   assert.equal(await server.read(new Uint8Array(1)), 1);
 });
+
+Deno.test("StreamListener.close() with a relative path removes its own file even after chdir", () => {
+  using dir = tempDir();
+  Deno.mkdirSync(`${dir.path}/a`);
+  Deno.mkdirSync(`${dir.path}/b`);
+  const cwd = Deno.cwd();
+  try {
+    Deno.chdir(`${dir.path}/a`);
+    const listener = listenStream({ path: "rel.sock" });
+    assert.deepEqual(listener.addr, { transport: "unix", path: "rel.sock" });
+    // Someone else's file of the same name where the relative path now points.
+    Deno.chdir(`${dir.path}/b`);
+    Deno.writeTextFileSync("rel.sock", "b's file");
+    listener.close();
+    assert.equal(Deno.readTextFileSync(`${dir.path}/b/rel.sock`), "b's file");
+    assert.deepEqual([...Deno.readDirSync(`${dir.path}/a`)], []);
+    assert.deepEqual([...Deno.readDirSync(`${dir.path}/b`)].map((e) => e.name), ["rel.sock"]);
+  } finally {
+    Deno.chdir(cwd);
+  }
+});
