@@ -11,7 +11,6 @@ import {
   denoRun,
   lines,
   nextLine,
-  openFdCount,
   prng,
   randomBytes,
   sha256,
@@ -26,6 +25,11 @@ const collect = (globalThis as { gc?: (options?: { type: "minor" | "major" }) =>
 
 function text(r: Received<unknown> | null): string | null {
   return r === null ? null : decoder.decode(r.data);
+}
+
+/** Closes `sockets` on dispose. */
+function closing(...sockets: FdSocket<unknown>[]): Disposable {
+  return { [Symbol.dispose]: () => sockets.forEach((s) => s.close()) };
 }
 
 /** One macrotask: whatever the engine had ready has been delivered. */
@@ -74,13 +78,31 @@ function added(before: Map<number, string>, after: Map<number, string>): number[
     .map(([fd]) => fd);
 }
 
+/**
+ * How many of this process's descriptors are sockets: what the engine opens.
+ * (The whole count also moves with Deno's own cache files.)
+ */
+function socketFdCount(): number {
+  return [...fdTable().values()].filter((target) => target.startsWith("socket:")).length;
+}
+
+/** A socket to pass along with records, and its descriptor number. */
+function carrier(): { sock: FdSocket; fd: number } {
+  const before = fdTable();
+  const sock = FdSocket.open("unix", "datagram", 0, { label: "" });
+  const [fd] = added(before, fdTable());
+  return { sock, fd };
+}
+
 // ---------------------------------------------------------------------------
 // Lifetimes
 
 Deno.test("FdSocket: 10,000 open/use/close cycles leave /proc/self/fd and the ledger unchanged", async () => {
   // Warm up: the engine's epoll and eventfd are opened once, on first use.
   FdSocket.pair("seqpacket", { label: "" }).forEach((s) => s.close());
-  const fds = openFdCount();
+  const passed = carrier();
+  using _closing = closing(passed.sock);
+  const fds = socketFdCount();
   const ledger = openSocketCount();
   const payload = encoder.encode("cycle");
   for (let i = 0; i < 10_000; i++) {
@@ -102,7 +124,7 @@ Deno.test("FdSocket: 10,000 open/use/close cycles leave /proc/self/fd and the le
       // Closed with records read ahead into the inbox, one carrying a descriptor.
       const [a, b] = FdSocket.pair("seqpacket", { label: "", zero: "eof-without-credentials" });
       await a.send(payload, null);
-      await a.send(payload, null, { fds: [2] });
+      await a.send(payload, null, { fds: [passed.fd] });
       await a.send(payload, null);
       assert.equal(text(await b.receive(100)), "cycle");
       a.close();
@@ -117,25 +139,21 @@ Deno.test("FdSocket: 10,000 open/use/close cycles leave /proc/self/fd and the le
     }
   }
   assert.equal(openSocketCount(), ledger, "the ledger moved");
-  assert.equal(openFdCount(), fds, "descriptors leaked");
+  assert.equal(socketFdCount(), fds, "descriptors leaked");
 });
 
 Deno.test("FdSocket.close() settles a pending receive with null within 100 ms", async () => {
   const [a, b] = FdSocket.pair("seqpacket", { label: "" });
-  try {
-    const got = a.receive(100);
-    await turn(); // the engine is now waiting for it
-    a.close();
-    assert.equal(await deadline(got, 100, "the pending receive after close()"), null);
-  } finally {
-    a.close();
-    b.close();
-  }
+  using _closing = closing(a, b);
+  const got = a.receive(100);
+  await turn(); // the engine is now waiting for it
+  a.close();
+  assert.equal(await deadline(got, 100, "the pending receive after close()"), null);
 });
 
 Deno.test("FdSocket.close() three times is harmless and releases the descriptor once", () => {
   const before = openSocketCount();
-  const fds = openFdCount();
+  const fds = socketFdCount();
   const [a, b] = FdSocket.pair("datagram", { label: "" });
   assert.equal(openSocketCount(), before + 2);
   a.close();
@@ -146,7 +164,7 @@ Deno.test("FdSocket.close() three times is harmless and releases the descriptor 
   assert.equal(openSocketCount(), before + 1);
   b.close();
   assert.equal(openSocketCount(), before);
-  assert.equal(openFdCount(), fds);
+  assert.equal(socketFdCount(), fds);
 });
 
 Deno.test("FdSocket after close(): operations reject BadResource naming the call, receive resolves null", async () => {
@@ -193,40 +211,35 @@ Deno.test("FdSocket after close() never touches the descriptor number's next own
 
   // The lowest free number goes to the next descriptor: the new pair gets it.
   const [fresh, freshPeer] = FdSocket.pair("seqpacket", options);
-  try {
-    const t3 = fdTable();
-    assert.ok(added(t2, t3).includes(oldFd), `the new pair did not reuse fd ${oldFd}`);
-    assert.notEqual(t3.get(oldFd), t1.get(oldFd), "the reused number names a new socket");
+  using _closing = closing(fresh, freshPeer, oldPeer);
+  const t3 = fdTable();
+  assert.ok(added(t2, t3).includes(oldFd), `the new pair did not reuse fd ${oldFd}`);
+  assert.notEqual(t3.get(oldFd), t1.get(oldFd), "the reused number names a new socket");
 
-    // The new owner has data waiting; the old object must not read it...
-    await freshPeer.send(encoder.encode("for the new socket"), null);
-    assert.equal(await old.receive(100), null);
-    // ...nor write through the number it used to have.
-    await assert.rejects(old.send(encoder.encode("stale write"), null), Deno.errors.BadResource);
-    await assert.rejects(
-      old.sendMany([{ data: encoder.encode("stale batch"), to: null }]),
-      Deno.errors.BadResource,
-    );
-    assert.throws(() => old.shutdown("both"), Deno.errors.BadResource);
-    assert.throws(() => old.setOption("receiveBufferSize", 1), Deno.errors.BadResource);
+  // The new owner has data waiting; the old object must not read it...
+  await freshPeer.send(encoder.encode("for the new socket"), null);
+  assert.equal(await old.receive(100), null);
+  // ...nor write through the number it used to have.
+  await assert.rejects(old.send(encoder.encode("stale write"), null), Deno.errors.BadResource);
+  await assert.rejects(
+    old.sendMany([{ data: encoder.encode("stale batch"), to: null }]),
+    Deno.errors.BadResource,
+  );
+  assert.throws(() => old.shutdown("both"), Deno.errors.BadResource);
+  assert.throws(() => old.setOption("receiveBufferSize", 1), Deno.errors.BadResource);
 
-    // The new socket sees only its own record, never the old one's.
-    assert.equal(
-      text(await deadline(fresh.receive(100), 5000, "fresh receive")),
-      "for the new socket",
-    );
-    // Its peer got nothing from the old object: a marker sent now is the first record.
-    await fresh.send(encoder.encode("marker"), null);
-    assert.equal(text(await deadline(freshPeer.receive(100), 5000, "marker")), "marker");
-    // The old peer learns its record was dropped unread (as the kernel says),
-    // then sees the end of stream: no stray record in between.
-    await assert.rejects(oldPeer.receive(100), Deno.errors.ConnectionReset);
-    assert.equal(await deadline(oldPeer.receive(100), 5000, "old peer"), null);
-  } finally {
-    fresh.close();
-    freshPeer.close();
-    oldPeer.close();
-  }
+  // The new socket sees only its own record, never the old one's.
+  assert.equal(
+    text(await deadline(fresh.receive(100), 5000, "fresh receive")),
+    "for the new socket",
+  );
+  // Its peer got nothing from the old object: a marker sent now is the first record.
+  await fresh.send(encoder.encode("marker"), null);
+  assert.equal(text(await deadline(freshPeer.receive(100), 5000, "marker")), "marker");
+  // The old peer learns its record was dropped unread (as the kernel says),
+  // then sees the end of stream: no stray record in between.
+  await assert.rejects(oldPeer.receive(100), Deno.errors.ConnectionReset);
+  assert.equal(await deadline(oldPeer.receive(100), 5000, "old peer"), null);
 });
 
 // ---------------------------------------------------------------------------
@@ -238,53 +251,49 @@ Deno.test({
   async fn() {
     const rand = prng(0x5eed);
     const [a, b] = FdSocket.pair("seqpacket", { label: "", zero: "eof-without-credentials" });
-    try {
-      let trips = 0;
-      for (let i = 0; trips < 10_000; i++) {
-        // A scavenge every trip moves young objects; a full collection every
-        // hundred also compacts. (A full one every trip would take minutes.)
-        collect!(i % 100 === 0 ? undefined : { type: "minor" });
-        const path = i % 4;
-        const payloads = Array.from(
-          { length: path === 2 ? 3 : 1 },
-          () => randomBytes(rand, 1 + Math.floor(rand() * 2048)),
-        );
-        const expected = await Promise.all(payloads.map((p) => sha256(p)));
-        let received: (Received<unknown> | null)[];
-        if (path === 0) {
-          // sendmsg: the data and control buffers are reached through pointers.
-          await a.send(payloads[0], null, { fds: [2] });
-          received = [await b.receive(4096)];
-          assert.equal(received[0]!.fds?.length, 1);
-          closeFds(received[0]!.fds);
-        } else if (path === 1) {
-          // Parked first: delivered through the engine's wait.
-          const got = b.receive(4096);
+    using _closing = closing(a, b);
+    let trips = 0;
+    for (let i = 0; trips < 10_000; i++) {
+      // A scavenge every trip moves young objects; a full collection every
+      // hundred also compacts. (A full one every trip would take minutes.)
+      collect!(i % 100 === 0 ? undefined : { type: "minor" });
+      const path = i % 4;
+      const payloads = Array.from(
+        { length: path === 2 ? 3 : 1 },
+        () => randomBytes(rand, 1 + Math.floor(rand() * 2048)),
+      );
+      const expected = await Promise.all(payloads.map((p) => sha256(p)));
+      let received: (Received<unknown> | null)[];
+      if (path === 0) {
+        // sendmsg: the data and control buffers are reached through pointers.
+        await a.send(payloads[0], null, { fds: [2] });
+        received = [await b.receive(4096)];
+        assert.equal(received[0]!.fds?.length, 1);
+        closeFds(received[0]!.fds);
+      } else if (path === 1) {
+        // Parked first: delivered through the engine's wait.
+        const got = b.receive(4096);
+        collect!({ type: "minor" });
+        await a.send(payloads[0], null);
+        received = [await deadline(got, 5000, `trip ${trips}`)];
+      } else if (path === 2) {
+        // sendmmsg out, recvmmsg in: records wait in the inbox meanwhile.
+        assert.equal(await a.sendMany(payloads.map((data) => ({ data, to: null }))), 3);
+        received = [];
+        for (let k = 0; k < 3; k++) {
+          received.push(await b.receive(4096));
           collect!({ type: "minor" });
-          await a.send(payloads[0], null);
-          received = [await deadline(got, 5000, `trip ${trips}`)];
-        } else if (path === 2) {
-          // sendmmsg out, recvmmsg in: records wait in the inbox meanwhile.
-          assert.equal(await a.sendMany(payloads.map((data) => ({ data, to: null }))), 3);
-          received = [];
-          for (let k = 0; k < 3; k++) {
-            received.push(await b.receive(4096));
-            collect!({ type: "minor" });
-          }
-        } else {
-          await b.send(payloads[0], null);
-          received = [await a.receive(4096)];
         }
-        for (let k = 0; k < payloads.length; k++) {
-          assert.ok(received[k] !== null, `trip ${trips}: end of stream`);
-          assert.equal(received[k]!.truncated, false);
-          assert.equal(await sha256(received[k]!.data), expected[k], `trip ${trips}`);
-          trips++;
-        }
+      } else {
+        await b.send(payloads[0], null);
+        received = [await a.receive(4096)];
       }
-    } finally {
-      a.close();
-      b.close();
+      for (let k = 0; k < payloads.length; k++) {
+        assert.ok(received[k] !== null, `trip ${trips}: end of stream`);
+        assert.equal(received[k]!.truncated, false);
+        assert.equal(await sha256(received[k]!.data), expected[k], `trip ${trips}`);
+        trips++;
+      }
     }
   },
 });
@@ -293,14 +302,16 @@ Deno.test({
   name: "FdSocket dropped unclosed is closed by the FinalizationRegistry",
   ignore: typeof collect !== "function",
   async fn() {
+    const passed = carrier();
+    using _closing = closing(passed.sock);
     const ledger = openSocketCount();
-    const fds = openFdCount();
+    const fds = socketFdCount();
     (function drop(): void {
       const [a, b] = FdSocket.pair("seqpacket", { label: "", zero: "eof-without-credentials" });
       // The second record, with a descriptor, is read ahead into b's inbox:
       // the finalizer closes that descriptor too.
       void a.send(encoder.encode("one"), null);
-      void a.send(encoder.encode("two"), null, { fds: [2] });
+      void a.send(encoder.encode("two"), null, { fds: [passed.fd] });
       void b.receive(100);
     })();
     assert.equal(openSocketCount(), ledger + 2);
@@ -309,7 +320,7 @@ Deno.test({
       await turn();
     }
     assert.equal(openSocketCount(), ledger, "the finalizer did not close the dropped pair");
-    assert.equal(openFdCount(), fds);
+    assert.equal(socketFdCount(), fds);
   },
 });
 
@@ -326,73 +337,64 @@ Deno.test("FdSocket: a receive pending for 2 s costs under 0.1 s of CPU", async 
   assert.ok(result.cpuSeconds < 0.1, `spent ${result.cpuSeconds} s of CPU while idle`);
 });
 
-for (const mode of ["unref-after", "unref-before"]) {
-  Deno.test(`FdSocket.unref() (${mode} the receive parks) lets the process exit 0 within 1 s`, async () => {
-    const child = denoRun(new URL("engine_exit.ts", PEERS).pathname, {
-      flags: ["--allow-ffi"],
-      args: [mode],
-    }).spawn();
-    const out = lines(child.stdout);
-    try {
-      assert.equal(await nextLine(out, 10_000), "ready");
-      const status = await deadline(child.status, 1000, "exit after the script ended");
-      assert.equal(status.code, 0);
-      const rest = await out.next();
-      assert.equal(rest.done, true, `printed ${rest.value}`);
-    } finally {
+/** tests/peers/engine_exit.ts in `args`' mode, killed on dispose if still running. */
+function exitPeer(...args: string[]): {
+  child: Deno.ChildProcess;
+  out: AsyncIterator<string>;
+} & AsyncDisposable {
+  const child = denoRun(new URL("engine_exit.ts", PEERS).pathname, {
+    flags: ["--allow-ffi"],
+    args,
+  }).spawn();
+  return {
+    child,
+    out: lines(child.stdout),
+    async [Symbol.asyncDispose]() {
       try {
         child.kill("SIGKILL");
-      } catch { /* exited */ }
+      } catch { /* already exited */ }
       await child.status;
-    }
+    },
+  };
+}
+
+for (const mode of ["unref-after", "unref-before"]) {
+  Deno.test(`FdSocket.unref() (${mode} the receive parks) lets the process exit 0 within 1 s`, async () => {
+    await using peer = exitPeer(mode);
+    assert.equal(await nextLine(peer.out, 10_000), "ready");
+    const status = await deadline(peer.child.status, 1000, "exit after the script ended");
+    assert.equal(status.code, 0);
+    const rest = await peer.out.next();
+    assert.equal(rest.done, true, `printed ${rest.value}`);
   });
 }
 
 Deno.test("FdSocket: a process whose sockets have nothing pending exits by itself", async () => {
-  const child = denoRun(new URL("engine_exit.ts", PEERS).pathname, {
-    flags: ["--allow-ffi"],
-    args: ["idle"],
-  }).spawn();
-  const out = lines(child.stdout);
-  try {
-    assert.equal(await nextLine(out, 10_000), "ready");
-    const status = await deadline(child.status, 5000, "exit with idle sockets");
-    assert.equal(status.code, 0);
-  } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await child.status;
-  }
+  await using peer = exitPeer("idle");
+  assert.equal(await nextLine(peer.out, 10_000), "ready");
+  const status = await deadline(peer.child.status, 5000, "exit with idle sockets");
+  assert.equal(status.code, 0);
 });
 
 Deno.test("FdSocket: a ref'd pending receive keeps the process alive until data arrives", async () => {
   using dir = tempDir();
   const path = `${dir.path}/ref.sock`;
-  const child = denoRun(new URL("engine_exit.ts", PEERS).pathname, {
-    flags: ["--allow-ffi"],
-    args: ["ref", path],
-  }).spawn();
-  const out = lines(child.stdout);
+  await using peer = exitPeer("ref", path);
   const sender = FdSocket.open("unix", "datagram", 0, { label: JSON.stringify(path) });
-  try {
-    assert.equal(await nextLine(out, 10_000), "ready");
-    const early = await Promise.race([
-      child.status.then(() => "exited"),
-      new Promise<string>((resolve) => setTimeout(() => resolve("alive"), 300)),
-    ]);
-    assert.equal(early, "alive", "the process exited with a receive pending");
-    await sender.send(encoder.encode("hello from the parent"), encodeUnix(path));
-    assert.equal(await nextLine(out), "got hello from the parent");
-    const status = await deadline(child.status, 5000, "exit after the data");
-    assert.equal(status.code, 0);
-  } finally {
-    sender.close();
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await child.status;
-  }
+  using _closing = closing(sender);
+  assert.equal(await nextLine(peer.out, 10_000), "ready");
+  // Still running 300 ms later: the exit must wait for the receive.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const early = await Promise.race([
+    peer.child.status.then(() => "exited"),
+    new Promise<string>((resolve) => timer = setTimeout(() => resolve("alive"), 300)),
+  ]);
+  clearTimeout(timer);
+  assert.equal(early, "alive", "the process exited with a receive pending");
+  await sender.send(encoder.encode("hello from the parent"), encodeUnix(path));
+  assert.equal(await nextLine(peer.out), "got hello from the parent");
+  const status = await deadline(peer.child.status, 5000, "exit after the data");
+  assert.equal(status.code, 0);
 });
 
 // ---------------------------------------------------------------------------
@@ -400,26 +402,20 @@ Deno.test("FdSocket: a ref'd pending receive keeps the process alive until data 
 
 Deno.test("FdSocket: 1,000 pending receives all resolve with their payload, on under 50 threads", async () => {
   const pairs = Array.from({ length: 500 }, () => FdSocket.pair("seqpacket", { label: "" }));
-  try {
-    const sockets = pairs.flat();
-    const pending = sockets.map((s) => s.receive(100));
-    await turn();
-    const parked = threadCount();
-    // Each socket gets one message from its peer, naming the socket.
-    await Promise.all(pairs.flatMap(([a, b], i) => [
-      a.send(encoder.encode(`to ${2 * i + 1}`), null),
-      b.send(encoder.encode(`to ${2 * i}`), null),
-    ]));
-    const got = await deadline(Promise.all(pending), 10_000, "1,000 receives");
-    assert.deepEqual(got.map(text), sockets.map((_, i) => `to ${i}`));
-    assert.ok(parked < 50, `${parked} threads with 1,000 receives pending`);
-    assert.ok(threadCount() < 50, `${threadCount()} threads afterwards`);
-  } finally {
-    for (const [a, b] of pairs) {
-      a.close();
-      b.close();
-    }
-  }
+  const sockets = pairs.flat();
+  using _closing = closing(...sockets);
+  const pending = sockets.map((s) => s.receive(100));
+  await turn();
+  const parked = threadCount();
+  // Each socket gets one message from its peer, naming the socket.
+  await Promise.all(pairs.flatMap(([a, b], i) => [
+    a.send(encoder.encode(`to ${2 * i + 1}`), null),
+    b.send(encoder.encode(`to ${2 * i}`), null),
+  ]));
+  const got = await deadline(Promise.all(pending), 10_000, "1,000 receives");
+  assert.deepEqual(got.map(text), sockets.map((_, i) => `to ${i}`));
+  assert.ok(parked < 50, `${parked} threads with 1,000 receives pending`);
+  assert.ok(threadCount() < 50, `${threadCount()} threads afterwards`);
 });
 
 // ---------------------------------------------------------------------------
@@ -427,59 +423,51 @@ Deno.test("FdSocket: 1,000 pending receives all resolve with their payload, on u
 
 Deno.test("FdSocket.receive() with a signal rejects with its reason and consumes nothing", async () => {
   const [a, b] = FdSocket.pair("seqpacket", { label: "" });
-  try {
-    // Aborted while parked.
-    const ac = new AbortController();
-    const reason = new Error("stop waiting");
-    const got = a.receive(100, ac.signal);
-    await turn();
-    ac.abort(reason);
-    await assert.rejects(deadline(got, 1000, "the aborted receive"), (err) => err === reason);
+  using _closing = closing(a, b);
+  // Aborted while parked.
+  const ac = new AbortController();
+  const reason = new Error("stop waiting");
+  const got = a.receive(100, ac.signal);
+  await turn();
+  ac.abort(reason);
+  await assert.rejects(deadline(got, 1000, "the aborted receive"), (err) => err === reason);
 
-    // Aborted in the same turn the record arrives, before the engine delivers it.
-    const ac2 = new AbortController();
-    const got2 = a.receive(100, ac2.signal);
-    await turn();
-    await b.send(encoder.encode("first"), null);
-    ac2.abort("too late");
-    await assert.rejects(got2, (err) => err === "too late");
-    assert.equal(text(await deadline(a.receive(100), 5000, "first")), "first");
+  // Aborted in the same turn the record arrives, before the engine delivers it.
+  const ac2 = new AbortController();
+  const got2 = a.receive(100, ac2.signal);
+  await turn();
+  await b.send(encoder.encode("first"), null);
+  ac2.abort("too late");
+  await assert.rejects(got2, (err) => err === "too late");
+  assert.equal(text(await deadline(a.receive(100), 5000, "first")), "first");
 
-    // Already aborted: a rejected promise, the queued record left for the next receive.
-    await b.send(encoder.encode("second"), null);
-    const aborted = AbortSignal.abort("already");
-    let result: Promise<unknown> | undefined;
-    assert.doesNotThrow(() => result = a.receive(100, aborted));
-    await assert.rejects(result!, (err) => err === "already");
-    assert.equal(text(await a.receive(100)), "second");
+  // Already aborted: a rejected promise, the queued record left for the next receive.
+  await b.send(encoder.encode("second"), null);
+  const aborted = AbortSignal.abort("already");
+  let result: Promise<unknown> | undefined;
+  assert.doesNotThrow(() => result = a.receive(100, aborted));
+  await assert.rejects(result!, (err) => err === "already");
+  assert.equal(text(await a.receive(100)), "second");
 
-    // One of two parked receives aborted: the record goes to the other.
-    const ac3 = new AbortController();
-    const first = a.receive(100, ac3.signal);
-    const second = a.receive(100);
-    await turn();
-    ac3.abort("no");
-    await assert.rejects(first, (err) => err === "no");
-    await b.send(encoder.encode("third"), null);
-    assert.equal(text(await deadline(second, 5000, "third")), "third");
-  } finally {
-    a.close();
-    b.close();
-  }
+  // One of two parked receives aborted: the record goes to the other.
+  const ac3 = new AbortController();
+  const first = a.receive(100, ac3.signal);
+  const second = a.receive(100);
+  await turn();
+  ac3.abort("no");
+  await assert.rejects(first, (err) => err === "no");
+  await b.send(encoder.encode("third"), null);
+  assert.equal(text(await deadline(second, 5000, "third")), "third");
 });
 
 Deno.test("FdSocket.receive() aborted with records in the inbox leaves them in order", async () => {
   const [a, b] = FdSocket.pair("seqpacket", { label: "" });
-  try {
-    for (const word of ["r1", "r2", "r3"]) await b.send(encoder.encode(word), null);
-    assert.equal(text(await a.receive(100)), "r1");
-    await assert.rejects(a.receive(100, AbortSignal.abort("x")), (err) => err === "x");
-    assert.equal(text(await a.receive(100)), "r2");
-    assert.equal(text(await a.receive(100)), "r3");
-  } finally {
-    a.close();
-    b.close();
-  }
+  using _closing = closing(a, b);
+  for (const word of ["r1", "r2", "r3"]) await b.send(encoder.encode(word), null);
+  assert.equal(text(await a.receive(100)), "r1");
+  await assert.rejects(a.receive(100, AbortSignal.abort("x")), (err) => err === "x");
+  assert.equal(text(await a.receive(100)), "r2");
+  assert.equal(text(await a.receive(100)), "r3");
 });
 
 /** A 1000-byte record numbered `n` in its first four bytes. */
@@ -513,58 +501,54 @@ for (const kind of ["datagram", "seqpacket"] as Kind[]) {
   Deno.test(`FdSocket.send() to a full ${kind} peer: abort rejects and sends nothing, close() rejects BadResource`, async () => {
     const options = { label: '"full"', zero: "eof-without-credentials" } as const;
     const [a, b] = FdSocket.pair(kind, options);
-    try {
-      a.setOption("sendBufferSize", 4096);
-      const { sent, parked } = await fill(a, 0);
-      assert.ok(sent > 0);
+    using _closing = closing(a, b);
+    a.setOption("sendBufferSize", 4096);
+    const { sent, parked } = await fill(a, 0);
+    assert.ok(sent > 0);
 
-      // Queued behind the parked send, then aborted.
-      const ac = new AbortController();
-      const abortable = a.send(numbered(-1), null, { signal: ac.signal });
-      await turn();
-      ac.abort("give up");
-      await assert.rejects(
-        deadline(abortable, 1000, "the aborted send"),
-        (err) => err === "give up",
-      );
-      // Already aborted: rejected without trying, for send and sendMany alike.
-      await assert.rejects(
-        a.send(numbered(-2), null, { signal: AbortSignal.abort("late") }),
-        (err) => err === "late",
-      );
-      await assert.rejects(
-        deadline(
-          a.sendMany([{ data: numbered(-3), to: null }], AbortSignal.abort("late")),
-          1000,
-          "sendMany() with an aborted signal",
-        ),
-        (err) => err === "late",
-      );
+    // Queued behind the parked send, then aborted.
+    const ac = new AbortController();
+    const abortable = a.send(numbered(-1), null, { signal: ac.signal });
+    await turn();
+    ac.abort("give up");
+    await assert.rejects(
+      deadline(abortable, 1000, "the aborted send"),
+      (err) => err === "give up",
+    );
+    // Already aborted: rejected without trying, for send and sendMany alike.
+    await assert.rejects(
+      a.send(numbered(-2), null, { signal: AbortSignal.abort("late") }),
+      (err) => err === "late",
+    );
+    await assert.rejects(
+      deadline(
+        a.sendMany([{ data: numbered(-3), to: null }], AbortSignal.abort("late")),
+        1000,
+        "sendMany() with an aborted signal",
+      ),
+      (err) => err === "late",
+    );
 
-      // Draining the peer lets the parked send through, then a marker: the
-      // aborted records never reach the peer.
-      const seen: (number | null)[] = [];
-      for (let i = 0; i < sent; i++) {
-        seen.push(numberOf(await deadline(b.receive(2000), 5000, `record ${i}`)));
-      }
-      assert.equal(await deadline(parked, 5000, "the parked send once there is room"), 1000);
-      seen.push(numberOf(await deadline(b.receive(2000), 5000, "the parked record")));
-      await a.send(numbered(1_000_000), null);
-      seen.push(numberOf(await deadline(b.receive(2000), 5000, "the marker")));
-      assert.deepEqual(seen, [...Array.from({ length: sent + 1 }, (_, i) => i), 1_000_000]);
-
-      // Full again: close() wakes the parked send with BadResource.
-      const again = await fill(a, 2_000_000);
-      a.close();
-      await assert.rejects(deadline(again.parked, 100, "the parked send after close()"), (err) => {
-        assert.ok(err instanceof Deno.errors.BadResource, `not BadResource: ${String(err)}`);
-        assert.equal((err as Error).message, 'send "full": socket is closed');
-        return true;
-      });
-    } finally {
-      a.close();
-      b.close();
+    // Draining the peer lets the parked send through, then a marker: the
+    // aborted records never reach the peer.
+    const seen: (number | null)[] = [];
+    for (let i = 0; i < sent; i++) {
+      seen.push(numberOf(await deadline(b.receive(2000), 5000, `record ${i}`)));
     }
+    assert.equal(await deadline(parked, 5000, "the parked send once there is room"), 1000);
+    seen.push(numberOf(await deadline(b.receive(2000), 5000, "the parked record")));
+    await a.send(numbered(1_000_000), null);
+    seen.push(numberOf(await deadline(b.receive(2000), 5000, "the marker")));
+    assert.deepEqual(seen, [...Array.from({ length: sent + 1 }, (_, i) => i), 1_000_000]);
+
+    // Full again: close() wakes the parked send with BadResource.
+    const again = await fill(a, 2_000_000);
+    a.close();
+    await assert.rejects(deadline(again.parked, 100, "the parked send after close()"), (err) => {
+      assert.ok(err instanceof Deno.errors.BadResource, `not BadResource: ${String(err)}`);
+      assert.equal((err as Error).message, 'send "full": socket is closed');
+      return true;
+    });
   });
 }
 
@@ -603,36 +587,28 @@ async function drainAndCheck(
 for (const batch of [32, 1]) {
   Deno.test(`FdSocket.receive() (batch ${batch}) drains 100 queued seqpacket records in order, truncating only the big one`, async () => {
     const [a, b] = FdSocket.pair("seqpacket", { label: "", batch });
-    try {
-      a.setOption("sendBufferSize", 1 << 20);
-      const records = hundredRecords(batch, 1000);
-      for (const r of records) await a.send(r, null);
-      await drainAndCheck(b, records, 1000);
-    } finally {
-      a.close();
-      b.close();
-    }
+    using _closing = closing(a, b);
+    a.setOption("sendBufferSize", 1 << 20);
+    const records = hundredRecords(batch, 1000);
+    for (const r of records) await a.send(r, null);
+    await drainAndCheck(b, records, 1000);
   });
 }
 
 Deno.test("FdSocket.receive() drains 100 queued UDP records with their sender", async () => {
   const receiver = udpSocket();
   const sender = udpSocket();
-  try {
-    const records = hundredRecords(7, 1200);
-    assert.equal(
-      await sender.sock.sendMany(records.map((data) => ({ data, to: receiver.addr }))),
-      100,
-    );
-    await drainAndCheck(receiver.sock, records, 1200, {
-      transport: "udp",
-      hostname: "127.0.0.1",
-      port: sender.port,
-    });
-  } finally {
-    receiver.sock.close();
-    sender.sock.close();
-  }
+  using _closing = closing(receiver.sock, sender.sock);
+  const records = hundredRecords(7, 1200);
+  assert.equal(
+    await sender.sock.sendMany(records.map((data) => ({ data, to: receiver.addr }))),
+    100,
+  );
+  await drainAndCheck(receiver.sock, records, 1200, {
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: sender.port,
+  });
 });
 
 Deno.test("FdSocket.receive() drains named Unix datagrams with their sender's path", async () => {
@@ -647,42 +623,34 @@ Deno.test("FdSocket.receive() drains named Unix datagrams with their sender's pa
   };
   const receiver = open(`${dir.path}/r.sock`);
   const sender = open(`${dir.path}/s.sock`);
-  try {
-    // The kernel queues at most net.unix.max_dgram_qlen of these at once, so
-    // the sender waits for room while the receiver drains.
-    const records = hundredRecords(11, 800);
-    const to = encodeUnix(`${dir.path}/r.sock`);
-    const sending = Promise.all(records.map((r) => sender.send(r, to)));
-    await drainAndCheck(receiver, records, 800, {
-      transport: "unixgram",
-      path: `${dir.path}/s.sock`,
-    });
-    await deadline(sending, 5000, "the sends");
-  } finally {
-    receiver.close();
-    sender.close();
-  }
+  using _closing = closing(receiver, sender);
+  // The kernel queues at most net.unix.max_dgram_qlen of these at once, so
+  // the sender waits for room while the receiver drains.
+  const records = hundredRecords(11, 800);
+  const to = encodeUnix(`${dir.path}/r.sock`);
+  const sending = Promise.all(records.map((r) => sender.send(r, to)));
+  await drainAndCheck(receiver, records, 800, {
+    transport: "unixgram",
+    path: `${dir.path}/s.sock`,
+  });
+  await deadline(sending, 5000, "the sends");
 });
 
 Deno.test("FdSocket.receive() flags a record over 64 KiB read ahead behind a small receive as truncated", async () => {
   // Records read ahead land in 64 KiB slots, whatever the next receive asks
   // for: a larger one is cut there, and must say so.
   const [a, b] = FdSocket.pair("seqpacket", { label: "" });
-  try {
-    a.setOption("sendBufferSize", 1 << 20);
-    const big = randomBytes(prng(3), 100_000);
-    await a.send(encoder.encode("small"), null);
-    await a.send(big, null);
-    await a.send(encoder.encode("after"), null);
-    assert.equal(text(await b.receive(100)), "small");
-    const r = await deadline(b.receive(200_000), 5000, "the big record");
-    assert.ok(r !== null);
-    assert.equal(r.truncated, true);
-    assert.deepEqual(r.data, big.subarray(0, r.data.length));
-    assert.ok(r.data.length >= 65_536, `only ${r.data.length} bytes`);
-    assert.equal(text(await b.receive(100)), "after");
-  } finally {
-    a.close();
-    b.close();
-  }
+  using _closing = closing(a, b);
+  a.setOption("sendBufferSize", 1 << 20);
+  const big = randomBytes(prng(3), 100_000);
+  await a.send(encoder.encode("small"), null);
+  await a.send(big, null);
+  await a.send(encoder.encode("after"), null);
+  assert.equal(text(await b.receive(100)), "small");
+  const r = await deadline(b.receive(200_000), 5000, "the big record");
+  assert.ok(r !== null);
+  assert.equal(r.truncated, true);
+  assert.deepEqual(r.data, big.subarray(0, r.data.length));
+  assert.ok(r.data.length >= 65_536, `only ${r.data.length} bytes`);
+  assert.equal(text(await b.receive(100)), "after");
 });
