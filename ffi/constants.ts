@@ -79,7 +79,19 @@ export const IPV6_CHECKSUM = 7;
 
 /** SOL_PACKET options. */
 export const PACKET_ADD_MEMBERSHIP = 1;
+export const PACKET_RX_RING = 5;
 export const PACKET_STATISTICS = 6;
+export const PACKET_VERSION = 10;
+/** The block-based receive ring (linux/if_packet.h). */
+export const TPACKET_V3 = 2;
+/** A ring block or frame owned by the kernel, or handed to the user. */
+export const TP_STATUS_KERNEL = 0;
+export const TP_STATUS_USER = 1;
+
+/** mmap(). */
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 1;
 
 /** Message flags. */
 export const MSG_PEEK = 0x2;

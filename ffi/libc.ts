@@ -62,6 +62,10 @@ const SYMBOLS = {
   if_nametoindex: { parameters: ["buffer"], result: "u32" },
   // char *if_indextoname(unsigned int ifindex, char *ifname)
   if_indextoname: { parameters: ["u32", "buffer"], result: "pointer" },
+  // void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+  // int munmap(void *addr, size_t len)
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
   // int *__errno_location(void): errno of the calling (JS) thread
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -35,7 +35,9 @@ import {
   MSG_NOSIGNAL,
   MSG_TRUNC,
   PACKET_ADD_MEMBERSHIP,
+  PACKET_RX_RING,
   PACKET_STATISTICS,
+  PACKET_VERSION,
   SCM_CREDENTIALS,
   SCM_MAX_FD,
   SCM_RIGHTS,
@@ -112,6 +114,17 @@ export interface Received<A> {
   credentials?: Credentials;
 }
 
+/**
+ * A receive path that replaces recvmmsg: AF_PACKET's memory-mapped ring,
+ * which the kernel fills without a system call per record.
+ */
+export interface RecordSource<A> {
+  /** Moves ready records into `inbox`; returns 0, or EAGAIN when none was ready. */
+  fill(inbox: Received<A>[]): number;
+  /** Frees what the source holds; called once, after the descriptor is closed. */
+  release(): void;
+}
+
 /** How a receive of 0 bytes is read. */
 export type ZeroMeans =
   /** Datagram, raw and packet sockets: an empty record. */
@@ -164,6 +177,10 @@ export interface OptionValues {
   ipv6Only: boolean;
   /** AF_PACKET membership (promiscuous and friends): type and interface. */
   packetMembership: { ifindex: number; type: number };
+  /** AF_PACKET ring layout version (TPACKET_V1…V3). */
+  packetVersion: number;
+  /** AF_PACKET receive ring: the bytes of a `struct tpacket_req3` (see ffi/packet_ring.ts). */
+  packetReceiveRing: Uint8Array;
 }
 
 /** A multicast group (network-order address bytes) and the interface to join it on. */
@@ -181,7 +198,7 @@ export interface ReadOnlyOptionValues {
   packetStatistics: { packets: number; drops: number };
 }
 
-type Encoding = "bool" | "int" | "string" | "bytes" | "mreqn" | "mreq6" | "packet_mreq";
+type Encoding = "bool" | "int" | "string" | "bytes" | "struct" | "mreqn" | "mreq6" | "packet_mreq";
 const OPTIONS: Record<keyof OptionValues, readonly [number, number, Encoding]> = {
   reuseAddress: [SOL_SOCKET, SO_REUSEADDR, "bool"],
   reusePort: [SOL_SOCKET, SO_REUSEPORT, "bool"],
@@ -209,6 +226,8 @@ const OPTIONS: Record<keyof OptionValues, readonly [number, number, Encoding]> =
   ipv6LeaveGroup: [SOL_IPV6, IPV6_LEAVE_GROUP, "mreq6"],
   ipv6Only: [SOL_IPV6, IPV6_V6ONLY, "bool"],
   packetMembership: [SOL_PACKET, PACKET_ADD_MEMBERSHIP, "packet_mreq"],
+  packetVersion: [SOL_PACKET, PACKET_VERSION, "int"],
+  packetReceiveRing: [SOL_PACKET, PACKET_RX_RING, "struct"],
 };
 const READ_ONLY: Record<keyof ReadOnlyOptionValues, readonly [number, number]> = {
   error: [SOL_SOCKET, SO_ERROR],
@@ -229,6 +248,8 @@ function encodeOption(encoding: Encoding, value: unknown): Uint8Array {
       return new TextEncoder().encode(`${value}\0`);
     case "bytes":
       return fprog(value as Uint8Array);
+    case "struct":
+      return value as Uint8Array;
     case "mreqn": {
       // struct ip_mreqn { in_addr multiaddr; in_addr address; int ifindex; }
       const out = new Uint8Array(12);
@@ -360,6 +381,8 @@ interface Held {
   token: number;
   closed: boolean;
   inbox: Received<unknown>[];
+  /** Frees what a record source holds (a mapped ring), once the fd is closed. */
+  releaseSource?: () => void;
 }
 
 function release(held: Held): void {
@@ -368,6 +391,7 @@ function release(held: Held): void {
   for (const r of held.inbox) closeFds(r.fds);
   held.inbox.length = 0;
   libc().close(held.fd);
+  held.releaseSource?.();
   openCount--;
 }
 
@@ -423,6 +447,7 @@ export class FdSocket<A = unknown> {
   readonly #decode?: (name: Uint8Array, length: number) => A | null;
   readonly #zero: ZeroMeans;
   readonly #batch: number;
+  #source: RecordSource<A> | undefined;
   #label: string;
   #refed = true;
   #eof = false;
@@ -508,6 +533,17 @@ export class FdSocket<A = unknown> {
       const e = errno();
       if (e !== 107) throw errnoError(e, "shutdown", this.#label);
     }
+  }
+
+  /**
+   * Receives through `make(fd)`'s source from now on instead of recvmmsg;
+   * the source is released when the socket closes. Call before any receive.
+   */
+  useSource(make: (fd: number) => RecordSource<A>): void {
+    this.#check("mmap");
+    const source = make(this.#fd);
+    this.#source = source;
+    this.#held.releaseSource = () => source.release();
   }
 
   /** Sets a socket option. */
@@ -830,6 +866,7 @@ export class FdSocket<A = unknown> {
 
   /** Reads up to a batch of records into the inbox; returns 0 or errno. */
   #fill(maxSize: number): number {
+    if (this.#source) return this.#source.fill(this.#inbox);
     const arena = arenaFor(maxSize);
     const vlen = Math.min(arena.slots, this.#batch);
     // Only seqpacket needs control data (credentials, descriptors). Elsewhere
