@@ -48,6 +48,7 @@ import { checkBuffer } from "./ffi/buffers.ts";
 import { describeAddress } from "./ffi/errors.ts";
 import { encodeFilter } from "./ffi/filter.ts";
 import { checkInterfaceName, interfaceIndex, interfaceName } from "./ffi/interfaces.ts";
+import { ringBlocks, useReceiveRing } from "./ffi/packet_ring.ts";
 import { requireAnyNet, requireNet } from "./ffi/permissions.ts";
 import {
   checkInteger,
@@ -258,12 +259,24 @@ function noSuchInterface(call: string, name: string): Error {
   return new Deno.errors.NotFound(`${call} ${JSON.stringify(name)}: no such network interface`);
 }
 
-/** The sockaddr and the quoted label for a destination host. */
+/** A destination host, checked and encoded. */
+interface Destination {
+  hostname: string;
+  addr: Uint8Array;
+  label: string;
+}
+
+/**
+ * The sockaddr and the quoted label for a destination host, checked. `last`
+ * is the previous destination: the same host again skips the parsing, never
+ * the permission check (a revoked permission shows at once).
+ */
 function destination(
   to: unknown,
   call: string,
   family: "ipv4" | "ipv6",
-): { addr: Uint8Array; label: string; hostname: string } {
+  last?: Destination,
+): Destination {
   if (typeof to !== "object" || to === null || typeof (to as IpAddr).hostname !== "string") {
     throw new TypeError(
       `${call}: destination must be an IpAddr ({ transport: "ip", hostname }), got ${
@@ -276,6 +289,10 @@ function destination(
     throw new TypeError(
       `${call}: destination transport must be "ip", got ${JSON.stringify(transport)}`,
     );
+  }
+  if (last?.hostname === hostname) {
+    requireNet(hostname);
+    return last;
   }
   if (ipFamily(hostname) !== family) {
     throw new TypeError(
@@ -318,6 +335,7 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
   #local: IpAddr;
   #remote: IpAddr | null = null;
   #echoId: number | null;
+  #lastDestination: Destination | undefined;
 
   private constructor(sock: FdSocket<IpAddr>, family: "ipv4" | "ipv6", ping: boolean) {
     super();
@@ -393,7 +411,12 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
         checkBuffer(data, `send ${this.#sock.label}`);
         return this.#sock.send(data, null);
       }
-      const dest = destination(to, "send", this.#family);
+      const dest = this.#lastDestination = destination(
+        to,
+        "send",
+        this.#family,
+        this.#lastDestination,
+      );
       checkBuffer(data, `send ${dest.label}`);
       return this.#sock.send(data, dest.addr, { label: dest.label });
     } catch (err) {
@@ -548,13 +571,23 @@ export interface PacketOptions {
    */
   filter?: BpfProgram;
   /**
-   * The receive queue's size in bytes (`SO_RCVBUF`), which decides how long
-   * a burst the socket absorbs before the kernel drops frames; each queued
-   * frame costs its size plus about 700 bytes. Raised past the sysctl
-   * `net.core.rmem_max` when the process has `CAP_NET_ADMIN`, capped by it
-   * otherwise. Default: the system's (`net.core.rmem_default`).
+   * Deliver each frame as soon as it arrives (as libpcap's immediate mode
+   * does). By default frames are captured into a ring of memory shared with
+   * the kernel and handed over in batches: a batch closes when its 1 MiB
+   * block is full or about 8 ms after its first frame, which costs no system
+   * call per frame and keeps up with floods that per-frame delivery drops.
+   * Choose `immediate` when each frame's latency matters more than the rate.
    */
-  receiveBufferSize?: number;
+  immediate?: boolean;
+  /**
+   * Bytes of kernel memory where frames wait to be read: the ring's size
+   * (whole MiB, default and minimum 4 MiB), or with `immediate` the socket's
+   * receive buffer (`SO_RCVBUF`, where each frame also costs about 700 bytes
+   * of overhead; past `net.core.rmem_max` only with `CAP_NET_ADMIN`). A
+   * burst longer than this is dropped and counted (see
+   * {@linkcode LinkSocket.statistics}).
+   */
+  bufferSize?: number;
 }
 
 /**
@@ -566,7 +599,12 @@ export interface PacketOptions {
  * so it never sees a frame from another interface or one its filter would
  * have dropped. `from` on each message is the full {@linkcode LinkAddr}:
  * interface, index, EtherType, the sender's hardware address and the packet
- * type (`"outgoing"` for frames this host sent).
+ * type (`"outgoing"` for frames this host sent; a socket does not receive
+ * the frames it sends itself, other sockets on the interface do).
+ *
+ * Frames are captured into a ring shared with the kernel and delivered in
+ * batches, within about 8 ms on a quiet link; `immediate: true` delivers each
+ * frame at once, at a higher cost per frame (see {@linkcode PacketOptions}).
  *
  * Requires `--allow-ffi`, unscoped `--allow-net` (a packet socket sees and
  * reaches every host) and `CAP_NET_RAW`.
@@ -603,9 +641,11 @@ export function openPacket(options: PacketOptions): LinkSocket {
     ? etherTypeByName(options.protocol)
     : checkInteger("openPacket: protocol", options.protocol ?? ETHER_TYPES.all, 1, 0xffff);
   const filter = options.filter === undefined ? undefined : encodeFilter(options.filter);
-  const bufferSize = options.receiveBufferSize === undefined
+  const immediate = options.immediate ?? false;
+  checkBoolean("openPacket: immediate", immediate);
+  const bufferSize = options.bufferSize === undefined
     ? undefined
-    : checkInteger("openPacket: receiveBufferSize", options.receiveBufferSize, 1, 0x3fffffff);
+    : checkInteger("openPacket: bufferSize", options.bufferSize, 1, 2 ** 40);
   const label = describeAddress(name);
   requireAnyNet(`every host, for a packet socket on ${label}`);
   const ifindex = interfaceIndex(name);
@@ -625,7 +665,8 @@ export function openPacket(options: PacketOptions): LinkSocket {
   }
   try {
     if (filter) sock.setOption("attachFilter", filter);
-    if (bufferSize !== undefined) setReceiveBuffer(sock, bufferSize);
+    if (!immediate) useReceiveRing(sock, ringBlocks(bufferSize), decode);
+    else if (bufferSize !== undefined) setReceiveBuffer(sock, bufferSize);
     sock.bind(encodeLink({ ifindex, protocol }));
     return adoptLink(sock, sock.localAddress(decode), cooked);
   } catch (err) {

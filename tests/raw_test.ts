@@ -347,6 +347,9 @@ Deno.test("openRaw() and openPacket() check their options before any system call
     [{ interface: "lo", protocol: "ip" }, TypeError],
     [{ interface: "lo", cooked: 1 }, TypeError],
     [{ interface: "lo", filter: "udp" }, TypeError],
+    [{ interface: "lo", immediate: "yes" }, TypeError],
+    [{ interface: "lo", bufferSize: 0 }, RangeError],
+    [{ interface: "lo", bufferSize: 1.5 }, TypeError],
   ];
   for (const [options, Class] of badPacket) {
     assert.throws(() => openPacket(options as never), Class, JSON.stringify(options));
@@ -689,7 +692,7 @@ Deno.test({
 
     using all = openPacket({ interface: veth.a.name });
     using filtered = openPacket({ interface: veth.a.name, filter });
-    using later = openPacket({ interface: veth.a.name, protocol: "ipv4" });
+    using later = openPacket({ interface: veth.a.name, protocol: "ipv4", immediate: true });
     later.setFilter(filter);
     using cooked = openPacket({ interface: veth.a.name, protocol: "ipv4", cooked: true });
     using watch = openPacket({
@@ -810,6 +813,50 @@ Deno.test({
     assert.equal(outgoing!.from?.packetType, "outgoing");
     assert.equal(outgoing!.from?.protocol, 0x88b5);
     assert.deepEqual(outgoing!.from?.address, veth.a.mac);
+  },
+});
+
+Deno.test({
+  name:
+    "openPacket() ring: a full ring drops the tail and counts it; what was kept arrives in order",
+  ignore: needs("CAP_NET_RAW").ignore || needs("CAP_NET_ADMIN").ignore,
+  async fn() {
+    using ns = new NetNs();
+    using veth = new VethPair(ns);
+    const etherType = 0x88b5;
+    // Frames this process sends are seen leaving by its other sockets on
+    // the interface: the capture socket reads nothing until all are sent.
+    using capture = openPacket({
+      interface: veth.a.name,
+      filter: compileFilter({ etherType }, { link: "ethernet" }),
+      bufferSize: 1, // the minimum: 4 MiB, about 29,000 frames of 60 bytes
+    });
+    using tx = openPacket({ interface: veth.a.name, protocol: etherType });
+    const total = 40_000;
+    const frame = new Uint8Array(60);
+    frame.set(veth.b.mac, 0);
+    frame.set(veth.a.mac, 6);
+    frame.set([etherType >> 8, etherType & 0xff], 12);
+    const view = new DataView(frame.buffer);
+    for (let i = 0; i < total; i++) {
+      view.setUint32(14, i);
+      await tx.send(frame);
+    }
+    const big = new Uint8Array(1000);
+    big.set(frame.subarray(0, 14));
+    const { received, dropped } = capture.statistics();
+    assert.equal(received + dropped, total);
+    assert.ok(dropped > 0, "the ring never filled");
+    for (let i = 0; i < received; i++) {
+      const m = await deadline(capture.receive({ maxSize: 64 }), 5000, `frame ${i}`);
+      assert.equal(new DataView(m!.data.buffer, m!.data.byteOffset).getUint32(14), i);
+    }
+    // Room again: a long frame arrives, cut to maxSize and marked so.
+    await tx.send(big);
+    const cut = await deadline(capture.receive({ maxSize: 100 }), 5000, "the long frame");
+    assert.equal(cut?.data.length, 100);
+    assert.equal(cut?.truncated, true);
+    assert.deepEqual(capture.statistics(), { received: 1, dropped: 0 });
   },
 });
 
