@@ -115,12 +115,12 @@ export type ConnectStreamOptions = (TcpStreamOptions | UnixStreamOptions) & {
  *
  * @example Wait at most one second for a client
  * ```ts
- * import type { AcceptOptions } from "@bsd/sockets/stream";
+ * import type { StreamAcceptOptions } from "@bsd/sockets/stream";
  *
- * const options: AcceptOptions = { signal: AbortSignal.timeout(1000) };
+ * const options: StreamAcceptOptions = { signal: AbortSignal.timeout(1000) };
  * ```
  */
-export interface AcceptOptions {
+export interface StreamAcceptOptions {
   /**
    * Stops waiting; the promise then rejects with `signal.reason`. No
    * connection is lost: one that arrives later goes to the next `accept()`.
@@ -575,7 +575,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * }
    * ```
    */
-  accept(options: AcceptOptions = {}): Promise<StreamConn<A>> {
+  accept(options: StreamAcceptOptions = {}): Promise<StreamConn<A>> {
     const signal = options?.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       return Promise.reject(new TypeError("accept: signal must be an AbortSignal"));
