@@ -17,19 +17,22 @@
  * import { connectStream, listenStream } from "@bsd/sockets/stream";
  *
  * const dir = Deno.makeTempDirSync();
- * using listener = listenStream({ path: `${dir}/echo.sock` });
- * const served = (async () => {
- *   using conn = await listener.accept();
- *   const buf = new Uint8Array(64);
- *   const n = await conn.read(buf);
- *   if (n !== null) await conn.write(buf.subarray(0, n));
- * })();
- * using client = await connectStream({ path: listener.addr.path });
- * await client.write(new TextEncoder().encode("ping"));
- * const reply = new Uint8Array(64);
- * const n = await client.read(reply);
- * console.log(new TextDecoder().decode(reply.subarray(0, n ?? 0))); // "ping"
- * await served;
+ * {
+ *   using listener = listenStream({ path: `${dir}/echo.sock` });
+ *   const served = (async () => {
+ *     using conn = await listener.accept();
+ *     const buf = new Uint8Array(64);
+ *     const n = await conn.read(buf);
+ *     if (n !== null) await conn.write(buf.subarray(0, n));
+ *   })();
+ *   using client = await connectStream({ path: listener.addr.path });
+ *   await client.write(new TextEncoder().encode("ping"));
+ *   const reply = new Uint8Array(64);
+ *   const n = await client.read(reply);
+ *   console.log(new TextDecoder().decode(reply.subarray(0, n ?? 0))); // "ping"
+ *   await served;
+ * } // the listener closes here and removes echo.sock
+ * Deno.removeSync(dir);
  * ```
  *
  * @module
@@ -68,7 +71,7 @@ export interface TcpStreamOptions {
  * ```ts
  * import type { UnixStreamOptions } from "@bsd/sockets/stream";
  *
- * const options: UnixStreamOptions = { path: `${Deno.makeTempDirSync()}/app.sock` };
+ * const options: UnixStreamOptions = { path: "/run/user/1000/app.sock" };
  * ```
  */
 export interface UnixStreamOptions {
@@ -852,11 +855,11 @@ export function listenStream(options: TcpStreamOptions): StreamListener<NetAddr>
  * @param options Where to listen.
  * @returns The listener.
  *
- * @example A Unix listener in a temporary directory
+ * @example A Unix listener on an abstract name: no file involved
  * ```ts
  * import { listenStream } from "@bsd/sockets/stream";
  *
- * using listener = listenStream({ path: `${Deno.makeTempDirSync()}/app.sock` });
+ * using listener = listenStream({ path: `\0example-${Deno.pid}` });
  * console.log(listener.addr.transport); // "unix"
  * ```
  */
@@ -936,9 +939,13 @@ export function connectStream(
  * ```ts
  * import { connectStream, listenStream } from "@bsd/sockets/stream";
  *
- * using listener = listenStream({ path: `${Deno.makeTempDirSync()}/app.sock` });
- * using conn = await connectStream({ path: listener.addr.path });
- * console.log(conn.remoteAddr.path === listener.addr.path); // true
+ * const dir = Deno.makeTempDirSync();
+ * {
+ *   using listener = listenStream({ path: `${dir}/app.sock` });
+ *   using conn = await connectStream({ path: listener.addr.path });
+ *   console.log(conn.remoteAddr.path === listener.addr.path); // true
+ * }
+ * Deno.removeSync(dir); // empty: the listener removed app.sock
  * ```
  */
 export function connectStream(
