@@ -158,6 +158,11 @@ export function python(script: string, ...args: string[]): Deno.ChildProcess & A
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
+  return killOnDispose(child);
+}
+
+/** `child`, made to be killed (SIGKILL) and awaited when disposed of. */
+export function killOnDispose(child: Deno.ChildProcess): Deno.ChildProcess & AsyncDisposable {
   return Object.assign(child, {
     async [Symbol.asyncDispose]() {
       try {

@@ -3,6 +3,8 @@
 // namespace and link is deleted when disposed, so a failed test leaves
 // nothing behind and two runs never collide.
 
+import { killOnDispose } from "./_helpers.ts";
+
 let counter = 0;
 
 /** A name no other namespace or link of this machine has: prefix, pid, counter. */
@@ -53,6 +55,24 @@ export class NetNs implements Disposable {
   /** Runs `argv` inside the namespace and returns its stdout. */
   exec(argv: string[]): string {
     return run(this.wrap(argv));
+  }
+
+  /**
+   * Starts `argv` inside the namespace with stdout piped (and stderr too when
+   * asked); disposing of it kills it and waits for it to exit.
+   */
+  spawn(
+    argv: string[],
+    options: { stderr?: "piped" | "inherit" } = {},
+  ): Deno.ChildProcess & AsyncDisposable {
+    const [cmd, ...args] = this.wrap(argv);
+    const child = new Deno.Command(cmd, {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: options.stderr ?? "inherit",
+    }).spawn();
+    return killOnDispose(child);
   }
 
   /** `ip -n NAME args…`. */

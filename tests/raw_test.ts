@@ -13,7 +13,7 @@ import {
   type RawSocket,
 } from "../raw.ts";
 import type { IpAddr, LinkAddr, Message } from "../types.ts";
-import { deadline, denoRun, lines, needs, nextLine, tempDir } from "./_helpers.ts";
+import { deadline, denoRun, lines, needs, nextLine, tempDir, toHex } from "./_helpers.ts";
 import { NetNs, VethPair } from "./_netns.ts";
 
 const LOOP4: IpAddr = { transport: "ip", hostname: "127.0.0.1" };
@@ -659,10 +659,6 @@ function udpPayload(data: Uint8Array, offset: number): { port: number; text: str
   return { port: view.getUint16(2), text: decoder.decode(ip.payload.subarray(8)) };
 }
 
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 Deno.test({
   name: "openPacket() on a veth pair: captures with the right LinkAddr, filters by UDP port, " +
     "and injects a frame the peer receives",
@@ -774,39 +770,24 @@ Deno.test({
     frame.set(veth.a.mac, 6);
     frame.set([0x88, 0xb5], 12); // IEEE local experimental EtherType
     frame.set(marker, 20);
-    const child = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        ns.name,
-        "python3",
-        "-u",
-        "-c",
-        CAPTURE_PY,
-        veth.b.name,
-        toHex(marker),
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    try {
-      const out = lines(child.stdout);
-      assert.equal(await nextLine(out, 10_000), "ready");
-      assert.equal(await all.send(frame), frame.length);
-      const got = JSON.parse(await nextLine(out, 15_000));
-      assert.deepEqual(got, {
-        frame: toHex(frame),
-        ifname: veth.b.name,
-        protocol: 0x88b5,
-        pkttype: 0, // PACKET_HOST: addressed to the peer's MAC
-      });
-    } finally {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* exited */ }
-      await child.status;
-    }
+    await using child = ns.spawn([
+      "python3",
+      "-u",
+      "-c",
+      CAPTURE_PY,
+      veth.b.name,
+      toHex(marker),
+    ]);
+    const out = lines(child.stdout);
+    assert.equal(await nextLine(out, 10_000), "ready");
+    assert.equal(await all.send(frame), frame.length);
+    const got = JSON.parse(await nextLine(out, 15_000));
+    assert.deepEqual(got, {
+      frame: toHex(frame),
+      ifname: veth.b.name,
+      protocol: 0x88b5,
+      pkttype: 0, // PACKET_HOST: addressed to the peer's MAC
+    });
     // Another socket on the interface sees it leave; the sender itself does not.
     const outgoing = await deadline(watch.receive(), 5000, "our frame, outgoing");
     assert.equal(toHex(outgoing!.data), toHex(frame));
@@ -875,5 +856,91 @@ Deno.test({
     using cooked: LinkSocket = openPacket({ interface: "lo", protocol: 0x88b5, cooked: true });
     await assert.rejects(cooked.write(new Uint8Array(20)), TypeError);
     await assert.rejects(cooked.send(new Uint8Array(20), "lo" as never), TypeError);
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Examples
+
+const EXAMPLES = new URL("../examples/", import.meta.url).pathname;
+
+Deno.test({
+  name: "examples/ping.ts pings 127.0.0.1 and prints ping's summary",
+  ...needs("CAP_NET_RAW"),
+  async fn() {
+    const out = await denoRun(`${EXAMPLES}ping.ts`, {
+      flags: ["--allow-ffi", "--allow-net=127.0.0.1"],
+      args: ["-c", "3", "-i", "0", "-s", "20"],
+    }).output();
+    const text = decoder.decode(out.stdout);
+    assert.equal(out.code, 0, text);
+    for (let seq = 1; seq <= 3; seq++) {
+      assert.match(
+        text,
+        new RegExp(`^28 bytes from 127\\.0\\.0\\.1: icmp_seq=${seq} ttl=64 `, "m"),
+      );
+    }
+    assert.match(text, /^3 packets transmitted, 3 received, 0% packet loss/m);
+    assert.match(text, /^rtt min\/avg\/max\/mdev = [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ ms$/m);
+  },
+});
+
+Deno.test({
+  name: "examples/ping.ts --unprivileged pings ::1 over a ping socket in a namespace",
+  ...needs("CAP_NET_ADMIN"),
+  async fn() {
+    using ns = new NetNs({ pingGroups: "0 2147483647" });
+    const out = await denoRun(`${EXAMPLES}ping.ts`, {
+      flags: ["--allow-ffi", "--allow-net=[::1]"],
+      args: ["-c", "2", "-i", "0", "--unprivileged", "::1"],
+      prefix: ns.wrap([]),
+    }).output();
+    const text = decoder.decode(out.stdout);
+    assert.equal(out.code, 0, text);
+    assert.match(text, /^PING ::1: 56 data bytes \(ping socket\)$/m);
+    assert.match(text, /^64 bytes from ::1: icmp_seq=2 time=/m);
+    assert.match(text, /^2 packets transmitted, 2 received, 0% packet loss/m);
+  },
+});
+
+Deno.test({
+  name: "examples/sniff.ts prints one line per packet on its port, and none for another port",
+  ignore: needs("CAP_NET_ADMIN").ignore || needs("python3").ignore,
+  async fn() {
+    using ns = new NetNs(); // a loopback of its own: only this test's traffic
+    await using child = ns.spawn([
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "--allow-ffi",
+      "--allow-net",
+      `${EXAMPLES}sniff.ts`,
+      "-i",
+      "lo",
+      "-p",
+      "45000",
+      "-c",
+      "2",
+      "-t",
+      "20",
+    ], { stderr: "piped" });
+    const status = lines(child.stderr);
+    assert.match(await nextLine(status, 15_000), /^capturing on lo, port 45000/);
+    ns.exec([
+      "python3",
+      "-c",
+      "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); " +
+      "s.sendto(b'no', ('127.0.0.1', 45001)); s.sendto(b'yes', ('127.0.0.1', 45000))",
+    ]);
+    const stdout = await deadline(new Response(child.stdout).text(), 20_000, "sniff.ts output");
+    assert.equal((await child.status).code, 0);
+    const printed = stdout.trim().split("\n");
+    assert.equal(printed.length, 2, printed.join("\n"));
+    // Loopback shows each datagram leaving and arriving.
+    assert.deepEqual(printed.map((l) => l.split(" ")[2]).sort(), ["host", "outgoing"]);
+    for (const line of printed) {
+      assert.match(line, / lo (host|outgoing) 00:00:00:00:00:00 > 00:00:00:00:00:00 UDP /);
+      assert.match(line, /127\.0\.0\.1:\d+ > 127\.0\.0\.1:45000 45 B$/);
+    }
   },
 });
