@@ -2,7 +2,11 @@
 // honour it, so FFI does not become a way around --allow-net/--allow-write.
 // Checked with querySync before any system call; never prompts.
 
-function require(descriptor: Deno.PermissionDescriptor, what: string, flag: string): void {
+function requirePermission(
+  descriptor: Deno.PermissionDescriptor,
+  what: string,
+  flag: string,
+): void {
   if (Deno.permissions.querySync(descriptor).state !== "granted") {
     throw new Deno.errors.NotCapable(`Requires ${what}, run again with the ${flag} flag`);
   }
@@ -12,7 +16,7 @@ function require(descriptor: Deno.PermissionDescriptor, what: string, flag: stri
 export function requireNet(hostname: string, port?: number): void {
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   const target = port === undefined ? host : `${host}:${port}`;
-  require({ name: "net", host: target }, `net access to "${target}"`, "--allow-net");
+  requirePermission({ name: "net", host: target }, `net access to "${target}"`, "--allow-net");
 }
 
 /**
@@ -23,15 +27,23 @@ export function requireNet(hostname: string, port?: number): void {
 export function requireUnix(path: string): void {
   if (path === "") return;
   if (path.startsWith("\0")) {
-    require({ name: "net" }, "net access for an abstract Unix socket name", "--allow-net");
+    requirePermission(
+      { name: "net" },
+      "net access for an abstract Unix socket name",
+      "--allow-net",
+    );
     return;
   }
-  require({ name: "read", path }, `read access to "${path}"`, "--allow-read");
-  require({ name: "write", path }, `write access to "${path}"`, "--allow-write");
-  require({ name: "net", host: `unix:${path}` }, `net access to "unix:${path}"`, "--allow-net");
+  requirePermission({ name: "read", path }, `read access to "${path}"`, "--allow-read");
+  requirePermission({ name: "write", path }, `write access to "${path}"`, "--allow-write");
+  requirePermission(
+    { name: "net", host: `unix:${path}` },
+    `net access to "unix:${path}"`,
+    "--allow-net",
+  );
 }
 
 /** Unscoped net access, for sockets that see every host (AF_PACKET). */
 export function requireAnyNet(what: string): void {
-  require({ name: "net" }, `net access to ${what}`, "--allow-net");
+  requirePermission({ name: "net" }, `net access to ${what}`, "--allow-net");
 }
