@@ -28,14 +28,14 @@
  * @example Ping the loopback once (needs CAP_NET_RAW)
  * ```ts ignore
  * import { openRaw } from "@bsd/sockets/raw";
- * import { decodeEchoReply, decodeIPv4Header, encodeEchoRequest } from "@bsd/sockets/icmp";
+ * import { decodeEcho, decodeIPv4Header, encodeEcho } from "@bsd/sockets/icmp";
  *
  * using sock = openRaw({ family: "ipv4", protocol: "icmp" });
- * await sock.send(encodeEchoRequest({ id: 7, sequence: 1 }), { transport: "ip", hostname: "127.0.0.1" });
+ * await sock.send(encodeEcho({ id: 7, sequence: 1 }), { transport: "ip", hostname: "127.0.0.1" });
  * for await (const { data } of sock) {
- *   const header = decodeIPv4Header(data);
- *   const reply = decodeEchoReply(data.subarray(header.headerLength));
- *   if (reply?.id === 7 && reply.sequence === 1) break;
+ *   // The request itself comes by too: match the reply.
+ *   const echo = decodeEcho(decodeIPv4Header(data).payload);
+ *   if (echo?.type === "reply" && echo.id === 7 && echo.sequence === 1) break;
  * }
  * ```
  *
@@ -103,8 +103,9 @@ export interface RawOptions {
   protocol: "icmp" | "icmpv6" | "tcp" | "udp" | "raw" | number;
   /**
    * IPv4 only: records sent start with the caller's own IPv4 header
-   * (`IP_HDRINCL`; the kernel still fills in a zero checksum, total length,
-   * identification and source address). Always on for `protocol: "raw"`.
+   * (`IP_HDRINCL`; the kernel always fills in the checksum and total length,
+   * and the source address and identification where they are 0). Always on
+   * for `protocol: "raw"`.
    */
   headerIncluded?: boolean;
   /** Send and receive only through this interface (`SO_BINDTODEVICE`). */
@@ -115,8 +116,8 @@ export interface RawOptions {
    * `net.ipv4.ping_group_range` (it governs IPv6 too). Only echo requests can
    * be sent; the kernel fills in the checksum and replaces the echo
    * identifier with the socket's own ({@linkcode RawSocket.echoId}), and it
-   * delivers only the replies to this socket's requests (and ICMP errors
-   * about them), without an IP header.
+   * delivers only the replies to this socket's requests, without an IP
+   * header.
    */
   unprivileged?: boolean;
 }
@@ -154,10 +155,8 @@ export interface RawOptions {
 export function openRaw(options: RawOptions): RawSocket {
   const o = checkRawOptions(options);
   const label = describeAddress(`${o.family}/${o.name}`);
-  let ifindex = 0;
-  if (o.interface !== undefined) {
-    ifindex = interfaceIndex(o.interface);
-    if (ifindex === 0) throw noSuchInterface("openRaw", o.interface);
+  if (o.interface !== undefined && interfaceIndex(o.interface) === 0) {
+    throw noSuchInterface("openRaw", o.interface);
   }
   let sock: FdSocket<IpAddr>;
   try {
@@ -399,10 +398,10 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
    * @example Send an echo request
    * ```ts ignore
    * import { openRaw } from "@bsd/sockets/raw";
-   * import { encodeEchoRequest } from "@bsd/sockets/icmp";
+   * import { encodeEcho } from "@bsd/sockets/icmp";
    *
    * using sock = openRaw({ family: "ipv4", protocol: "icmp" });
-   * await sock.send(encodeEchoRequest({ id: 1, sequence: 1 }), { transport: "ip", hostname: "127.0.0.1" });
+   * await sock.send(encodeEcho({ id: 1, sequence: 1 }), { transport: "ip", hostname: "127.0.0.1" });
    * ```
    */
   send(data: Uint8Array, to?: IpAddr): Promise<number> {
@@ -574,9 +573,9 @@ export interface PacketOptions {
    * Deliver each frame as soon as it arrives (as libpcap's immediate mode
    * does). By default frames are captured into a ring of memory shared with
    * the kernel and handed over in batches: a batch closes when its 1 MiB
-   * block is full or about 8 ms after its first frame, which costs no system
-   * call per frame and keeps up with floods that per-frame delivery drops.
-   * Choose `immediate` when each frame's latency matters more than the rate.
+   * block is full or 8 to 16 ms after its first frame. That costs no system
+   * call and no wake-up per frame, which leaves the CPU to keep up with a
+   * flood. Choose `immediate` when each frame's latency matters more.
    */
   immediate?: boolean;
   /**
@@ -603,7 +602,7 @@ export interface PacketOptions {
  * the frames it sends itself, other sockets on the interface do).
  *
  * Frames are captured into a ring shared with the kernel and delivered in
- * batches, within about 8 ms on a quiet link; `immediate: true` delivers each
+ * batches, within 8 to 16 ms on a quiet link; `immediate: true` delivers each
  * frame at once, at a higher cost per frame (see {@linkcode PacketOptions}).
  *
  * Requires `--allow-ffi`, unscoped `--allow-net` (a packet socket sees and

@@ -15,8 +15,12 @@
  * it is missing. `--json` prints rows for `bench/run.ts`.
  *
  * ```sh
- * deno run --unstable-net -A bench/raw_bench.ts [--json] [--reps=N]
+ * deno run --unstable-net -A bench/raw_bench.ts [--json] [--reps=N] [--capture-only]
  * ```
+ *
+ * Every capturer captures the same kind of flood in turn (tcpdump, ours,
+ * ours with `immediate`), each its own flood; the rate is frames captured
+ * per second of that flood, so while nobody drops it is the flood's rate.
  *
  * Run with `flood HOST PORT COUNT SIZE` it is instead the Deno flood peer.
  *
