@@ -20,7 +20,7 @@ import {
 } from "../ffi/sockaddr.ts";
 import { AF_INET, AF_INET6, AF_PACKET, AF_UNIX } from "../ffi/constants.ts";
 import type { LinkAddr } from "../types.ts";
-import { deadline, hasCapNetRaw, prng, randomBytes, sha256, tempDir } from "./_helpers.ts";
+import { deadline, hasCapNetRaw, prng, procText, randomBytes, sha256, tempDir } from "./_helpers.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -887,7 +887,7 @@ Deno.test({
   name: "the kernel binds our sockaddr_ll on lo and decodeLink() reads its answer",
   ignore: noGcc || !hasCapNetRaw(),
   async fn() {
-    const ifindex = Number(Deno.readTextFileSync("/sys/class/net/lo/ifindex"));
+    const ifindex = Number(procText("/sys/class/net/lo/ifindex"));
     const [answer] = await probe([`bind ${toHex(encodeLink({ ifindex, protocol: 0x0003 }))}`]);
     const [len, bytes] = kernelName(answer);
     assert.equal(len, 18, "12 + the 6-byte loopback address");
