@@ -338,15 +338,34 @@ class Arena {
     }
   }
 
-  /** Resets the in/out lengths of the first `n` slots before a call. */
+  /** Slots whose in/out lengths the kernel rewrote in the last call. */
+  #dirty = 0;
+  /** The control length every clean slot holds. */
+  #controlLength = -1;
+
+  /**
+   * Resets the in/out lengths before a call of `n` slots. Only the slots the
+   * last call filled were rewritten by the kernel, so only those are reset,
+   * unless the control length changes (another kind of socket uses the arena).
+   */
   prepare(n: number, wantControl: boolean): void {
     const v = this.headersView;
-    for (let i = 0; i < n; i++) {
+    const controlLength = wantControl ? CONTROL_SIZE : 0;
+    const upto = controlLength === this.#controlLength ? Math.min(this.#dirty, n) : this.slots;
+    for (let i = 0; i < upto; i++) {
       const h = i * SIZEOF_MMSGHDR;
       v.setUint32(h + 8, SIZEOF_SOCKADDR_STORAGE, true);
-      v.setBigUint64(h + 40, wantControl ? BigInt(CONTROL_SIZE) : 0n, true);
-      v.setInt32(h + 48, 0, true);
+      v.setUint32(h + 40, controlLength, true);
+      v.setUint32(h + 44, 0, true);
     }
+    this.#controlLength = controlLength;
+    // Slots past `n` that an earlier, wider call filled are still dirty.
+    if (upto === this.slots || this.#dirty <= n) this.#dirty = 0;
+  }
+
+  /** Records how many slots the call that followed `prepare` filled. */
+  filled(n: number): void {
+    this.#dirty = Math.max(this.#dirty, n);
   }
 }
 
@@ -878,12 +897,14 @@ export class FdSocket<A = unknown> {
     const flags = wantControl ? MSG_DONTWAIT | MSG_CMSG_CLOEXEC : MSG_DONTWAIT;
     const n = libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null);
     if (n < 0) return errno();
+    arena.filled(n);
     const hv = arena.headersView;
     for (let i = 0; i < n; i++) {
       const h = i * 64;
       const len = hv.getUint32(h + 56, true);
       const flags = hv.getInt32(h + 48, true);
-      const controlLength = Number(hv.getBigUint64(h + 40, true));
+      // msg_controllen is a size_t, but never above CONTROL_SIZE.
+      const controlLength = hv.getUint32(h + 40, true);
       const r: Received<A> = {
         data: arena.data.slice(
           i * arena.slotSize,
