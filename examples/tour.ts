@@ -7,11 +7,17 @@
  *   --allow-run --allow-env examples/tour.ts
  * ```
  *
- * Each row is produced by a small async function in {@linkcode ROWS}: it
- * sets up both ends on loopback or in a temporary directory, sends one
- * message, and reports what it sent, what came back and how long the round
- * trip took, or that it was skipped and why. The program exits with status 1
- * when any exchange fails.
+ * Each row is produced by a small async function listed in `ROWS`: it sets up
+ * both ends on loopback or in a temporary directory, sends one message, and
+ * reports what it sent, what came back and how long the round trip took, or
+ * that it was skipped and why. Nothing leaves the machine. The program exits
+ * with status 1 when any exchange fails.
+ *
+ * The rows: TCP, Unix and abstract-name stream echoes; UDP and Unix datagram
+ * echoes (naming the backend that served them); seqpacket records, an empty
+ * one included, and a file descriptor passed with a record; an ICMP echo to
+ * 127.0.0.1 over a raw socket with `CAP_NET_RAW`, over an unprivileged ping
+ * socket without it, or a skipped row saying why neither is allowed.
  *
  * @module
  */
@@ -22,8 +28,13 @@ import {
   type StreamConn,
   type StreamListener,
 } from "@bsd/sockets/stream";
+import { type DatagramSocket, listenDatagram } from "@bsd/sockets/datagram";
+import { closeFds, seqpacketPair } from "@bsd/sockets/seqpacket";
+import { openRaw, type RawSocket } from "@bsd/sockets/raw";
+import { decodeEcho, decodeIPv4Header, encodeEcho } from "@bsd/sockets/icmp";
+import type { IpAddr, NetAddr, UnixAddr } from "@bsd/sockets";
 
-/** What a row producer reports after a successful exchange. */
+/** What a row producer reports after an exchange. */
 interface Exchange {
   /** What was sent, as shown in the table. */
   sent: string;
@@ -33,6 +44,8 @@ interface Exchange {
   ms: number;
   /** Whether the exchange worked; defaults to `received === sent` (an echo). */
   ok?: boolean;
+  /** Replaces the row's transport when the run learned more, such as the backend that served it. */
+  transport?: string;
 }
 
 /** A row that could not run here, and why (a missing privilege, say). */
@@ -58,6 +71,14 @@ function skip(reason: string): Skip {
 /** How long one row may take before it counts as failed. */
 const ROW_TIMEOUT_MS = 5000;
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Text as the table shows it: quoted, so an empty message is visible. */
+function quote(text: string | Uint8Array): string {
+  return JSON.stringify(typeof text === "string" ? text : decoder.decode(text));
+}
+
 // ---------------------------------------------------------------------------
 // Rows. To add one, write a function like these and list it in ROWS.
 
@@ -72,10 +93,11 @@ async function echoOnce(listener: StreamListener): Promise<void> {
 
 /** Sends `text` over `conn` and reads back as many bytes. */
 async function roundTrip(conn: StreamConn, text: string): Promise<Exchange> {
-  const out = new TextEncoder().encode(text);
+  const out = encoder.encode(text);
   const back = new Uint8Array(out.length);
   const start = performance.now();
   await conn.write(out);
+  // A stream keeps no message boundaries: the echo may come back in pieces.
   let got = 0;
   while (got < back.length) {
     const n = await conn.read(back.subarray(got));
@@ -83,7 +105,7 @@ async function roundTrip(conn: StreamConn, text: string): Promise<Exchange> {
     got += n;
   }
   const ms = performance.now() - start;
-  return { sent: text, received: new TextDecoder().decode(back.subarray(0, got)), ms };
+  return { sent: quote(text), received: quote(back.subarray(0, got)), ms };
 }
 
 async function streamEcho(listener: StreamListener, text: string): Promise<Exchange> {
@@ -121,8 +143,201 @@ const abstractStream: RowProducer = {
   },
 };
 
+/**
+ * `client` sends `text` to `server`, which sends the datagram back to
+ * whoever sent it; both sockets are closed afterwards.
+ */
+async function datagramEcho<A extends NetAddr | UnixAddr>(
+  server: DatagramSocket<A>,
+  client: DatagramSocket<A>,
+  text: string,
+): Promise<Exchange> {
+  using _server = server;
+  using _client = client;
+  const start = performance.now();
+  await client.send(encoder.encode(text), server.localAddr);
+  const request = await server.receive();
+  if (!request?.from) throw new Error("the request came without a sender to answer");
+  await server.send(request.data, request.from);
+  const reply = await client.receive();
+  const ms = performance.now() - start;
+  return {
+    sent: quote(text),
+    received: reply === null ? "nothing" : quote(reply.data),
+    ms,
+    // Deno's own UDP socket needs --unstable-net; without it the FFI engine serves.
+    transport: `${server.localAddr.transport}, ${server.backend} backend`,
+  };
+}
+
+const udpDatagram: RowProducer = {
+  socket: "datagram",
+  transport: "udp",
+  run: () =>
+    datagramEcho(
+      listenDatagram({ hostname: "127.0.0.1", port: 0 }),
+      listenDatagram({ hostname: "127.0.0.1", port: 0 }),
+      "hello over UDP",
+    ),
+};
+
+const unixDatagram: RowProducer = {
+  socket: "datagram",
+  transport: "unixgram",
+  run: (dir) =>
+    datagramEcho(
+      listenDatagram({ path: `${dir}/dgram-server.sock` }),
+      // The client needs a name of its own, or the server could not answer.
+      listenDatagram({ path: `${dir}/dgram-client.sock` }),
+      "hello over a Unix datagram",
+    ),
+};
+
+const seqpacketRecords: RowProducer = {
+  socket: "seqpacket",
+  transport: "unix pair, 3 records",
+  run: async () => {
+    const records = ["one", "", "three"];
+    const [a, b] = seqpacketPair();
+    using _a = a;
+    using _b = b;
+    const start = performance.now();
+    for (const r of records) await a.send(encoder.encode(r));
+    // One receive is one record: the empty one arrives as a record of its
+    // own, neither merged into its neighbours nor taken for end of stream.
+    const back: string[] = [];
+    for (let i = 0; i < records.length; i++) {
+      const m = await b.receive();
+      if (m === null) break;
+      back.push(quote(m.data));
+    }
+    const ms = performance.now() - start;
+    return { sent: records.map(quote).join(" "), received: back.join(" "), ms };
+  },
+};
+
+/**
+ * Deno's file API neither hands out descriptor numbers nor reads from a
+ * descriptor it did not open, so the descriptor row asks libc for both (the
+ * tour holds --allow-ffi already). glibc's name: Linux only, as seqpacket is.
+ */
+function openLibc() {
+  return Deno.dlopen("libc.so.6", {
+    open: { parameters: ["buffer", "i32"], result: "i32" },
+    pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
+    close: { parameters: ["i32"], result: "i32" },
+  });
+}
+
+const O_RDONLY_CLOEXEC = 0o2000000;
+
+const seqpacketFd: RowProducer = {
+  socket: "seqpacket",
+  transport: "unix pair, fd passing",
+  run: async (dir) => {
+    const path = `${dir}/passed.txt`;
+    const secret = "only this fd reaches me";
+    Deno.writeTextFileSync(path, secret);
+    const libc = openLibc();
+    const [a, b] = seqpacketPair();
+    let fd = -1;
+    let received: number[] = [];
+    try {
+      fd = libc.symbols.open(encoder.encode(`${path}\0`), O_RDONLY_CLOEXEC);
+      if (fd < 0) throw new Error(`open ${quote(path)}: failed`);
+      // With the name gone, the file can only be reached through the descriptor.
+      Deno.removeSync(path);
+      const start = performance.now();
+      await a.send(encoder.encode("a file"), { fds: [fd] });
+      const m = await b.receive();
+      const ms = performance.now() - start;
+      received = m?.fds ?? [];
+      if (m === null || received.length !== 1) {
+        return { sent: `fd ${fd}`, received: "no descriptor", ms, ok: false };
+      }
+      // The receiver's descriptor is a new number for the same open file.
+      const buf = new Uint8Array(256);
+      const n = Number(libc.symbols.pread(received[0], buf, BigInt(buf.length), 0n));
+      const text = n < 0 ? "" : decoder.decode(buf.subarray(0, n));
+      return {
+        sent: `${quote(m.data)} + fd ${fd} of a deleted file`,
+        received: `fd ${received[0]}, reads ${quote(text)}`,
+        ms,
+        ok: text === secret,
+      };
+    } finally {
+      closeFds(received);
+      if (fd >= 0) libc.symbols.close(fd);
+      a.close();
+      b.close();
+      libc.close();
+    }
+  },
+};
+
+/** Opens an ICMP socket: raw with CAP_NET_RAW, a ping socket without; `null` if neither is allowed. */
+function openIcmp(): RawSocket | null {
+  try {
+    return openRaw({ family: "ipv4", protocol: "icmp" });
+  } catch (err) {
+    if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
+  }
+  try {
+    return openRaw({ family: "ipv4", protocol: "icmp", unprivileged: true });
+  } catch (err) {
+    if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
+    return null;
+  }
+}
+
+const icmpPing: RowProducer = {
+  socket: "raw",
+  transport: "icmp to 127.0.0.1",
+  run: async () => {
+    if (Deno.build.os !== "linux") return skip("raw and ping sockets are Linux only here");
+    using sock = openIcmp();
+    if (sock === null) {
+      return skip("needs CAP_NET_RAW, or a group inside net.ipv4.ping_group_range");
+    }
+    const to: IpAddr = { transport: "ip", hostname: "127.0.0.1" };
+    const data = encoder.encode("ping from the tour");
+    const id = Deno.pid & 0xffff;
+    const start = performance.now();
+    await sock.send(encodeEcho({ id, sequence: 1, data }), to);
+    // A raw socket also sees its own request and other programs' ICMP: match
+    // the reply on identifier and sequence, reading at most 50 packets. A ping
+    // socket rewrites the identifier to its own and sees only its replies.
+    const expectedId = sock.echoId ?? id;
+    const signal = AbortSignal.timeout(2000);
+    for (let i = 0; i < 50; i++) {
+      const m = await sock.receive({ signal });
+      if (m === null) break;
+      const icmp = sock.unprivileged ? m.data : decodeIPv4Header(m.data).payload;
+      const echo = decodeEcho(icmp);
+      if (echo?.type !== "reply" || echo.id !== expectedId || echo.sequence !== 1) continue;
+      return {
+        sent: `echo request ${quote(data)}`,
+        received: `echo reply ${quote(echo.data)}`,
+        ms: performance.now() - start,
+        ok: decoder.decode(echo.data) === decoder.decode(data),
+        transport: `icmp to 127.0.0.1, ${sock.unprivileged ? "ping" : "raw"} socket`,
+      };
+    }
+    throw new Error("no echo reply among the packets received");
+  },
+};
+
 /** Every row of the tour, in the order shown. */
-const ROWS: RowProducer[] = [tcpStream, unixStream, abstractStream];
+const ROWS: RowProducer[] = [
+  tcpStream,
+  unixStream,
+  abstractStream,
+  udpDatagram,
+  unixDatagram,
+  seqpacketRecords,
+  seqpacketFd,
+  icmpPing,
+];
 
 // ---------------------------------------------------------------------------
 
@@ -148,9 +363,14 @@ async function runRow(row: RowProducer, dir: string): Promise<Line> {
       };
     }
     const ok = result.ok ?? result.received === result.sent;
-    const received = ok ? show(result.received) : `${show(result.received)} (wrong)`;
     return {
-      cells: [row.socket, row.transport, show(result.sent), received, formatMs(result.ms)],
+      cells: [
+        row.socket,
+        result.transport ?? row.transport,
+        result.sent,
+        ok ? result.received : `${result.received} (wrong)`,
+        formatMs(result.ms),
+      ],
       failed: !ok,
     };
   } catch (err) {
@@ -159,10 +379,6 @@ async function runRow(row: RowProducer, dir: string): Promise<Line> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-function show(text: string): string {
-  return JSON.stringify(text);
 }
 
 function formatMs(ms: number): string {
