@@ -199,12 +199,19 @@ export async function nextLine(it: AsyncIterator<string>, ms = 5000): Promise<st
 
 /**
  * `deno run <flags> <script> <args>` with the running Deno binary, its stdout
- * piped and stderr inherited; `prefix` (such as `setpriv ...`) runs it.
- * Flags are exactly those given: none means no permissions.
+ * piped, stdin and stderr as given (default: none and inherited); `prefix`
+ * (such as `setpriv ...`) runs it. Flags are exactly those given: none means
+ * no permissions.
  */
 export function denoRun(
   script: string,
-  options: { flags?: string[]; args?: string[]; prefix?: string[] } = {},
+  options: {
+    flags?: string[];
+    args?: string[];
+    prefix?: string[];
+    stdin?: "piped" | "null";
+    stderr?: "piped" | "inherit";
+  } = {},
 ): Deno.Command {
   const argv = [
     ...(options.prefix ?? []),
@@ -218,9 +225,9 @@ export function denoRun(
   ];
   return new Deno.Command(argv[0], {
     args: argv.slice(1),
-    stdin: "null",
+    stdin: options.stdin ?? "null",
     stdout: "piped",
-    stderr: "inherit",
+    stderr: options.stderr ?? "inherit",
   });
 }
 

@@ -1,0 +1,524 @@
+// Every program in examples/ runs here as a user would run it: a separate
+// Deno process with the permissions its header documents, against a local
+// peer, stopping by itself. Each test checks what the program printed, not
+// only its exit status. ping.ts and sniff.ts do their jobs in tests/raw_test.ts
+// (they need raw sockets and a namespace); their failure paths are here.
+
+import assert from "node:assert/strict";
+import {
+  deadline,
+  denoRun,
+  killOnDispose,
+  lines,
+  needs,
+  nextLine,
+  prng,
+  randomBytes,
+  sha256,
+  tempDir,
+} from "./_helpers.ts";
+import { NetNs } from "./_netns.ts";
+import { listenDatagram } from "../datagram.ts";
+
+const EXAMPLES = new URL("../examples/", import.meta.url).pathname;
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** How long one example may run before its test fails. */
+const RUN_MS = 30_000;
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `examples/<name>` to completion with exactly `flags`, `input` on its
+ * stdin; kills it and fails after {@linkcode RUN_MS}.
+ */
+async function runExample(
+  name: string,
+  flags: string[],
+  args: string[] = [],
+  options: { input?: Uint8Array; prefix?: string[]; env?: Record<string, string> } = {},
+): Promise<Ran> {
+  const command = denoRun(`${EXAMPLES}${name}`, {
+    flags,
+    args,
+    prefix: [
+      ...(options.prefix ?? []),
+      ...Object.entries(options.env ?? {}).flatMap(([k, v]) => ["env", `${k}=${v}`]),
+    ],
+    stdin: options.input === undefined ? "null" : "piped",
+    stderr: "piped",
+  });
+  await using child = killOnDispose(command.spawn());
+  if (options.input !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(options.input);
+    await writer.close();
+  }
+  const out = await deadline(child.output(), RUN_MS, `examples/${name} ${args.join(" ")}`);
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** Asserts a clean exit, showing what the program printed when it was not. */
+function assertSuccess(ran: Ran): void {
+  assert.equal(ran.code, 0, `exit ${ran.code}\nstdout:\n${ran.stdout}\nstderr:\n${ran.stderr}`);
+}
+
+// ---------------------------------------------------------------------------
+// Coverage
+
+Deno.test("examples/: every program is run by a test named after it", () => {
+  const programs = [...Deno.readDirSync(EXAMPLES)]
+    .filter((e) => e.isFile && e.name.endsWith(".ts"))
+    .map((e) => e.name)
+    .sort();
+  assert.ok(programs.length >= 9, `only ${programs.length} examples found`);
+  const testsDir = new URL(".", import.meta.url).pathname;
+  let names = "";
+  for (const e of Deno.readDirSync(testsDir)) {
+    if (!e.name.endsWith("_test.ts")) continue;
+    const text = Deno.readTextFileSync(`${testsDir}${e.name}`);
+    // Test names only: a mention in a comment does not count.
+    for (const m of text.matchAll(/(?:name: |Deno\.test\()["`](examples\/[^"`]*)["`]/g)) {
+      names += `${m[1]}\n`;
+    }
+  }
+  const untested = programs.filter((p) => !names.includes(`examples/${p} `));
+  assert.deepEqual(untested, [], "examples without a test");
+});
+
+// ---------------------------------------------------------------------------
+// tour.ts
+
+/** The permission flags of `deno task demo`, read from deno.json so the test runs what users run. */
+function demoFlags(): string[] {
+  const config = JSON.parse(
+    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
+  ) as { tasks: Record<string, string> };
+  const task = config.tasks.demo;
+  assert.match(task, /examples\/tour\.ts$/);
+  return task.split(/\s+/).filter((word) => word.startsWith("--"));
+}
+
+interface TourRow {
+  socket: string;
+  transport: string;
+  sent: string;
+  back: string;
+  time: string;
+}
+
+/** Splits the tour's table into cells, checking that every line is aligned under the header. */
+function parseTour(stdout: string): TourRow[] {
+  const [header, rule, ...body] = stdout.trimEnd().split("\n");
+  const titles = ["socket", "transport", "sent", "came back", "round trip"];
+  const starts = titles.map((t) => header.indexOf(t));
+  assert.ok(starts.every((s, i) => s >= 0 && (i === 0 || s > starts[i - 1])), header);
+  assert.match(rule, /^-+( +-+){4}$/);
+  return body.map((line) => {
+    for (const s of starts.slice(1)) {
+      assert.equal(line.slice(s - 2, s), "  ", `column at ${s} not aligned: ${line}`);
+      assert.notEqual(line[s], " ", `column at ${s} not aligned: ${line}`);
+    }
+    const cells = starts.map((s, i) => line.slice(s, starts[i + 1]).trim());
+    return {
+      socket: cells[0],
+      transport: cells[1],
+      sent: cells[2],
+      back: cells[3],
+      time: cells[4],
+    };
+  });
+}
+
+/** Asserts the row worked: what came back is what was sent, and a time was measured. */
+function assertEcho(row: TourRow | undefined, text: string): void {
+  assert.ok(row, `no row for ${JSON.stringify(text)}`);
+  assert.equal(row.sent, JSON.stringify(text));
+  assert.equal(row.back, JSON.stringify(text));
+  assert.match(row.time, /^\d+(\.\d+)? (µs|ms)$/);
+}
+
+function find(rows: TourRow[], socket: string, transport: RegExp): TourRow | undefined {
+  return rows.find((r) => r.socket === socket && transport.test(r.transport));
+}
+
+/** What every run of the tour shows, whatever its ICMP row says. */
+function assertTourRows(rows: TourRow[]): void {
+  assert.equal(rows.length, 8, rows.map((r) => r.transport).join(", "));
+  assertEcho(find(rows, "stream", /^tcp$/), "hello over TCP");
+  assertEcho(find(rows, "stream", /^unix$/), "hello over a Unix stream");
+  assertEcho(find(rows, "stream", /^unix, abstract name$/), "hello, nameless");
+  assertEcho(find(rows, "datagram", /^udp, builtin backend$/), "hello over UDP");
+  assertEcho(find(rows, "datagram", /^unixgram, ffi backend$/), "hello over a Unix datagram");
+  const records = find(rows, "seqpacket", /^unix pair, 3 records$/);
+  assert.equal(records?.sent, `"one" "" "three"`);
+  assert.equal(records?.back, `"one" "" "three"`);
+  const fd = find(rows, "seqpacket", /^unix pair, fd passing$/);
+  assert.match(fd?.sent ?? "", /^"a file" \+ fd (\d+) of a deleted file$/);
+  assert.match(fd?.back ?? "", /^fd (\d+), reads "only this fd reaches me"$/);
+  const [sentFd, backFd] = [fd!.sent, fd!.back].map((c) => /fd (\d+)/.exec(c)![1]);
+  assert.notEqual(sentFd, backFd, "the receiver got a descriptor of its own");
+  for (const row of rows) {
+    assert.doesNotMatch(row.back, /^failed|\(wrong\)$/, `${row.socket} ${row.transport}`);
+  }
+}
+
+Deno.test({
+  name:
+    "examples/tour.ts prints every socket type's exchange in one aligned table, ICMP over a raw socket",
+  ...needs("CAP_NET_RAW"),
+  async fn() {
+    const ran = await runExample("tour.ts", demoFlags());
+    assertSuccess(ran);
+    const rows = parseTour(ran.stdout);
+    assertTourRows(rows);
+    const icmp = find(rows, "raw", /^icmp to 127\.0\.0\.1, raw socket$/);
+    assert.equal(icmp?.sent, `echo request "ping from the tour"`);
+    assert.equal(icmp?.back, `echo reply "ping from the tour"`);
+    assert.match(icmp.time, /^\d+(\.\d+)? (µs|ms)$/);
+  },
+});
+
+Deno.test({
+  name:
+    "examples/tour.ts without CAP_NET_RAW or ping sockets skips its ICMP row, saying why, and exits 0",
+  ...needs("CAP_NET_ADMIN"),
+  async fn() {
+    // A namespace of our own, so the sysctl does not depend on this host.
+    using ns = new NetNs({ pingGroups: "1 0" });
+    const drop = ["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-net_raw"];
+    const ran = await runExample("tour.ts", demoFlags(), [], { prefix: ns.wrap(drop) });
+    assertSuccess(ran);
+    const rows = parseTour(ran.stdout);
+    assertTourRows(rows);
+    const icmp = find(rows, "raw", /^icmp to 127\.0\.0\.1$/);
+    assert.equal(
+      icmp?.back,
+      "skipped: needs CAP_NET_RAW, or a group inside net.ipv4.ping_group_range",
+    );
+    assert.equal(icmp.sent, "—");
+  },
+});
+
+Deno.test({
+  name: "examples/tour.ts without CAP_NET_RAW pings over an unprivileged ping socket",
+  ...needs("CAP_NET_ADMIN"),
+  async fn() {
+    using ns = new NetNs({ pingGroups: "0 2147483647" });
+    const drop = ["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-net_raw"];
+    const ran = await runExample("tour.ts", demoFlags(), [], { prefix: ns.wrap(drop) });
+    assertSuccess(ran);
+    const rows = parseTour(ran.stdout);
+    assertTourRows(rows);
+    const icmp = find(rows, "raw", /^icmp to 127\.0\.0\.1, ping socket$/);
+    assert.equal(icmp?.back, `echo reply "ping from the tour"`);
+  },
+});
+
+Deno.test("examples/tour.ts exits 1 and names the failure when a row cannot run (no --allow-ffi)", async () => {
+  const ran = await runExample("tour.ts", demoFlags().filter((f) => f !== "--allow-ffi"));
+  assert.equal(ran.code, 1, ran.stdout);
+  const rows = parseTour(ran.stdout);
+  assert.equal(rows.length, 8);
+  // The built-ins still work; the FFI socket types say what they lack.
+  assertEcho(find(rows, "stream", /^tcp$/), "hello over TCP");
+  assertEcho(find(rows, "datagram", /^udp, builtin backend$/), "hello over UDP");
+  const failed = rows.filter((r) => r.back.startsWith("failed: "));
+  assert.deepEqual(failed.map((r) => r.socket), ["seqpacket", "seqpacket", "raw"]);
+  for (const row of failed) assert.match(row.back, /^failed: NotCapable: .*--allow-ffi/);
+  assert.match(ran.stderr, /^3 of 8 exchanges failed$/m);
+});
+
+// ---------------------------------------------------------------------------
+// stream_echo.ts
+
+Deno.test("examples/stream_echo.ts echoes each message over TCP and the server counts the bytes", async () => {
+  const ran = await runExample("stream_echo.ts", ["--allow-net"], ["one", "two words", "ünï"]);
+  assertSuccess(ran);
+  const out = ran.stdout.trimEnd().split("\n");
+  assert.match(out[0], /^echo server on 127\.0\.0\.1:\d+$/);
+  assert.match(out[1], /^"one" in \d+\.\d{3} ms$/);
+  assert.match(out[2], /^"two words" in \d+\.\d{3} ms$/);
+  assert.match(out[3], /^"ünï" in \d+\.\d{3} ms$/);
+  // 3 + 9 + 5 bytes: ü and ï are two bytes each in UTF-8.
+  assert.match(out[4], /^server: echoed 17 bytes to 127\.0\.0\.1:\d+$/);
+  assert.equal(out.length, 5);
+});
+
+Deno.test("examples/stream_echo.ts --unix echoes over a Unix socket and leaves no socket file", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/echo.sock`;
+  const ran = await runExample(
+    "stream_echo.ts",
+    ["--allow-net", `--allow-read=${dir.path}`, `--allow-write=${dir.path}`],
+    ["--unix", path, "hi", "there"],
+  );
+  assertSuccess(ran);
+  assert.equal(
+    ran.stdout.replace(/ in \d+\.\d{3} ms/g, ""),
+    `echo server on ${path}\n"hi"\n"there"\nserver: echoed 7 bytes to a Unix client\n`,
+  );
+  assert.deepEqual([...Deno.readDirSync(dir.path)], []);
+});
+
+Deno.test("examples/stream_echo.ts server and client run as two processes; --count stops the server", async () => {
+  await using server = killOnDispose(
+    denoRun(`${EXAMPLES}stream_echo.ts`, {
+      flags: ["--allow-net=127.0.0.1"],
+      args: ["server", "--port", "0", "--count", "1"],
+    }).spawn(),
+  );
+  const out = lines(server.stdout);
+  const port = /^echo server on 127\.0\.0\.1:(\d+)$/.exec(await nextLine(out, RUN_MS))?.[1];
+  assert.ok(port, "the server printed its port");
+  const client = await runExample("stream_echo.ts", ["--allow-net=127.0.0.1"], [
+    "client",
+    "--port",
+    port,
+    "ping",
+  ]);
+  assertSuccess(client);
+  assert.match(client.stdout, /^"ping" in \d+\.\d{3} ms\n$/);
+  assert.match(await nextLine(out), /^server: echoed 4 bytes to 127\.0\.0\.1:\d+$/);
+  assert.equal((await deadline(server.status, RUN_MS, "the server's exit")).code, 0);
+});
+
+Deno.test("examples/stream_echo.ts client exits 1 naming the address when nothing listens", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/nobody.sock`;
+  const ran = await runExample(
+    "stream_echo.ts",
+    ["--allow-net", `--allow-read=${dir.path}`, `--allow-write=${dir.path}`],
+    ["client", "--unix", path, "x"],
+  );
+  assert.equal(ran.code, 1);
+  assert.equal(ran.stdout, "");
+  assert.equal(ran.stderr, `stream_echo: connect "${path}": no such file or directory\n`);
+});
+
+// ---------------------------------------------------------------------------
+// udp_echo.ts
+
+for (
+  const [backend, flags] of [["ffi", ["--allow-net", "--allow-ffi"]], ["builtin", [
+    "--unstable-net",
+    "--allow-net",
+  ]]] as const
+) {
+  Deno.test(`examples/udp_echo.ts echoes three datagrams on the ${backend} backend`, async () => {
+    const ran = await runExample("udp_echo.ts", [...flags]);
+    assertSuccess(ran);
+    const out = ran.stdout.trimEnd().split("\n");
+    assert.match(
+      out[0],
+      new RegExp(`^echo server on 127\\.0\\.0\\.1:\\d+ \\(${backend} backend\\)$`),
+    );
+    assert.match(out[1], new RegExp(`^client 127\\.0\\.0\\.1:\\d+ \\(${backend} backend\\)$`));
+    assert.deepEqual(out.slice(2).map((l) => l.replace(/ in \d+\.\d{3} ms$/, "")), [
+      `"hello"`,
+      `"datagram"`,
+      `"world"`,
+    ]);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// seqpacket_echo.ts
+
+const SEQPACKET_FLAGS = ["--allow-ffi", "--allow-net", "--allow-read", "--allow-write"];
+
+Deno.test("examples/seqpacket_echo.ts gets back as many records as it sent, the empty one included", async () => {
+  const ran = await runExample("seqpacket_echo.ts", SEQPACKET_FLAGS, ["a", "", "", "bcd"]);
+  assertSuccess(ran);
+  const out = ran.stdout.trimEnd().split("\n");
+  assert.match(out[0], /^echo server on \/.*\/echo\.sock$/);
+  assert.deepEqual(out.slice(1, 5), [
+    `record 1: "a" (1 B)`,
+    `record 2: "" (0 B)`,
+    `record 3: "" (0 B)`,
+    `record 4: "bcd" (3 B)`,
+  ]);
+  assert.match(out[5], /^4 records in \d+\.\d{3} ms$/);
+  assert.match(out[6], /^server: echoed 4 records to pid \d+$/);
+  assert.equal(out.length, 7);
+});
+
+Deno.test("examples/seqpacket_echo.ts server names the client process by its kernel-recorded pid", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/echo.sock`;
+  await using server = killOnDispose(
+    denoRun(`${EXAMPLES}seqpacket_echo.ts`, {
+      flags: SEQPACKET_FLAGS,
+      args: ["server", path, "--count", "1"],
+    }).spawn(),
+  );
+  const out = lines(server.stdout);
+  assert.equal(await nextLine(out, RUN_MS), `echo server on ${path}`);
+  await using client = killOnDispose(
+    denoRun(`${EXAMPLES}seqpacket_echo.ts`, {
+      flags: SEQPACKET_FLAGS,
+      args: ["client", path, "x", "yz"],
+    }).spawn(),
+  );
+  const done = await deadline(client.output(), RUN_MS, "the client");
+  assert.equal(done.code, 0);
+  assert.match(decoder.decode(done.stdout), /^record 1: "x" \(1 B\)\nrecord 2: "yz" \(2 B\)\n/);
+  assert.equal(await nextLine(out), `server: echoed 2 records to pid ${client.pid}`);
+  assert.equal((await deadline(server.status, RUN_MS, "the server's exit")).code, 0);
+  assert.deepEqual([...Deno.readDirSync(dir.path)], [], "the server removed its socket file");
+});
+
+// ---------------------------------------------------------------------------
+// seqpacket_fd_server.ts
+
+Deno.test("examples/seqpacket_fd_server.ts clients write to the server's stdout through the descriptor they got", async () => {
+  const ran = await runExample("seqpacket_fd_server.ts", [
+    "--allow-ffi",
+    "--allow-read",
+    "--allow-write",
+    "--allow-net",
+    "--allow-run",
+    "--allow-sys=uid",
+  ]);
+  assertSuccess(ran);
+  // The clients' own stdout goes nowhere: these lines came through the passed descriptor.
+  const printed = ran.stdout.trimEnd().split("\n").sort();
+  assert.equal(printed.length, 2, ran.stdout);
+  for (const [i, line] of printed.entries()) {
+    const m = /^client (\d) \(pid (\d+)\): "hello pid (\d+), here is my stdout"$/.exec(line);
+    assert.ok(m, line);
+    assert.equal(m[1], String(i + 1));
+    assert.equal(m[2], m[3], "the server greeted the pid the kernel reported");
+    assert.match(ran.stderr, new RegExp(`client ${m[2]} says "client ${i + 1} wrote its line"`));
+  }
+});
+
+// ---------------------------------------------------------------------------
+// notify.ts
+
+const NOTIFY_FLAGS = ["--allow-ffi", "--allow-env", "--allow-read", "--allow-write", "--allow-net"];
+
+Deno.test("examples/notify.ts --demo sends READY=1 and a status, each as one datagram from an unnamed socket", async () => {
+  const ran = await runExample("notify.ts", NOTIFY_FLAGS, ["--demo"]);
+  assertSuccess(ran);
+  const out = ran.stdout.trimEnd().split("\n");
+  assert.match(out[0], /^listening on "\/.*\/notify\.sock" \(ffi backend\)$/);
+  // The kernel names an unnamed sender with an abstract name of five hex digits.
+  assert.match(out[1], /^from "\\u0000[0-9a-f]{5}": READY=1$/);
+  assert.match(out[2], /^from "\\u0000[0-9a-f]{5}": STATUS=Serving 3 clients, MAINPID=\d+$/);
+  assert.equal(out.length, 3);
+});
+
+Deno.test("examples/notify.ts sends to the abstract name a $NOTIFY_SOCKET of @… names", async () => {
+  const name = `bsd-notify-test-${Deno.pid}`;
+  using sock = listenDatagram({ path: `\0${name}` });
+  const sent = await runExample("notify.ts", NOTIFY_FLAGS, ["READY=1", "STATUS=up"], {
+    env: { NOTIFY_SOCKET: `@${name}` },
+  });
+  assertSuccess(sent);
+  assert.equal(sent.stdout, "");
+  const m = await deadline(sock.receive(), RUN_MS, "the notification");
+  // Both assignments in one datagram, newline-separated, as sd_notify sends them.
+  assert.equal(decoder.decode(m?.data), "READY=1\nSTATUS=up");
+  assert.match(m?.from?.path ?? "", /^\0[0-9a-f]{5}$/);
+});
+
+Deno.test("examples/notify.ts exits 1 and says so when NOTIFY_SOCKET is not set", async () => {
+  const ran = await runExample("notify.ts", NOTIFY_FLAGS, ["READY=1"], {
+    prefix: ["env", "-u", "NOTIFY_SOCKET"],
+  });
+  assert.equal(ran.code, 1);
+  assert.equal(ran.stderr, "notify: NOTIFY_SOCKET is not set; nothing to notify\n");
+});
+
+// ---------------------------------------------------------------------------
+// web_streams.ts
+
+const WEB_FLAGS = ["--allow-net", "--allow-read", "--allow-write"];
+
+Deno.test("examples/web_streams.ts pipes a 1 MiB file through a Unix socket, upper-cased, byte for byte", async () => {
+  using dir = tempDir();
+  // Two-byte characters across chunk borders, and ß, which upper-cases to two letters.
+  const rand = prng(7);
+  const alphabet = ["a", "b", "z", " ", "\n", "é", "ß", "ж"];
+  const text = Array.from(
+    randomBytes(rand, 1 << 20),
+    (b) => alphabet[b % alphabet.length],
+  ).join("");
+  Deno.writeTextFileSync(`${dir.path}/in.txt`, text);
+  const ran = await runExample("web_streams.ts", WEB_FLAGS, [`${dir.path}/in.txt`]);
+  assertSuccess(ran);
+  const expected = encoder.encode(text.toUpperCase());
+  const got = encoder.encode(ran.stdout);
+  assert.equal(got.length, expected.length);
+  assert.equal(await sha256(got), await sha256(expected));
+});
+
+Deno.test("examples/web_streams.ts demo upper-cases its built-in lines", async () => {
+  const ran = await runExample("web_streams.ts", WEB_FLAGS);
+  assertSuccess(ran);
+  assert.equal(
+    ran.stdout,
+    "ONE SMALL STEP\nFOR A SOCKET,\nONE GIANT LEAP FOR STRASSE NAMES\n",
+  );
+});
+
+Deno.test("examples/web_streams.ts send pipes stdin to a server in another process, which stops after --count", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/upper.sock`;
+  await using server = killOnDispose(
+    denoRun(`${EXAMPLES}web_streams.ts`, {
+      flags: WEB_FLAGS,
+      args: ["server", path, "--count", "2"],
+      stderr: "piped",
+    }).spawn(),
+  );
+  const status = lines(server.stderr);
+  assert.equal(await nextLine(status, RUN_MS), `server on ${path}`);
+  // One after the other: the server prints each connection whole before the next.
+  for (const input of ["first\n", "second, from stdin\n"]) {
+    const sent = await runExample("web_streams.ts", WEB_FLAGS, ["send", path], {
+      input: encoder.encode(input),
+    });
+    assertSuccess(sent);
+  }
+  const out = await deadline(new Response(server.stdout).text(), RUN_MS, "the server's output");
+  assert.equal(out, "FIRST\nSECOND, FROM STDIN\n");
+  assert.equal((await server.status).code, 0);
+});
+
+// ---------------------------------------------------------------------------
+// ping.ts and sniff.ts: their failure paths (tests/raw_test.ts runs their jobs)
+
+Deno.test({
+  name:
+    "examples/ping.ts exits 2 naming the sysctl when neither a raw nor a ping socket is allowed",
+  ...needs("CAP_NET_ADMIN"),
+  async fn() {
+    using ns = new NetNs({ pingGroups: "1 0" });
+    const drop = ["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-net_raw"];
+    const ran = await runExample("ping.ts", ["--allow-ffi", "--allow-net=127.0.0.1"], ["-c", "1"], {
+      prefix: ns.wrap(drop),
+    });
+    assert.equal(ran.code, 2, ran.stderr);
+    assert.equal(ran.stdout, "");
+    assert.match(ran.stderr, /^no CAP_NET_RAW: using an unprivileged ping socket$/m);
+    assert.match(ran.stderr, /^ping: .*net\.ipv4\.ping_group_range/m);
+  },
+});
+
+Deno.test({
+  name: "examples/sniff.ts exits 2 naming an interface that does not exist",
+  ...needs("CAP_NET_RAW"),
+  async fn() {
+    const ran = await runExample("sniff.ts", ["--allow-ffi", "--allow-net"], ["-i", "nosuch0"]);
+    assert.equal(ran.code, 2, ran.stderr);
+    assert.equal(ran.stdout, "");
+    assert.match(ran.stderr, /^sniff: .*"nosuch0"/m);
+  },
+});
