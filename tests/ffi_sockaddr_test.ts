@@ -20,7 +20,15 @@ import {
 } from "../ffi/sockaddr.ts";
 import { AF_INET, AF_INET6, AF_PACKET, AF_UNIX } from "../ffi/constants.ts";
 import type { LinkAddr } from "../types.ts";
-import { deadline, hasCapNetRaw, prng, procText, randomBytes, sha256, tempDir } from "./_helpers.ts";
+import {
+  deadline,
+  hasCapNetRaw,
+  prng,
+  procText,
+  randomBytes,
+  sha256,
+  tempDir,
+} from "./_helpers.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers
