@@ -191,18 +191,34 @@ Deno.test("examples/tour.ts prints every socket type's exchange in one aligned t
   }
 });
 
+/** `setpriv` arguments that run a command without CAP_NET_RAW. */
+const DROP_NET_RAW = [
+  "setpriv",
+  "--inh-caps=-all",
+  "--ambient-caps=-all",
+  "--bounding-set=-net_raw",
+];
+
+/**
+ * Runs the tour without CAP_NET_RAW in a namespace of its own, whose
+ * `net.ipv4.ping_group_range` is `pingGroups` whatever this host's is, and
+ * returns its rows, checked as every run's are.
+ */
+async function tourWithoutCapNetRaw(pingGroups: string): Promise<TourRow[]> {
+  using ns = new NetNs({ pingGroups });
+  const ran = await runExample("tour.ts", demoFlags(), [], { prefix: ns.wrap(DROP_NET_RAW) });
+  assertSuccess(ran);
+  const rows = parseTour(ran.stdout);
+  assertTourRows(rows);
+  return rows;
+}
+
 Deno.test({
   name:
     "examples/tour.ts without CAP_NET_RAW or ping sockets skips its ICMP row, saying why, and exits 0",
   ...needs("CAP_NET_ADMIN"),
   async fn() {
-    // A namespace of our own, so the sysctl does not depend on this host.
-    using ns = new NetNs({ pingGroups: "1 0" });
-    const drop = ["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-net_raw"];
-    const ran = await runExample("tour.ts", demoFlags(), [], { prefix: ns.wrap(drop) });
-    assertSuccess(ran);
-    const rows = parseTour(ran.stdout);
-    assertTourRows(rows);
+    const rows = await tourWithoutCapNetRaw("1 0");
     const icmp = find(rows, "raw", /^icmp to 127\.0\.0\.1$/);
     assert.equal(icmp?.back, `skipped: ${PING_SKIP}`);
     assert.equal(icmp.sent, "—");
@@ -213,12 +229,7 @@ Deno.test({
   name: "examples/tour.ts without CAP_NET_RAW pings over an unprivileged ping socket",
   ...needs("CAP_NET_ADMIN"),
   async fn() {
-    using ns = new NetNs({ pingGroups: "0 2147483647" });
-    const drop = ["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-net_raw"];
-    const ran = await runExample("tour.ts", demoFlags(), [], { prefix: ns.wrap(drop) });
-    assertSuccess(ran);
-    const rows = parseTour(ran.stdout);
-    assertTourRows(rows);
+    const rows = await tourWithoutCapNetRaw("0 2147483647");
     const icmp = find(rows, "raw", /^icmp to 127\.0\.0\.1, ping socket$/);
     assert.equal(icmp?.back, `echo reply "ping from the tour"`);
   },
@@ -505,9 +516,8 @@ Deno.test({
   ...needs("CAP_NET_ADMIN"),
   async fn() {
     using ns = new NetNs({ pingGroups: "1 0" });
-    const drop = ["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-net_raw"];
     const ran = await runExample("ping.ts", ["--allow-ffi", "--allow-net=127.0.0.1"], ["-c", "1"], {
-      prefix: ns.wrap(drop),
+      prefix: ns.wrap(DROP_NET_RAW),
     });
     assert.equal(ran.code, 2, ran.stderr);
     assert.equal(ran.stdout, "");

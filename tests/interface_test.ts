@@ -32,7 +32,7 @@
 import assert from "node:assert/strict";
 import { deadline, needs, prng, randomBytes, RunningDigest, tempDir } from "./_helpers.ts";
 import type { Reader, Writer } from "../types.ts";
-import { connectStream, listenStream } from "../stream.ts";
+import { connectStream, listenStream, type StreamConn, type StreamListener } from "../stream.ts";
 import { type DatagramBackend, listenDatagram } from "../datagram.ts";
 import { seqpacketPair } from "../seqpacket.ts";
 import { BPF, bpfJump, bpfStatement, openRaw, type RawSocket } from "../raw.ts";
@@ -216,20 +216,48 @@ async function assertExchange(
 // ---------------------------------------------------------------------------
 // Streams
 
+/** Both ends of a fresh connection to `listener`: the client's, then the server's. */
+async function connectedPair(listener: StreamListener): Promise<[StreamConn, StreamConn]> {
+  const accepted = listener.accept();
+  const addr = listener.addr;
+  const client = await connectStream("path" in addr ? { path: addr.path } : { port: addr.port });
+  return [client, await accepted];
+}
+
+/** Both ends of a Unix stream connection in a temporary directory; all of it goes on dispose. */
+async function unixConnection(): Promise<{ a: StreamConn; b: StreamConn } & Disposable> {
+  const dir = tempDir();
+  const listener = listenStream({ path: `${dir.path}/x.sock` });
+  try {
+    const [a, b] = await connectedPair(listener);
+    return {
+      a,
+      b,
+      [Symbol.dispose]() {
+        a.close();
+        b.close();
+        dir[Symbol.dispose]();
+      },
+    };
+  } catch (err) {
+    dir[Symbol.dispose]();
+    throw err;
+  } finally {
+    listener.close(); // the connection outlives its listener
+  }
+}
+
 Deno.test("Reader & Writer exchange: 200 framed messages both ways over a TCP connection", async () => {
   using listener = listenStream({ hostname: "127.0.0.1", port: 0 });
-  const accepted = listener.accept();
-  using a = await connectStream({ port: listener.addr.port });
-  using b = await accepted;
+  const [a, b] = await connectedPair(listener);
+  using _a = a;
+  using _b = b;
   await assertExchange(a, b);
 });
 
 Deno.test("Reader & Writer exchange: over a Unix stream connection, and end of stream after the last frame is null", async () => {
-  using dir = tempDir();
-  using listener = listenStream({ path: `${dir.path}/x.sock` });
-  const accepted = listener.accept();
-  using a = await connectStream({ path: listener.addr.path });
-  using b = await accepted;
+  using conn = await unixConnection();
+  const { a, b } = conn;
   const tags = freshTags();
   await assertExchange(a, b, tags);
   await a.closeWrite();
@@ -237,11 +265,8 @@ Deno.test("Reader & Writer exchange: over a Unix stream connection, and end of s
 });
 
 Deno.test("FrameReader: frames split into 3-byte reads and merged into one read come out whole", async () => {
-  using dir = tempDir();
-  using listener = listenStream({ path: `${dir.path}/x.sock` });
-  const accepted = listener.accept();
-  using a = await connectStream({ path: listener.addr.path });
-  using b = await accepted;
+  using conn = await unixConnection();
+  const { a, b } = conn;
   const tag = 0x01020304;
   const sent = messages(7).slice(0, 20).map((m) => m.subarray(0, 100));
 
@@ -281,9 +306,9 @@ Deno.test("FrameReader: a frame from the wrong tag, an oversized length and a tr
   using listener = listenStream({ path: `${dir.path}/x.sock` });
   // A connection per case: a failed reader leaves the stream mid-frame.
   for (const [bytes, error] of cases) {
-    const accepted = listener.accept();
-    using a = await connectStream({ path: listener.addr.path });
-    using b = await accepted;
+    const [a, b] = await connectedPair(listener);
+    using _a = a;
+    using _b = b;
     await a.write(bytes);
     await a.closeWrite();
     await assert.rejects(deadline(new FrameReader(b, 0xbbbb).next(), 5000, "the frame"), error);
@@ -346,15 +371,15 @@ const LOOP6 = { transport: "ip", hostname: "::1" } as const;
  * Two raw IPv6 sockets for protocol 253, each connect()ed to ::1 so `write`
  * has a destination. connect() does not make them a pair: a raw socket
  * receives every packet of its protocol whose source matches the connected
- * address, and on loopback that is ::1 for both, so each socket would read
- * its own frames as well as its peer's (and any other program's protocol-253
- * traffic on ::1). The generic reader is strict about tags, so instead of
- * teaching it to skip, each socket gets a kernel filter that accepts only
- * packets starting with the peer's tag: a raw IPv6 socket's filter sees the
- * payload, which is our frame, tag first. The filter is attached before any
- * frame is sent.
+ * address, and on loopback that is ::1 for both, so each socket reads its
+ * own frames as well as its peer's (and any other program's protocol-253
+ * traffic on ::1); the first test below shows it. The generic reader is
+ * strict about tags, so instead of teaching it to skip, with `tags` each
+ * socket gets a kernel filter that accepts only packets starting with the
+ * peer's tag: a raw IPv6 socket's filter sees the payload, which is our
+ * frame, tag first. The filter is attached before any frame is sent.
  */
-function rawPair(tags: { a: number; b: number }): [RawSocket, RawSocket] {
+async function rawPair(tags?: { a: number; b: number }): Promise<[RawSocket, RawSocket]> {
   const onlyFrom = (tag: number) => [
     bpfStatement(BPF.LD | BPF.W | BPF.ABS, 0),
     bpfJump(BPF.JMP | BPF.JEQ | BPF.K, tag, 0, 1),
@@ -362,9 +387,19 @@ function rawPair(tags: { a: number; b: number }): [RawSocket, RawSocket] {
     bpfStatement(BPF.RET | BPF.K, 0),
   ];
   const a = openRaw({ family: "ipv6", protocol: 253 });
-  a.setFilter(onlyFrom(tags.b));
   const b = openRaw({ family: "ipv6", protocol: 253 });
-  b.setFilter(onlyFrom(tags.a));
+  try {
+    if (tags) {
+      a.setFilter(onlyFrom(tags.b));
+      b.setFilter(onlyFrom(tags.a));
+    }
+    await a.connect(LOOP6);
+    await b.connect(LOOP6);
+  } catch (err) {
+    a.close();
+    b.close();
+    throw err;
+  }
   return [a, b];
 }
 
@@ -373,10 +408,9 @@ Deno.test({
     "openRaw() IPv6 protocol 253 on ::1: a connected socket reads its own writes too (why the exchange filters)",
   ...needs("CAP_NET_RAW"),
   async fn() {
-    using a = openRaw({ family: "ipv6", protocol: 253 });
-    using b = openRaw({ family: "ipv6", protocol: 253 });
-    await a.connect(LOOP6);
-    await b.connect(LOOP6);
+    const [a, b] = await rawPair();
+    using _a = a;
+    using _b = b;
     const mark = crypto.getRandomValues(new Uint8Array(16));
     await a.write(mark);
     // Other programs' protocol-253 packets may come by: look at most 50 packets deep.
@@ -398,11 +432,9 @@ Deno.test({
   ...needs("CAP_NET_RAW"),
   async fn() {
     const tags = freshTags();
-    const [a, b] = rawPair(tags);
+    const [a, b] = await rawPair(tags);
     using _a = a;
     using _b = b;
-    await a.connect(LOOP6);
-    await b.connect(LOOP6);
     await assertExchange(a, b, tags);
   },
 });
