@@ -10,7 +10,7 @@ export const DEFAULT_MAX_SIZE = 65536;
 const MAX_MAX_SIZE = 1 << 30;
 
 /** Checks a receive's options before any system call. */
-export function checkReceiveOptions(options: ReceiveOptions | undefined): {
+function checkReceiveOptions(options: ReceiveOptions | undefined): {
   maxSize: number;
   signal?: AbortSignal;
 } {
@@ -29,6 +29,23 @@ export function checkReceiveOptions(options: ReceiveOptions | undefined): {
     throw new TypeError("signal must be an AbortSignal");
   }
   return { maxSize, signal };
+}
+
+/**
+ * Checks a receive's options, then runs `receive` with them; a bad option
+ * becomes a rejected promise, as every receive reports its errors.
+ */
+export function receiveChecked<T>(
+  options: ReceiveOptions | undefined,
+  receive: (maxSize: number, signal: AbortSignal | undefined) => Promise<T>,
+): Promise<T> {
+  let checked: { maxSize: number; signal?: AbortSignal };
+  try {
+    checked = checkReceiveOptions(options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return receive(checked.maxSize, checked.signal);
 }
 
 /**

@@ -46,7 +46,7 @@
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
 import type { Message, NetAddr, ReceiveOptions, UnixAddr } from "./types.ts";
-import { checkReceiveOptions, PacketSocketBase } from "./_packet.ts";
+import { PacketSocketBase, receiveChecked } from "./_packet.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { closedError, describeAddress, errnoError, withContext } from "./ffi/errors.ts";
 import { interfaceIndex } from "./ffi/interfaces.ts";
@@ -825,14 +825,13 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   receive(options?: ReceiveOptions): Promise<Message<A> | null> {
-    let maxSize: number, signal: AbortSignal | undefined;
-    try {
-      ({ maxSize, signal } = checkReceiveOptions(options));
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (this.#fd) return this.#fd.receive(maxSize, signal) as Promise<Message<A> | null>;
-    return this.#builtin!.receive(maxSize, signal);
+    return receiveChecked(
+      options,
+      (maxSize, signal) =>
+        this.#fd
+          ? this.#fd.receive(maxSize, signal) as Promise<Message<A> | null>
+          : this.#builtin!.receive(maxSize, signal),
+    );
   }
 
   /**

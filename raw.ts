@@ -42,7 +42,7 @@
  * @module
  */
 
-import { checkReceiveOptions, PacketSocketBase } from "./_packet.ts";
+import { PacketSocketBase, receiveChecked } from "./_packet.ts";
 import type { BpfProgram } from "./bpf.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { describeAddress } from "./ffi/errors.ts";
@@ -481,15 +481,9 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
    * ```
    */
   receive(options?: ReceiveOptions): Promise<Message<IpAddr> | null> {
-    let checked;
-    try {
-      checked = checkReceiveOptions(options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
     // The engine's records hold exactly a message's fields on this socket
     // type: handed over as they are, at a capture's rate every object counts.
-    return this.#sock.receive(checked.maxSize, checked.signal);
+    return receiveChecked(options, (maxSize, signal) => this.#sock.receive(maxSize, signal));
   }
 
   /**
@@ -838,15 +832,9 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
    * ```
    */
   receive(options?: ReceiveOptions): Promise<Message<LinkAddr> | null> {
-    let checked;
-    try {
-      checked = checkReceiveOptions(options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
     // The engine's records hold exactly a message's fields on this socket
     // type: handed over as they are, at a capture's rate every object counts.
-    return this.#sock.receive(checked.maxSize, checked.signal);
+    return receiveChecked(options, (maxSize, signal) => this.#sock.receive(maxSize, signal));
   }
 
   /**

@@ -33,7 +33,7 @@
  */
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
-import { checkReceiveOptions, PacketSocketBase } from "./_packet.ts";
+import { PacketSocketBase, receiveChecked } from "./_packet.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { SCM_MAX_FD as MAX_FDS } from "./ffi/constants.ts";
 import { describeAddress } from "./ffi/errors.ts";
@@ -455,15 +455,11 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
    * ```
    */
   receive(options?: ReceiveOptions): Promise<SeqpacketMessage | null> {
-    let checked: { maxSize: number; signal?: AbortSignal };
-    try {
-      checked = checkReceiveOptions(options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#socket.receive(checked.maxSize, checked.signal) as Promise<
-      SeqpacketMessage | null
-    >;
+    return receiveChecked(
+      options,
+      (maxSize, signal) =>
+        this.#socket.receive(maxSize, signal) as Promise<SeqpacketMessage | null>,
+    );
   }
 
   /**
