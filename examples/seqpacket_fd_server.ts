@@ -24,7 +24,7 @@
  * @module
  */
 
-import { closeFds, connectSeqpacket, listenSeqpacket } from "../seqpacket.ts";
+import { closeFds, connectSeqpacket, listenSeqpacket } from "@bsd/sockets/seqpacket";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
