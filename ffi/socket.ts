@@ -466,6 +466,7 @@ export class FdSocket<A = unknown> {
   readonly #decode?: (name: Uint8Array, length: number) => A | null;
   readonly #zero: ZeroMeans;
   readonly #batch: number;
+  #vlen = 1;
   #source: RecordSource<A> | undefined;
   #label: string;
   #refed = true;
@@ -887,7 +888,7 @@ export class FdSocket<A = unknown> {
   #fill(maxSize: number): number {
     if (this.#source) return this.#source.fill(this.#inbox);
     const arena = arenaFor(maxSize);
-    const vlen = Math.min(arena.slots, this.#batch);
+    const vlen = Math.min(arena.slots, this.#vlen);
     // Only seqpacket needs control data (credentials, descriptors). Elsewhere
     // a zero control length makes the kernel drop descriptors (closing them)
     // instead of installing them where nobody would close them.
@@ -898,6 +899,10 @@ export class FdSocket<A = unknown> {
     const n = libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null);
     if (n < 0) return errno();
     arena.filled(n);
+    // Ask for as many as came last time, twice as many if the batch was full:
+    // a request-reply socket reads one record per call and pays for no empty
+    // second attempt, a flooded one ramps up to the full batch in a few calls.
+    this.#vlen = n === vlen ? Math.min(this.#batch, vlen * 2) : Math.max(1, n);
     const hv = arena.headersView;
     for (let i = 0; i < n; i++) {
       const h = i * 64;

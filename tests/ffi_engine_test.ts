@@ -636,21 +636,42 @@ Deno.test("FdSocket.receive() drains named Unix datagrams with their sender's pa
   await deadline(sending, 5000, "the sends");
 });
 
-Deno.test("FdSocket.receive() flags a record over 64 KiB read ahead behind a small receive as truncated", async () => {
+Deno.test("FdSocket.receive() flags a record over 64 KiB read ahead behind small receives as truncated", async () => {
   // Records read ahead land in 64 KiB slots, whatever the next receive asks
-  // for: a larger one is cut there, and must say so.
+  // for: a larger one is cut there, and must say so. A batch grows only after
+  // full ones, so four small receives come first to make it read ahead.
   const [a, b] = FdSocket.pair("seqpacket", { label: "" });
   using _closing = closing(a, b);
   a.setOption("sendBufferSize", 1 << 20);
   const big = randomBytes(prng(3), 100_000);
-  await a.send(encoder.encode("small"), null);
+  for (const word of ["s1", "s2", "s3", "s4"]) await a.send(encoder.encode(word), null);
   await a.send(big, null);
   await a.send(encoder.encode("after"), null);
-  assert.equal(text(await b.receive(100)), "small");
+  for (const word of ["s1", "s2", "s3", "s4"]) assert.equal(text(await b.receive(100)), word);
   const r = await deadline(b.receive(200_000), 5000, "the big record");
   assert.ok(r !== null);
   assert.equal(r.truncated, true);
   assert.deepEqual(r.data, big.subarray(0, r.data.length));
   assert.ok(r.data.length >= 65_536, `only ${r.data.length} bytes`);
+  assert.equal(text(await b.receive(100)), "after");
+});
+
+Deno.test("FdSocket.receive() reads one record at first, so a large receive after a small one gets its record whole", async () => {
+  // A batch starts at one record and grows only after full ones: a socket
+  // used request-reply never reads ahead, so a large receive that follows a
+  // small one reads the large record itself.
+  const [a, b] = FdSocket.pair("seqpacket", { label: "" });
+  using _closing = closing(a, b);
+  a.setOption("sendBufferSize", 1 << 20);
+  const big = randomBytes(prng(4), 100_000);
+  await a.send(encoder.encode("small"), null);
+  await a.send(big, null);
+  await a.send(encoder.encode("after"), null);
+  // All three are queued, but a socket's first receive asks for one record.
+  assert.equal(text(await b.receive(100)), "small");
+  const r = await deadline(b.receive(200_000), 5000, "the big record");
+  assert.ok(r !== null);
+  assert.equal(r.truncated, false);
+  assert.deepEqual(r.data, big);
   assert.equal(text(await b.receive(100)), "after");
 });
