@@ -444,6 +444,37 @@ const scratchMsgView = new DataView(scratchMsg.buffer);
 const scratchIov = new Uint8Array(SIZEOF_IOVEC);
 const scratchIovView = new DataView(scratchIov.buffer);
 
+/**
+ * Errors the kernel reports once and clears (`sk_err`: a reset, an ICMP
+ * error): calling again would lose them, so they are never confirmed.
+ */
+const ONE_SHOT_ERRNOS = new Set([
+  32, // EPIPE
+  71, // EPROTO
+  101, // ENETUNREACH
+  104, // ECONNRESET
+  110, // ETIMEDOUT
+  111, // ECONNREFUSED
+  113, // EHOSTUNREACH
+]);
+
+/**
+ * Runs a data call and returns its result, or -errno. errno is read right
+ * after the call, yet the runtime may run code of its own in between (a GC
+ * step, an interrupt) that leaves another errno behind: a recvmmsg that had
+ * found nothing was once seen "failing" with ENOENT. A failed call has done
+ * nothing, so a failure other than EAGAIN/EINTR and the one-shot errors is
+ * confirmed by calling again: a real error repeats, a misread one does not.
+ */
+export function confirmed(call: () => number): number {
+  const n = call();
+  if (n >= 0) return n;
+  const first = errno();
+  if (first === EAGAIN || first === EINTR || ONE_SHOT_ERRNOS.has(first)) return -first;
+  const again = call();
+  return again >= 0 ? again : -errno();
+}
+
 /** Marks `value` as used after a call that reached it through a pointer. */
 function keepAlive(value: unknown): void {
   keepAlive.last = value;
@@ -629,9 +660,8 @@ export class FdSocket<A = unknown> {
   connect(addr: Uint8Array, label = this.#label, signal?: AbortSignal): Promise<void> {
     if (this.closed) return Promise.reject(closedError("connect", label));
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const c = libc();
-    if (c.connect(this.#fd, addr, addr.length) === 0) return Promise.resolve();
-    const e = errno();
+    const e = this.#connectOnce(addr);
+    if (e === 0) return Promise.resolve();
     if (e === EAGAIN) return this.#connectRetry(addr, label, signal);
     if (e !== EINPROGRESS && e !== EINTR) return Promise.reject(errnoError(e, "connect", label));
     return this.#park(this.#writers, signal, (resolve, reject) => ({
@@ -646,6 +676,23 @@ export class FdSocket<A = unknown> {
       },
       closed: () => reject(closedError("connect", label)),
     }));
+  }
+
+  /**
+   * One `connect` call: 0, or the errno, confirmed as in `confirmed()`. A
+   * second call after a misread EINPROGRESS says EALREADY, or EISCONN if the
+   * handshake already ended.
+   */
+  #connectOnce(addr: Uint8Array): number {
+    const call = (): number => libc().connect(this.#fd, addr, addr.length);
+    if (call() === 0) return 0;
+    const first = errno();
+    if (first === EAGAIN || first === EINPROGRESS || first === EINTR) return first;
+    if (ONE_SHOT_ERRNOS.has(first)) return first;
+    if (call() === 0) return 0;
+    const second = errno();
+    if (second === 106 /* EISCONN */) return 0;
+    return second === 114 /* EALREADY */ ? EINPROGRESS : second;
   }
 
   #peerKnown(): boolean {
@@ -669,8 +716,8 @@ export class FdSocket<A = unknown> {
         signal?.addEventListener("abort", abort, { once: true });
       });
       if (this.closed) throw closedError("connect", label);
-      if (libc().connect(this.#fd, addr, addr.length) === 0) return;
-      const e = errno();
+      const e = this.#connectOnce(addr);
+      if (e === 0) return;
       if (e !== EAGAIN) throw errnoError(e, "connect", label);
     }
   }
@@ -680,9 +727,11 @@ export class FdSocket<A = unknown> {
     if (this.closed) return Promise.reject(closedError("accept", this.#label));
     if (signal?.aborted) return Promise.reject(signal.reason);
     const attempt = (resolve: (v: T) => void, reject: (e: unknown) => void): boolean => {
-      const fd = libc().accept4(this.#fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const fd = confirmed(() =>
+        libc().accept4(this.#fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC)
+      );
       if (fd < 0) {
-        const e = errno();
+        const e = -fd;
         if (e === EAGAIN || e === EINTR || e === 103 /* ECONNABORTED: try the next */) return false;
         reject(errnoError(e, "accept", this.#label));
         return true;
@@ -750,15 +799,8 @@ export class FdSocket<A = unknown> {
 
   /** Returns the count sent, or -errno. */
   #sendto(data: Uint8Array, to: Uint8Array | null): number {
-    const n = libc().sendto(
-      this.#fd,
-      data,
-      BigInt(data.length),
-      SEND_FLAGS,
-      to,
-      to ? to.length : 0,
-    );
-    return n < 0 ? -errno() : n;
+    const length = BigInt(data.length), toLength = to ? to.length : 0;
+    return confirmed(() => libc().sendto(this.#fd, data, length, SEND_FLAGS, to, toLength));
   }
 
   /** sendmsg with one SCM_RIGHTS message; returns the count sent, or -errno. */
@@ -780,8 +822,7 @@ export class FdSocket<A = unknown> {
     m.setBigUint64(40, BigInt(control.length), true);
     m.setInt32(48, 0, true);
     // data, to and control are held by this frame until the call returns.
-    const n = libc().sendmsg(this.#fd, scratchMsg, SEND_FLAGS);
-    return n < 0 ? -errno() : n;
+    return confirmed(() => libc().sendmsg(this.#fd, scratchMsg, SEND_FLAGS));
   }
 
   /**
@@ -839,8 +880,7 @@ export class FdSocket<A = unknown> {
       hv.setBigUint64(h + 24, 1n, true);
     }
     // records, headers and iovecs are held by this frame until the call returns.
-    const n = libc().sendmmsg(this.#fd, headers, count, SEND_FLAGS);
-    return n < 0 ? -errno() : n;
+    return confirmed(() => libc().sendmmsg(this.#fd, headers, count, SEND_FLAGS));
   }
 
   /**
@@ -896,8 +936,8 @@ export class FdSocket<A = unknown> {
     arena.prepare(vlen, wantControl);
     // AF_PACKET refuses MSG_CMSG_CLOEXEC with EINVAL, so it goes only with control data.
     const flags = wantControl ? MSG_DONTWAIT | MSG_CMSG_CLOEXEC : MSG_DONTWAIT;
-    const n = libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null);
-    if (n < 0) return errno();
+    const n = confirmed(() => libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null));
+    if (n < 0) return -n;
     arena.filled(n);
     // Ask for as many as came last time, twice as many if the batch was full:
     // a request-reply socket reads one record per call and pays for no empty

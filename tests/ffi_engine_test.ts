@@ -3,7 +3,14 @@
 // recvmmsg inbox.
 
 import assert from "node:assert/strict";
-import { closeFds, FdSocket, type Kind, openSocketCount, type Received } from "../ffi/socket.ts";
+import {
+  closeFds,
+  confirmed,
+  FdSocket,
+  type Kind,
+  openSocketCount,
+  type Received,
+} from "../ffi/socket.ts";
 import { decodeInet, decodeUnix, encodeInet, encodeUnix } from "../ffi/sockaddr.ts";
 import type { NetAddr, UnixAddr } from "../types.ts";
 import {
@@ -674,4 +681,53 @@ Deno.test("FdSocket.receive() reads one record at first, so a large receive afte
   assert.equal(r.truncated, false);
   assert.deepEqual(r.data, big);
   assert.equal(text(await b.receive(100)), "after");
+});
+
+// errno is read right after each call, but the runtime can run code of its
+// own in between and leave another errno behind. These tests play that part
+// by writing errno themselves.
+const errnoCell = (() => {
+  const lib = Deno.dlopen("libc.so.6", {
+    __errno_location: { parameters: [], result: "pointer" },
+  });
+  return new Int32Array(Deno.UnsafePointerView.getArrayBuffer(lib.symbols.__errno_location()!, 4));
+})();
+
+/** A call that fails with each errno in turn (setting errno as libc does), then returns `ok`. */
+function failing(errnos: number[], ok: number): { call: () => number; calls: () => number } {
+  let calls = 0;
+  return {
+    call: () => {
+      const e = errnos[calls++];
+      if (e === undefined) return ok;
+      errnoCell[0] = e;
+      return -1;
+    },
+    calls: () => calls,
+  };
+}
+
+Deno.test("confirmed() calls again when errno looks misread, and takes the second answer", () => {
+  // A receive that found nothing, its EAGAIN overwritten with ENOENT.
+  const misread = failing([2], 7);
+  assert.equal(confirmed(misread.call), 7);
+  assert.equal(misread.calls(), 2);
+  const thenEagain = failing([2, 11], 0);
+  assert.equal(confirmed(thenEagain.call), -11);
+});
+
+Deno.test("confirmed() reports an error that repeats, and calls only once for EAGAIN", () => {
+  const real = failing([90, 90], 0);
+  assert.equal(confirmed(real.call), -90);
+  assert.equal(real.calls(), 2);
+  const eagain = failing([11], 0);
+  assert.equal(confirmed(eagain.call), -11);
+  assert.equal(eagain.calls(), 1);
+});
+
+Deno.test("confirmed() keeps a one-shot error (ECONNRESET) without calling again", () => {
+  // The kernel clears a reset as it reports it: a second call would lose it.
+  const reset = failing([104], 0);
+  assert.equal(confirmed(reset.call), -104);
+  assert.equal(reset.calls(), 1);
 });
