@@ -248,6 +248,12 @@ async function pingPong(dir: string, pin: number[] | undefined): Promise<Record<
   return {
     cc: await medianRun(dir, cServer, cClient, rtt),
     oc: await medianRun(dir, cServer, (p) => ours("client", [p, PING_N, 64], pin), rtt),
+    oo: await medianRun(
+      dir,
+      (p) => ours("server", [p], pin),
+      (p) => ours("client", [p, PING_N, 64], pin),
+      rtt,
+    ),
     // Our echo server timed by the C client: pinned only, where it shows our own cost.
     co: pin === undefined
       ? NaN
@@ -310,12 +316,20 @@ async function main(): Promise<void> {
       const r = await pingPong(dir, pin ? [...pin] : undefined);
       emit({
         group: "seqpacket",
-        case: `ping-pong 64 B, ${how}`,
+        case: `ping-pong 64 B, ${how}, each client against the C echo server`,
         unit: "µs",
         better: "lower",
         values: { [OURS]: r.oc, [C]: r.cc, [BUILTIN]: r.bc },
         note: `median round trip of ${PING_N}, median of ${RUNS} runs` +
           (pin ? "; goal: within 1.25× C" : ""),
+      });
+      emit({
+        group: "seqpacket",
+        case: `ping-pong 64 B, ${how}, both ends the same`,
+        unit: "µs",
+        better: "lower",
+        values: { [OURS]: r.oo, [C]: r.cc },
+        note: `median round trip of ${PING_N}, median of ${RUNS} runs`,
       });
       if (pin) {
         emit({
