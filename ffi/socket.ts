@@ -75,6 +75,7 @@ import {
   SOL_SOCKET,
 } from "./constants.ts";
 import { closedError, errnoError } from "./errors.ts";
+import { encodeFprog } from "./filter.ts";
 import { errno, libc } from "./libc.ts";
 import { theReactor } from "./reactor.ts";
 
@@ -247,7 +248,8 @@ function encodeOption(encoding: Encoding, value: unknown): Uint8Array {
     case "string":
       return new TextEncoder().encode(`${value}\0`);
     case "bytes":
-      return fprog(value as Uint8Array);
+      // setOption() pins the filter until setsockopt returns.
+      return encodeFprog(value as Uint8Array, pointerOf(value as Uint8Array));
     case "struct":
       return value as Uint8Array;
     case "mreqn": {
@@ -280,16 +282,6 @@ function encodeOption(encoding: Encoding, value: unknown): Uint8Array {
       return out;
     }
   }
-}
-
-function fprog(filter: Uint8Array): Uint8Array {
-  // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
-  // The caller keeps `filter` referenced until setsockopt returns.
-  const out = new Uint8Array(16);
-  const v = new DataView(out.buffer);
-  v.setUint16(0, filter.length / 8, true);
-  v.setBigUint64(8, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(filter))), true);
-  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -475,12 +467,23 @@ export function confirmed(call: () => number): number {
   return again >= 0 ? again : -errno();
 }
 
-/** Marks `value` as used after a call that reached it through a pointer. */
-function keepAlive(value: unknown): void {
-  keepAlive.last = value;
-  keepAlive.last = undefined;
+/**
+ * Buffers the kernel reaches only through a pointer inside a struct (msghdr,
+ * mmsghdr, sock_fprog). Nothing else may reference them once their address
+ * is taken, and a GC before the call would free them (PERF-NOTES pitfall 3),
+ * so each is pinned here from creation until the call that reads it returns.
+ */
+const pinned = new Set<Uint8Array>();
+
+/** Runs `call` with `buffers` pinned. */
+function withPinned<T>(buffers: readonly Uint8Array[], call: () => T): T {
+  for (const b of buffers) pinned.add(b);
+  try {
+    return call();
+  } finally {
+    for (const b of buffers) pinned.delete(b);
+  }
 }
-keepAlive.last = undefined as unknown;
 
 function pointerOf(b: Uint8Array): bigint {
   return b.length === 0 ? 0n : BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
@@ -601,9 +604,12 @@ export class FdSocket<A = unknown> {
   setOption<K extends keyof OptionValues>(name: K, value: OptionValues[K]): void {
     this.#check("setsockopt");
     const [level, opt, encoding] = OPTIONS[name];
-    const bytes = encodeOption(encoding, value);
-    const rc = libc().setsockopt(this.#fd, level, opt, bytes, bytes.length);
-    keepAlive(value);
+    // A filter is reached through the sock_fprog's pointer: pinned meanwhile.
+    const reached = value instanceof Uint8Array ? [value] : [];
+    const rc = withPinned(reached, () => {
+      const bytes = encodeOption(encoding, value);
+      return libc().setsockopt(this.#fd, level, opt, bytes, bytes.length);
+    });
     if (rc < 0) throw errnoError(errno(), `setsockopt ${name}`, this.#label);
   }
 
@@ -806,6 +812,15 @@ export class FdSocket<A = unknown> {
   /** sendmsg with one SCM_RIGHTS message; returns the count sent, or -errno. */
   #sendmsg(data: Uint8Array, to: Uint8Array | null, fds: number[]): number {
     const control = new Uint8Array(CMSG_SPACE(fds.length * 4));
+    return withPinned([control], () => this.#sendmsgWith(data, to, fds, control));
+  }
+
+  #sendmsgWith(
+    data: Uint8Array,
+    to: Uint8Array | null,
+    fds: number[],
+    control: Uint8Array,
+  ): number {
     const cv = new DataView(control.buffer);
     cv.setBigUint64(0, BigInt(SIZEOF_CMSGHDR + fds.length * 4), true);
     cv.setInt32(8, SOL_SOCKET, true);
@@ -821,7 +836,7 @@ export class FdSocket<A = unknown> {
     m.setBigUint64(32, pointerOf(control), true);
     m.setBigUint64(40, BigInt(control.length), true);
     m.setInt32(48, 0, true);
-    // data, to and control are held by this frame until the call returns.
+    // data and to are held by the pending send; control is pinned.
     return confirmed(() => libc().sendmsg(this.#fd, scratchMsg, SEND_FLAGS));
   }
 
@@ -867,6 +882,16 @@ export class FdSocket<A = unknown> {
     const count = Math.min(records.length - from, 64);
     const headers = new Uint8Array(count * SIZEOF_MMSGHDR);
     const iovecs = new Uint8Array(count * SIZEOF_IOVEC);
+    return withPinned([iovecs], () => this.#sendmmsgWith(records, from, count, headers, iovecs));
+  }
+
+  #sendmmsgWith(
+    records: readonly { data: Uint8Array; to: Uint8Array | null }[],
+    from: number,
+    count: number,
+    headers: Uint8Array,
+    iovecs: Uint8Array,
+  ): number {
     const hv = new DataView(headers.buffer), iv = new DataView(iovecs.buffer);
     const iovBase = pointerOf(iovecs);
     for (let i = 0; i < count; i++) {
@@ -879,7 +904,8 @@ export class FdSocket<A = unknown> {
       hv.setBigUint64(h + 16, iovBase + BigInt(i * SIZEOF_IOVEC), true);
       hv.setBigUint64(h + 24, 1n, true);
     }
-    // records, headers and iovecs are held by this frame until the call returns.
+    // The records are held by the pending send, headers is the call's own
+    // argument, iovecs is pinned.
     return confirmed(() => libc().sendmmsg(this.#fd, headers, count, SEND_FLAGS));
   }
 
