@@ -566,23 +566,8 @@ function setBufferSizes(
   receive: number | undefined,
   send: number | undefined,
 ): void {
-  // The forcing variants pass the sysctl ceilings but need CAP_NET_ADMIN.
-  if (receive !== undefined) {
-    try {
-      sock.setOption("receiveBufferSizeForce", receive);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
-      sock.setOption("receiveBufferSize", receive);
-    }
-  }
-  if (send !== undefined) {
-    try {
-      sock.setOption("sendBufferSizeForce", send);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
-      sock.setOption("sendBufferSize", send);
-    }
-  }
+  if (receive !== undefined) sock.setBufferSize("receive", receive);
+  if (send !== undefined) sock.setBufferSize("send", send);
 }
 
 /** Converts an address from Deno's built-in to this package's shape; `null` for no name. */

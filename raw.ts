@@ -659,22 +659,12 @@ export function openPacket(options: PacketOptions): LinkSocket {
   try {
     if (filter) sock.setOption("attachFilter", filter);
     if (!immediate) useReceiveRing(sock, ringBlocks(bufferSize), decode);
-    else if (bufferSize !== undefined) setReceiveBuffer(sock, bufferSize);
+    else if (bufferSize !== undefined) sock.setBufferSize("receive", bufferSize);
     sock.bind(encodeLink({ ifindex, protocol }));
     return adoptLink(sock, sock.localAddress(decode), cooked);
   } catch (err) {
     sock.close();
     throw err;
-  }
-}
-
-/** SO_RCVBUFFORCE where allowed (CAP_NET_ADMIN), SO_RCVBUF (capped by rmem_max) otherwise. */
-function setReceiveBuffer(sock: FdSocket<LinkAddr>, size: number): void {
-  try {
-    sock.setOption("receiveBufferSizeForce", size);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
-    sock.setOption("receiveBufferSize", size);
   }
 }
 

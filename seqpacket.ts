@@ -217,13 +217,7 @@ function engineOptions(label: string): FdSocketOptions<UnixAddr> {
 
 function prepare(socket: FdSocket<UnixAddr>, sendBufferSize: number | undefined): void {
   socket.setOption("passCredentials", true);
-  if (sendBufferSize === undefined) return;
-  try {
-    socket.setOption("sendBufferSizeForce", sendBufferSize);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
-    socket.setOption("sendBufferSize", sendBufferSize);
-  }
+  if (sendBufferSize !== undefined) socket.setBufferSize("send", sendBufferSize);
 }
 
 function checkOptionsObject(call: string, options: unknown): asserts options is object {

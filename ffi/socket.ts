@@ -613,6 +613,21 @@ export class FdSocket<A = unknown> {
     if (rc < 0) throw errnoError(errno(), `setsockopt ${name}`, this.#label);
   }
 
+  /**
+   * Sets the receive or send buffer: `SO_RCVBUFFORCE`/`SO_SNDBUFFORCE` where
+   * allowed (CAP_NET_ADMIN passes the sysctl ceiling), otherwise
+   * `SO_RCVBUF`/`SO_SNDBUF`, which the kernel caps at `net.core.*mem_max`.
+   */
+  setBufferSize(direction: "receive" | "send", bytes: number): void {
+    const receive = direction === "receive";
+    try {
+      this.setOption(receive ? "receiveBufferSizeForce" : "sendBufferSizeForce", bytes);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
+      this.setOption(receive ? "receiveBufferSize" : "sendBufferSize", bytes);
+    }
+  }
+
   /** Reads a socket option. */
   getOption<K extends keyof OptionValues | keyof ReadOnlyOptionValues>(
     name: K,
