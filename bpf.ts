@@ -21,7 +21,7 @@
  * @module
  */
 
-import { BPF_MAXINSNS } from "./ffi/constants.ts";
+import { BPF_MAXINSNS, ETHER_TYPE_NUMBERS, IP_PROTOCOL_NUMBERS } from "./ffi/constants.ts";
 import { checkInteger } from "./ffi/sockaddr.ts";
 
 /**
@@ -590,8 +590,12 @@ export interface CompileFilterOptions {
   link: "ethernet" | "cooked" | "ip";
 }
 
-const ETHER_TYPES = { ipv4: 0x0800, ipv6: 0x86dd, arp: 0x0806 } as const;
-const IP_PROTOCOLS = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58 } as const;
+// The names a filter match takes: those of the socket options, less "all"
+// and "raw", which match nothing in particular.
+const { ipv4, ipv6, arp } = ETHER_TYPE_NUMBERS;
+const ETHER_TYPES = { ipv4, ipv6, arp } as const;
+const { icmp, tcp, udp, icmpv6 } = IP_PROTOCOL_NUMBERS;
+const IP_PROTOCOLS = { icmp, tcp, udp, icmpv6 } as const;
 // Protocols whose header starts with a 16-bit source and destination port:
 // TCP, UDP, DCCP, SCTP, UDP-Lite.
 const PORT_PROTOCOLS: ReadonlySet<number> = new Set([6, 17, 33, 132, 136]);

@@ -45,6 +45,7 @@
 import { PacketSocketBase, receiveChecked } from "./_packet.ts";
 import type { BpfProgram } from "./bpf.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
+import { ETHER_TYPE_NUMBERS, IP_PROTOCOL_NUMBERS } from "./ffi/constants.ts";
 import { describeAddress } from "./ffi/errors.ts";
 import { encodeFilter } from "./ffi/filter.ts";
 import { checkInterfaceName, interfaceIndex, interfaceName } from "./ffi/interfaces.ts";
@@ -63,14 +64,6 @@ import { FdSocket } from "./ffi/socket.ts";
 import type { IpAddr, LinkAddr, Message, ReceiveOptions } from "./types.ts";
 
 export * from "./bpf.ts";
-
-/** IP protocol numbers (IANA) by the names `openRaw` accepts. */
-const IP_PROTOCOLS = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, raw: 255 } as const;
-/**
- * EtherTypes by the names `openPacket` accepts; `all` is Linux's pseudo
- * EtherType for "every protocol" (ETH_P_ALL).
- */
-const ETHER_TYPES = { all: 0x0003, ipv4: 0x0800, arp: 0x0806, ipv6: 0x86dd } as const;
 
 const CAP_NET_RAW_HINT = "raw sockets need CAP_NET_RAW (run as root, or grant it with " +
   "`setcap cap_net_raw+ep` on the deno binary)";
@@ -202,17 +195,17 @@ function checkRawOptions(options: RawOptions): CheckedRawOptions {
   let protocol: number;
   let name: string;
   if (typeof options.protocol === "string") {
-    if (!Object.hasOwn(IP_PROTOCOLS, options.protocol)) {
+    if (!Object.hasOwn(IP_PROTOCOL_NUMBERS, options.protocol)) {
       throw new TypeError(
         `openRaw: protocol must be a number or one of ${
-          Object.keys(IP_PROTOCOLS).map((n) => JSON.stringify(n)).join(", ")
+          Object.keys(IP_PROTOCOL_NUMBERS).map((n) => JSON.stringify(n)).join(", ")
         }, got ${JSON.stringify(options.protocol)}`,
       );
     }
     name = options.protocol;
-    protocol = IP_PROTOCOLS[name as keyof typeof IP_PROTOCOLS];
+    protocol = IP_PROTOCOL_NUMBERS[name as keyof typeof IP_PROTOCOL_NUMBERS];
     if (name === "icmp" && family === "ipv6") {
-      protocol = IP_PROTOCOLS.icmpv6;
+      protocol = IP_PROTOCOL_NUMBERS.icmpv6;
       name = "icmpv6";
     }
     if (name === "icmpv6" && family === "ipv4") {
@@ -222,7 +215,7 @@ function checkRawOptions(options: RawOptions): CheckedRawOptions {
     protocol = checkInteger("openRaw: protocol", options.protocol, 0, 255);
     name = String(protocol);
   }
-  const icmp = family === "ipv4" ? IP_PROTOCOLS.icmp : IP_PROTOCOLS.icmpv6;
+  const icmp = family === "ipv4" ? IP_PROTOCOL_NUMBERS.icmp : IP_PROTOCOL_NUMBERS.icmpv6;
   if (unprivileged && protocol !== icmp) {
     throw new TypeError(
       `openRaw: unprivileged sockets carry only ICMP, so protocol must be "icmp", got ${
@@ -244,7 +237,7 @@ function checkRawOptions(options: RawOptions): CheckedRawOptions {
 }
 
 function rawHint(protocol: number, family: "ipv4" | "ipv6"): string {
-  const icmp = family === "ipv4" ? IP_PROTOCOLS.icmp : IP_PROTOCOLS.icmpv6;
+  const icmp = family === "ipv4" ? IP_PROTOCOL_NUMBERS.icmp : IP_PROTOCOL_NUMBERS.icmpv6;
   return protocol === icmp ? `${CAP_NET_RAW_HINT}; ${PING_HINT}` : CAP_NET_RAW_HINT;
 }
 
@@ -632,7 +625,7 @@ export function openPacket(options: PacketOptions): LinkSocket {
   checkBoolean("openPacket: cooked", cooked);
   const protocol = typeof options.protocol === "string"
     ? etherTypeByName(options.protocol)
-    : checkInteger("openPacket: protocol", options.protocol ?? ETHER_TYPES.all, 1, 0xffff);
+    : checkInteger("openPacket: protocol", options.protocol ?? ETHER_TYPE_NUMBERS.all, 1, 0xffff);
   const filter = options.filter === undefined ? undefined : encodeFilter(options.filter);
   const immediate = options.immediate ?? false;
   checkBoolean("openPacket: immediate", immediate);
@@ -669,14 +662,14 @@ export function openPacket(options: PacketOptions): LinkSocket {
 }
 
 function etherTypeByName(name: string): number {
-  if (!Object.hasOwn(ETHER_TYPES, name)) {
+  if (!Object.hasOwn(ETHER_TYPE_NUMBERS, name)) {
     throw new TypeError(
       `openPacket: protocol must be a number or one of ${
-        Object.keys(ETHER_TYPES).map((n) => JSON.stringify(n)).join(", ")
+        Object.keys(ETHER_TYPE_NUMBERS).map((n) => JSON.stringify(n)).join(", ")
       }, got ${JSON.stringify(name)}`,
     );
   }
-  return ETHER_TYPES[name as keyof typeof ETHER_TYPES];
+  return ETHER_TYPE_NUMBERS[name as keyof typeof ETHER_TYPE_NUMBERS];
 }
 
 /**

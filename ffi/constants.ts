@@ -6,7 +6,6 @@
 // added by giving it its own table and choosing it in `platformTable()`.
 
 /** Address families. */
-export const AF_UNSPEC = 0;
 export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -25,7 +24,6 @@ export const IPPROTO_IP = 0;
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
-export const IPPROTO_IPV6 = 41;
 export const IPPROTO_ICMPV6 = 58;
 export const IPPROTO_RAW = 255;
 export const ETH_P_ALL = 0x0003;
@@ -33,11 +31,27 @@ export const ETH_P_IP = 0x0800;
 export const ETH_P_ARP = 0x0806;
 export const ETH_P_IPV6 = 0x86dd;
 
+/** The IP protocols the public options name, by their names there. */
+export const IP_PROTOCOL_NUMBERS = {
+  icmp: IPPROTO_ICMP,
+  tcp: IPPROTO_TCP,
+  udp: IPPROTO_UDP,
+  icmpv6: IPPROTO_ICMPV6,
+  raw: IPPROTO_RAW,
+} as const;
+
+/** The EtherTypes the public options name, by their names there. */
+export const ETHER_TYPE_NUMBERS = {
+  all: ETH_P_ALL,
+  ipv4: ETH_P_IP,
+  arp: ETH_P_ARP,
+  ipv6: ETH_P_IPV6,
+} as const;
+
 /** Option levels. */
 export const SOL_SOCKET = 1;
 export const SOL_IP = 0;
 export const SOL_IPV6 = 41;
-export const SOL_ICMPV6 = 58;
 export const SOL_PACKET = 263;
 
 /** SOL_SOCKET options. */
@@ -75,7 +89,6 @@ export const IPV6_MULTICAST_LOOP = 19;
 export const IPV6_JOIN_GROUP = 20;
 export const IPV6_LEAVE_GROUP = 21;
 export const IPV6_V6ONLY = 26;
-export const IPV6_CHECKSUM = 7;
 
 /** SOL_PACKET options. */
 export const PACKET_ADD_MEMBERSHIP = 1;
@@ -94,11 +107,9 @@ export const PROT_WRITE = 2;
 export const MAP_SHARED = 1;
 
 /** Message flags. */
-export const MSG_PEEK = 0x2;
 export const MSG_CTRUNC = 0x8;
 export const MSG_TRUNC = 0x20;
 export const MSG_DONTWAIT = 0x40;
-export const MSG_EOR = 0x80;
 export const MSG_NOSIGNAL = 0x4000;
 export const MSG_CMSG_CLOEXEC = 0x40000000;
 
@@ -106,10 +117,6 @@ export const MSG_CMSG_CLOEXEC = 0x40000000;
 export const SHUT_RD = 0;
 export const SHUT_WR = 1;
 export const SHUT_RDWR = 2;
-
-/** fcntl() commands and flags. */
-export const F_GETFD = 1;
-export const FD_CLOEXEC = 1;
 
 /** epoll. */
 export const EPOLL_CLOEXEC = 0o2000000;

@@ -47,6 +47,7 @@ import {
   SIZEOF_CMSGHDR,
   SIZEOF_IOVEC,
   SIZEOF_MMSGHDR,
+  SIZEOF_MSGHDR,
   SIZEOF_SOCKADDR_STORAGE,
   SIZEOF_UCRED,
   SO_ATTACH_FILTER,
@@ -431,7 +432,7 @@ const SEND_FLAGS = MSG_NOSIGNAL | MSG_DONTWAIT;
 const scratchLen = new Uint8Array(4);
 const scratchLenView = new DataView(scratchLen.buffer);
 const scratchName = new Uint8Array(SIZEOF_SOCKADDR_STORAGE);
-const scratchMsg = new Uint8Array(56);
+const scratchMsg = new Uint8Array(SIZEOF_MSGHDR);
 const scratchMsgView = new DataView(scratchMsg.buffer);
 const scratchIov = new Uint8Array(SIZEOF_IOVEC);
 const scratchIovView = new DataView(scratchIov.buffer);
@@ -986,7 +987,7 @@ export class FdSocket<A = unknown> {
     this.#vlen = n === vlen ? Math.min(this.#batch, vlen * 2) : Math.max(1, n);
     const hv = arena.headersView;
     for (let i = 0; i < n; i++) {
-      const h = i * 64;
+      const h = i * SIZEOF_MMSGHDR;
       const len = hv.getUint32(h + 56, true);
       const flags = hv.getInt32(h + 48, true);
       // msg_controllen is a size_t, but never above CONTROL_SIZE.
