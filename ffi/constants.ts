@@ -206,6 +206,7 @@ export const ERRNO: Readonly<Record<string, readonly [number, string]>> = {
   EDESTADDRREQ: [89, "destination address required"],
   EMSGSIZE: [90, "message too long"],
   EPROTOTYPE: [91, "protocol wrong type for socket"],
+  EPROTO: [71, "protocol error"],
   ENOTSOCK: [88, "socket operation on non-socket"],
 };
 
@@ -214,6 +215,12 @@ export const ERRNO_NAME: ReadonlyMap<number, string> = new Map(
   Object.entries(ERRNO).map(([name, [num]]) => [num, name]),
 );
 
-export const EAGAIN = 11;
-export const EINTR = 4;
-export const EINPROGRESS = 115;
+/** The errno numbers the engine tests for by name. */
+export const EAGAIN = ERRNO.EAGAIN[0];
+export const EINTR = ERRNO.EINTR[0];
+export const EINPROGRESS = ERRNO.EINPROGRESS[0];
+export const EALREADY = ERRNO.EALREADY[0];
+export const EISCONN = ERRNO.EISCONN[0];
+export const ENOTCONN = ERRNO.ENOTCONN[0];
+export const ECONNABORTED = ERRNO.ECONNABORTED[0];
+export const EMSGSIZE = ERRNO.EMSGSIZE[0];

@@ -13,8 +13,14 @@ import {
   AF_PACKET,
   AF_UNIX,
   EAGAIN,
+  EALREADY,
+  ECONNABORTED,
   EINPROGRESS,
   EINTR,
+  EISCONN,
+  EMSGSIZE,
+  ENOTCONN,
+  ERRNO,
   IP_ADD_MEMBERSHIP,
   IP_DROP_MEMBERSHIP,
   IP_HDRINCL,
@@ -441,15 +447,10 @@ const scratchIovView = new DataView(scratchIov.buffer);
  * Errors the kernel reports once and clears (`sk_err`: a reset, an ICMP
  * error): calling again would lose them, so they are never confirmed.
  */
-const ONE_SHOT_ERRNOS = new Set([
-  32, // EPIPE
-  71, // EPROTO
-  101, // ENETUNREACH
-  104, // ECONNRESET
-  110, // ETIMEDOUT
-  111, // ECONNREFUSED
-  113, // EHOSTUNREACH
-]);
+const ONE_SHOT_ERRNOS = new Set(
+  ["EPIPE", "EPROTO", "ENETUNREACH", "ECONNRESET", "ETIMEDOUT", "ECONNREFUSED", "EHOSTUNREACH"]
+    .map((name) => ERRNO[name][0]),
+);
 
 /**
  * Runs a data call and returns its result, or -errno. errno is read right
@@ -586,7 +587,7 @@ export class FdSocket<A = unknown> {
     );
     if (rc < 0) {
       const e = errno();
-      if (e !== 107) throw errnoError(e, "shutdown", this.#label);
+      if (e !== ENOTCONN) throw errnoError(e, "shutdown", this.#label);
     }
   }
 
@@ -713,8 +714,8 @@ export class FdSocket<A = unknown> {
     if (ONE_SHOT_ERRNOS.has(first)) return first;
     if (call() === 0) return 0;
     const second = errno();
-    if (second === 106 /* EISCONN */) return 0;
-    return second === 114 /* EALREADY */ ? EINPROGRESS : second;
+    if (second === EISCONN) return 0;
+    return second === EALREADY ? EINPROGRESS : second;
   }
 
   #peerKnown(): boolean {
@@ -754,7 +755,7 @@ export class FdSocket<A = unknown> {
       );
       if (fd < 0) {
         const e = -fd;
-        if (e === EAGAIN || e === EINTR || e === 103 /* ECONNABORTED: try the next */) return false;
+        if (e === EAGAIN || e === EINTR || e === ECONNABORTED /* try the next */) return false;
         reject(errnoError(e, "accept", this.#label));
         return true;
       }
@@ -815,7 +816,7 @@ export class FdSocket<A = unknown> {
 
   #sendError(e: number, data: Uint8Array, label: string): Error {
     const err = errnoError(e, "send", label);
-    if (e === 90 /* EMSGSIZE */) err.message += ` (${data.length} bytes)`;
+    if (e === EMSGSIZE) err.message += ` (${data.length} bytes)`;
     return err;
   }
 
