@@ -94,17 +94,6 @@ export function procText(path: string): string {
   return new TextDecoder().decode(out.stdout);
 }
 
-/** The descriptors this process has open, by number. */
-export function openFds(): number[] {
-  const out = new Deno.Command("ls", { args: [`/proc/${Deno.pid}/fd`] }).outputSync();
-  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l !== "").map(Number);
-}
-
-/** The number of open descriptors of this process. */
-export function openFdCount(): number {
-  return openFds().length;
-}
-
 /** The number of threads of this process. */
 export function threadCount(): number {
   const status = procText(`/proc/${Deno.pid}/status`);
@@ -288,17 +277,22 @@ export async function pythonOutput(
 
 let fcntl: ((fd: number, cmd: number) => number) | undefined;
 
-/**
- * How many descriptors below 65,536 are open, asked with `fcntl(F_GETFD)`
- * (needs --allow-ffi). Unlike {@linkcode openFdCount} it opens nothing while
- * it counts, so it is exact.
- */
-export function descriptorCount(): number {
+/** Whether `fd` is open, asked with `fcntl(F_GETFD)`, which opens nothing (needs --allow-ffi). */
+export function isOpenFd(fd: number): boolean {
   fcntl ??= Deno.dlopen("libc.so.6", {
     fcntl: { parameters: ["i32", "i32"], result: "i32" },
   }).symbols.fcntl;
   const F_GETFD = 1;
+  return fcntl(fd, F_GETFD) >= 0;
+}
+
+/**
+ * How many descriptors below 65,536 are open. It opens nothing while it
+ * counts (a listing of /proc through `ls` would count that child's pipes), so
+ * it is exact.
+ */
+export function descriptorCount(): number {
   let n = 0;
-  for (let fd = 0; fd < 65536; fd++) if (fcntl(fd, F_GETFD) >= 0) n++;
+  for (let fd = 0; fd < 65536; fd++) if (isOpenFd(fd)) n++;
   return n;
 }

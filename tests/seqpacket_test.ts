@@ -16,6 +16,8 @@ import { SocketError } from "../errors.ts";
 import { openSocketCount } from "../ffi/socket.ts";
 import {
   deadline,
+  descriptorCount,
+  isOpenFd,
   lines,
   needs,
   nextLine,
@@ -35,34 +37,16 @@ const PERMISSION_PEER = new URL("./peers/seqpacket_permissions.ts", import.meta.
 const libc = Deno.dlopen("libc.so.6", {
   open: { parameters: ["buffer", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
-  fcntl: { parameters: ["i32", "i32"], result: "i32" },
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
 }).symbols;
 const O_RDONLY_CLOEXEC = 0o2000000;
 const RLIMIT_NOFILE = 7;
-const F_GETFD = 1;
 
 function openFd(path: string): number {
   const fd = libc.open(new TextEncoder().encode(path + "\0"), O_RDONLY_CLOEXEC);
   assert.ok(fd >= 0, `open ${path} failed`);
   return fd;
-}
-
-/** Whether `fd` is open, asked without opening anything (a listing of /proc would). */
-function isOpen(fd: number): boolean {
-  return libc.fcntl(fd, F_GETFD) >= 0;
-}
-
-/**
- * How many descriptors are open, counted without opening any: the listing
- * in tests/_helpers.ts runs `ls`, whose pipes may or may not be open yet
- * when it looks, so it can be off by a few.
- */
-function fdCount(): number {
-  let n = 0;
-  for (let fd = 0; fd < 65536; fd++) if (isOpen(fd)) n++;
-  return n;
 }
 
 /**
@@ -71,7 +55,7 @@ function fdCount(): number {
  */
 function fdBaseline(): number {
   for (const conn of seqpacketPair()) conn.close();
-  return fdCount();
+  return descriptorCount();
 }
 
 /** The text of the file behind descriptor `fd`, reopened through /proc. */
@@ -355,7 +339,7 @@ Deno.test("SeqpacketConn.send() passes three temp files; the receiver reads each
     a.close();
     b.close();
   }
-  assert.equal(fdCount(), before);
+  assert.equal(descriptorCount(), before);
 });
 
 Deno.test("SeqpacketConn.send() passes 253 descriptors; 254 is RangeError before any call", async () => {
@@ -381,14 +365,14 @@ Deno.test("SeqpacketConn.send() passes 253 descriptors; 254 is RangeError before
     a.close();
     b.close();
   }
-  assert.equal(fdCount(), before);
+  assert.equal(descriptorCount(), before);
 });
 
 Deno.test("SeqpacketConn.send() with a descriptor that is not open is BadResource, nothing sent", async () => {
   using pair = openPair();
   const { a, b } = pair;
   let unused = 1000;
-  while (isOpen(unused)) unused++;
+  while (isOpenFd(unused)) unused++;
   await assert.rejects(a.send(new Uint8Array(1), { fds: [unused] }), Deno.errors.BadResource);
   await a.send(new Uint8Array([2]));
   assert.deepEqual((await b.receive())?.data, new Uint8Array([2]));
@@ -404,10 +388,10 @@ Deno.test("SeqpacketConn.receive() reports controlTruncated when out of descript
   try {
     await a.send(enc.encode("five"), { fds: [fd, fd, fd, fd, fd] });
     libc.close(fd);
-    const before = fdCount();
+    const before = descriptorCount();
     // Room for exactly two more descriptors: the lowest two free numbers.
     let free = 0, n = 0;
-    for (; free < 2; n++) if (!isOpen(n)) free++;
+    for (; free < 2; n++) if (!isOpenFd(n)) free++;
     const lowered = new BigUint64Array([BigInt(n), limit[1]]);
     assert.equal(libc.setrlimit(RLIMIT_NOFILE, new Uint8Array(lowered.buffer)), 0);
     let pending: Promise<SeqpacketMessage | null>;
@@ -422,9 +406,9 @@ Deno.test("SeqpacketConn.receive() reports controlTruncated when out of descript
     assert.equal(m?.controlTruncated, true);
     assert.equal(m?.fds?.length, 2, "the two that fit were delivered");
     for (const got of m.fds) assert.equal(fdText(got), "x");
-    assert.equal(fdCount(), before + 2);
+    assert.equal(descriptorCount(), before + 2);
     closeFds(m.fds);
-    assert.equal(fdCount(), before, "the three that did not fit were not installed");
+    assert.equal(descriptorCount(), before, "the three that did not fit were not installed");
   } finally {
     libc.setrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer));
     a.close();
@@ -442,16 +426,20 @@ Deno.test("SeqpacketConn.read() closes descriptors it cannot hand over; close() 
     const { a, b } = pair;
     await a.send(new Uint8Array(3), { fds: [fd, fd] });
     assert.equal(await b.read(new Uint8Array(8)), 3);
-    assert.equal(fdCount(), before + 2, "only the pair's two sockets are new");
+    assert.equal(descriptorCount(), before + 2, "only the pair's two sockets are new");
     // One receive reads both records ahead, installing the second's descriptors.
     await a.send(new Uint8Array(4), { fds: [fd] });
     await a.send(new Uint8Array(5), { fds: [fd, fd, fd] });
     const first = await b.receive();
     assert.equal(first?.fds?.length, 1);
     closeFds(first.fds);
-    assert.equal(fdCount(), before + 5, "the unread record's three are installed");
+    assert.equal(descriptorCount(), before + 5, "the unread record's three are installed");
   }
-  assert.equal(fdCount(), before, "closing the socket closed the unread record's descriptors");
+  assert.equal(
+    descriptorCount(),
+    before,
+    "closing the socket closed the unread record's descriptors",
+  );
   libc.close(fd);
 });
 
@@ -568,7 +556,7 @@ Deno.test(
     await using _peer = peer;
     try {
       using conn = await deadline(listener.accept(), 5000, "the Python client");
-      const before = fdCount();
+      const before = descriptorCount();
       const m = await deadline(conn.receive(), 5000, "the record with descriptors");
       assert.equal(dec.decode(m?.data), "files");
       assert.equal(m?.fds?.length, 3);
@@ -576,7 +564,7 @@ Deno.test(
       assert.deepEqual(contents, ["from python 0", "from python 1", "from python 2"]);
       assert.ok(m.fds.every(isCloseOnExec));
       closeFds(m.fds);
-      assert.equal(fdCount(), before);
+      assert.equal(descriptorCount(), before);
       await conn.send(enc.encode("thanks"));
       assert.deepEqual(JSON.parse(await nextLine(out, 10_000)), { reply: "thanks" });
     } finally {
@@ -835,7 +823,7 @@ Deno.test("seqpacket sockets leave the fd ledger and /proc/self/fd where they st
     }
   }
   assert.equal(openSocketCount(), ledger);
-  assert.equal(fdCount(), fds);
+  assert.equal(descriptorCount(), fds);
 });
 
 // ---------------------------------------------------------------------------
