@@ -40,8 +40,7 @@ async function sha256Of(chunks: readonly Uint8Array[]): Promise<string> {
     all.set(c, off);
     off += c.length;
   }
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", all)));
 }
 
 /** An incremental digest over many records, cheap enough for 100,000 of them. */

@@ -22,26 +22,18 @@ import { AF_INET, AF_INET6, AF_PACKET, AF_UNIX } from "../ffi/constants.ts";
 import type { LinkAddr } from "../types.ts";
 import {
   deadline,
+  fromHex,
   hasCapNetRaw,
   prng,
   procText,
   randomBytes,
   sha256,
   tempDir,
+  toHex,
 } from "./_helpers.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function fromHex(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
 
 function concat(...parts: ArrayLike<number>[]): Uint8Array {
   return new Uint8Array(parts.flatMap((p) => Array.from(p)));
