@@ -39,6 +39,7 @@ export function receiveChecked<T>(
   options: ReceiveOptions | undefined,
   receive: (maxSize: number, signal: AbortSignal | undefined) => Promise<T>,
 ): Promise<T> {
+  if (options === undefined) return receive(DEFAULT_MAX_SIZE, undefined);
   let checked: { maxSize: number; signal?: AbortSignal };
   try {
     checked = checkReceiveOptions(options);

@@ -33,7 +33,7 @@
  */
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
-import { PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { DEFAULT_MAX_SIZE, PacketSocketBase, receiveChecked } from "./_packet.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { SCM_MAX_FD as MAX_FDS } from "./ffi/constants.ts";
 import { describeAddress } from "./ffi/errors.ts";
@@ -381,18 +381,20 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
    * ```
    */
   send(data: Uint8Array, options?: SeqpacketSendOptions): Promise<number> {
-    let fds: number[] | undefined, signal: AbortSignal | undefined;
+    let checked: { fds?: number[]; signal?: AbortSignal } | undefined;
     try {
       checkBuffer(data, this.#sendWhat);
       if (options !== undefined) {
         checkOptionsObject(this.#sendWhat, options);
-        fds = checkFds(this.#sendWhat, options.fds);
-        signal = checkSignal(this.#sendWhat, options.signal);
+        checked = {
+          fds: checkFds(this.#sendWhat, options.fds),
+          signal: checkSignal(this.#sendWhat, options.signal),
+        };
       }
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#socket.send(data, null, { fds, signal });
+    return this.#socket.send(data, null, checked);
   }
 
   /**
@@ -449,6 +451,9 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
    * ```
    */
   receive(options?: ReceiveOptions): Promise<SeqpacketMessage | null> {
+    if (options === undefined) {
+      return this.#socket.receive(DEFAULT_MAX_SIZE) as Promise<SeqpacketMessage | null>;
+    }
     return receiveChecked(
       options,
       (maxSize, signal) =>

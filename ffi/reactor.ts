@@ -1,8 +1,13 @@
 // The readiness engine: one epoll instance per isolate.
 //
-// Sockets are registered edge-triggered. Every operation first tries its
-// system call synchronously; only on EAGAIN does it park a waiter, in the same
-// synchronous step, so no edge can fall between the try and the wait.
+// Sockets are registered one-shot and disarmed. Every operation first tries
+// its system call synchronously; only on EAGAIN does it park a waiter and arm
+// the socket, in the same synchronous step; arming checks readiness, so
+// nothing that arrived between the try and the wait is missed. An event
+// disarms the socket again, so a socket nobody waits on never wakes the
+// engine: a record that a try-first call picks up costs no pool-thread
+// wake-up and no new epoll_wait, as it did while every socket stayed armed
+// edge-triggered.
 // `nonblocking: true` epoll_wait calls (the only ones) run on Deno's blocking
 // pool; each result wakes every ready socket it lists at once.
 //
@@ -24,9 +29,9 @@ import {
   EPOLL_EVENT_DATA_OFFSET,
   EPOLL_EVENT_SIZE,
   EPOLLERR,
-  EPOLLET,
   EPOLLHUP,
   EPOLLIN,
+  EPOLLONESHOT,
   EPOLLOUT,
   EPOLLRDHUP,
 } from "./constants.ts";
@@ -90,6 +95,7 @@ export class Reactor {
   #refedWaiting = 0;
   #nextToken = 1;
   #dispatching = false;
+  #events = 0;
 
   constructor() {
     const c = libc();
@@ -110,14 +116,19 @@ export class Reactor {
     return this.#nextToken++;
   }
 
-  /** Adds `fd` to the epoll set, edge-triggered for reading (and writing if asked). */
-  add(fd: number, token: number, writable = false): void {
-    this.#control(EPOLL_CTL_ADD, fd, token, this.#mask(writable));
+  /** Adds `fd` to the epoll set, disarmed until {@linkcode Reactor.arm}. */
+  add(fd: number, token: number): void {
+    this.#control(EPOLL_CTL_ADD, fd, token, EPOLLONESHOT);
   }
 
-  /** Changes whether writability is watched: on only while a writer is parked. */
-  watchWritable(fd: number, token: number, on: boolean): void {
-    this.#control(EPOLL_CTL_MOD, fd, token, this.#mask(on));
+  /**
+   * Arms `fd` for one event: readable, writable or both. The kernel checks
+   * readiness as it arms, so an event that is already due is reported, and
+   * it disarms the socket again as it reports one.
+   */
+  arm(fd: number, token: number, readable: boolean, writable: boolean): void {
+    const events = (readable ? EPOLLIN | EPOLLRDHUP : 0) | (writable ? EPOLLOUT : 0);
+    this.#control(EPOLL_CTL_MOD, fd, token, (events | EPOLLONESHOT) >>> 0);
   }
 
   /** Removes `fd` from the epoll set and forgets its waiters. */
@@ -155,8 +166,9 @@ export class Reactor {
     return this.#waiting.size;
   }
 
-  #mask(writable: boolean): number {
-    return (EPOLLIN | EPOLLRDHUP | EPOLLET | (writable ? EPOLLOUT : 0)) >>> 0;
+  /** Socket events the waits have reported so far (for tests and diagnostics). */
+  get eventCount(): number {
+    return this.#events;
   }
 
   #control(op: number, fd: number, token: number, events: number): void {
@@ -223,6 +235,7 @@ export class Reactor {
         libc().read(this.#wakefd, this.#eight, 8n);
         continue;
       }
+      this.#events++;
       const entry = this.#waiting.get(token);
       if (!entry) continue;
       const readable = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) !== 0;

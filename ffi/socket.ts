@@ -295,6 +295,8 @@ function encodeOption(encoding: Encoding, value: unknown): Uint8Array {
 // Receive arena: recvmmsg slots built once, their pointers computed once.
 
 const SLOT_SIZE = 65536;
+/** The most single-record reads between two tries of a batch of two. */
+const MAX_PROBE_AFTER = 64;
 const CMSG_ALIGN = (n: number): number => (n + 7) & ~7;
 const CMSG_SPACE = (n: number): number => SIZEOF_CMSGHDR + CMSG_ALIGN(n);
 /** Room for credentials and the most descriptors one message can carry. */
@@ -462,7 +464,11 @@ const ONE_SHOT_ERRNOS = new Set(
  */
 export function confirmed(call: () => number): number {
   const n = call();
-  if (n >= 0) return n;
+  return n >= 0 ? n : confirmFailure(call);
+}
+
+/** The failure half of {@linkcode confirmed}, for a call that already returned -1. */
+export function confirmFailure(call: () => number): number {
   const first = errno();
   if (first === EAGAIN || first === EINTR || ONE_SHOT_ERRNOS.has(first)) return -first;
   const again = call();
@@ -503,11 +509,15 @@ export class FdSocket<A = unknown> {
   readonly #zero: ZeroMeans;
   readonly #batch: number;
   #vlen = 1;
+  /** Full single-record reads before the next batch of two is tried. */
+  #probeAfter = 1;
+  #singles = 0;
   #source: RecordSource<A> | undefined;
   #label: string;
   #refed = true;
   #eof = false;
-  #watchingWrites = false;
+  /** What the socket is armed for: 1 readable, 2 writable; 0 after an event disarmed it. */
+  #armed = 0;
   #writeRetryTimer: ReturnType<typeof setTimeout> | undefined;
   #writeBackoff = 0;
 
@@ -788,21 +798,22 @@ export class FdSocket<A = unknown> {
   send(
     data: Uint8Array,
     to: Uint8Array | null,
-    options: { fds?: number[]; signal?: AbortSignal; label?: string } = {},
+    options?: { fds?: number[]; signal?: AbortSignal; label?: string },
   ): Promise<number> {
-    const label = options.label ?? this.#label;
+    const label = options?.label ?? this.#label;
     if (this.closed) return Promise.reject(closedError("send", label));
-    if (options.signal?.aborted) return Promise.reject(options.signal.reason);
-    const fds = options.fds;
-    const attempt = (): number =>
-      fds && fds.length > 0 ? this.#sendmsg(data, to, fds) : this.#sendto(data, to);
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const fds = options?.fds;
     if (this.#writers.length === 0) {
-      const n = attempt();
+      const n = fds && fds.length > 0 ? this.#sendmsg(data, to, fds) : this.#sendto(data, to);
       if (n >= 0) return Promise.resolve(n);
       const e = -n;
       if (e !== EAGAIN && e !== EINTR) return Promise.reject(this.#sendError(e, data, label));
     }
-    return this.#park(this.#writers, options.signal, (resolve, reject) => ({
+    const attempt = (): number =>
+      fds && fds.length > 0 ? this.#sendmsg(data, to, fds) : this.#sendto(data, to);
+    return this.#park(this.#writers, signal, (resolve, reject) => ({
       attempt: () => {
         const n = attempt();
         if (n >= 0) resolve(n);
@@ -823,7 +834,10 @@ export class FdSocket<A = unknown> {
   /** Returns the count sent, or -errno. */
   #sendto(data: Uint8Array, to: Uint8Array | null): number {
     const length = BigInt(data.length), toLength = to ? to.length : 0;
-    return confirmed(() => libc().sendto(this.#fd, data, length, SEND_FLAGS, to, toLength));
+    const n = libc().sendto(this.#fd, data, length, SEND_FLAGS, to, toLength);
+    return n >= 0
+      ? n
+      : confirmFailure(() => libc().sendto(this.#fd, data, length, SEND_FLAGS, to, toLength));
   }
 
   /** sendmsg with one SCM_RIGHTS message; returns the count sent, or -errno. */
@@ -979,13 +993,13 @@ export class FdSocket<A = unknown> {
     arena.prepare(vlen, wantControl);
     // AF_PACKET refuses MSG_CMSG_CLOEXEC with EINVAL, so it goes only with control data.
     const flags = wantControl ? MSG_DONTWAIT | MSG_CMSG_CLOEXEC : MSG_DONTWAIT;
-    const n = confirmed(() => libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null));
+    let n = libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null);
+    if (n < 0) {
+      n = confirmFailure(() => libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null));
+    }
     if (n < 0) return -n;
     arena.filled(n);
-    // Ask for as many as came last time, twice as many if the batch was full:
-    // a request-reply socket reads one record per call and pays for no empty
-    // second attempt, a flooded one ramps up to the full batch in a few calls.
-    this.#vlen = n === vlen ? Math.min(this.#batch, vlen * 2) : Math.max(1, n);
+    this.#nextBatch(vlen, n);
     const hv = arena.headersView;
     for (let i = 0; i < n; i++) {
       const h = i * SIZEOF_MMSGHDR;
@@ -1019,6 +1033,30 @@ export class FdSocket<A = unknown> {
   }
 
   /**
+   * Sizes the next batch: as many as came last time, twice as many after a
+   * full one, so a flooded socket ramps up to the full batch in a few calls.
+   * After single records it asks for two only now and then, and less often
+   * each time the second slot comes back empty: a request-reply socket
+   * reads one record per call, and an empty second slot costs the kernel
+   * another attempt (measured: 0.2 µs of an 11 µs pinned round trip when it
+   * came every other call).
+   */
+  #nextBatch(asked: number, got: number): void {
+    if (got === asked && asked > 1) {
+      this.#vlen = Math.min(this.#batch, asked * 2);
+      this.#probeAfter = 1;
+    } else if (got === asked) {
+      if (++this.#singles >= this.#probeAfter) {
+        this.#singles = 0;
+        this.#vlen = Math.min(this.#batch, 2);
+      }
+    } else {
+      if (asked === 2) this.#probeAfter = Math.min(MAX_PROBE_AFTER, this.#probeAfter * 2);
+      this.#vlen = got;
+    }
+  }
+
+  /**
    * The sender's address, or `null` when the kernel reports one the public
    * types cannot name (a non-UTF-8 path, PACKET_LOOPBACK): the record itself
    * is never dropped over its address.
@@ -1038,7 +1076,8 @@ export class FdSocket<A = unknown> {
     const end = base + Math.min(length, CONTROL_SIZE);
     let off = base;
     while (off + SIZEOF_CMSGHDR <= end) {
-      const cmsgLen = Number(v.getBigUint64(off, true));
+      // cmsg_len is a size_t; a high half other than 0 is malformed.
+      const cmsgLen = v.getUint32(off + 4, true) === 0 ? v.getUint32(off, true) : 0;
       if (cmsgLen < SIZEOF_CMSGHDR || off + cmsgLen > end) break;
       const level = v.getInt32(off + 8, true);
       const type = v.getInt32(off + 12, true);
@@ -1084,6 +1123,8 @@ export class FdSocket<A = unknown> {
 
   /** Called by the engine: runs the parked operations that can now proceed. */
   onReady(readable: boolean, writable: boolean): void {
+    // The event disarmed the socket; #waitersChanged arms it again for what still waits.
+    this.#armed = 0;
     if (readable) this.#run(this.#readers);
     if (writable) {
       const before = this.#writers.length;
@@ -1116,17 +1157,25 @@ export class FdSocket<A = unknown> {
     if (!this.#refed) Deno.unrefTimer(this.#writeRetryTimer!);
   }
 
-  /** Tells the engine whether this socket waits, and for what. */
+  /** Tells the engine whether this socket waits, and arms it for what it waits on. */
   #waitersChanged(): void {
     if (this.closed) return;
     const reactor = theReactor();
-    const wantWrites = this.#writers.length > 0;
-    if (wantWrites !== this.#watchingWrites) {
-      reactor.watchWritable(this.#fd, this.#token, wantWrites);
-      this.#watchingWrites = wantWrites;
+    // Writers waiting out a retry timer are not armed for: "writable" would
+    // come back at once and spin the engine.
+    const writers = this.#writers.length > 0 && this.#writeRetryTimer === undefined;
+    const want = (this.#readers.length > 0 ? 1 : 0) | (writers ? 2 : 0);
+    if (want === 0) {
+      // Left armed, the socket can wake the engine once more; the engine
+      // drops that event, which disarms it, so the next waiter arms again.
+      this.#armed = 0;
+    } else if (want !== this.#armed) {
+      reactor.arm(this.#fd, this.#token, (want & 1) !== 0, (want & 2) !== 0);
+      this.#armed = want;
     }
-    if (this.#readers.length > 0 || wantWrites) reactor.busy(this.#token, this, this.#refed);
-    else reactor.idle(this.#token);
+    if (this.#readers.length > 0 || this.#writers.length > 0) {
+      reactor.busy(this.#token, this, this.#refed);
+    } else reactor.idle(this.#token);
   }
 
   /** Lets pending operations keep the process alive (the default). */

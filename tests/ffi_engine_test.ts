@@ -11,6 +11,7 @@ import {
   openSocketCount,
   type Received,
 } from "../ffi/socket.ts";
+import { theReactor } from "../ffi/reactor.ts";
 import { decodeInet, decodeUnix, encodeInet, encodeUnix } from "../ffi/sockaddr.ts";
 import type { NetAddr, UnixAddr } from "../types.ts";
 import {
@@ -681,6 +682,27 @@ Deno.test("FdSocket.receive() reads one record at first, so a large receive afte
   assert.equal(r.truncated, false);
   assert.deepEqual(r.data, big);
   assert.equal(text(await b.receive(100)), "after");
+});
+
+Deno.test("the engine is not woken by records that a receive takes without waiting", async () => {
+  // A socket is armed only while something waits on it. One parked receive
+  // arms it once; after that every record is taken by a try-first call, and
+  // yielding to the event loop after each one gives a wait that any arrival
+  // had woken the chance to report it.
+  const [a, b] = FdSocket.pair("seqpacket", { label: "" });
+  using _closing = closing(a, b);
+  const reactor = theReactor();
+  const first = b.receive(100);
+  await a.send(encoder.encode("arm"), null);
+  assert.equal(text(await deadline(first, 5000, "the parked receive")), "arm");
+  const before = reactor.eventCount;
+  for (let i = 0; i < 100; i++) {
+    await a.send(encoder.encode(`r${i}`), null);
+    assert.equal(text(await b.receive(100)), `r${i}`);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  const events = reactor.eventCount - before;
+  assert.ok(events <= 1, `${events} engine events for 100 records nobody waited for`);
 });
 
 // errno is read right after each call, but the runtime can run code of its
