@@ -42,6 +42,8 @@ const SIZES = [
   { size: 64, n: 200_000, label: "64 B" },
   { size: 8192, n: 30_000, label: "8 KiB" },
 ] as const;
+/** The busy-poll budget, µs, of the rows that use one. */
+const BUSY_POLL = 50;
 const SENDER = [0];
 const RECEIVER = [1];
 const BUILTIN_PEER: Deno.UnixAddr = { transport: "unixpacket", path: "" };
@@ -90,7 +92,7 @@ async function roundTrips(
 
 /**
  * Runs one benchmark role and prints its result line. Roles:
- * `client PATH N SIZE`, `server PATH`, `sink PATH N`, `flood PATH N SIZE`
+ * `client PATH N SIZE [BUSY_POLL_US]`, `server PATH [BUSY_POLL_US]`, `sink PATH N`, `flood PATH N SIZE`
  * (ours), and `builtin-client`, `builtin-sink`, `builtin-flood` with the
  * same arguments (Deno's Unix datagram socket).
  *
@@ -98,11 +100,11 @@ async function roundTrips(
  * @param args Its arguments.
  */
 export async function runPeer(role: string, args: string[]): Promise<void> {
-  const [path, a, b] = args;
+  const [path, a, b, c] = args;
   const n = Number(a), size = Number(b);
   switch (role) {
     case "client": {
-      using conn = await connectSeqpacket({ path });
+      using conn = await connectSeqpacket({ path, busyPoll: Number(c ?? 0) });
       peerReady();
       return peerResult(
         await roundTrips(n, size, async (msg) => {
@@ -112,7 +114,7 @@ export async function runPeer(role: string, args: string[]): Promise<void> {
       );
     }
     case "server": {
-      using listener = listenSeqpacket({ path });
+      using listener = listenSeqpacket({ path, busyPoll: Number(a ?? 0) });
       peerReady();
       using conn = await listener.accept();
       let records = 0;
@@ -258,6 +260,19 @@ async function pingPong(dir: string, pin: number[] | undefined): Promise<Record<
     co: pin === undefined
       ? NaN
       : await medianRun(dir, (p) => ours("server", [p], pin), cClient, rtt),
+    // The same two with busyPoll (spin before waiting for each reply).
+    ocSpin: await medianRun(
+      dir,
+      cServer,
+      (p) => ours("client", [p, PING_N, 64, BUSY_POLL], pin),
+      rtt,
+    ),
+    ooSpin: await medianRun(
+      dir,
+      (p) => ours("server", [p, BUSY_POLL], pin),
+      (p) => ours("client", [p, PING_N, 64, BUSY_POLL], pin),
+      rtt,
+    ),
     bc: await medianRun(
       dir,
       (p) => c(["unixgram", "server", p], pin),
@@ -329,6 +344,22 @@ async function main(): Promise<void> {
         unit: "µs",
         better: "lower",
         values: { [OURS]: r.oo, [C]: r.cc },
+        note: `median round trip of ${PING_N}, median of ${RUNS} runs`,
+      });
+      emit({
+        group: "seqpacket",
+        case: `ping-pong 64 B, ${how}, busyPoll ${BUSY_POLL} µs, against the C echo server`,
+        unit: "µs",
+        better: "lower",
+        values: { [OURS]: r.ocSpin, [C]: r.cc },
+        note: `median round trip of ${PING_N}, median of ${RUNS} runs`,
+      });
+      emit({
+        group: "seqpacket",
+        case: `ping-pong 64 B, ${how}, busyPoll ${BUSY_POLL} µs, both ends the same`,
+        unit: "µs",
+        better: "lower",
+        values: { [OURS]: r.ooSpin, [C]: r.cc },
         note: `median round trip of ${PING_N}, median of ${RUNS} runs`,
       });
       if (pin) {

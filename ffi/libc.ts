@@ -66,6 +66,8 @@ const SYMBOLS = {
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   // int munmap(void *addr, size_t len)
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  // int sched_yield(void)
+  sched_yield: { parameters: [], result: "i32" },
   // int *__errno_location(void): errno of the calling (JS) thread
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
