@@ -3,11 +3,25 @@
 // Private: socket classes extend it, users never see it by name.
 
 import { checkBuffer } from "./ffi/buffers.ts";
+import { checkInteger } from "./ffi/sockaddr.ts";
 import type { Message, PacketSocket, ReceiveOptions } from "./types.ts";
 
 /** The default and the ceiling of `maxSize`. */
 export const DEFAULT_MAX_SIZE = 65536;
 const MAX_MAX_SIZE = 1 << 30;
+
+/** The ceiling of every `busyPoll` option, in microseconds. */
+const MAX_BUSY_POLL = 10_000;
+
+/**
+ * Checks a `busyPoll` option before any system call: an integer number of
+ * microseconds from 0 to 10,000, or undefined.
+ */
+export function checkBusyPoll(call: string, value: unknown): number | undefined {
+  return value === undefined
+    ? undefined
+    : checkInteger(`${call}: busyPoll (microseconds)`, value, 0, MAX_BUSY_POLL);
+}
 
 /** Checks a receive's options before any system call. */
 function checkReceiveOptions(options: ReceiveOptions | undefined): {

@@ -46,7 +46,7 @@
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
 import type { Message, NetAddr, ReceiveOptions, UnixAddr } from "./types.ts";
-import { PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { closedError, describeAddress, errnoError, withContext } from "./ffi/errors.ts";
 import { interfaceIndex } from "./ffi/interfaces.ts";
@@ -113,6 +113,16 @@ export interface UdpDatagramOptions {
   receiveBufferSize?: number;
   /** The send buffer in bytes (`SO_SNDBUF`, `SO_SNDBUFFORCE` as root). FFI backend. */
   sendBufferSize?: number;
+  /**
+   * Microseconds a receive that finds no record keeps trying before it
+   * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
+   * Deno's pool threads (20–100 µs on a busy or virtual machine); a spinning
+   * one takes a reply that lands within the budget at once, but holds the JS
+   * thread (no timers, no other I/O) for up to this long per receive. It
+   * yields its CPU between tries, so a peer on the same CPU still runs.
+   * FFI backend.
+   */
+  busyPoll?: number;
   /** Forces a backend; by default the built-in when it can serve the options. */
   backend?: DatagramBackend;
 }
@@ -144,6 +154,16 @@ export interface UnixDatagramOptions {
   receiveBufferSize?: number;
   /** The send buffer in bytes, which bounds the largest record. FFI backend. */
   sendBufferSize?: number;
+  /**
+   * Microseconds a receive that finds no record keeps trying before it
+   * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
+   * Deno's pool threads (20–100 µs on a busy or virtual machine); a spinning
+   * one takes a reply that lands within the budget at once, but holds the JS
+   * thread (no timers, no other I/O) for up to this long per receive. It
+   * yields its CPU between tries, so a peer on the same CPU still runs.
+   * FFI backend.
+   */
+  busyPoll?: number;
   /** Forces a backend; by default the built-in when it can serve the options. */
   backend?: DatagramBackend;
 }
@@ -414,6 +434,7 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
     : checkInterface("listenDatagram: multicastInterface", o.multicastInterface);
   const receiveBufferSize = checkBufferSize("receiveBufferSize", o.receiveBufferSize);
   const sendBufferSize = checkBufferSize("sendBufferSize", o.sendBufferSize);
+  const busyPoll = checkBusyPoll("listenDatagram", o.busyPoll);
   // What Deno.listenDatagram cannot do, in the order an error should name it.
   const lacking: string[] = [];
   if (!broadcast) lacking.push("broadcast: false (it always allows broadcast)");
@@ -421,6 +442,7 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   if (multicastInterface !== undefined) lacking.push("multicastInterface");
   if (receiveBufferSize !== undefined) lacking.push("receiveBufferSize");
   if (sendBufferSize !== undefined) lacking.push("sendBufferSize");
+  if (busyPoll) lacking.push("busyPoll");
   if (/%[^0-9]/.test(hostname)) lacking.push("an IPv6 zone given by interface name");
   const backend = chooseBackend(asked, lacking);
   const label = describeAddress({ hostname, port });
@@ -466,6 +488,7 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
       else sock.setOption("ipv6MulticastInterface", index);
     }
     setBufferSizes(sock, receiveBufferSize, sendBufferSize);
+    if (busyPoll !== undefined) sock.busyPoll = busyPoll;
     sock.bind(address, label);
     const local = sock.localAddress((name, length) => decodeInet(name, length, "udp"));
     sock.label = describeAddress(local);
@@ -482,6 +505,7 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
   const address = encodeUnix(path, true);
   const receiveBufferSize = checkBufferSize("receiveBufferSize", o.receiveBufferSize);
   const sendBufferSize = checkBufferSize("sendBufferSize", o.sendBufferSize);
+  const busyPoll = checkBusyPoll("listenDatagram", o.busyPoll);
   const lacking: string[] = [];
   if (path === "") lacking.push('path: "" (a socket with a kernel-assigned name)');
   // Deno's built-in writes names as UTF-8; an abstract name is a byte string.
@@ -491,6 +515,7 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
   }
   if (receiveBufferSize !== undefined) lacking.push("receiveBufferSize");
   if (sendBufferSize !== undefined) lacking.push("sendBufferSize");
+  if (busyPoll) lacking.push("busyPoll");
   // Deno's built-in Unix datagram socket refuses a send while a receive is
   // pending ("Busy"), which breaks the usual receive-and-reply patterns.
   const backend = chooseBackend(asked, lacking, true);
@@ -516,6 +541,7 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
     const sock = FdSocket.open<UnixAddr>("unix", "datagram", 0, { label, decode: decodeSender });
     try {
       setBufferSizes(sock, receiveBufferSize, sendBufferSize);
+      if (busyPoll !== undefined) sock.busyPoll = busyPoll;
       sock.bind(address, label);
       const local = path === ""
         ? sock.localAddress((name, length) => decodeUnix(name, length, "unixgram"))

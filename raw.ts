@@ -42,7 +42,7 @@
  * @module
  */
 
-import { PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
 import type { BpfProgram } from "./bpf.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { ETHER_TYPE_NUMBERS, IP_PROTOCOL_NUMBERS } from "./ffi/constants.ts";
@@ -113,6 +113,15 @@ export interface RawOptions {
    * header.
    */
   unprivileged?: boolean;
+  /**
+   * Microseconds a receive that finds no record keeps trying before it
+   * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
+   * Deno's pool threads (20–100 µs on a busy or virtual machine); a spinning
+   * one takes a reply that lands within the budget at once, but holds the JS
+   * thread (no timers, no other I/O) for up to this long per receive. It
+   * yields its CPU between tries, so a peer on the same CPU still runs.
+   */
+  busyPoll?: number;
 }
 
 /**
@@ -163,6 +172,7 @@ export function openRaw(options: RawOptions): RawSocket {
   try {
     if (o.interface !== undefined) sock.setOption("bindToDevice", o.interface);
     if (o.headerIncluded) sock.setOption("ipHeaderIncluded", true);
+    if (o.busyPoll !== undefined) sock.busyPoll = o.busyPoll;
     // Binding a ping socket to port 0 makes the kernel pick its echo
     // identifier now, so echoId is known before the first request.
     if (o.unprivileged) sock.bind(encodeInet(o.family === "ipv4" ? "0.0.0.0" : "::", 0));
@@ -180,6 +190,7 @@ interface CheckedRawOptions {
   headerIncluded: boolean;
   interface?: string;
   unprivileged: boolean;
+  busyPoll?: number;
 }
 
 function checkRawOptions(options: RawOptions): CheckedRawOptions {
@@ -229,7 +240,14 @@ function checkRawOptions(options: RawOptions): CheckedRawOptions {
   if (headerIncluded && unprivileged) {
     throw new TypeError("openRaw: headerIncluded cannot be used with unprivileged sockets");
   }
-  const checked: CheckedRawOptions = { family, protocol, name, headerIncluded, unprivileged };
+  const checked: CheckedRawOptions = {
+    family,
+    protocol,
+    name,
+    headerIncluded,
+    unprivileged,
+    busyPoll: checkBusyPoll("openRaw", options.busyPoll),
+  };
   if (options.interface !== undefined) {
     checked.interface = checkInterfaceName(options.interface, "openRaw: interface");
   }
@@ -574,6 +592,16 @@ export interface PacketOptions {
    * {@linkcode LinkSocket.statistics}).
    */
   bufferSize?: number;
+  /**
+   * Microseconds a receive that finds no record keeps trying before it
+   * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
+   * Deno's pool threads (20–100 µs on a busy or virtual machine); a spinning
+   * one takes a reply that lands within the budget at once, but holds the JS
+   * thread (no timers, no other I/O) for up to this long per receive. It
+   * yields its CPU between tries, so a peer on the same CPU still runs.
+   * Frames from the ring come in batches anyway; this suits `immediate`.
+   */
+  busyPoll?: number;
 }
 
 /**
@@ -632,6 +660,7 @@ export function openPacket(options: PacketOptions): LinkSocket {
   const bufferSize = options.bufferSize === undefined
     ? undefined
     : checkInteger("openPacket: bufferSize", options.bufferSize, 1, 2 ** 40);
+  const busyPoll = checkBusyPoll("openPacket", options.busyPoll);
   const label = describeAddress(name);
   requireAnyNet(`every host, for a packet socket on ${label}`);
   const ifindex = interfaceIndex(name);
@@ -653,6 +682,7 @@ export function openPacket(options: PacketOptions): LinkSocket {
     if (filter) sock.setOption("attachFilter", filter);
     if (!immediate) useReceiveRing(sock, ringBlocks(bufferSize), decode);
     else if (bufferSize !== undefined) sock.setBufferSize("receive", bufferSize);
+    if (busyPoll !== undefined) sock.busyPoll = busyPoll;
     sock.bind(encodeLink({ ifindex, protocol }));
     return adoptLink(sock, sock.localAddress(decode), cooked);
   } catch (err) {

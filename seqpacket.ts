@@ -33,7 +33,7 @@
  */
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
-import { DEFAULT_MAX_SIZE, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { checkBusyPoll, DEFAULT_MAX_SIZE, PacketSocketBase, receiveChecked } from "./_packet.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { SCM_MAX_FD as MAX_FDS } from "./ffi/constants.ts";
 import { describeAddress } from "./ffi/errors.ts";
@@ -245,23 +245,10 @@ interface Tuning {
   busyPoll?: number;
 }
 
-const MAX_BUSY_POLL = 10_000;
-
 function checkTuning(call: string, options: SeqpacketSocketOptions): Tuning {
-  const busyPoll = options.busyPoll;
-  if (busyPoll !== undefined) {
-    if (typeof busyPoll !== "number" || !Number.isInteger(busyPoll)) {
-      throw new TypeError(`${call}: busyPoll must be an integer, got ${String(busyPoll)}`);
-    }
-    if (busyPoll < 0 || busyPoll > MAX_BUSY_POLL) {
-      throw new RangeError(
-        `${call}: busyPoll must be between 0 and ${MAX_BUSY_POLL} microseconds, got ${busyPoll}`,
-      );
-    }
-  }
   return {
     sendBufferSize: checkSize(call, "sendBufferSize", options.sendBufferSize, MAX_BUFFER_SIZE),
-    busyPoll,
+    busyPoll: checkBusyPoll(call, options.busyPoll),
   };
 }
 

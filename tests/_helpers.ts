@@ -1,6 +1,9 @@
 // Helpers shared by the test files. One place for each: look here before
 // writing another.
 
+import assert from "node:assert/strict";
+import { theReactor } from "../ffi/reactor.ts";
+
 /** Rejects with a message naming `what` if `promise` has not settled in `ms`. */
 export async function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -294,4 +297,73 @@ export function descriptorCount(): number {
   let n = 0;
   for (let fd = 0; fd < 65536; fd++) if (isOpenFd(fd)) n++;
   return n;
+}
+
+let affinity:
+  | { get(pid: number, mask: Uint8Array): number; set(pid: number, mask: Uint8Array): number }
+  | undefined;
+
+/**
+ * Runs `body` with this (the JS) thread on CPU 0 and process `pid` on CPU 1,
+ * so the peer's answers never come from preempting this thread on a shared
+ * CPU, and returns how many socket events the engine reported meanwhile: a
+ * receive that waits is woken by one, a receive that finds its record (or
+ * spins until it comes) is not. Returns null, running nothing, on a machine
+ * with fewer than two CPUs.
+ */
+export async function engineEventsOnSeparateCpus(
+  pid: number,
+  body: () => Promise<void>,
+): Promise<number | null> {
+  affinity ??= (() => {
+    const lib = Deno.dlopen("libc.so.6", {
+      sched_getaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
+      sched_setaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
+    }).symbols;
+    return {
+      get: (pid: number, mask: Uint8Array) => lib.sched_getaffinity(pid, BigInt(mask.length), mask),
+      set: (pid: number, mask: Uint8Array) => lib.sched_setaffinity(pid, BigInt(mask.length), mask),
+    };
+  })();
+  const saved = new Uint8Array(128);
+  if (affinity.get(0, saved) !== 0) throw new Error("sched_getaffinity failed");
+  if ((saved[0] & 3) !== 3) return null;
+  const cpu = (n: number) => {
+    const mask = new Uint8Array(128);
+    mask[0] = 1 << n;
+    return mask;
+  };
+  if (affinity.set(pid, cpu(1)) !== 0) throw new Error(`cannot move process ${pid} to CPU 1`);
+  if (affinity.set(0, cpu(0)) !== 0) throw new Error("cannot move this thread to CPU 0");
+  const reactor = theReactor();
+  try {
+    const before = reactor.eventCount;
+    await body();
+    return reactor.eventCount - before;
+  } finally {
+    affinity.set(0, saved);
+  }
+}
+
+/**
+ * Checks what `busyPoll` is for, given `eventsDuring(busyPoll)`, which runs
+ * `trips` round trips against a peer through
+ * {@linkcode engineEventsOnSeparateCpus} and returns its count: without
+ * busyPoll every reply is waited for (an engine event each), with the
+ * largest budget (so a slow machine still answers within it) almost none
+ * is. On a machine with one CPU it reports an ignored step instead.
+ */
+export async function assertBusyPollSparesWaits(
+  t: Deno.TestContext,
+  trips: number,
+  eventsDuring: (busyPoll?: number) => Promise<number | null>,
+): Promise<void> {
+  const waited = await eventsDuring();
+  if (waited === null) {
+    await t.step({ name: "needs two CPUs (skipped: this machine has one)", ignore: true, fn() {} });
+    return;
+  }
+  const spun = await eventsDuring(10_000);
+  assert.ok(waited >= trips * 0.9, `${waited} engine events for ${trips} replies waited for`);
+  assert.ok(spun !== null && spun <= trips * 0.1, `${spun} events for ${trips} replies, busyPoll`);
 }

@@ -11,9 +11,11 @@ import {
 import type { Message, NetAddr, UnixAddr } from "../types.ts";
 import { openSocketCount } from "../ffi/socket.ts";
 import {
+  assertBusyPollSparesWaits,
   deadline,
   denoRun,
   descriptorCount,
+  engineEventsOnSeparateCpus,
   fromHex,
   hasCapNetAdmin,
   lines,
@@ -313,6 +315,48 @@ eachBackend(
   needs("python3"),
 );
 
+Deno.test("[ffi] listenDatagram() refuses a busyPoll outside 0-10,000 or not an integer before any socket opens", () => {
+  using dir = tempDir();
+  const before = openSocketCount();
+  for (
+    const [busyPoll, error] of [[-1, RangeError], [10_001, RangeError], [0.5, TypeError]] as const
+  ) {
+    assert.throws(() => listenDatagram({ port: 0, busyPoll }), error);
+    assert.throws(() => listenDatagram({ path: `${dir.path}/x.sock`, busyPoll }), error);
+  }
+  assert.equal(openSocketCount(), before);
+  assert.deepEqual([...Deno.readDirSync(dir.path)], []);
+});
+
+Deno.test(
+  "[ffi] busyPoll takes a Python UDP echo's replies without waiting on the engine",
+  needs("python3"),
+  async (t) => {
+    const trips = 50;
+    // Engine events during the round trips to a fresh Python echo: each
+    // receive that waits is woken by one.
+    const eventsDuring = async (busyPoll?: number): Promise<number | null> => {
+      using sock = listenDatagram({ hostname: "127.0.0.1", port: 0, busyPoll, backend: "ffi" });
+      await using peer = python(PEER, "udp-echo", "127.0.0.1", String(trips));
+      const out = lines(peer.stdout);
+      const port = Number((await nextLine(out)).split(" ")[1]);
+      const to: NetAddr = { transport: "udp", hostname: "127.0.0.1", port };
+      const events = await engineEventsOnSeparateCpus(peer.pid, async () => {
+        for (let i = 0; i < trips; i++) {
+          const data = randomBytes(prng(i), 64);
+          await sock.send(data, to);
+          const m = await deadline(sock.receive(), 5000, `echo ${i}`);
+          assert.deepEqual(m?.data, data);
+          assert.deepEqual(m?.from, to);
+        }
+      });
+      await out.return?.();
+      return events;
+    };
+    await assertBusyPollSparesWaits(t, trips, eventsDuring);
+  },
+);
+
 eachBackend(
   "Python Unix datagram senders: a bound one by its path, an unbound one as from: null",
   async (backend) => {
@@ -534,6 +578,8 @@ Deno.test({
       [{ hostname: "127.0.0.1", port: 0, broadcast: false }, "ffi"],
       [{ hostname: "127.0.0.1", port: 0, multicastTtl: 4 }, "ffi"],
       [{ hostname: "127.0.0.1", port: 0, backend: "ffi" }, "ffi"],
+      [{ hostname: "127.0.0.1", port: 0, busyPoll: 50 }, "ffi"],
+      [{ hostname: "127.0.0.1", port: 0, busyPoll: 0 }, "builtin"],
     ];
     for (const [options, expected] of cases) {
       using sock = listenDatagram(options);
@@ -555,6 +601,7 @@ Deno.test({
           { hostname: "127.0.0.1", port: 0, sendBufferSize: 4096, backend: "builtin" },
           /sendBufferSize/,
         ],
+        [{ hostname: "127.0.0.1", port: 0, busyPoll: 50, backend: "builtin" }, /busyPoll/],
       ] as const
     ) {
       assert.throws(

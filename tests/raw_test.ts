@@ -334,6 +334,9 @@ Deno.test("openRaw() and openPacket() check their options before any system call
     [{ family: "ipv4", protocol: "icmp", interface: "" }, TypeError],
     [{ family: "ipv4", protocol: "icmp", interface: "a/b" }, TypeError],
     [{ family: "ipv4", protocol: "icmp", interface: "x".repeat(16) }, RangeError],
+    [{ family: "ipv4", protocol: "icmp", busyPoll: -1 }, RangeError],
+    [{ family: "ipv4", protocol: "icmp", busyPoll: 10_001 }, RangeError],
+    [{ family: "ipv4", protocol: "icmp", busyPoll: 2.5 }, TypeError],
   ];
   for (const [options, Class] of bad) {
     assert.throws(() => openRaw(options as never), Class, JSON.stringify(options));
@@ -350,6 +353,8 @@ Deno.test("openRaw() and openPacket() check their options before any system call
     [{ interface: "lo", immediate: "yes" }, TypeError],
     [{ interface: "lo", bufferSize: 0 }, RangeError],
     [{ interface: "lo", bufferSize: 1.5 }, TypeError],
+    [{ interface: "lo", busyPoll: -1 }, RangeError],
+    [{ interface: "lo", busyPoll: "50" }, TypeError],
   ];
   for (const [options, Class] of badPacket) {
     assert.throws(() => openPacket(options as never), Class, JSON.stringify(options));

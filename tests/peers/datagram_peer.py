@@ -7,6 +7,7 @@
 #   udp-recv HOST                   print "ready PORT", receive one datagram
 #   unix-send PATH HEX [BIND]       send from an unbound socket, or one bound to BIND
 #   unix-recv PATH                  bind PATH, print "ready", receive one datagram
+#   udp-echo HOST COUNT             print "ready PORT", send COUNT datagrams back
 #
 # Senders print {"local": ADDR}; receivers print {"data": HEX, "from": ADDR},
 # where ADDR is {"host", "port"}, {"path"} or {"abstract": HEX of the name}.
@@ -46,6 +47,16 @@ elif mode == "udp-recv":
     print("ready %d" % s.getsockname()[1], flush=True)
     data, addr = s.recvfrom(70000)
     print(json.dumps({"data": data.hex(), "from": describe(family, addr)}))
+elif mode == "udp-echo":
+    host, count = sys.argv[2], int(sys.argv[3])
+    family = inet_family(host)
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((host, 0))
+    print("ready %d" % s.getsockname()[1], flush=True)
+    for _ in range(count):
+        data, addr = s.recvfrom(70000)
+        s.sendto(data, addr)
+    print(json.dumps({"echoed": count}))
 elif mode == "unix-send":
     path, data = sys.argv[2], bytes.fromhex(sys.argv[3])
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
