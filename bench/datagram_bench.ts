@@ -46,11 +46,13 @@ import type { NetAddr, UnixAddr } from "../types.ts";
 
 type Kind = "udp" | "unixgram";
 /**
- * The Deno contenders: this package on its FFI backend, this package on the
- * built-in backend (what `listenDatagram()` picks under `--unstable-net`),
- * and `Deno.listenDatagram` itself.
+ * The Deno contenders: this package on its FFI backend (`"spin"`: with
+ * `busyPoll`), this package on the built-in backend (what `listenDatagram()`
+ * picks under `--unstable-net`), and `Deno.listenDatagram` itself.
  */
-type Impl = "ffi" | "wrapped" | "builtin";
+type Impl = "ffi" | "spin" | "wrapped" | "builtin";
+/** The busy-poll budget, µs, of the `"spin"` contender. */
+const BUSY_POLL = 50;
 /** The column of this package on the built-in backend. */
 const WRAPPED = `${OURS} on built-in`;
 
@@ -78,11 +80,13 @@ function open(kind: Kind, impl: Impl, path?: string): Endpoint {
   return impl === "builtin" ? openBuiltin(kind, path) : openOurs(kind, impl, path);
 }
 
-function openOurs(kind: Kind, impl: "ffi" | "wrapped", path?: string): Endpoint {
+function openOurs(kind: Kind, impl: "ffi" | "spin" | "wrapped", path?: string): Endpoint {
   // The built-in backend cannot size its buffer; the FFI one gets the C sink's.
-  const options = impl === "ffi"
-    ? { backend: "ffi", receiveBufferSize: 8 << 20 } as const
-    : { backend: "builtin" } as const;
+  const options = impl === "wrapped" ? { backend: "builtin" } as const : {
+    backend: "ffi",
+    receiveBufferSize: 8 << 20,
+    busyPoll: impl === "spin" ? BUSY_POLL : 0,
+  } as const;
   const sock: DatagramSocket = kind === "udp"
     ? listenDatagram({ hostname: "127.0.0.1", port: 0, ...options })
     : listenDatagram({ path: path ?? "", ...options });
@@ -179,7 +183,7 @@ async function pingPongDeno(
     await using peer = await echoServer(kind, server, serverPath);
     const to = target(kind, impl, kind === "udp" ? peer.ready : serverPath);
     const unpin = pinSelf("0");
-    const client = open(kind, impl, impl === "ffi" ? "" : `${dir}/client.sock`);
+    const client = open(kind, impl, impl === "ffi" || impl === "spin" ? "" : `${dir}/client.sock`);
     const rtts: number[] = [];
     try {
       const msg = new Uint8Array(size);
@@ -376,6 +380,14 @@ async function main(): Promise<void> {
       unit: "µs",
       better: "lower",
       values: { ...sameEnds, [C]: pingPong[64][C] },
+    });
+    const spinning = await medians({ [OURS]: () => pingPongDeno(kind, "spin", "spin", 64) });
+    emit({
+      group,
+      case: `ping-pong 64 B, pinned, both ends the same, ours with busyPoll ${BUSY_POLL} µs`,
+      unit: "µs",
+      better: "lower",
+      values: { ...spinning, [BUILTIN]: sameEnds[BUILTIN], [C]: pingPong[64][C] },
     });
     for (const size of SIZES) {
       const cRuns: Awaited<ReturnType<typeof floodC>>[] = [];
