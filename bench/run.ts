@@ -32,7 +32,7 @@ import {
 
 /** How one bench file went. */
 export interface FileOutcome {
-  /** The file name, e.g. `"seqpacket_bench.ts"`. */
+  /** The file name, e.g. `"engine_bench.ts"`. */
   file: string;
   /** Wall-clock seconds it took. */
   seconds: number;

@@ -297,7 +297,7 @@ Deno.test("ratio() is above 1 when ours is better, for either direction", () => 
 
 Deno.test("formatTable() lists every row with ratios and marks a failed file", () => {
   const outcomes: FileOutcome[] = [
-    { file: "seqpacket_bench.ts", seconds: 1, rows: [SAMPLE] },
+    { file: "engine_bench.ts", seconds: 1, rows: [SAMPLE] },
     {
       file: "raw_bench.ts",
       seconds: 2,

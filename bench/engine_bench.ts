@@ -1,7 +1,9 @@
 /**
- * Seqpacket benchmark: `@bsd/sockets` against the C reference (`bench/c/`,
- * built with gcc in the same run) and against Deno's nearest built-in, the
- * Unix datagram socket (`Deno.listenDatagram({ transport: "unixpacket" })`).
+ * The FFI engine's benchmark, measured through seqpacket sockets (which no
+ * built-in offers, so nothing but the engine stands between the caller and
+ * the kernel): `@bsd/sockets` against the C reference (`bench/c/`, built with
+ * gcc in the same run) and against Deno's nearest built-in, the Unix datagram
+ * socket (`Deno.listenDatagram({ transport: "unixpacket" })`).
  *
  * Every case runs two processes and reports the median of three runs:
  * - ping-pong of 64-byte records, one outstanding, timed per round trip by
@@ -14,9 +16,9 @@
  *   CPU 1: "send" is our sender into the C sink, "receive" is the C sender
  *   into our receiver; C is C into C.
  *
- * Run: `deno run --unstable-net -A bench/seqpacket_bench.ts [--json]`
- * (or `deno task bench seqpacket`). The same file is also the peer program:
- * `bench/seqpacket_bench.ts peer ROLE ...` (see {@linkcode runPeer}).
+ * Run: `deno run --unstable-net -A bench/engine_bench.ts [--json]`
+ * (or `deno task bench engine`). The same file is also the peer program:
+ * `bench/engine_bench.ts peer ROLE ...` (see {@linkcode runPeer}).
  *
  * @module
  */
