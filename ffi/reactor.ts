@@ -1,13 +1,14 @@
 // The readiness engine: one epoll instance per isolate.
 //
-// Sockets are registered one-shot and disarmed. Every operation first tries
-// its system call synchronously; only on EAGAIN does it park a waiter and arm
-// the socket, in the same synchronous step; arming checks readiness, so
-// nothing that arrived between the try and the wait is missed. An event
-// disarms the socket again, so a socket nobody waits on never wakes the
-// engine: a record that a try-first call picks up costs no pool-thread
-// wake-up and no new epoll_wait, as it did while every socket stayed armed
-// edge-triggered.
+// A socket is in the epoll set only while an operation on it waits, and
+// then one-shot. Every operation first tries its system call synchronously;
+// only on EAGAIN does it park a waiter and add the socket, in the same
+// synchronous step; adding checks readiness, so nothing that arrived between
+// the try and the wait is missed. An event disarms the socket, and once
+// nothing waits it leaves the set. A socket nobody waits on is thus on no
+// epoll wait queue: the kernel skips the wake-up path for each record it
+// queues (about 0.1 µs a record), and the engine is never woken for records
+// a try-first call picks up.
 // `nonblocking: true` epoll_wait calls (the only ones) run on Deno's blocking
 // pool; each result wakes every ready socket it lists at once.
 //
@@ -116,24 +117,25 @@ export class Reactor {
     return this.#nextToken++;
   }
 
-  /** Adds `fd` to the epoll set, disarmed until {@linkcode Reactor.arm}. */
-  add(fd: number, token: number): void {
-    this.#control(EPOLL_CTL_ADD, fd, token, EPOLLONESHOT);
-  }
-
   /**
-   * Arms `fd` for one event: readable, writable or both. The kernel checks
-   * readiness as it arms, so an event that is already due is reported, and
-   * it disarms the socket again as it reports one.
+   * Adds `fd` to the epoll set (`add`) or changes its interest, armed for one
+   * event: readable, writable or both. The kernel checks readiness as it
+   * arms, so an event that is already due is reported, and it disarms the
+   * socket again as it reports one.
    */
-  arm(fd: number, token: number, readable: boolean, writable: boolean): void {
+  arm(fd: number, token: number, readable: boolean, writable: boolean, add: boolean): void {
     const events = (readable ? EPOLLIN | EPOLLRDHUP : 0) | (writable ? EPOLLOUT : 0);
-    this.#control(EPOLL_CTL_MOD, fd, token, (events | EPOLLONESHOT) >>> 0);
+    this.#control(add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, token, (events | EPOLLONESHOT) >>> 0);
   }
 
-  /** Removes `fd` from the epoll set and forgets its waiters. */
-  remove(fd: number, token: number): void {
+  /** Takes `fd` out of the epoll set; it is not an error if it is not in it. */
+  disarm(fd: number): void {
     libc().epoll_ctl(this.#epfd, EPOLL_CTL_DEL, fd, this.#ctl);
+  }
+
+  /** Takes `fd` out of the epoll set (if it is in it) and forgets its waiters. */
+  remove(fd: number, token: number): void {
+    this.disarm(fd);
     this.idle(token);
   }
 

@@ -518,6 +518,8 @@ export class FdSocket<A = unknown> {
   #label: string;
   #refed = true;
   #eof = false;
+  /** Whether the socket is in the engine's epoll set (only while something waits). */
+  #registered = false;
   /** What the socket is armed for: 1 readable, 2 writable; 0 after an event disarmed it. */
   #armed = 0;
   #writeRetryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -555,13 +557,6 @@ export class FdSocket<A = unknown> {
     this.#inbox = [];
     this.#held = { fd, token: this.#token, closed: false, inbox: this.#inbox };
     openCount++;
-    try {
-      reactor.add(fd, this.#token);
-    } catch (err) {
-      libc().close(fd);
-      openCount--;
-      throw err;
-    }
     finalizer.register(this, this.#held, this.#held);
   }
 
@@ -1152,7 +1147,15 @@ export class FdSocket<A = unknown> {
         waiter.cleanup = () => signal.removeEventListener("abort", abort);
       }
       queue.push(waiter);
-      this.#waitersChanged();
+      try {
+        this.#waitersChanged();
+      } catch (err) {
+        // The engine could not watch the socket (epoll_ctl: out of memory,
+        // or the user's limit of watches): this operation fails, nothing else.
+        queue.splice(queue.indexOf(waiter), 1);
+        waiter.cleanup?.();
+        reject(err);
+      }
     });
   }
 
@@ -1192,7 +1195,11 @@ export class FdSocket<A = unknown> {
     if (!this.#refed) Deno.unrefTimer(this.#writeRetryTimer!);
   }
 
-  /** Tells the engine whether this socket waits, and arms it for what it waits on. */
+  /**
+   * Tells the engine whether this socket waits, and arms it for what it
+   * waits on: into the epoll set when something starts waiting, out of it
+   * once nothing does.
+   */
   #waitersChanged(): void {
     if (this.closed) return;
     const reactor = theReactor();
@@ -1201,11 +1208,12 @@ export class FdSocket<A = unknown> {
     const writers = this.#writers.length > 0 && this.#writeRetryTimer === undefined;
     const want = (this.#readers.length > 0 ? 1 : 0) | (writers ? 2 : 0);
     if (want === 0) {
-      // Left armed, the socket can wake the engine once more; the engine
-      // drops that event, which disarms it, so the next waiter arms again.
+      if (this.#registered) reactor.disarm(this.#fd);
+      this.#registered = false;
       this.#armed = 0;
-    } else if (want !== this.#armed) {
-      reactor.arm(this.#fd, this.#token, (want & 1) !== 0, (want & 2) !== 0);
+    } else if (want !== this.#armed || !this.#registered) {
+      reactor.arm(this.#fd, this.#token, (want & 1) !== 0, (want & 2) !== 0, !this.#registered);
+      this.#registered = true;
       this.#armed = want;
     }
     if (this.#readers.length > 0 || this.#writers.length > 0) {
