@@ -37,6 +37,7 @@ import {
   spawnDeno,
 } from "./_harness.ts";
 import { connectSeqpacket, listenSeqpacket } from "../seqpacket.ts";
+import { runFloor } from "./_ffi_floor.ts";
 
 const RUNS = 3;
 const PING_N = 10_000;
@@ -44,6 +45,8 @@ const SIZES = [
   { size: 64, n: 200_000, label: "64 B" },
   { size: 8192, n: 30_000, label: "8 KiB" },
 ] as const;
+/** The column of the least a Deno program can do through FFI (bench/_ffi_floor.ts). */
+const FLOOR = "Deno FFI floor";
 /** The busy-poll budget, µs, of the rows that use one. */
 const BUSY_POLL = 50;
 const SENDER = [0];
@@ -95,8 +98,9 @@ async function roundTrips(
 /**
  * Runs one benchmark role and prints its result line. Roles:
  * `client PATH N SIZE [BUSY_POLL_US]`, `server PATH [BUSY_POLL_US]`, `sink PATH N`, `flood PATH N SIZE`
- * (ours), and `builtin-client`, `builtin-sink`, `builtin-flood` with the
- * same arguments (Deno's Unix datagram socket).
+ * (ours), `builtin-client`, `builtin-sink`, `builtin-flood` with the
+ * same arguments (Deno's Unix datagram socket), and `floor-client`,
+ * `floor-sink`, `floor-flood` (bare FFI calls, see `bench/_ffi_floor.ts`).
  *
  * @param role The role name.
  * @param args Its arguments.
@@ -187,6 +191,12 @@ export async function runPeer(role: string, args: string[]): Promise<void> {
       sock.close();
       return peerResult({ role: "flood", n, msgs_per_s: n / ((t1 - t0) / 1000) });
     }
+    case "floor-client":
+    case "floor-flood":
+    case "floor-sink":
+      return peerResult(
+        await runFloor(role, args, peerReady, (trip) => roundTrips(n, size || 64, trip)),
+      );
     default:
       throw new Error(`unknown role ${role}`);
   }
@@ -262,6 +272,8 @@ async function pingPong(dir: string, pin: number[] | undefined): Promise<Record<
     co: pin === undefined
       ? NaN
       : await medianRun(dir, (p) => ours("server", [p], pin), cClient, rtt),
+    // The least a Deno program can do through FFI (bench/_ffi_floor.ts).
+    fc: await medianRun(dir, cServer, (p) => ours("floor-client", [p, PING_N, 64], pin), rtt),
     // The same two with busyPoll (spin before waiting for each reply).
     ocSpin: await medianRun(
       dir,
@@ -312,6 +324,7 @@ async function throughput(
         (p) => ours("builtin-flood", [p, n, size], SENDER),
         sent,
       ),
+      [FLOOR]: await medianRun(dir, cSink, (p) => ours("floor-flood", [p, n, size], SENDER), sent),
     },
     receive: {
       [OURS]: await medianRun(dir, (p) => ours("sink", [p, n], RECEIVER), cFlood, received),
@@ -322,6 +335,7 @@ async function throughput(
         (p) => c(["unixgram", "flood", p, ...args], SENDER),
         received,
       ),
+      [FLOOR]: await medianRun(dir, (p) => ours("floor-sink", [p, n], RECEIVER), cFlood, received),
     },
   };
 }
@@ -336,7 +350,7 @@ async function main(): Promise<void> {
         case: `ping-pong 64 B, ${how}, each client against the C echo server`,
         unit: "µs",
         better: "lower",
-        values: { [OURS]: r.oc, [C]: r.cc, [BUILTIN]: r.bc },
+        values: { [OURS]: r.oc, [C]: r.cc, [BUILTIN]: r.bc, [FLOOR]: r.fc },
         note: `median round trip of ${PING_N}, median of ${RUNS} runs` +
           (pin ? "; goal: within 1.25× C" : ""),
       });

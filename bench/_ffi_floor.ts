@@ -1,0 +1,233 @@
+/**
+ * The floor under the engine benchmark: the least a Deno program can do
+ * through FFI to move seqpacket records, with no library around it. Each
+ * role makes the system calls a socket library cannot avoid and nothing
+ * else: no engine, no argument checks, no credentials (so no way to tell a
+ * 0-byte record from end of stream), no descriptor passing. What a receive
+ * hands back is still a copy of its own (`slice`), as any receive API's must
+ * be. Waiting is one `nonblocking: true` `poll` per wait.
+ *
+ * Whatever this reaches bounds what `@bsd/sockets` can reach on the same
+ * machine: a goal above it asks more of the runtime than of the library.
+ *
+ * @module
+ */
+
+import type { PeerResult } from "./_harness.ts";
+
+const AF_UNIX = 1;
+const SOCK_SEQPACKET = 5;
+const SOCK_CLOEXEC = 0o2000000;
+const MSG_DONTWAIT = 0x40;
+const MSG_NOSIGNAL = 0x4000;
+const EAGAIN = 11;
+const POLLIN = 1;
+const POLLOUT = 4;
+const BATCH = 32;
+const SLOT = 65536;
+
+const SYMBOLS = {
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
+  recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"], result: "isize" },
+  recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  close: { parameters: ["i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** A connected seqpacket socket and the calls on it. */
+class FloorSocket {
+  readonly #lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+  readonly #errno = new Deno.UnsafePointerView(this.#lib.__errno_location()!);
+  readonly #fd: number;
+  readonly #pollfd = new Uint8Array(8);
+
+  private constructor(fd: number) {
+    this.#fd = fd;
+    new DataView(this.#pollfd.buffer).setInt32(0, fd, true);
+  }
+
+  /** Connects to the listener at `path`. */
+  static connect(path: string): FloorSocket {
+    const lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+    const fd = lib.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    const addr = sockaddr(path);
+    if (fd < 0 || lib.connect(fd, addr, addr.length) < 0) {
+      throw new Error(`floor: connect ${path} failed`);
+    }
+    return new FloorSocket(fd);
+  }
+
+  /** Listens at `path`, calls `ready`, and accepts one connection. */
+  static async accept(path: string, ready: () => void): Promise<FloorSocket> {
+    const lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+    const lfd = lib.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    const addr = sockaddr(path);
+    if (lfd < 0 || lib.bind(lfd, addr, addr.length) < 0 || lib.listen(lfd, 1) < 0) {
+      throw new Error(`floor: listen ${path} failed`);
+    }
+    ready();
+    const pollfd = new Uint8Array(8);
+    new DataView(pollfd.buffer).setInt32(0, lfd, true);
+    new DataView(pollfd.buffer).setInt16(4, POLLIN, true);
+    await lib.poll(pollfd, 1n, -1);
+    const fd = lib.accept4(lfd, null, null, SOCK_CLOEXEC);
+    lib.close(lfd);
+    if (fd < 0) throw new Error(`floor: accept ${path} failed`);
+    return new FloorSocket(fd);
+  }
+
+  /** Sends one record, waiting for room; throws on any error but EAGAIN. */
+  async send(data: Uint8Array): Promise<void> {
+    for (;;) {
+      const n = this.#lib.sendto(
+        this.#fd,
+        data,
+        BigInt(data.length),
+        MSG_DONTWAIT | MSG_NOSIGNAL,
+        null,
+        0,
+      );
+      if (n >= 0) return;
+      await this.#wait(POLLOUT);
+    }
+  }
+
+  /** One record, a copy of its own, or null at end of stream (or a 0-byte record). */
+  async receive(buf: Uint8Array): Promise<Uint8Array | null> {
+    for (;;) {
+      const n = Number(
+        this.#lib.recvfrom(this.#fd, buf, BigInt(buf.length), MSG_DONTWAIT, null, null),
+      );
+      if (n > 0) return buf.slice(0, n);
+      if (n === 0) return null;
+      await this.#wait(POLLIN);
+    }
+  }
+
+  /**
+   * Drains up to `BATCH` records per call into `arena`, a copy of each; the
+   * count, or 0 at end of stream.
+   */
+  async receiveBatch(arena: Arena, into: Uint8Array[]): Promise<number> {
+    for (;;) {
+      arena.reset();
+      const n = this.#lib.recvmmsg(this.#fd, arena.headers, BATCH, MSG_DONTWAIT, null);
+      if (n > 0) {
+        for (let i = 0; i < n; i++) {
+          const len = arena.view.getUint32(i * 64 + 56, true);
+          if (len === 0) return i;
+          into.push(arena.data.slice(i * SLOT, i * SLOT + len));
+        }
+        return n;
+      }
+      if (n === 0) return 0;
+      await this.#wait(POLLIN);
+    }
+  }
+
+  async #wait(events: number): Promise<void> {
+    const e = this.#errno.getInt32();
+    if (e !== EAGAIN) throw new Error(`floor: errno ${e}`);
+    new DataView(this.#pollfd.buffer).setInt16(4, events, true);
+    await this.#lib.poll(this.#pollfd, 1n, -1);
+  }
+
+  close(): void {
+    this.#lib.close(this.#fd);
+  }
+}
+
+function sockaddr(path: string): Uint8Array {
+  const name = new TextEncoder().encode(path);
+  const addr = new Uint8Array(2 + name.length + 1);
+  addr[0] = AF_UNIX;
+  addr.set(name, 2);
+  return addr;
+}
+
+/** recvmmsg headers and slots, built once. */
+class Arena {
+  readonly data = new Uint8Array(BATCH * SLOT);
+  readonly headers = new Uint8Array(BATCH * 64);
+  readonly view = new DataView(this.headers.buffer);
+  readonly #iovecs = new Uint8Array(BATCH * 16);
+
+  constructor() {
+    const iov = new DataView(this.#iovecs.buffer);
+    const at = (b: Uint8Array) => BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+    for (let i = 0; i < BATCH; i++) {
+      iov.setBigUint64(i * 16, at(this.data) + BigInt(i * SLOT), true);
+      iov.setBigUint64(i * 16 + 8, BigInt(SLOT), true);
+      this.view.setBigUint64(i * 64 + 16, at(this.#iovecs) + BigInt(i * 16), true);
+      this.view.setBigUint64(i * 64 + 24, 1n, true);
+    }
+  }
+
+  reset(): void {
+    for (let i = 0; i < BATCH; i++) this.view.setUint32(i * 64 + 48, 0, true);
+  }
+}
+
+/**
+ * Runs one floor role against a C peer and returns its result line:
+ * `floor-client PATH` (round trips, timed by `trips`), `floor-flood PATH N
+ * SIZE`, `floor-sink PATH N` (listens at PATH; `ready` is called once it
+ * can be connected to, or once connected for the other two).
+ */
+export async function runFloor(
+  role: string,
+  [path, a, b]: string[],
+  ready: () => void,
+  trips: (trip: (msg: Uint8Array) => Promise<Uint8Array | null>) => Promise<PeerResult>,
+): Promise<PeerResult> {
+  const n = Number(a), size = Number(b);
+  const sock = role === "floor-sink"
+    ? await FloorSocket.accept(path, ready)
+    : FloorSocket.connect(path);
+  try {
+    switch (role) {
+      case "floor-client": {
+        ready();
+        const buf = new Uint8Array(SLOT);
+        return await trips(async (msg) => {
+          await sock.send(msg);
+          return await sock.receive(buf);
+        });
+      }
+      case "floor-flood": {
+        ready();
+        const msg = new Uint8Array(size).fill(7);
+        const t0 = performance.now();
+        for (let i = 0; i < n; i++) await sock.send(msg);
+        const t1 = performance.now();
+        return { role: "flood", n, msgs_per_s: n / ((t1 - t0) / 1000) };
+      }
+      case "floor-sink": {
+        const arena = new Arena();
+        const records: Uint8Array[] = [];
+        let count = 0, first = 0, last = 0;
+        for (;;) {
+          const got = await sock.receiveBatch(arena, records);
+          if (got === 0) break;
+          // One timestamp per record, as the other sinks take.
+          for (let i = 0; i < got; i++) last = performance.now();
+          if (count === 0) first = last;
+          count += got;
+          records.length = 0;
+        }
+        if (count !== n) throw new Error(`floor-sink: ${count} records, expected ${n}`);
+        return { role: "sink", n: count, msgs_per_s: (count - 1) / ((last - first) / 1000) };
+      }
+      default:
+        throw new Error(`unknown floor role ${role}`);
+    }
+  } finally {
+    sock.close();
+  }
+}
