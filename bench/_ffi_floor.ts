@@ -10,6 +10,12 @@
  * Whatever this reaches bounds what `@bsd/sockets` can reach on the same
  * machine: a goal above it asks more of the runtime than of the library.
  *
+ * With `cmsg`, receives also do what seqpacket needs the kernel to do for
+ * it: they pass a control buffer (without one the kernel would close any
+ * descriptors a record carries) and the socket sets `SO_PASSCRED` (how end
+ * of stream is told from a 0-byte record). This variant bounds what a
+ * seqpacket library with those two guarantees can reach.
+ *
  * @module
  */
 
@@ -25,6 +31,10 @@ const POLLIN = 1;
 const POLLOUT = 4;
 const BATCH = 32;
 const SLOT = 65536;
+const SOL_SOCKET = 1;
+const SO_PASSCRED = 16;
+/** Room per record for credentials and a few descriptors. */
+const CONTROL = 64;
 
 const SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -37,6 +47,7 @@ const SYMBOLS = {
   recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   close: { parameters: ["i32"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
@@ -47,24 +58,34 @@ class FloorSocket {
   readonly #fd: number;
   readonly #pollfd = new Uint8Array(8);
 
-  private constructor(fd: number) {
+  /** Whether receives pass control buffers (see the module's `cmsg`). */
+  readonly #cmsg: boolean;
+  /** The receive arena, for batches and, with `cmsg`, for single records too. */
+  readonly #arena = new Arena();
+
+  private constructor(fd: number, cmsg: boolean) {
     this.#fd = fd;
+    this.#cmsg = cmsg;
     new DataView(this.#pollfd.buffer).setInt32(0, fd, true);
+    if (cmsg) {
+      const one = new Uint8Array(new Int32Array([1]).buffer);
+      this.#lib.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, one, 4);
+    }
   }
 
   /** Connects to the listener at `path`. */
-  static connect(path: string): FloorSocket {
+  static connect(path: string, cmsg: boolean): FloorSocket {
     const lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
     const fd = lib.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     const addr = sockaddr(path);
     if (fd < 0 || lib.connect(fd, addr, addr.length) < 0) {
       throw new Error(`floor: connect ${path} failed`);
     }
-    return new FloorSocket(fd);
+    return new FloorSocket(fd, cmsg);
   }
 
   /** Listens at `path`, calls `ready`, and accepts one connection. */
-  static async accept(path: string, ready: () => void): Promise<FloorSocket> {
+  static async accept(path: string, ready: () => void, cmsg: boolean): Promise<FloorSocket> {
     const lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
     const lfd = lib.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     const addr = sockaddr(path);
@@ -79,7 +100,7 @@ class FloorSocket {
     const fd = lib.accept4(lfd, null, null, SOCK_CLOEXEC);
     lib.close(lfd);
     if (fd < 0) throw new Error(`floor: accept ${path} failed`);
-    return new FloorSocket(fd);
+    return new FloorSocket(fd, cmsg);
   }
 
   /** Sends one record, waiting for room; throws on any error but EAGAIN. */
@@ -100,6 +121,10 @@ class FloorSocket {
 
   /** One record, a copy of its own, or null at end of stream (or a 0-byte record). */
   async receive(buf: Uint8Array): Promise<Uint8Array | null> {
+    if (this.#cmsg) {
+      const one: Uint8Array[] = [];
+      return await this.receiveBatch(1, one) === 0 ? null : one[0];
+    }
     for (;;) {
       const n = Number(
         this.#lib.recvfrom(this.#fd, buf, BigInt(buf.length), MSG_DONTWAIT, null, null),
@@ -111,13 +136,14 @@ class FloorSocket {
   }
 
   /**
-   * Drains up to `BATCH` records per call into `arena`, a copy of each; the
+   * Drains up to `batch` records per call, a copy of each into `into`; the
    * count, or 0 at end of stream.
    */
-  async receiveBatch(arena: Arena, into: Uint8Array[]): Promise<number> {
+  async receiveBatch(batch: number, into: Uint8Array[]): Promise<number> {
+    const arena = this.#arena;
     for (;;) {
-      arena.reset();
-      const n = this.#lib.recvmmsg(this.#fd, arena.headers, BATCH, MSG_DONTWAIT, null);
+      arena.reset(batch, this.#cmsg ? CONTROL : 0);
+      const n = this.#lib.recvmmsg(this.#fd, arena.headers, batch, MSG_DONTWAIT, null);
       if (n > 0) {
         for (let i = 0; i < n; i++) {
           const len = arena.view.getUint32(i * 64 + 56, true);
@@ -157,6 +183,7 @@ class Arena {
   readonly headers = new Uint8Array(BATCH * 64);
   readonly view = new DataView(this.headers.buffer);
   readonly #iovecs = new Uint8Array(BATCH * 16);
+  readonly #control = new Uint8Array(BATCH * CONTROL);
 
   constructor() {
     const iov = new DataView(this.#iovecs.buffer);
@@ -166,30 +193,38 @@ class Arena {
       iov.setBigUint64(i * 16 + 8, BigInt(SLOT), true);
       this.view.setBigUint64(i * 64 + 16, at(this.#iovecs) + BigInt(i * 16), true);
       this.view.setBigUint64(i * 64 + 24, 1n, true);
+      this.view.setBigUint64(i * 64 + 32, at(this.#control) + BigInt(i * CONTROL), true);
     }
   }
 
-  reset(): void {
-    for (let i = 0; i < BATCH; i++) this.view.setUint32(i * 64 + 48, 0, true);
+  /** Resets what the kernel rewrites in the first `n` slots: control length (0: none), flags. */
+  reset(n: number, control: number): void {
+    for (let i = 0; i < n; i++) {
+      this.view.setUint32(i * 64 + 40, control, true);
+      this.view.setUint32(i * 64 + 48, 0, true);
+    }
   }
 }
 
 /**
  * Runs one floor role against a C peer and returns its result line:
- * `floor-client PATH` (round trips, timed by `trips`), `floor-flood PATH N
- * SIZE`, `floor-sink PATH N` (listens at PATH; `ready` is called once it
- * can be connected to, or once connected for the other two).
+ * `floor-client PATH N SIZE [cmsg]` (round trips, timed by `trips`),
+ * `floor-flood PATH N SIZE`, `floor-sink PATH N [cmsg]` (listens at PATH;
+ * `ready` is called once it can be connected to, or once connected for the
+ * other two).
  */
 export async function runFloor(
   role: string,
-  [path, a, b]: string[],
+  args: string[],
   ready: () => void,
   trips: (trip: (msg: Uint8Array) => Promise<Uint8Array | null>) => Promise<PeerResult>,
 ): Promise<PeerResult> {
+  const [path, a, b] = args;
   const n = Number(a), size = Number(b);
+  const cmsg = args.includes("cmsg");
   const sock = role === "floor-sink"
-    ? await FloorSocket.accept(path, ready)
-    : FloorSocket.connect(path);
+    ? await FloorSocket.accept(path, ready, cmsg)
+    : FloorSocket.connect(path, cmsg);
   try {
     switch (role) {
       case "floor-client": {
@@ -209,11 +244,10 @@ export async function runFloor(
         return { role: "flood", n, msgs_per_s: n / ((t1 - t0) / 1000) };
       }
       case "floor-sink": {
-        const arena = new Arena();
         const records: Uint8Array[] = [];
         let count = 0, first = 0, last = 0;
         for (;;) {
-          const got = await sock.receiveBatch(arena, records);
+          const got = await sock.receiveBatch(BATCH, records);
           if (got === 0) break;
           // One timestamp per record, as the other sinks take.
           for (let i = 0; i < got; i++) last = performance.now();

@@ -47,6 +47,8 @@ const SIZES = [
 ] as const;
 /** The column of the least a Deno program can do through FFI (bench/_ffi_floor.ts). */
 const FLOOR = "Deno FFI floor";
+/** The floor receiving as seqpacket must: with a control buffer and SO_PASSCRED. */
+const FLOOR_CMSG = "Deno FFI floor + cmsg";
 /** The busy-poll budget, µs, of the rows that use one. */
 const BUSY_POLL = 50;
 const SENDER = [0];
@@ -274,6 +276,12 @@ async function pingPong(dir: string, pin: number[] | undefined): Promise<Record<
       : await medianRun(dir, (p) => ours("server", [p], pin), cClient, rtt),
     // The least a Deno program can do through FFI (bench/_ffi_floor.ts).
     fc: await medianRun(dir, cServer, (p) => ours("floor-client", [p, PING_N, 64], pin), rtt),
+    fcc: await medianRun(
+      dir,
+      cServer,
+      (p) => ours("floor-client", [p, PING_N, 64, "cmsg"], pin),
+      rtt,
+    ),
     // The same two with busyPoll (spin before waiting for each reply).
     ocSpin: await medianRun(
       dir,
@@ -336,6 +344,12 @@ async function throughput(
         received,
       ),
       [FLOOR]: await medianRun(dir, (p) => ours("floor-sink", [p, n], RECEIVER), cFlood, received),
+      [FLOOR_CMSG]: await medianRun(
+        dir,
+        (p) => ours("floor-sink", [p, n, "cmsg"], RECEIVER),
+        cFlood,
+        received,
+      ),
     },
   };
 }
@@ -350,7 +364,7 @@ async function main(): Promise<void> {
         case: `ping-pong 64 B, ${how}, each client against the C echo server`,
         unit: "µs",
         better: "lower",
-        values: { [OURS]: r.oc, [C]: r.cc, [BUILTIN]: r.bc, [FLOOR]: r.fc },
+        values: { [OURS]: r.oc, [C]: r.cc, [BUILTIN]: r.bc, [FLOOR]: r.fc, [FLOOR_CMSG]: r.fcc },
         note: `median round trip of ${PING_N}, median of ${RUNS} runs` +
           (pin ? "; goal: within 1.25× C" : ""),
       });
