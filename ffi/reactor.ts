@@ -129,13 +129,13 @@ export class Reactor {
   }
 
   /** Takes `fd` out of the epoll set; it is not an error if it is not in it. */
-  disarm(fd: number): void {
+  unwatch(fd: number): void {
     libc().epoll_ctl(this.#epfd, EPOLL_CTL_DEL, fd, this.#ctl);
   }
 
   /** Takes `fd` out of the epoll set (if it is in it) and forgets its waiters. */
   remove(fd: number, token: number): void {
-    this.disarm(fd);
+    this.unwatch(fd);
     this.idle(token);
   }
 

@@ -976,10 +976,10 @@ export class FdSocket<A = unknown> {
   }
 
   /**
-   * `#take`, tried again until a record comes or the
-   * busy-poll budget is spent. Between tries the thread yields its CPU, so
-   * a peer that shares it gets to run and answer (spinning without the
-   * yield made a pinned Deno-to-Deno round trip five times slower).
+   * `#take`, tried again until a record comes or the busy-poll budget is
+   * spent. Between tries the thread yields its CPU, so a peer that shares it
+   * gets to run and answer (spinning without the yield made a pinned
+   * Deno-to-Deno round trip five times slower: 84 µs against 16.5).
    */
   #takeSpinning(maxSize: number): Received<A> | null | Error | undefined {
     let r = this.#take(maxSize);
@@ -1208,7 +1208,7 @@ export class FdSocket<A = unknown> {
     const writers = this.#writers.length > 0 && this.#writeRetryTimer === undefined;
     const want = (this.#readers.length > 0 ? 1 : 0) | (writers ? 2 : 0);
     if (want === 0) {
-      if (this.#registered) reactor.disarm(this.#fd);
+      if (this.#registered) reactor.unwatch(this.#fd);
       this.#registered = false;
       this.#armed = 0;
     } else if (want !== this.#armed || !this.#registered) {
