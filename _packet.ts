@@ -24,11 +24,10 @@ export function checkBusyPoll(call: string, value: unknown): number | undefined 
 }
 
 /** Checks a receive's options before any system call. */
-function checkReceiveOptions(options: ReceiveOptions | undefined): {
+function checkReceiveOptions(options: ReceiveOptions): {
   maxSize: number;
   signal?: AbortSignal;
 } {
-  if (options === undefined) return { maxSize: DEFAULT_MAX_SIZE };
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`receive options must be an object, got ${String(options)}`);
   }

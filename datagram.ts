@@ -488,7 +488,7 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
       else sock.setOption("ipv6MulticastInterface", index);
     }
     setBufferSizes(sock, receiveBufferSize, sendBufferSize);
-    if (busyPoll !== undefined) sock.busyPoll = busyPoll;
+    if (busyPoll !== undefined) sock.setBusyPoll(busyPoll);
     sock.bind(address, label);
     const local = sock.localAddress((name, length) => decodeInet(name, length, "udp"));
     sock.label = describeAddress(local);
@@ -541,7 +541,7 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
     const sock = FdSocket.open<UnixAddr>("unix", "datagram", 0, { label, decode: decodeSender });
     try {
       setBufferSizes(sock, receiveBufferSize, sendBufferSize);
-      if (busyPoll !== undefined) sock.busyPoll = busyPoll;
+      if (busyPoll !== undefined) sock.setBusyPoll(busyPoll);
       sock.bind(address, label);
       const local = path === ""
         ? sock.localAddress((name, length) => decodeUnix(name, length, "unixgram"))

@@ -172,7 +172,7 @@ export function openRaw(options: RawOptions): RawSocket {
   try {
     if (o.interface !== undefined) sock.setOption("bindToDevice", o.interface);
     if (o.headerIncluded) sock.setOption("ipHeaderIncluded", true);
-    if (o.busyPoll !== undefined) sock.busyPoll = o.busyPoll;
+    if (o.busyPoll !== undefined) sock.setBusyPoll(o.busyPoll);
     // Binding a ping socket to port 0 makes the kernel pick its echo
     // identifier now, so echoId is known before the first request.
     if (o.unprivileged) sock.bind(encodeInet(o.family === "ipv4" ? "0.0.0.0" : "::", 0));
@@ -682,7 +682,7 @@ export function openPacket(options: PacketOptions): LinkSocket {
     if (filter) sock.setOption("attachFilter", filter);
     if (!immediate) useReceiveRing(sock, ringBlocks(bufferSize), decode);
     else if (bufferSize !== undefined) sock.setBufferSize("receive", bufferSize);
-    if (busyPoll !== undefined) sock.busyPoll = busyPoll;
+    if (busyPoll !== undefined) sock.setBusyPoll(busyPoll);
     sock.bind(encodeLink({ ifindex, protocol }));
     return adoptLink(sock, sock.localAddress(decode), cooked);
   } catch (err) {

@@ -33,7 +33,7 @@
  */
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
-import { checkBusyPoll, DEFAULT_MAX_SIZE, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { SCM_MAX_FD as MAX_FDS } from "./ffi/constants.ts";
 import { describeAddress } from "./ffi/errors.ts";
@@ -256,7 +256,7 @@ function checkTuning(call: string, options: SeqpacketSocketOptions): Tuning {
 function prepare(socket: FdSocket<UnixAddr>, tuning: Tuning, passCredentials = true): void {
   if (passCredentials) socket.setOption("passCredentials", true);
   if (tuning.sendBufferSize !== undefined) socket.setBufferSize("send", tuning.sendBufferSize);
-  if (tuning.busyPoll !== undefined) socket.busyPoll = tuning.busyPoll;
+  if (tuning.busyPoll !== undefined) socket.setBusyPoll(tuning.busyPoll);
 }
 
 function checkOptionsObject(call: string, options: unknown): asserts options is object {
@@ -490,9 +490,6 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
    * ```
    */
   receive(options?: ReceiveOptions): Promise<SeqpacketMessage | null> {
-    if (options === undefined) {
-      return this.#socket.receive(DEFAULT_MAX_SIZE) as Promise<SeqpacketMessage | null>;
-    }
     return receiveChecked(
       options,
       (maxSize, signal) =>

@@ -20,7 +20,6 @@ export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 
 /** Protocols. */
-export const IPPROTO_IP = 0;
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
@@ -65,8 +64,6 @@ export const SO_PASSCRED = 16;
 export const SO_PEERCRED = 17;
 export const SO_BINDTODEVICE = 25;
 export const SO_ATTACH_FILTER = 26;
-export const SO_DETACH_FILTER = 27;
-export const SO_REUSEPORT = 15;
 export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
 export const SCM_RIGHTS = 1;
@@ -82,16 +79,13 @@ export const IP_ADD_MEMBERSHIP = 35;
 export const IP_DROP_MEMBERSHIP = 36;
 
 /** IPPROTO_IPV6 options. */
-export const IPV6_UNICAST_HOPS = 16;
 export const IPV6_MULTICAST_IF = 17;
 export const IPV6_MULTICAST_HOPS = 18;
 export const IPV6_MULTICAST_LOOP = 19;
 export const IPV6_JOIN_GROUP = 20;
 export const IPV6_LEAVE_GROUP = 21;
-export const IPV6_V6ONLY = 26;
 
 /** SOL_PACKET options. */
-export const PACKET_ADD_MEMBERSHIP = 1;
 export const PACKET_RX_RING = 5;
 export const PACKET_STATISTICS = 6;
 export const PACKET_VERSION = 10;

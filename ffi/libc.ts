@@ -45,13 +45,6 @@ const SYMBOLS = {
   // int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
   // The only call that may block, so the only one run off the JS thread.
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
-  // int epoll_wait(...), with timeout 0: collects ready events without blocking
-  // (symbol aliased so the same function has a synchronous binding).
-  epoll_poll: {
-    name: "epoll_wait",
-    parameters: ["i32", "buffer", "i32", "i32"],
-    result: "i32",
-  },
   // int eventfd(unsigned int initval, int flags)
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   // ssize_t write(int fd, const void *buf, size_t count)

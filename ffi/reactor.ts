@@ -128,15 +128,9 @@ export class Reactor {
     this.#control(add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, token, (events | EPOLLONESHOT) >>> 0);
   }
 
-  /** Takes `fd` out of the epoll set; it is not an error if it is not in it. */
+  /** Takes `fd` out of the epoll set. */
   unwatch(fd: number): void {
     libc().epoll_ctl(this.#epfd, EPOLL_CTL_DEL, fd, this.#ctl);
-  }
-
-  /** Takes `fd` out of the epoll set (if it is in it) and forgets its waiters. */
-  remove(fd: number, token: number): void {
-    this.unwatch(fd);
-    this.idle(token);
   }
 
   /** Marks `token` as having parked operations; starts the wait if needed. */
@@ -161,11 +155,6 @@ export class Reactor {
     this.#waiting.delete(token);
     if (entry.refed) this.#refedWaiting--;
     this.#update();
-  }
-
-  /** Sockets with parked operations (for tests and diagnostics). */
-  get waitingCount(): number {
-    return this.#waiting.size;
   }
 
   /** Socket events the waits have reported so far (for tests and diagnostics). */

@@ -33,14 +33,11 @@ import {
   IPV6_MULTICAST_HOPS,
   IPV6_MULTICAST_IF,
   IPV6_MULTICAST_LOOP,
-  IPV6_UNICAST_HOPS,
-  IPV6_V6ONLY,
   MSG_CMSG_CLOEXEC,
   MSG_CTRUNC,
   MSG_DONTWAIT,
   MSG_NOSIGNAL,
   MSG_TRUNC,
-  PACKET_ADD_MEMBERSHIP,
   PACKET_RX_RING,
   PACKET_STATISTICS,
   PACKET_VERSION,
@@ -59,14 +56,12 @@ import {
   SO_ATTACH_FILTER,
   SO_BINDTODEVICE,
   SO_BROADCAST,
-  SO_DETACH_FILTER,
   SO_ERROR,
   SO_PASSCRED,
   SO_PEERCRED,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
   SO_REUSEADDR,
-  SO_REUSEPORT,
   SO_SNDBUF,
   SO_SNDBUFFORCE,
   SO_TYPE,
@@ -155,7 +150,6 @@ export interface FdSocketOptions<A> {
 /** Typed socket options: the one path to setsockopt/getsockopt. */
 export interface OptionValues {
   reuseAddress: boolean;
-  reusePort: boolean;
   broadcast: boolean;
   sendBufferSize: number;
   receiveBufferSize: number;
@@ -167,7 +161,6 @@ export interface OptionValues {
   bindToDevice: string;
   /** The bytes of a `struct sock_filter` array (see ffi/filter.ts). */
   attachFilter: Uint8Array;
-  detachFilter: boolean;
   ipTtl: number;
   ipHeaderIncluded: boolean;
   multicastTtl: number;
@@ -176,15 +169,11 @@ export interface OptionValues {
   multicastInterface: number;
   addMembership: Membership;
   dropMembership: Membership;
-  ipv6UnicastHops: number;
   ipv6MulticastHops: number;
   ipv6MulticastLoop: boolean;
   ipv6MulticastInterface: number;
   ipv6JoinGroup: Membership;
   ipv6LeaveGroup: Membership;
-  ipv6Only: boolean;
-  /** AF_PACKET membership (promiscuous and friends): type and interface. */
-  packetMembership: { ifindex: number; type: number };
   /** AF_PACKET ring layout version (TPACKET_V1…V3). */
   packetVersion: number;
   /** AF_PACKET receive ring: the bytes of a `struct tpacket_req3` (see ffi/packet_ring.ts). */
@@ -206,10 +195,9 @@ export interface ReadOnlyOptionValues {
   packetStatistics: { packets: number; drops: number };
 }
 
-type Encoding = "bool" | "int" | "string" | "bytes" | "struct" | "mreqn" | "mreq6" | "packet_mreq";
+type Encoding = "bool" | "int" | "string" | "bytes" | "struct" | "mreqn" | "mreq6";
 const OPTIONS: Record<keyof OptionValues, readonly [number, number, Encoding]> = {
   reuseAddress: [SOL_SOCKET, SO_REUSEADDR, "bool"],
-  reusePort: [SOL_SOCKET, SO_REUSEPORT, "bool"],
   broadcast: [SOL_SOCKET, SO_BROADCAST, "bool"],
   sendBufferSize: [SOL_SOCKET, SO_SNDBUF, "int"],
   receiveBufferSize: [SOL_SOCKET, SO_RCVBUF, "int"],
@@ -218,7 +206,6 @@ const OPTIONS: Record<keyof OptionValues, readonly [number, number, Encoding]> =
   passCredentials: [SOL_SOCKET, SO_PASSCRED, "bool"],
   bindToDevice: [SOL_SOCKET, SO_BINDTODEVICE, "string"],
   attachFilter: [SOL_SOCKET, SO_ATTACH_FILTER, "bytes"],
-  detachFilter: [SOL_SOCKET, SO_DETACH_FILTER, "bool"],
   ipTtl: [SOL_IP, IP_TTL, "int"],
   ipHeaderIncluded: [SOL_IP, IP_HDRINCL, "bool"],
   multicastTtl: [SOL_IP, IP_MULTICAST_TTL, "int"],
@@ -226,14 +213,11 @@ const OPTIONS: Record<keyof OptionValues, readonly [number, number, Encoding]> =
   multicastInterface: [SOL_IP, IP_MULTICAST_IF, "mreqn"],
   addMembership: [SOL_IP, IP_ADD_MEMBERSHIP, "mreqn"],
   dropMembership: [SOL_IP, IP_DROP_MEMBERSHIP, "mreqn"],
-  ipv6UnicastHops: [SOL_IPV6, IPV6_UNICAST_HOPS, "int"],
   ipv6MulticastHops: [SOL_IPV6, IPV6_MULTICAST_HOPS, "int"],
   ipv6MulticastLoop: [SOL_IPV6, IPV6_MULTICAST_LOOP, "bool"],
   ipv6MulticastInterface: [SOL_IPV6, IPV6_MULTICAST_IF, "int"],
   ipv6JoinGroup: [SOL_IPV6, IPV6_JOIN_GROUP, "mreq6"],
   ipv6LeaveGroup: [SOL_IPV6, IPV6_LEAVE_GROUP, "mreq6"],
-  ipv6Only: [SOL_IPV6, IPV6_V6ONLY, "bool"],
-  packetMembership: [SOL_PACKET, PACKET_ADD_MEMBERSHIP, "packet_mreq"],
   packetVersion: [SOL_PACKET, PACKET_VERSION, "int"],
   packetReceiveRing: [SOL_PACKET, PACKET_RX_RING, "struct"],
 };
@@ -277,15 +261,6 @@ function encodeOption(encoding: Encoding, value: unknown): Uint8Array {
       const out = new Uint8Array(20);
       out.set(m.group, 0);
       new DataView(out.buffer).setUint32(16, m.ifindex, true);
-      return out;
-    }
-    case "packet_mreq": {
-      // struct packet_mreq { int ifindex; u16 type; u16 alen; u8 address[8]; }
-      const m = value as { ifindex: number; type: number };
-      const out = new Uint8Array(16);
-      const v = new DataView(out.buffer);
-      v.setInt32(0, m.ifindex, true);
-      v.setUint16(4, m.type, true);
       return out;
     }
   }
@@ -403,11 +378,15 @@ interface Held {
   inbox: Received<unknown>[];
   /** Frees what a record source holds (a mapped ring), once the fd is closed. */
   releaseSource?: () => void;
+  /** Whether the descriptor is in the engine's epoll set (only while something waits). */
+  registered: boolean;
 }
 
 function release(held: Held): void {
   held.closed = true;
-  theReactor().remove(held.fd, held.token);
+  const reactor = theReactor();
+  if (held.registered) reactor.unwatch(held.fd);
+  reactor.idle(held.token);
   for (const r of held.inbox) closeFds(r.fds);
   held.inbox.length = 0;
   libc().close(held.fd);
@@ -464,11 +443,7 @@ const ONE_SHOT_ERRNOS = new Set(
  */
 export function confirmed(call: () => number): number {
   const n = call();
-  return n >= 0 ? n : confirmFailure(call);
-}
-
-/** The failure half of {@linkcode confirmed}, for a call that already returned -1. */
-export function confirmFailure(call: () => number): number {
+  if (n >= 0) return n;
   const first = errno();
   if (first === EAGAIN || first === EINTR || ONE_SHOT_ERRNOS.has(first)) return -first;
   const again = call();
@@ -509,7 +484,7 @@ export class FdSocket<A = unknown> {
   readonly #zero: ZeroMeans;
   readonly #batch: number;
   #vlen = 1;
-  /** The busy-poll budget in milliseconds (see {@linkcode FdSocket.busyPoll}). */
+  /** The busy-poll budget in milliseconds (see {@linkcode FdSocket.setBusyPoll}). */
   #busyPoll = 0;
   /** Full single-record reads before the next batch of two is tried. */
   #probeAfter = 1;
@@ -518,8 +493,6 @@ export class FdSocket<A = unknown> {
   #label: string;
   #refed = true;
   #eof = false;
-  /** Whether the socket is in the engine's epoll set (only while something waits). */
-  #registered = false;
   /** What the socket is armed for: 1 readable, 2 writable; 0 after an event disarmed it. */
   #armed = 0;
   #writeRetryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -555,7 +528,7 @@ export class FdSocket<A = unknown> {
     const reactor = theReactor();
     this.#token = reactor.token();
     this.#inbox = [];
-    this.#held = { fd, token: this.#token, closed: false, inbox: this.#inbox };
+    this.#held = { fd, token: this.#token, closed: false, inbox: this.#inbox, registered: false };
     openCount++;
     finalizer.register(this, this.#held, this.#held);
   }
@@ -694,18 +667,13 @@ export class FdSocket<A = unknown> {
     if (e === 0) return Promise.resolve();
     if (e === EAGAIN) return this.#connectRetry(addr, label, signal);
     if (e !== EINPROGRESS && e !== EINTR) return Promise.reject(errnoError(e, "connect", label));
-    return this.#park(this.#writers, signal, (resolve, reject) => ({
-      attempt: () => {
-        const err = this.getOption("error");
-        if (err === 0) {
-          // Spurious wake-up before the handshake ended: still in progress.
-          if (this.#peerKnown()) resolve();
-          else return false;
-        } else reject(errnoError(err, "connect", label));
-        return true;
-      },
-      closed: () => reject(closedError("connect", label)),
-    }));
+    const connected = this.#park(this.#writers, signal, (): true | Error | undefined => {
+      const err = this.getOption("error");
+      // 0 before the handshake ended is a spurious wake-up: still in progress.
+      if (err === 0) return this.#peerKnown() ? true : undefined;
+      return errnoError(err, "connect", label);
+    }, () => closedError("connect", label));
+    return connected.then(() => {});
   }
 
   /**
@@ -756,36 +724,22 @@ export class FdSocket<A = unknown> {
   accept<T>(wrap: (fd: number) => T, signal?: AbortSignal): Promise<T> {
     if (this.closed) return Promise.reject(closedError("accept", this.#label));
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const attempt = (resolve: (v: T) => void, reject: (e: unknown) => void): boolean => {
+    return this.#tryOrPark(this.#readers, signal, (): T | Error | undefined => {
       const fd = confirmed(() =>
         libc().accept4(this.#fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC)
       );
       if (fd < 0) {
         const e = -fd;
-        if (e === EAGAIN || e === EINTR || e === ECONNABORTED /* try the next */) return false;
-        reject(errnoError(e, "accept", this.#label));
-        return true;
+        if (e === EAGAIN || e === EINTR || e === ECONNABORTED /* try the next */) return undefined;
+        return errnoError(e, "accept", this.#label);
       }
       try {
-        resolve(wrap(fd));
+        return wrap(fd);
       } catch (err) {
         libc().close(fd);
-        reject(err);
+        return err instanceof Error ? err : new Error(String(err));
       }
-      return true;
-    };
-    if (this.#readers.length === 0) {
-      let result: { ok: boolean; value: unknown } | undefined;
-      if (
-        attempt((v) => result = { ok: true, value: v }, (e) => result = { ok: false, value: e })
-      ) {
-        return result!.ok ? Promise.resolve(result!.value as T) : Promise.reject(result!.value);
-      }
-    }
-    return this.#park(this.#readers, signal, (resolve, reject) => ({
-      attempt: () => attempt(resolve, reject),
-      closed: () => reject(closedError("accept", this.#label)),
-    }));
+    }, () => closedError("accept", this.#label));
   }
 
   /**
@@ -802,27 +756,24 @@ export class FdSocket<A = unknown> {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const fds = options?.fds;
-    if (this.#writers.length === 0) {
-      const n = fds && fds.length > 0 ? this.#sendmsg(data, to, fds) : this.#sendto(data, to);
-      if (n >= 0) return Promise.resolve(n);
-      const e = -n;
-      if (e !== EAGAIN && e !== EINTR) return Promise.reject(this.#sendError(e, data, label));
-    }
-    const attempt = (): number =>
-      fds && fds.length > 0 ? this.#sendmsg(data, to, fds) : this.#sendto(data, to);
-    return this.#park(this.#writers, signal, (resolve, reject) => ({
-      attempt: () => {
-        const n = attempt();
-        if (n >= 0) resolve(n);
-        else if (-n === EAGAIN || -n === EINTR) return false;
-        else reject(this.#sendError(-n, data, label));
-        return true;
-      },
-      closed: () => reject(closedError("send", label)),
-    }));
+    return this.#tryOrPark(
+      this.#writers,
+      signal,
+      () =>
+        this.#sent(
+          fds && fds.length > 0 ? this.#sendmsg(data, to, fds) : this.#sendto(data, to),
+          data,
+          label,
+        ),
+      () => closedError("send", label),
+    );
   }
 
-  #sendError(e: number, data: Uint8Array, label: string): Error {
+  /** A send call's result as #tryOrPark takes it: the count, an error, or undefined to wait. */
+  #sent(n: number, data: Uint8Array, label: string): number | Error | undefined {
+    if (n >= 0) return n;
+    const e = -n;
+    if (e === EAGAIN || e === EINTR) return undefined;
     const err = errnoError(e, "send", label);
     if (e === EMSGSIZE) err.message += ` (${data.length} bytes)`;
     return err;
@@ -831,10 +782,7 @@ export class FdSocket<A = unknown> {
   /** Returns the count sent, or -errno. */
   #sendto(data: Uint8Array, to: Uint8Array | null): number {
     const length = BigInt(data.length), toLength = to ? to.length : 0;
-    const n = libc().sendto(this.#fd, data, length, SEND_FLAGS, to, toLength);
-    return n >= 0
-      ? n
-      : confirmFailure(() => libc().sendto(this.#fd, data, length, SEND_FLAGS, to, toLength));
+    return confirmed(() => libc().sendto(this.#fd, data, length, SEND_FLAGS, to, toLength));
   }
 
   /** sendmsg with one SCM_RIGHTS message; returns the count sent, or -errno. */
@@ -887,23 +835,12 @@ export class FdSocket<A = unknown> {
       }
       return done;
     };
-    if (this.#writers.length === 0) {
-      const n = attempt();
-      if (n >= 0) return Promise.resolve(n);
-      if (-n !== EAGAIN && -n !== EINTR) {
-        return Promise.reject(this.#sendError(-n, records[done].data, this.#label));
-      }
-    }
-    return this.#park(this.#writers, signal, (resolve, reject) => ({
-      attempt: () => {
-        const n = attempt();
-        if (n >= 0) resolve(n);
-        else if (-n === EAGAIN || -n === EINTR) return false;
-        else reject(this.#sendError(-n, records[done].data, this.#label));
-        return true;
-      },
-      closed: () => reject(closedError("sendmmsg", this.#label)),
-    }));
+    return this.#tryOrPark(
+      this.#writers,
+      signal,
+      () => this.#sent(attempt(), records[done]?.data, this.#label),
+      () => closedError("sendmmsg", this.#label),
+    );
   }
 
   #sendmmsg(records: readonly { data: Uint8Array; to: Uint8Array | null }[], from: number): number {
@@ -944,34 +881,23 @@ export class FdSocket<A = unknown> {
   receive(maxSize: number, signal?: AbortSignal): Promise<Received<A> | null> {
     if (this.closed || (this.#eof && this.#inbox.length === 0)) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#readers.length === 0) {
-      const r = this.#busyPoll > 0 ? this.#takeSpinning(maxSize) : this.#take(maxSize);
-      if (r !== undefined) return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
-    }
-    return this.#park(this.#readers, signal, (resolve, reject) => ({
-      attempt: () => {
-        const r = this.#take(maxSize);
-        if (r === undefined) return false;
-        if (r instanceof Error) reject(r);
-        else resolve(r);
-        return true;
-      },
-      closed: () => resolve(null),
-    }));
+    return this.#tryOrPark(
+      this.#readers,
+      signal,
+      () => this.#take(maxSize),
+      () => null,
+      this.#busyPoll > 0 ? () => this.#takeSpinning(maxSize) : undefined,
+    );
   }
 
   /**
-   * Microseconds a receive that finds nothing keeps trying on the JS thread
+   * Sets the microseconds a receive that finds nothing keeps trying on the JS thread
    * before it parks (0: it parks at once). Spinning spares the wake-up of a
    * parked receive, which passes through one of Deno's pool threads and
    * costs 20–100 µs on a busy or virtual machine, but holds the JS thread
    * (timers and other I/O wait) for up to this long per receive.
    */
-  get busyPoll(): number {
-    return this.#busyPoll * 1000;
-  }
-
-  set busyPoll(microseconds: number) {
+  setBusyPoll(microseconds: number): void {
     this.#busyPoll = microseconds / 1000;
   }
 
@@ -1023,10 +949,7 @@ export class FdSocket<A = unknown> {
     arena.prepare(vlen, wantControl);
     // AF_PACKET refuses MSG_CMSG_CLOEXEC with EINVAL, so it goes only with control data.
     const flags = wantControl ? MSG_DONTWAIT | MSG_CMSG_CLOEXEC : MSG_DONTWAIT;
-    let n = libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null);
-    if (n < 0) {
-      n = confirmFailure(() => libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null));
-    }
+    const n = confirmed(() => libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null));
     if (n < 0) return -n;
     arena.filled(n);
     this.#nextBatch(vlen, n);
@@ -1127,14 +1050,44 @@ export class FdSocket<A = unknown> {
     }
   }
 
-  /** Parks a waiter (and wires its abort) until the engine says the socket is ready. */
+  /**
+   * Runs `attempt` at once, unless operations queued ahead of it wait (then
+   * it would jump the queue), and parks it if it finds nothing to do.
+   * `attempt` returns the result, an Error to reject with, or undefined for
+   * "not now" (EAGAIN); `first`, if given, stands in for the first try.
+   */
+  #tryOrPark<T>(
+    queue: Waiter[],
+    signal: AbortSignal | undefined,
+    attempt: () => T | Error | undefined,
+    onClose: () => T | Error,
+    first: () => T | Error | undefined = attempt,
+  ): Promise<T> {
+    if (queue.length === 0) {
+      const r = first();
+      if (r !== undefined) return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
+    }
+    return this.#park(queue, signal, attempt, onClose);
+  }
+
+  /** Parks a waiter (and wires its abort) until `attempt` finds something to do. */
   #park<T>(
     queue: Waiter[],
     signal: AbortSignal | undefined,
-    make: (resolve: (v: T) => void, reject: (e: unknown) => void) => Waiter,
+    attempt: () => T | Error | undefined,
+    onClose: () => T | Error,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const waiter = make(resolve, reject);
+      const settle = (r: T | Error): void => r instanceof Error ? reject(r) : resolve(r);
+      const waiter: Waiter = {
+        attempt: () => {
+          const r = attempt();
+          if (r === undefined) return false;
+          settle(r);
+          return true;
+        },
+        closed: () => settle(onClose()),
+      };
       if (signal) {
         const abort = (): void => {
           const i = queue.indexOf(waiter);
@@ -1207,13 +1160,14 @@ export class FdSocket<A = unknown> {
     // come back at once and spin the engine.
     const writers = this.#writers.length > 0 && this.#writeRetryTimer === undefined;
     const want = (this.#readers.length > 0 ? 1 : 0) | (writers ? 2 : 0);
+    const held = this.#held;
     if (want === 0) {
-      if (this.#registered) reactor.unwatch(this.#fd);
-      this.#registered = false;
+      if (held.registered) reactor.unwatch(this.#fd);
+      held.registered = false;
       this.#armed = 0;
-    } else if (want !== this.#armed || !this.#registered) {
-      reactor.arm(this.#fd, this.#token, (want & 1) !== 0, (want & 2) !== 0, !this.#registered);
-      this.#registered = true;
+    } else if (want !== this.#armed || !held.registered) {
+      reactor.arm(this.#fd, this.#token, (want & 1) !== 0, (want & 2) !== 0, !held.registered);
+      held.registered = true;
       this.#armed = want;
     }
     if (this.#readers.length > 0 || this.#writers.length > 0) {
