@@ -680,7 +680,9 @@ export function compileFilter(match: FilterMatch, options: CompileFilterOptions)
   if (hasPorts && protocol !== undefined && !PORT_PROTOCOLS.has(protocol)) {
     throw new TypeError(`compileFilter: ipProtocol ${protocol} has no ports to match`);
   }
-  if (icmpType !== undefined && protocol !== 1 && protocol !== 58) {
+  if (
+    icmpType !== undefined && protocol !== IP_PROTOCOLS.icmp && protocol !== IP_PROTOCOLS.icmpv6
+  ) {
     throw new TypeError('compileFilter: icmpType needs ipProtocol "icmp" or "icmpv6"');
   }
   const ipConditions = protocol !== undefined || hasPorts || icmpType !== undefined;
@@ -710,8 +712,8 @@ export function compileFilter(match: FilterMatch, options: CompileFilterOptions)
     }
     families = [];
   } else if (!ipConditions) families = [];
-  else if (protocol === 1) families = [4];
-  else if (protocol === 58) families = [6];
+  else if (protocol === IP_PROTOCOLS.icmp) families = [4];
+  else if (protocol === IP_PROTOCOLS.icmpv6) families = [6];
   else families = [4, 6];
 
   const asm = new Assembler();
@@ -732,7 +734,11 @@ export function compileFilter(match: FilterMatch, options: CompileFilterOptions)
   if (families.length === 0) asm.statement(BPF.RET | BPF.K, ACCEPT);
   for (const family of families) {
     asm.label(`ipv${family}`);
-    const protocols = protocol !== undefined ? [protocol] : hasPorts ? [6, 17] : [];
+    const protocols = protocol !== undefined
+      ? [protocol]
+      : hasPorts
+      ? [IP_PROTOCOLS.tcp, IP_PROTOCOLS.udp]
+      : [];
     if (protocols.length > 0) {
       asm.statement(BPF.LD | BPF.B | BPF.ABS, network + (family === 4 ? 9 : 6));
       protocols.forEach((p, i) => {

@@ -27,10 +27,9 @@
  */
 
 import { checkBuffer } from "./ffi/buffers.ts";
+import { IPPROTO_ICMPV6 } from "./ffi/constants.ts";
 import { checkInteger, formatIPv4, parseIPv6 } from "./ffi/sockaddr.ts";
 
-/** The ICMPv6 protocol number, the next header in the IPv6 pseudo-header. */
-const IPPROTO_ICMPV6 = 58;
 const ECHO_TYPES = {
   ipv4: { request: 8, reply: 0 },
   ipv6: { request: 128, reply: 129 },
@@ -178,8 +177,8 @@ export function encodeEcho(options: EchoOptions): Uint8Array {
   view.setUint16(4, id);
   view.setUint16(6, sequence);
   message.set(data, 8);
-  if (family === "ipv4") view.setUint16(2, checksum(message));
-  else if (pseudo !== null) view.setUint16(2, ~fold(sum16(message, pseudo)) & 0xffff);
+  // ICMPv6 sums a pseudo-header too; without the addresses the kernel fills it in.
+  if (family === "ipv4" || pseudo !== null) view.setUint16(2, checksum(message, pseudo ?? 0));
   return message;
 }
 
@@ -379,9 +378,9 @@ function decodeMessage(
       `${where}: the message is ${bytes.length} bytes, under the minimum of ${minimum}`,
     );
   }
-  let checksumValid: boolean | null;
-  if (fam === "ipv4") checksumValid = checksum(bytes) === 0;
-  else checksumValid = pseudo === null ? null : (~fold(sum16(bytes, pseudo)) & 0xffff) === 0;
+  const checksumValid = fam === "ipv4" || pseudo !== null
+    ? checksum(bytes, pseudo ?? 0) === 0
+    : null;
   return {
     family: fam,
     type: bytes[0],
