@@ -222,6 +222,38 @@ export function denoRun(
   });
 }
 
+/** `setpriv` arguments that run a command without CAP_NET_RAW. */
+export const DROP_NET_RAW: readonly string[] = [
+  "setpriv",
+  "--inh-caps=-all",
+  "--ambient-caps=-all",
+  "--bounding-set=-net_raw",
+];
+
+/**
+ * Runs `script` in a child Deno (as {@linkcode denoRun}), waits at most 30 s
+ * for it to exit successfully (a child that hangs is killed), and returns
+ * the last line of its output parsed as JSON.
+ */
+export async function denoJson(
+  script: string,
+  options: { flags?: string[]; args?: string[]; prefix?: string[] } = {},
+): Promise<Record<string, unknown>> {
+  const what = [script.split("/").at(-1), ...(options.args ?? [])].join(" ");
+  const child = denoRun(script, { ...options, stderr: "piped" }).spawn();
+  let out: Deno.CommandOutput;
+  try {
+    out = await deadline(child.output(), 30_000, `${what} to exit`);
+  } catch (err) {
+    child.kill("SIGKILL");
+    await child.output();
+    throw err;
+  }
+  const decoder = new TextDecoder();
+  assert.ok(out.success, `${what} exited with ${out.code}: ${decoder.decode(out.stderr)}`);
+  return JSON.parse(decoder.decode(out.stdout).trim().split("\n").at(-1)!);
+}
+
 /** Lower-case hex of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

@@ -48,7 +48,7 @@ export class NetNs implements Disposable {
   }
 
   /** `argv` prefixed to run inside this namespace. */
-  wrap(argv: string[]): string[] {
+  wrap(argv: readonly string[]): string[] {
     return ["ip", "netns", "exec", this.name, ...argv];
   }
 

@@ -13,7 +13,7 @@ import { openSocketCount } from "../ffi/socket.ts";
 import {
   assertBusyPollSparesWaits,
   deadline,
-  denoRun,
+  denoJson,
   descriptorCount,
   engineEventsOnSeparateCpus,
   fromHex,
@@ -491,16 +491,11 @@ function loopbackHasMulticast(): boolean {
   return out.success && /[<,]MULTICAST[,>]/.test(dec.decode(out.stdout));
 }
 
-async function runChild(
+function runChild(
   args: string[],
   options: { flags?: string[]; prefix?: string[] } = {},
 ): Promise<{ ok?: unknown; error?: string; message?: string }> {
-  const child = denoRun(CHILD, { flags: options.flags ?? [], args, prefix: options.prefix })
-    .spawn();
-  const out = await deadline(child.output(), 30_000, `datagram_child.ts ${args.join(" ")}`);
-  assert.ok(out.success, `datagram_child.ts ${args.join(" ")} exited with ${out.code}`);
-  const text = dec.decode(out.stdout).trim().split("\n");
-  return JSON.parse(text[text.length - 1]);
+  return denoJson(CHILD, { flags: options.flags ?? [], args, prefix: options.prefix });
 }
 
 const CHILD_FLAGS = ["--allow-net", "--allow-read", "--allow-write", "--allow-ffi", "--allow-sys"];

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   deadline,
   denoRun,
+  DROP_NET_RAW,
   hasCapNetRaw,
   killOnDispose,
   lines,
@@ -190,14 +191,6 @@ Deno.test("examples/tour.ts prints every socket type's exchange in one aligned t
     assert.match(icmp.time, /^\d+(\.\d+)? (µs|ms)$/);
   }
 });
-
-/** `setpriv` arguments that run a command without CAP_NET_RAW. */
-const DROP_NET_RAW = [
-  "setpriv",
-  "--inh-caps=-all",
-  "--ambient-caps=-all",
-  "--bounding-set=-net_raw",
-];
 
 /**
  * Runs the tour without CAP_NET_RAW in a namespace of its own, whose

@@ -17,6 +17,7 @@ import type { NetAddr, UnixAddr } from "../types.ts";
 import {
   deadline,
   denoRun,
+  killOnDispose,
   lines,
   nextLine,
   prng,
@@ -354,15 +355,11 @@ function exitPeer(...args: string[]): {
     flags: ["--allow-ffi"],
     args,
   }).spawn();
+  const killing = killOnDispose(child);
   return {
     child,
     out: lines(child.stdout),
-    async [Symbol.asyncDispose]() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already exited */ }
-      await child.status;
-    },
+    [Symbol.asyncDispose]: () => killing[Symbol.asyncDispose](),
   };
 }
 

@@ -67,22 +67,25 @@ for line in sys.stdin.read().split():
 // ---------------------------------------------------------------------------
 // Echo
 
-Deno.test("encodeEcho() builds the same ICMPv4 echo request as Python's struct", async () => {
-  // What Linux ping sends: id, sequence, 8 bytes of timestamp, then 0x10, 0x11, …
-  const data = new Uint8Array(56);
-  data.set([0x5e, 0x9f, 0x1a, 0x66, 0, 0, 0, 0]);
-  for (let i = 8; i < 56; i++) data[i] = i + 8;
-  const ours = encodeEcho({ id: 0x1c46, sequence: 1, data });
-  assert.equal(ours.length, 64);
-  if (needs("python3").ignore) return;
-  const script = `import struct, sys
+Deno.test({
+  name: "encodeEcho() builds the same ICMPv4 echo request as Python's struct",
+  ...needs("python3"),
+  async fn() {
+    // What Linux ping sends: id, sequence, 8 bytes of timestamp, then 0x10, 0x11, …
+    const data = new Uint8Array(56);
+    data.set([0x5e, 0x9f, 0x1a, 0x66, 0, 0, 0, 0]);
+    for (let i = 8; i < 56; i++) data[i] = i + 8;
+    const ours = encodeEcho({ id: 0x1c46, sequence: 1, data });
+    assert.equal(ours.length, 64);
+    const script = `import struct, sys
 data = bytes.fromhex(sys.argv[1])
 m = struct.pack("!BBHHH", 8, 0, 0, 0x1c46, 1) + data
 s = sum(struct.unpack("!%dH" % (len(m) // 2), m))
 while s >> 16: s = (s & 0xffff) + (s >> 16)
 m = m[:2] + struct.pack("!H", ~s & 0xffff) + m[4:]
 print(m.hex())`;
-  assert.equal((await pythonOutput(script, [toHex(data)])).trim(), toHex(ours));
+    assert.equal((await pythonOutput(script, [toHex(data)])).trim(), toHex(ours));
+  },
 });
 
 Deno.test("encodeEcho() lays out type, code, checksum, id, sequence and data", () => {
