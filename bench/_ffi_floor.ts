@@ -19,20 +19,22 @@
  * @module
  */
 
-import type { PeerResult } from "./_harness.ts";
+import { type PeerResult, record } from "./_harness.ts";
+import {
+  AF_UNIX,
+  EAGAIN,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  SO_PASSCRED,
+  SOCK_CLOEXEC,
+  SOCK_SEQPACKET,
+  SOL_SOCKET,
+} from "../ffi/constants.ts";
 
-const AF_UNIX = 1;
-const SOCK_SEQPACKET = 5;
-const SOCK_CLOEXEC = 0o2000000;
-const MSG_DONTWAIT = 0x40;
-const MSG_NOSIGNAL = 0x4000;
-const EAGAIN = 11;
 const POLLIN = 1;
 const POLLOUT = 4;
 const BATCH = 32;
 const SLOT = 65536;
-const SOL_SOCKET = 1;
-const SO_PASSCRED = 16;
 /** Room per record for credentials and a few descriptors. */
 const CONTROL = 64;
 
@@ -51,9 +53,15 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
+/** The floor's own libc bindings, opened on first use. */
+let floorLibc: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
+function lib(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
+  return floorLibc ??= Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+}
+
 /** A connected seqpacket socket and the calls on it. */
 class FloorSocket {
-  readonly #lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+  readonly #lib = lib();
   readonly #errno = new Deno.UnsafePointerView(this.#lib.__errno_location()!);
   readonly #fd: number;
   readonly #pollfd = new Uint8Array(8);
@@ -75,10 +83,10 @@ class FloorSocket {
 
   /** Connects to the listener at `path`. */
   static connect(path: string, cmsg: boolean): FloorSocket {
-    const lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
-    const fd = lib.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    const c = lib();
+    const fd = c.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     const addr = sockaddr(path);
-    if (fd < 0 || lib.connect(fd, addr, addr.length) < 0) {
+    if (fd < 0 || c.connect(fd, addr, addr.length) < 0) {
       throw new Error(`floor: connect ${path} failed`);
     }
     return new FloorSocket(fd, cmsg);
@@ -86,19 +94,19 @@ class FloorSocket {
 
   /** Listens at `path`, calls `ready`, and accepts one connection. */
   static async accept(path: string, ready: () => void, cmsg: boolean): Promise<FloorSocket> {
-    const lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
-    const lfd = lib.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    const c = lib();
+    const lfd = c.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     const addr = sockaddr(path);
-    if (lfd < 0 || lib.bind(lfd, addr, addr.length) < 0 || lib.listen(lfd, 1) < 0) {
+    if (lfd < 0 || c.bind(lfd, addr, addr.length) < 0 || c.listen(lfd, 1) < 0) {
       throw new Error(`floor: listen ${path} failed`);
     }
     ready();
     const pollfd = new Uint8Array(8);
     new DataView(pollfd.buffer).setInt32(0, lfd, true);
     new DataView(pollfd.buffer).setInt16(4, POLLIN, true);
-    await lib.poll(pollfd, 1n, -1);
-    const fd = lib.accept4(lfd, null, null, SOCK_CLOEXEC);
-    lib.close(lfd);
+    await c.poll(pollfd, 1n, -1);
+    const fd = c.accept4(lfd, null, null, SOCK_CLOEXEC);
+    c.close(lfd);
     if (fd < 0) throw new Error(`floor: accept ${path} failed`);
     return new FloorSocket(fd, cmsg);
   }
@@ -237,7 +245,7 @@ export async function runFloor(
       }
       case "floor-flood": {
         ready();
-        const msg = new Uint8Array(size).fill(7);
+        const msg = record(size);
         const t0 = performance.now();
         for (let i = 0; i < n; i++) await sock.send(msg);
         const t1 = performance.now();

@@ -427,6 +427,19 @@ export function peerResult(result: PeerResult): void {
 }
 
 /**
+ * The record of `size` bytes every sender in the benchmarks sends (the same
+ * pattern as the C references' payload).
+ *
+ * @param size Its length.
+ * @returns A fresh buffer.
+ */
+export function record(size: number): Uint8Array {
+  const r = new Uint8Array(size);
+  for (let i = 0; i < size; i++) r[i] = (i * 31 + 7) & 0xff;
+  return r;
+}
+
+/**
  * The median of `xs` (the mean of the middle two for an even count).
  *
  * @param xs The samples; not modified.

@@ -33,6 +33,7 @@ import {
   peerReady,
   type PeerResult,
   peerResult,
+  record,
   spawnC,
   spawnDeno,
 } from "./_harness.ts";
@@ -57,13 +58,6 @@ const BUILTIN_PEER: Deno.UnixAddr = { transport: "unixpacket", path: "" };
 
 // ---------------------------------------------------------------------------
 // Peer roles, run in a child Deno by the main program.
-
-/** The ready-made record of `size` bytes every sender uses. */
-function record(size: number): Uint8Array {
-  const r = new Uint8Array(size);
-  for (let i = 0; i < size; i++) r[i] = (i * 31 + 7) & 0xff;
-  return r;
-}
 
 /**
  * Times `n` round trips of a `size`-byte record after a warm-up, checking

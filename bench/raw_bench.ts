@@ -40,6 +40,7 @@ import {
   peerReady,
   peerResult,
   pinSelf,
+  record,
   spawnC,
   spawnPeer,
 } from "./_harness.ts";
@@ -328,7 +329,7 @@ async function oursIcmp(n: number, warmup: number): Promise<number[]> {
   // Connected, as the C client is: write() needs no destination check per packet.
   await sock.connect({ transport: "ip", hostname: "127.0.0.1" });
   const id = (Deno.pid * 7) & 0xffff;
-  const data = new Uint8Array(56).map((_, i) => (i * 31 + 7) & 0xff);
+  const data = record(56);
   const rtts: number[] = [];
   for (let i = -warmup; i < n; i++) {
     const sequence = (i + warmup) & 0xffff;
