@@ -15,9 +15,16 @@ export interface OwnedSocketFile {
  */
 export function ownSocketFile(path: string): OwnedSocketFile | null {
   if (path === "" || path.startsWith("\0")) return null;
-  try {
+  let absolute = path;
+  if (!path.startsWith("/")) {
     // Removing it later must not depend on the working directory then.
-    const absolute = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+    try {
+      absolute = `${Deno.cwd()}/${path}`;
+    } catch {
+      // No read access to the cwd: the name stays relative, the identity still holds.
+    }
+  }
+  try {
     const st = Deno.lstatSync(absolute);
     return { path: absolute, dev: st.dev, ino: st.ino };
   } catch {
@@ -25,12 +32,16 @@ export function ownSocketFile(path: string): OwnedSocketFile | null {
   }
 }
 
+/** Whether `st` describes the remembered file (same device and inode). */
+export function isOwnSocketFile(st: Deno.FileInfo, owned: OwnedSocketFile | null): boolean {
+  return owned !== null && st.dev === owned.dev && st.ino === owned.ino;
+}
+
 /** Removes the remembered file if it is still the one this socket created. */
 export function removeOwnSocketFile(owned: OwnedSocketFile | null): void {
   if (owned === null) return;
   try {
-    const st = Deno.lstatSync(owned.path);
-    if (st.dev === owned.dev && st.ino === owned.ino) Deno.removeSync(owned.path);
+    if (isOwnSocketFile(Deno.lstatSync(owned.path), owned)) Deno.removeSync(owned.path);
   } catch {
     // Already gone, or no longer ours to look at: leave it.
   }

@@ -42,6 +42,12 @@ import type { Closer, NetAddr, Reader, UnixAddr, Writer } from "./types.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { closedError, describeAddress, withContext } from "./ffi/errors.ts";
 import { checkPort, checkUnixPath } from "./ffi/sockaddr.ts";
+import {
+  isOwnSocketFile,
+  type OwnedSocketFile,
+  ownSocketFile,
+  removeOwnSocketFile,
+} from "./_socket_file.ts";
 
 /**
  * Where a TCP stream socket listens or connects.
@@ -513,10 +519,9 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   #ready: Settled<A>[] = [];
   // The socket file this listener created (null for TCP and abstract names):
   // the path as Deno holds it (a relative one resolves against the cwd of
-  // the moment), a relative one made absolute at listen time, its identity.
+  // the moment), and the file itself, remembered by its absolute name.
   #path: string | null = null;
-  #absolute: string | null = null;
-  #owned: { dev: number; ino: number } | null = null;
+  #owned: OwnedSocketFile | null = null;
 
   /**
    * Wraps a listening `Deno.Listener` (TCP or Unix). Normally you get a
@@ -533,19 +538,8 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     this.#label = describeAddress(this.#addr);
     if ("path" in this.#addr && this.#addr.path !== "" && !this.#addr.path.startsWith("\0")) {
       this.#path = this.#addr.path;
-      try {
-        const st = Deno.lstatSync(this.#path);
-        this.#owned = { dev: st.dev, ino: st.ino ?? -1 };
-      } catch {
-        // Already gone: nothing of ours to remove; whatever appears there later is not ours.
-      }
-      if (!this.#path.startsWith("/")) {
-        try {
-          this.#absolute = `${Deno.cwd()}/${this.#path}`;
-        } catch {
-          // No read access to the cwd: a chdir before close() leaves our file behind.
-        }
-      }
+      // Already gone (null): whatever appears there later is not ours.
+      this.#owned = ownSocketFile(this.#path);
     }
   }
 
@@ -737,9 +731,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     } catch {
       return null;
     }
-    if (this.#owned !== null && st.dev === this.#owned.dev && st.ino === this.#owned.ino) {
-      return null;
-    }
+    if (isOwnSocketFile(st, this.#owned)) return null;
     const keep = `${path}.${Deno.pid}-${++keepCounter}.keep`;
     try {
       Deno.linkSync(path, keep);
@@ -761,15 +753,10 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   }
 
   // Deno removed the relative path against the cwd of the moment: after a
-  // chdir that was not our file, and ours is still where we made it.
+  // chdir that was not our file, and ours is still where we made it. (An
+  // absolute path Deno removed itself: then ours is gone already.)
   #removeOwnFile(): void {
-    if (this.#absolute === null || this.#owned === null) return;
-    try {
-      const st = Deno.lstatSync(this.#absolute);
-      if (st.dev === this.#owned.dev && st.ino === this.#owned.ino) Deno.removeSync(this.#absolute);
-    } catch {
-      // Gone already, as it normally is.
-    }
+    removeOwnSocketFile(this.#owned);
   }
 
   /** Closes the listener, so that `using listener = ...` closes it at the end of the scope. */
