@@ -3,6 +3,7 @@
 // Private: socket classes extend it, users never see it by name.
 
 import { checkBuffer } from "./ffi/buffers.ts";
+import { checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkInteger } from "./ffi/sockaddr.ts";
 import type { Message, PacketSocket, ReceiveOptions } from "./types.ts";
 
@@ -18,9 +19,7 @@ const MAX_BUSY_POLL = 10_000;
  * microseconds from 0 to 10,000, or undefined.
  */
 export function checkBusyPoll(call: string, value: unknown): number | undefined {
-  return value === undefined
-    ? undefined
-    : checkInteger(`${call}: busyPoll (microseconds)`, value, 0, MAX_BUSY_POLL);
+  return checkOptionalInteger(`${call}: busyPoll (microseconds)`, value, 0, MAX_BUSY_POLL);
 }
 
 /** Checks a receive's options before any system call. */
@@ -28,20 +27,12 @@ function checkReceiveOptions(options: ReceiveOptions): {
   maxSize: number;
   signal?: AbortSignal;
 } {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`receive options must be an object, got ${String(options)}`);
-  }
+  checkObject("receive options", options);
   const { maxSize = DEFAULT_MAX_SIZE, signal } = options;
-  if (typeof maxSize !== "number" || !Number.isInteger(maxSize)) {
-    throw new TypeError(`maxSize must be an integer, got ${String(maxSize)}`);
-  }
-  if (maxSize < 0 || maxSize > MAX_MAX_SIZE) {
-    throw new RangeError(`maxSize must be between 0 and ${MAX_MAX_SIZE}, got ${maxSize}`);
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError("signal must be an AbortSignal");
-  }
-  return { maxSize, signal };
+  return {
+    maxSize: checkInteger("receive: maxSize", maxSize, 0, MAX_MAX_SIZE),
+    signal: checkSignal("receive", signal),
+  };
 }
 
 /**

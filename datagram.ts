@@ -47,6 +47,7 @@
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
 import type { Message, NetAddr, ReceiveOptions, UnixAddr } from "./types.ts";
 import { checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { checkBoolean, checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { closedError, describeAddress, errnoError, withContext } from "./ffi/errors.ts";
 import { interfaceIndex } from "./ffi/interfaces.ts";
@@ -352,13 +353,7 @@ export function listenDatagram(options: UnixDatagramOptions): DatagramSocket<Uni
  */
 export function listenDatagram(options: DatagramOptions): DatagramSocket;
 export function listenDatagram(options: DatagramOptions): DatagramSocket {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(
-      `listenDatagram: options must be an object, got ${
-        options === null ? "null" : typeof options
-      }`,
-    );
-  }
+  checkObject("listenDatagram: options", options);
   const hasPath = "path" in options && options.path !== undefined;
   const hasPort = "port" in options && options.port !== undefined;
   if (hasPath === hasPort) {
@@ -379,13 +374,8 @@ function checkBackend(backend: unknown): DatagramBackend | undefined {
   );
 }
 
-function checkBoolean(what: string, value: unknown): boolean | undefined {
-  if (value === undefined || typeof value === "boolean") return value;
-  throw new TypeError(`listenDatagram: ${what} must be a boolean, got ${typeof value}`);
-}
-
 function checkBufferSize(what: string, value: unknown): number | undefined {
-  return value === undefined ? undefined : checkInteger(what, value, 1, 0x7fffffff);
+  return checkOptionalInteger(what, value, 1, 0x7fffffff);
 }
 
 /**
@@ -423,12 +413,10 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   const hostname = o.hostname ?? "0.0.0.0";
   const family = ipFamily(hostname);
   const port = checkPort(o.port);
-  const reuseAddress = checkBoolean("reuseAddress", o.reuseAddress) ?? false;
-  const broadcast = checkBoolean("broadcast", o.broadcast) ?? true;
-  const loopback = checkBoolean("multicastLoopback", o.multicastLoopback) ?? true;
-  const ttl = o.multicastTtl === undefined
-    ? undefined
-    : checkInteger("multicastTtl", o.multicastTtl, 0, 255);
+  const reuseAddress = checkBoolean("listenDatagram: reuseAddress", o.reuseAddress) ?? false;
+  const broadcast = checkBoolean("listenDatagram: broadcast", o.broadcast) ?? true;
+  const loopback = checkBoolean("listenDatagram: multicastLoopback", o.multicastLoopback) ?? true;
+  const ttl = checkOptionalInteger("multicastTtl", o.multicastTtl, 0, 255);
   const multicastInterface = o.multicastInterface === undefined
     ? undefined
     : checkInterface("listenDatagram: multicastInterface", o.multicastInterface);
@@ -774,10 +762,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     if (!Array.isArray(records)) {
       throw new TypeError(`sendMany ${this.#label}: records must be an array`);
     }
-    const signal = options?.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError(`sendMany ${this.#label}: signal must be an AbortSignal`);
-    }
+    const signal = checkSignal(`sendMany ${this.#label}`, options?.signal);
     const checked: { data: Uint8Array; to: Uint8Array | null; destination: Destination<A> }[] = [];
     for (const record of records) {
       if (typeof record !== "object" || record === null) {
@@ -964,9 +949,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     const family = this.#udpFamily(call);
     const what = `${call} ${JSON.stringify(String(group))}`;
     const bytes = multicastGroup(group, family, what);
-    if (options !== undefined && (typeof options !== "object" || options === null)) {
-      throw new TypeError(`${what}: options must be an object`);
-    }
+    if (options !== undefined) checkObject(`${what}: options`, options);
     const iface = options?.interface === undefined
       ? undefined
       : checkInterface(`${what}: interface`, options.interface);

@@ -27,6 +27,7 @@
  */
 
 import { checkBuffer } from "./ffi/buffers.ts";
+import { checkObject } from "./_checks.ts";
 import { IPPROTO_ICMPV6 } from "./ffi/constants.ts";
 import { checkInteger, formatIPv4, parseIPv6 } from "./ffi/sockaddr.ts";
 
@@ -148,9 +149,7 @@ export interface EchoOptions extends Partial<IcmpAddresses> {
  * ```
  */
 export function encodeEcho(options: EchoOptions): Uint8Array {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`encodeEcho: options must be an object, got ${String(options)}`);
-  }
+  checkObject("encodeEcho: options", options);
   const family = checkFamily(options.family, "encodeEcho");
   const type = options.type ?? "request";
   if (type !== "request" && type !== "reply") {

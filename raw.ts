@@ -43,6 +43,7 @@
  */
 
 import { checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { checkBoolean, checkObject, checkOptionalInteger, describeValue } from "./_checks.ts";
 import type { BpfProgram } from "./bpf.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { ETHER_TYPE_NUMBERS, IP_PROTOCOL_NUMBERS } from "./ffi/constants.ts";
@@ -194,15 +195,13 @@ interface CheckedRawOptions {
 }
 
 function checkRawOptions(options: RawOptions): CheckedRawOptions {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`openRaw: options must be an object, got ${describeValue(options)}`);
-  }
-  const { family, headerIncluded = false, unprivileged = false } = options;
+  checkObject("openRaw: options", options);
+  const { family } = options;
   if (family !== "ipv4" && family !== "ipv6") {
     throw new TypeError(`openRaw: family must be "ipv4" or "ipv6", got ${describeValue(family)}`);
   }
-  checkBoolean("openRaw: headerIncluded", headerIncluded);
-  checkBoolean("openRaw: unprivileged", unprivileged);
+  const headerIncluded = checkBoolean("openRaw: headerIncluded", options.headerIncluded) ?? false;
+  const unprivileged = checkBoolean("openRaw: unprivileged", options.unprivileged) ?? false;
   let protocol: number;
   let name: string;
   if (typeof options.protocol === "string") {
@@ -645,21 +644,15 @@ export interface PacketOptions {
  * ```
  */
 export function openPacket(options: PacketOptions): LinkSocket {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`openPacket: options must be an object, got ${describeValue(options)}`);
-  }
+  checkObject("openPacket: options", options);
   const name = checkInterfaceName(options.interface, "openPacket: interface");
-  const cooked = options.cooked ?? false;
-  checkBoolean("openPacket: cooked", cooked);
+  const cooked = checkBoolean("openPacket: cooked", options.cooked) ?? false;
   const protocol = typeof options.protocol === "string"
     ? etherTypeByName(options.protocol)
     : checkInteger("openPacket: protocol", options.protocol ?? ETHER_TYPE_NUMBERS.all, 1, 0xffff);
   const filter = options.filter === undefined ? undefined : encodeFilter(options.filter);
-  const immediate = options.immediate ?? false;
-  checkBoolean("openPacket: immediate", immediate);
-  const bufferSize = options.bufferSize === undefined
-    ? undefined
-    : checkInteger("openPacket: bufferSize", options.bufferSize, 1, 2 ** 40);
+  const immediate = checkBoolean("openPacket: immediate", options.immediate) ?? false;
+  const bufferSize = checkOptionalInteger("openPacket: bufferSize", options.bufferSize, 1, 2 ** 40);
   const busyPoll = checkBusyPoll("openPacket", options.busyPoll);
   const label = describeAddress(name);
   requireAnyNet(`every host, for a packet socket on ${label}`);
@@ -906,16 +899,3 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
 }
 
 // ---------------------------------------------------------------------------
-
-function checkBoolean(what: string, value: unknown): void {
-  if (typeof value !== "boolean") {
-    throw new TypeError(`${what} must be a boolean, got ${describeValue(value)}`);
-  }
-}
-
-function describeValue(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  return typeof value;
-}

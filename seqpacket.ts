@@ -34,6 +34,7 @@
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
 import { checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { SCM_MAX_FD as MAX_FDS } from "./ffi/constants.ts";
 import { describeAddress } from "./ffi/errors.ts";
@@ -259,12 +260,6 @@ function prepare(socket: FdSocket<UnixAddr>, tuning: Tuning, passCredentials = t
   if (tuning.busyPoll !== undefined) socket.setBusyPoll(tuning.busyPoll);
 }
 
-function checkOptionsObject(call: string, options: unknown): asserts options is object {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`${call}: options must be an object, got ${String(options)}`);
-  }
-}
-
 function checkPath(call: string, path: unknown): Uint8Array {
   if (typeof path !== "string") {
     throw new TypeError(`${call}: path must be a string, got ${typeof path}`);
@@ -276,21 +271,7 @@ function checkPath(call: string, path: unknown): Uint8Array {
 }
 
 function checkSize(call: string, what: string, value: unknown, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new TypeError(`${call}: ${what} must be an integer, got ${String(value)}`);
-  }
-  if (value < 1 || value > max) {
-    throw new RangeError(`${call}: ${what} must be between 1 and ${max}, got ${value}`);
-  }
-  return value;
-}
-
-function checkSignal(call: string, signal: unknown): AbortSignal | undefined {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`${call}: signal must be an AbortSignal`);
-  }
-  return signal;
+  return checkOptionalInteger(`${call}: ${what}`, value, 1, max);
 }
 
 function checkFds(what: string, fds: unknown, max = MAX_FDS): number[] | undefined {
@@ -424,7 +405,7 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
     try {
       checkBuffer(data, this.#sendWhat);
       if (options !== undefined) {
-        checkOptionsObject(this.#sendWhat, options);
+        checkObject(`${this.#sendWhat}: options`, options);
         checked = {
           fds: checkFds(this.#sendWhat, options.fds),
           signal: checkSignal(this.#sendWhat, options.signal),
@@ -740,7 +721,7 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
     let signal: AbortSignal | undefined;
     try {
       if (options !== undefined) {
-        checkOptionsObject("accept", options);
+        checkObject("accept: options", options);
         signal = checkSignal("accept", options.signal);
       }
     } catch (err) {
@@ -895,7 +876,7 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
  */
 export function listenSeqpacket(options: ListenSeqpacketOptions): SeqpacketListener {
   const call = "listenSeqpacket";
-  checkOptionsObject(call, options);
+  checkObject(`${call}: options`, options);
   const { path } = options;
   const address = checkPath(call, path);
   const tuning = checkTuning(call, options);
@@ -948,7 +929,7 @@ export function listenSeqpacket(options: ListenSeqpacketOptions): SeqpacketListe
  */
 export async function connectSeqpacket(options: ConnectSeqpacketOptions): Promise<SeqpacketConn> {
   const call = "connectSeqpacket";
-  checkOptionsObject(call, options);
+  checkObject(`${call}: options`, options);
   const { path } = options;
   const address = checkPath(call, path);
   const tuning = checkTuning(call, options);
@@ -999,7 +980,7 @@ export function seqpacketPair(
   options: SeqpacketSocketOptions = {},
 ): [SeqpacketConn, SeqpacketConn] {
   const call = "seqpacketPair";
-  checkOptionsObject(call, options);
+  checkObject(`${call}: options`, options);
   const tuning = checkTuning(call, options);
   const [a, b] = FdSocket.pair<UnixAddr>("seqpacket", engineOptions(""));
   try {

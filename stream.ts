@@ -40,6 +40,7 @@
 
 import type { Closer, NetAddr, Reader, UnixAddr, Writer } from "./types.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
+import { checkSignal } from "./_checks.ts";
 import { closedError, describeAddress, withContext } from "./ffi/errors.ts";
 import { checkPort, checkUnixPath } from "./ffi/sockaddr.ts";
 import {
@@ -573,9 +574,11 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   accept(options: StreamAcceptOptions = {}): Promise<StreamConn<A>> {
-    const signal = options?.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      return Promise.reject(new TypeError("accept: signal must be an AbortSignal"));
+    let signal: AbortSignal | undefined;
+    try {
+      signal = checkSignal("accept", options?.signal);
+    } catch (err) {
+      return Promise.reject(err);
     }
     if (this.#closed) return Promise.reject(closedError("accept", this.#label));
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -957,10 +960,7 @@ export function connectStream(
 export function connectStream(options: ConnectStreamOptions): Promise<StreamConn>;
 export async function connectStream(options: ConnectStreamOptions): Promise<StreamConn> {
   const target = checkTarget(options, "connect", "127.0.0.1");
-  const signal = options.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError("connect: signal must be an AbortSignal");
-  }
+  const signal = checkSignal("connect", options.signal);
   signal?.throwIfAborted();
   try {
     // Deno cancels its own TCP connect on abort; a Unix connect it cannot
