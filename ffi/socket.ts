@@ -658,14 +658,23 @@ export class FdSocket<A = unknown> {
   /**
    * `connect`, completed through the engine: EINPROGRESS waits for
    * writability and reads SO_ERROR; EAGAIN (a Unix listener's full backlog)
-   * retries with a growing delay.
+   * waits as a parked writer and tries again.
    */
   connect(addr: Uint8Array, label = this.#label, signal?: AbortSignal): Promise<void> {
     if (this.closed) return Promise.reject(closedError("connect", label));
     if (signal?.aborted) return Promise.reject(signal.reason);
     const e = this.#connectOnce(addr);
     if (e === 0) return Promise.resolve();
-    if (e === EAGAIN) return this.#connectRetry(addr, label, signal);
+    if (e === EAGAIN) {
+      // A Unix listener's full backlog. The socket reports ready at once, so
+      // the parked attempt retries on the engine's growing write-retry timer.
+      const retried = this.#park(this.#writers, signal, (): true | Error | undefined => {
+        const again = this.#connectOnce(addr);
+        if (again === 0) return true;
+        return again === EAGAIN ? undefined : errnoError(again, "connect", label);
+      }, () => closedError("connect", label));
+      return retried.then(() => {});
+    }
     if (e !== EINPROGRESS && e !== EINTR) return Promise.reject(errnoError(e, "connect", label));
     const connected = this.#park(this.#writers, signal, (): true | Error | undefined => {
       const err = this.getOption("error");
@@ -696,28 +705,6 @@ export class FdSocket<A = unknown> {
   #peerKnown(): boolean {
     scratchLenView.setUint32(0, SIZEOF_SOCKADDR_STORAGE, true);
     return libc().getpeername(this.#fd, scratchName, scratchLen) === 0;
-  }
-
-  async #connectRetry(addr: Uint8Array, label: string, signal?: AbortSignal): Promise<void> {
-    for (let delay = 1;; delay = Math.min(delay * 2, 50)) {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(done, delay);
-        if (!this.#refed) Deno.unrefTimer(timer);
-        function done(): void {
-          signal?.removeEventListener("abort", abort);
-          resolve();
-        }
-        function abort(): void {
-          clearTimeout(timer);
-          reject(signal!.reason);
-        }
-        signal?.addEventListener("abort", abort, { once: true });
-      });
-      if (this.closed) throw closedError("connect", label);
-      const e = this.#connectOnce(addr);
-      if (e === 0) return;
-      if (e !== EAGAIN) throw errnoError(e, "connect", label);
-    }
   }
 
   /** `accept4`, waiting for a connection; `wrap` adopts the new descriptor. */

@@ -859,6 +859,49 @@ Deno.test("SeqpacketListener.close() rejects a pending accept with BadResource a
   await assert.rejects(listener.accept(), Deno.errors.BadResource);
 });
 
+Deno.test("connectSeqpacket() waits while the listener's backlog is full; abort and accept each end the wait", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/busy.sock`;
+  using listener = listenSeqpacket({ path, backlog: 1 });
+  const early: SeqpacketConn[] = [];
+  let waiting: Promise<SeqpacketConn> | undefined;
+  for (let i = 0; i < 10 && waiting === undefined; i++) {
+    const attempt = connectSeqpacket({ path });
+    if (await settlesAtOnce(attempt)) early.push(await attempt);
+    else waiting = attempt;
+  }
+  try {
+    assert.ok(waiting, "the backlog never filled");
+    const controller = new AbortController();
+    const abandoned = connectSeqpacket({ path, signal: controller.signal });
+    assert.equal(await settlesAtOnce(abandoned), false);
+    controller.abort(new Error("gave up"));
+    await assert.rejects(deadline(abandoned, 1000, "the aborted connect"), /gave up/);
+    // Accepting one makes room: the waiting connect completes and talks.
+    using first = await deadline(listener.accept(), 5000, "accept");
+    using conn = await deadline(waiting, 5000, "the waiting connect");
+    await conn.send(enc.encode("made it"));
+    const accepted: SeqpacketConn[] = [first];
+    for (let i = 0; i < early.length; i++) {
+      accepted.push(await deadline(listener.accept(), 5000, "accept"));
+    }
+    let heard = "";
+    for (const server of accepted) {
+      const m = await deadline(
+        server.receive({ signal: AbortSignal.timeout(100) }),
+        1000,
+        "a record",
+      )
+        .catch(() => null);
+      if (m) heard = dec.decode(m.data);
+      if (server !== first) server.close();
+    }
+    assert.equal(heard, "made it");
+  } finally {
+    for (const c of early) c.close();
+  }
+});
+
 Deno.test("SeqpacketListener.accept() aborted keeps the connection for the next accept", async () => {
   using dir = tempDir();
   using listener = listenSeqpacket({ path: `${dir.path}/a.sock` });
