@@ -374,33 +374,37 @@ for (const mode of ["unref-after", "unref-before"]) {
   });
 }
 
-Deno.test("FdSocket: a process whose sockets have nothing pending exits by itself", async () => {
-  await using peer = exitPeer("idle");
-  assert.equal(await nextLine(peer.out, 10_000), "ready");
-  const status = await deadline(peer.child.status, 5000, "exit with idle sockets");
-  assert.equal(status.code, 0);
-});
+// Both with the runtime's op ref/unref (two waits kept in flight) and
+// without it (one wait, stopped through the eventfd once nothing waits).
+for (const [how, flag] of [["", []], [", without op ref/unref", ["--no-op-ref"]]] as const) {
+  Deno.test(`FdSocket: a process whose sockets have nothing pending exits by itself${how}`, async () => {
+    await using peer = exitPeer("idle", ...flag);
+    assert.equal(await nextLine(peer.out, 10_000), "ready");
+    const status = await deadline(peer.child.status, 5000, "exit with idle sockets");
+    assert.equal(status.code, 0);
+  });
 
-Deno.test("FdSocket: a ref'd pending receive keeps the process alive until data arrives", async () => {
-  using dir = tempDir();
-  const path = `${dir.path}/ref.sock`;
-  await using peer = exitPeer("ref", path);
-  const sender = FdSocket.open("unix", "datagram", 0, { label: JSON.stringify(path) });
-  using _closing = closing(sender);
-  assert.equal(await nextLine(peer.out, 10_000), "ready");
-  // Still running 300 ms later: the exit must wait for the receive.
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const early = await Promise.race([
-    peer.child.status.then(() => "exited"),
-    new Promise<string>((resolve) => timer = setTimeout(() => resolve("alive"), 300)),
-  ]);
-  clearTimeout(timer);
-  assert.equal(early, "alive", "the process exited with a receive pending");
-  await sender.send(encoder.encode("hello from the parent"), encodeUnix(path));
-  assert.equal(await nextLine(peer.out), "got hello from the parent");
-  const status = await deadline(peer.child.status, 5000, "exit after the data");
-  assert.equal(status.code, 0);
-});
+  Deno.test(`FdSocket: a ref'd pending receive keeps the process alive until data arrives${how}`, async () => {
+    using dir = tempDir();
+    const path = `${dir.path}/ref.sock`;
+    await using peer = exitPeer("ref", path, ...flag);
+    const sender = FdSocket.open("unix", "datagram", 0, { label: JSON.stringify(path) });
+    using _closing = closing(sender);
+    assert.equal(await nextLine(peer.out, 10_000), "ready");
+    // Still running 300 ms later: the exit must wait for the receive.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const early = await Promise.race([
+      peer.child.status.then(() => "exited"),
+      new Promise<string>((resolve) => timer = setTimeout(() => resolve("alive"), 300)),
+    ]);
+    clearTimeout(timer);
+    assert.equal(early, "alive", "the process exited with a receive pending");
+    await sender.send(encoder.encode("hello from the parent"), encodeUnix(path));
+    assert.equal(await nextLine(peer.out), "got hello from the parent");
+    const status = await deadline(peer.child.status, 5000, "exit after the data");
+    assert.equal(status.code, 0);
+  });
+}
 
 // ---------------------------------------------------------------------------
 // Concurrency
