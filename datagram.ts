@@ -412,7 +412,7 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   const asked = checkBackend(o.backend);
   const hostname = o.hostname ?? "0.0.0.0";
   const family = ipFamily(hostname);
-  const port = checkPort(o.port);
+  const port = checkPort(o.port, "listenDatagram");
   const reuseAddress = checkBoolean("listenDatagram: reuseAddress", o.reuseAddress) ?? false;
   const broadcast = checkBoolean("listenDatagram: broadcast", o.broadcast) ?? true;
   const loopback = checkBoolean("listenDatagram: multicastLoopback", o.multicastLoopback) ?? true;
@@ -490,7 +490,7 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
 function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
   const asked = checkBackend(o.backend);
   const path = o.path;
-  const address = encodeUnix(path, true);
+  const address = encodeUnix(path, true, "listenDatagram");
   const receiveBufferSize = checkBufferSize("receiveBufferSize", o.receiveBufferSize);
   const sendBufferSize = checkBufferSize("sendBufferSize", o.sendBufferSize);
   const busyPoll = checkBusyPoll("listenDatagram", o.busyPoll);
@@ -1206,8 +1206,9 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
         `${call} ${this.#label}: the destination needs a path; an unnamed socket cannot be sent to`,
       );
     }
-    checkUnixPath(to.path);
-    const sockaddr = this.#fd ? encodeUnix(to.path) : null;
+    // Checked (and on FFI encoded) once.
+    const sockaddr = this.#fd ? encodeUnix(to.path, false, call) : null;
+    if (sockaddr === null) checkUnixPath(to.path, false, call);
     if (this.#fd) requireUnix(to.path);
     const addr: UnixAddr = { transport: "unixgram", path: to.path };
     return { addr, sockaddr, label: describeAddress(addr), limit: Infinity };

@@ -261,13 +261,11 @@ function prepare(socket: FdSocket<UnixAddr>, tuning: Tuning, passCredentials = t
 }
 
 function checkPath(call: string, path: unknown): Uint8Array {
-  if (typeof path !== "string") {
-    throw new TypeError(`${call}: path must be a string, got ${typeof path}`);
-  }
   if (path === "") {
     throw new TypeError(`${call}: path must not be empty: an unnamed socket has no address`);
   }
-  return encodeUnix(path);
+  // encodeUnix refuses anything but a string, naming the call.
+  return encodeUnix(path as string, false, call);
 }
 
 function checkSize(call: string, what: string, value: unknown, max: number): number | undefined {

@@ -1003,7 +1003,7 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
     if (o.port !== undefined || o.hostname !== undefined) {
       throw new TypeError(`${call}: give either a path or a hostname and port, not both`);
     }
-    prefixed(call, () => checkUnixPath(o.path));
+    checkUnixPath(o.path, false, call);
     const path = o.path as string;
     const label = describeAddress({ path });
     if (path.startsWith("\0") && /[^\0-\x7f]/.test(path)) {
@@ -1014,7 +1014,7 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
     }
     return { path, label };
   }
-  const port = prefixed(call, () => checkPort(o.port));
+  const port = checkPort(o.port, call);
   if (o.hostname !== undefined && typeof o.hostname !== "string") {
     throw new TypeError(`${call}: hostname must be a string, got ${typeof o.hostname}`);
   }
@@ -1023,18 +1023,6 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
 }
 
 // The shared checks do not know the call; the message should name it.
-function prefixed<T>(call: string, check: () => T): T {
-  try {
-    return check();
-  } catch (err) {
-    if (err instanceof TypeError || err instanceof RangeError) {
-      const Class = err.constructor as ErrorConstructor;
-      throw new Class(`${call}: ${err.message}`);
-    }
-    throw err;
-  }
-}
-
 function toAddr(addr: Deno.Addr): NetAddr | UnixAddr {
   if (addr.transport === "tcp") {
     return { transport: "tcp", hostname: addr.hostname, port: addr.port };

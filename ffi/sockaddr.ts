@@ -55,9 +55,12 @@ export function checkInteger(what: string, value: unknown, min: number, max: num
   return value;
 }
 
-/** Throws `TypeError`/`RangeError` unless `port` is an integer in 0–65535. */
-export function checkPort(port: unknown): number {
-  return checkInteger("port", port, 0, 65535);
+/**
+ * Throws `TypeError`/`RangeError` unless `port` is an integer in 0–65535;
+ * `call`, when given, starts the message.
+ */
+export function checkPort(port: unknown, call?: string): number {
+  return checkInteger(call === undefined ? "port" : `${call}: port`, port, 0, 65535);
 }
 
 /**
@@ -65,25 +68,34 @@ export function checkPort(port: unknown): number {
  * them. A filesystem path may be at most 107 bytes (room for the NUL) and may
  * not contain NUL; an abstract name (leading `"\0"`) may be 108 bytes and may
  * contain anything. `""` (unnamed) is allowed only when `unnamed` is true.
+ * `call`, when given, starts every message.
  */
-export function checkUnixPath(path: unknown, unnamed = false): Uint8Array {
+export function checkUnixPath(path: unknown, unnamed = false, call?: string): Uint8Array {
+  const prefix = call === undefined ? "" : `${call}: `;
   if (typeof path !== "string") {
-    throw new TypeError(`path must be a string, got ${typeof path}`);
+    throw new TypeError(`${prefix}path must be a string, got ${typeof path}`);
   }
   if (path === "" && !unnamed) {
-    throw new TypeError("path must not be empty here: an unnamed socket cannot be listened on");
+    throw new TypeError(
+      `${prefix}path must not be empty here: an unnamed socket cannot be listened on`,
+    );
   }
-  const bytes = encodeUnixName(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = encodeUnixName(path);
+  } catch (err) {
+    throw new TypeError(`${prefix}${(err as Error).message}`);
+  }
   const abstract = path.startsWith("\0");
   const limit = abstract ? UNIX_PATH_MAX : UNIX_PATH_MAX - 1;
   if (bytes.length > limit) {
     throw new RangeError(
-      `${abstract ? "abstract socket name" : "socket path"} is ${bytes.length} bytes, ` +
+      `${prefix}${abstract ? "abstract socket name" : "socket path"} is ${bytes.length} bytes, ` +
         `over the limit of ${limit}: ${JSON.stringify(path)}`,
     );
   }
   if (!abstract && bytes.includes(0)) {
-    throw new TypeError(`socket path contains a NUL byte: ${JSON.stringify(path)}`);
+    throw new TypeError(`${prefix}socket path contains a NUL byte: ${JSON.stringify(path)}`);
   }
   return bytes;
 }
@@ -379,8 +391,8 @@ function zoneIndex(
  * U+00FF in an abstract name, or `""` when `unnamed` is false.
  * @throws {RangeError} for a path over 107 bytes or an abstract name over 108.
  */
-export function encodeUnix(path: string, unnamed = false): Uint8Array {
-  const name = checkUnixPath(path, unnamed);
+export function encodeUnix(path: string, unnamed = false, call?: string): Uint8Array {
+  const name = checkUnixPath(path, unnamed, call);
   const terminator = name.length > 0 && name[0] !== 0 ? 1 : 0;
   const [buf] = newSockaddr(SUN_PATH_OFFSET + name.length + terminator, AF_UNIX);
   buf.set(name, SUN_PATH_OFFSET);
