@@ -1,9 +1,13 @@
-// The C numbers the library uses, per platform. Only ffi/ imports this file.
+// The C numbers the library uses, per platform. Pure data: importing it loads
+// no native code, so the pure modules (icmp.ts) and the bench may use it too.
 //
 // Linux x86_64 and aarch64 share every number below (the generic and the
 // x86_64 ABIs agree on sockets); the one layout that differs between them,
 // `struct epoll_event`, is described by EPOLL_EVENT_SIZE. Another platform is
 // added by giving it its own table and choosing it in `platformTable()`.
+
+/** Whether this machine stores integers little-endian (struct fields in host order). */
+export const HOST_LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /** Address families. */
 export const AF_UNIX = 1;

@@ -3,14 +3,12 @@
 // Pure: importing this file loads no native code.
 
 import { type BpfProgram, validateFilter } from "../bpf.ts";
-import { BPF_MAXINSNS } from "./constants.ts";
+import { BPF_MAXINSNS, HOST_LITTLE_ENDIAN } from "./constants.ts";
 
 /** `sizeof(struct sock_filter)`: u16 code, u8 jt, u8 jf, u32 k. */
 export const SIZEOF_SOCK_FILTER = 8;
 /** `sizeof(struct sock_fprog)` on 64-bit Linux: u16 len, 6 bytes padding, a pointer. */
 export const SIZEOF_SOCK_FPROG = 16;
-
-const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /**
  * Validates `program` and lays it out as an array of `struct sock_filter`,
@@ -22,10 +20,10 @@ export function encodeFilter(program: BpfProgram): Uint8Array {
   const view = new DataView(out.buffer);
   program.forEach(({ code, jt, jf, k }, i) => {
     const at = i * SIZEOF_SOCK_FILTER;
-    view.setUint16(at, code, LITTLE_ENDIAN);
+    view.setUint16(at, code, HOST_LITTLE_ENDIAN);
     view.setUint8(at + 2, jt);
     view.setUint8(at + 3, jf);
-    view.setUint32(at + 4, k, LITTLE_ENDIAN);
+    view.setUint32(at + 4, k, HOST_LITTLE_ENDIAN);
   });
   return out;
 }
@@ -44,7 +42,7 @@ export function encodeFprog(filter: Uint8Array, address: bigint): Uint8Array {
   }
   const out = new Uint8Array(SIZEOF_SOCK_FPROG);
   const view = new DataView(out.buffer);
-  view.setUint16(0, n, LITTLE_ENDIAN);
-  view.setBigUint64(8, address, LITTLE_ENDIAN);
+  view.setUint16(0, n, HOST_LITTLE_ENDIAN);
+  view.setBigUint64(8, address, HOST_LITTLE_ENDIAN);
   return out;
 }

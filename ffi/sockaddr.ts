@@ -14,6 +14,7 @@ import {
   AF_INET6,
   AF_PACKET,
   AF_UNIX,
+  HOST_LITTLE_ENDIAN,
   SIZEOF_SOCKADDR_IN,
   SIZEOF_SOCKADDR_IN6,
   SIZEOF_SOCKADDR_LL,
@@ -24,7 +25,6 @@ import {
 const encoder = new TextEncoder();
 // ignoreBOM: a path may begin with U+FEFF, which is part of its name.
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Where `sun_path` starts: after the 2-byte family. */
 const SUN_PATH_OFFSET = 2;

@@ -274,6 +274,15 @@ const SLOT_SIZE = 65536;
 const MAX_PROBE_AFTER = 64;
 const CMSG_ALIGN = (n: number): number => (n + 7) & ~7;
 const CMSG_SPACE = (n: number): number => SIZEOF_CMSGHDR + CMSG_ALIGN(n);
+/** A `struct ucred { pid_t pid; uid_t uid; gid_t gid; }` at `offset`. */
+function decodeUcred(v: DataView, offset: number): Credentials {
+  return {
+    pid: v.getInt32(offset, true),
+    uid: v.getUint32(offset + 4, true),
+    gid: v.getUint32(offset + 8, true),
+  };
+}
+
 /** Room for credentials and the most descriptors one message can carry. */
 const CONTROL_SIZE = CMSG_SPACE(SIZEOF_UCRED) + CMSG_SPACE(SCM_MAX_FD * 4);
 
@@ -299,10 +308,8 @@ class Arena {
     this.headers = new Uint8Array(slots * SIZEOF_MMSGHDR);
     this.headersView = new DataView(this.headers.buffer);
     const iov = new DataView(this.#iovecs.buffer);
-    const base = (b: Uint8Array): bigint =>
-      BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
-    const data = base(this.data), names = base(this.names);
-    const control = base(this.control), iovecs = base(this.#iovecs);
+    const data = pointerOf(this.data), names = pointerOf(this.names);
+    const control = pointerOf(this.control), iovecs = pointerOf(this.#iovecs);
     for (let i = 0; i < slots; i++) {
       iov.setBigUint64(i * SIZEOF_IOVEC, data + BigInt(i * slotSize), true);
       iov.setBigUint64(i * SIZEOF_IOVEC + 8, BigInt(slotSize), true);
@@ -624,9 +631,7 @@ export class FdSocket<A = unknown> {
       throw errnoError(errno(), `getsockopt ${name}`, this.#label);
     }
     const v = new DataView(out.buffer);
-    const value = name === "peerCredentials"
-      ? { pid: v.getInt32(0, true), uid: v.getUint32(4, true), gid: v.getUint32(8, true) }
-      : name === "packetStatistics"
+    const value = name === "peerCredentials" ? decodeUcred(v, 0) : name === "packetStatistics"
       // struct tpacket_stats { unsigned tp_packets; unsigned tp_drops; }
       ? { packets: v.getUint32(0, true), drops: v.getUint32(4, true) }
       : v.getInt32(0, true);
@@ -1027,11 +1032,7 @@ export class FdSocket<A = unknown> {
         r.fds ??= [];
         for (let i = 0; i < count; i++) r.fds.push(v.getInt32(body + i * 4, true));
       } else if (level === SOL_SOCKET && type === SCM_CREDENTIALS) {
-        r.credentials = {
-          pid: v.getInt32(body, true),
-          uid: v.getUint32(body + 4, true),
-          gid: v.getUint32(body + 8, true),
-        };
+        r.credentials = decodeUcred(v, body);
       }
       off += CMSG_ALIGN(cmsgLen);
     }
