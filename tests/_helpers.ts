@@ -102,31 +102,42 @@ export function threadCount(): number {
   return Number(/^Threads:\s+(\d+)/m.exec(status)![1]);
 }
 
-/** Whether this process may open raw sockets (root with CAP_NET_RAW). */
-export function hasCapNetRaw(): boolean {
+/** Whether this process holds capability number `bit` (see capabilities(7)). */
+function hasCap(bit: bigint): boolean {
   const status = procText(`/proc/${Deno.pid}/status`);
   const eff = BigInt("0x" + /^CapEff:\s+([0-9a-f]+)/m.exec(status)![1]);
-  return (eff & (1n << 13n)) !== 0n;
+  return (eff & (1n << bit)) !== 0n;
+}
+
+/** Whether this process may open raw sockets (root with CAP_NET_RAW). */
+export function hasCapNetRaw(): boolean {
+  return hasCap(13n);
 }
 
 /** Whether this process may administer the network (namespaces, veth). */
 export function hasCapNetAdmin(): boolean {
-  const status = procText(`/proc/${Deno.pid}/status`);
-  const eff = BigInt("0x" + /^CapEff:\s+([0-9a-f]+)/m.exec(status)![1]);
-  return (eff & (1n << 12n)) !== 0n;
+  return hasCap(12n);
 }
 
+/** What a test may need that a machine may lack. */
+export type Requirement = "CAP_NET_RAW" | "CAP_NET_ADMIN" | "python3" | "gcc";
+
 /**
- * Options for a test that needs a privilege: it is ignored (and counted as
- * skipped in Deno's summary) when the privilege is missing, and says why.
+ * Options for a test that needs privileges or programs: it is ignored (and
+ * counted as skipped in Deno's summary) when any is missing, and says which.
  */
-export function needs(what: "CAP_NET_RAW" | "CAP_NET_ADMIN" | "python3"): { ignore: boolean } {
-  let ok: boolean;
-  if (what === "CAP_NET_RAW") ok = hasCapNetRaw();
-  else if (what === "CAP_NET_ADMIN") ok = hasCapNetAdmin();
-  else ok = commandExists("python3");
-  if (!ok) console.error(`skipping a test: it needs ${what}, which this process lacks`);
-  return { ignore: !ok };
+export function needs(...what: Requirement[]): { ignore: boolean } {
+  const missing = what.filter((w) =>
+    !(w === "CAP_NET_RAW"
+      ? hasCapNetRaw()
+      : w === "CAP_NET_ADMIN"
+      ? hasCapNetAdmin()
+      : commandExists(w))
+  );
+  if (missing.length > 0) {
+    console.error(`skipping a test: it needs ${missing.join(", ")}, which this process lacks`);
+  }
+  return { ignore: missing.length > 0 };
 }
 
 function commandExists(cmd: string): boolean {

@@ -8,13 +8,13 @@ import { killOnDispose } from "./_helpers.ts";
 let counter = 0;
 
 /** A name no other namespace or link of this machine has: prefix, pid, counter. */
-export function uniqueName(prefix: string): string {
+function uniqueName(prefix: string): string {
   // Interface names are at most 15 bytes: keep the pid's last 6 digits.
   return `${prefix}${Deno.pid % 1_000_000}${(counter++).toString(36)}`;
 }
 
 /** Runs a command to completion; throws with its stderr when it fails. */
-export function run(cmd: string[]): string {
+function run(cmd: string[]): string {
   const out = new Deno.Command(cmd[0], { args: cmd.slice(1), stdin: "null" }).outputSync();
   if (!out.success) {
     const err = new TextDecoder().decode(out.stderr).trim();

@@ -917,8 +917,7 @@ print(json.dumps(report))
 
 Deno.test({
   name: "compileFilter() programs filter real loopback traffic on all three links",
-  ignore: needs("CAP_NET_ADMIN").ignore || needs("CAP_NET_RAW").ignore ||
-    needs("python3").ignore,
+  ...needs("CAP_NET_ADMIN", "CAP_NET_RAW", "python3"),
   async fn() {
     const match: FilterMatch = { ipProtocol: "udp", dstPort: 40053 };
     const filters = Object.fromEntries(

@@ -23,7 +23,7 @@ import type { LinkAddr } from "../types.ts";
 import {
   deadline,
   fromHex,
-  hasCapNetRaw,
+  needs,
   prng,
   procText,
   randomBytes,
@@ -177,17 +177,6 @@ int main(void) {
   return 0;
 }
 `;
-
-function gccAvailable(): boolean {
-  try {
-    return new Deno.Command("gcc", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-const noGcc = !gccAvailable();
-if (noGcc) console.error("skipping the C probe tests: they need gcc, which is not on PATH");
 
 let probeBinary: Promise<string> | undefined;
 
@@ -694,7 +683,7 @@ Deno.test("decoders refuse wrong families, short lengths and lengths past the bu
 
 Deno.test({
   name: "encoders match the structs glibc's headers lay out",
-  ignore: noGcc,
+  ...needs("gcc"),
   async fn() {
     const inet: [string, number][] = [
       ["0.0.0.0", 0],
@@ -757,7 +746,7 @@ Deno.test({
 
 Deno.test({
   name: "formatIPv6() and parseIPv6() agree with glibc inet_ntop/inet_pton on 5,000 addresses",
-  ignore: noGcc,
+  ...needs("gcc"),
   async fn() {
     const rand = prng(5952);
     const addresses: Uint8Array[] = [];
@@ -790,7 +779,7 @@ Deno.test({
 
 Deno.test({
   name: "parseIPv4() and parseIPv6() accept exactly what glibc inet_pton accepts (20,000 strings)",
-  ignore: noGcc,
+  ...needs("gcc"),
   async fn() {
     const rand = prng(4291);
     const pick = (s: string): string => s[(rand() * s.length) | 0];
@@ -842,7 +831,7 @@ Deno.test({
 
 Deno.test({
   name: "the kernel binds our sockaddr_in, _in6 and _un bytes and reports them back the same",
-  ignore: noGcc,
+  ...needs("gcc"),
   async fn() {
     using dir = tempDir("bsd-sockaddr-");
     const path107 = pathOfBytes(dir.path, 107);
@@ -885,7 +874,7 @@ Deno.test({
 
 Deno.test({
   name: "the kernel binds our sockaddr_ll on lo and decodeLink() reads its answer",
-  ignore: noGcc || !hasCapNetRaw(),
+  ...needs("gcc", "CAP_NET_RAW"),
   async fn() {
     const ifindex = Number(procText("/sys/class/net/lo/ifindex"));
     const [answer] = await probe([`bind ${toHex(encodeLink({ ifindex, protocol: 0x0003 }))}`]);

@@ -493,8 +493,7 @@ print(ping(socket.AF_INET6, socket.IPPROTO_ICMPV6, "::1", bytes.fromhex(sys.argv
 
 Deno.test({
   name: "the kernel answers encodeEcho() pings, and its replies decode and verify",
-  ignore: needs("CAP_NET_RAW").ignore || needs("CAP_NET_ADMIN").ignore ||
-    needs("python3").ignore,
+  ...needs("CAP_NET_RAW", "CAP_NET_ADMIN", "python3"),
   async fn() {
     const data = new TextEncoder().encode("@bsd/sockets icmp test payload, odd length!");
     assert.equal(data.length % 2, 1);

@@ -684,8 +684,7 @@ function udpPayload(data: Uint8Array, offset: number): { port: number; text: str
 Deno.test({
   name: "openPacket() on a veth pair: captures with the right LinkAddr, filters by UDP port, " +
     "and injects a frame the peer receives",
-  ignore: needs("CAP_NET_RAW").ignore || needs("CAP_NET_ADMIN").ignore ||
-    needs("python3").ignore,
+  ...needs("CAP_NET_RAW", "CAP_NET_ADMIN", "python3"),
   async fn() {
     using ns = new NetNs();
     using veth = new VethPair(ns);
@@ -822,7 +821,7 @@ Deno.test({
 Deno.test({
   name:
     "openPacket() ring: a full ring drops the tail and counts it; what was kept arrives in order",
-  ignore: needs("CAP_NET_RAW").ignore || needs("CAP_NET_ADMIN").ignore,
+  ...needs("CAP_NET_RAW", "CAP_NET_ADMIN"),
   async fn() {
     using ns = new NetNs();
     using veth = new VethPair(ns);
@@ -927,7 +926,7 @@ Deno.test({
 
 Deno.test({
   name: "examples/sniff.ts prints one line per packet on its port, and none for another port",
-  ignore: needs("CAP_NET_ADMIN").ignore || needs("python3").ignore,
+  ...needs("CAP_NET_ADMIN", "python3"),
   async fn() {
     using ns = new NetNs(); // a loopback of its own: only this test's traffic
     await using child = ns.spawn([

@@ -2,7 +2,7 @@
 // pointed at this checkout, so the front page cannot drift from the code.
 
 import assert from "node:assert/strict";
-import { deadline, hasCapNetRaw } from "./_helpers.ts";
+import { deadline, denoRun, needs, tempDir } from "./_helpers.ts";
 
 const root = new URL("../", import.meta.url);
 const readme = Deno.readTextFileSync(new URL("README.md", root));
@@ -32,34 +32,26 @@ for (const { title, code } of quickExamples()) {
   const privileged = title.startsWith("Raw");
   Deno.test({
     name: `README quick example "${title}" runs as written`,
-    ignore: privileged && !hasCapNetRaw(),
+    ...(privileged ? needs("CAP_NET_RAW") : {}),
     async fn() {
-      const dir = Deno.makeTempDirSync({ prefix: "bsd-readme-" });
-      try {
-        const file = `${dir}/example.ts`;
-        Deno.writeTextFileSync(file, localImports(code));
-        const child = new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "--quiet",
-            "--no-lock",
-            "--unstable-net",
-            "--allow-net",
-            "--allow-ffi",
-            "--allow-read",
-            "--allow-write",
-            file,
-          ],
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
-        const out = await deadline(child.output(), 20_000, `README example ${title}`);
-        const text = new TextDecoder().decode(out.stdout);
-        assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-        assert.notEqual(text.trim(), "", "the example printed nothing");
-      } finally {
-        Deno.removeSync(dir, { recursive: true });
-      }
+      using dir = tempDir("bsd-readme-");
+      const file = `${dir.path}/example.ts`;
+      Deno.writeTextFileSync(file, localImports(code));
+      const child = denoRun(file, {
+        flags: [
+          "--no-lock",
+          "--unstable-net",
+          "--allow-net",
+          "--allow-ffi",
+          "--allow-read",
+          "--allow-write",
+        ],
+        stderr: "piped",
+      }).spawn();
+      const out = await deadline(child.output(), 20_000, `README example ${title}`);
+      const text = new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      assert.notEqual(text.trim(), "", "the example printed nothing");
     },
   });
 }

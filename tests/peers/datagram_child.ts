@@ -15,6 +15,7 @@
 
 import { listenDatagram } from "../../datagram.ts";
 import type { DatagramBackend } from "../../datagram.ts";
+import { deadline } from "../_helpers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -32,14 +33,6 @@ async function outcome(fn: () => unknown): Promise<void> {
   }
 }
 
-function receiveWithin<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`nothing arrived within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
 const [mode, ...args] = Deno.args;
 switch (mode) {
   case "default-backend":
@@ -47,7 +40,7 @@ switch (mode) {
       using a = listenDatagram({ hostname: "127.0.0.1", port: 0 });
       using b = listenDatagram({ hostname: "127.0.0.1", port: 0 });
       await a.send(enc.encode("over ffi"), b.localAddr);
-      const m = await receiveWithin(b.receive(), 5000);
+      const m = await deadline(b.receive(), 5000, "a datagram");
       return { backend: a.backend, data: dec.decode(m!.data), fromPort: m!.from?.port };
     });
     break;
@@ -84,7 +77,7 @@ switch (mode) {
     await outcome(async () => {
       using s = listenDatagram({ path: args[0] });
       await s.send(enc.encode("unix"), s.localAddr);
-      const m = await receiveWithin(s.receive(), 5000);
+      const m = await deadline(s.receive(), 5000, "a datagram");
       return { backend: s.backend, data: dec.decode(m!.data) };
     });
     break;
@@ -133,11 +126,11 @@ async function multicast(backend: DatagramBackend): Promise<unknown> {
   const toGroup = { transport: "udp" as const, hostname: group, port };
   await receiver.joinMulticast(group, { interface: "lo" });
   await sender.send(enc.encode("while joined"), toGroup);
-  const joined = await receiveWithin(receiver.receive(), 5000);
+  const joined = await deadline(receiver.receive(), 5000, "a datagram");
   await receiver.leaveMulticast(group, { interface: "lo" });
   await sender.send(enc.encode("after leaving"), toGroup);
   await sender.send(enc.encode("sentinel"), { transport: "udp", hostname: "127.0.0.1", port });
-  const next = await receiveWithin(receiver.receive(), 5000);
+  const next = await deadline(receiver.receive(), 5000, "a datagram");
   return {
     backend: receiver.backend,
     joined: dec.decode(joined!.data),
