@@ -17,12 +17,14 @@ import type { NetAddr, UnixAddr } from "../types.ts";
 import {
   deadline,
   denoRun,
+  fdTable,
   killOnDispose,
   lines,
   nextLine,
   prng,
   randomBytes,
   sha256,
+  socketFdCount,
   tempDir,
   threadCount,
 } from "./_helpers.ts";
@@ -66,33 +68,12 @@ function udpSocket(): { sock: FdSocket<NetAddr>; addr: Uint8Array; port: number 
   return { sock, addr: encodeInet("127.0.0.1", port), port };
 }
 
-/** The descriptors of this process, by number, with what each points at. */
-function fdTable(): Map<number, string> {
-  // Read by a child: Deno 2.9 asks for --allow-all to read /proc directly.
-  const script = `cd /proc/${Deno.pid}/fd && for f in *; do echo "$f $(readlink "$f")"; done`;
-  const out = new Deno.Command("sh", { args: ["-c", script], stderr: "null" }).outputSync();
-  const table = new Map<number, string>();
-  for (const line of decoder.decode(out.stdout).split("\n")) {
-    const [fd, target] = line.split(" ");
-    if (target) table.set(Number(fd), target);
-  }
-  return table;
-}
-
 /** Socket descriptors in `after` that `before` did not have (or had for another socket). */
 function added(before: Map<number, string>, after: Map<number, string>): number[] {
   return [...after].filter(([fd, target]) =>
     target.startsWith("socket:") && before.get(fd) !== target
   )
     .map(([fd]) => fd);
-}
-
-/**
- * How many of this process's descriptors are sockets: what the engine opens.
- * (The whole count also moves with Deno's own cache files.)
- */
-function socketFdCount(): number {
-  return [...fdTable().values()].filter((target) => target.startsWith("socket:")).length;
 }
 
 /** A socket to pass along with records, and its descriptor number. */

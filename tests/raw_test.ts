@@ -21,6 +21,7 @@ import {
   lines,
   needs,
   nextLine,
+  socketFdCount,
   tempDir,
   toHex,
 } from "./_helpers.ts";
@@ -34,15 +35,9 @@ const SOCKET_URL = new URL("../ffi/socket.ts", import.meta.url).href;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/**
- * The sockets this process holds: the engine's ledger, and the socket
- * descriptors `ls` finds in /proc/PID/fd (only sockets: the runtime's other
- * descriptors, and ls's own pipes, come and go).
- */
+/** The sockets this process holds: the engine's ledger and the socket descriptors. */
 function socketCounts(): { ledger: number; fds: number } {
-  const out = new Deno.Command("ls", { args: ["-l", `/proc/${Deno.pid}/fd`] }).outputSync();
-  const fds = decoder.decode(out.stdout).split("\n").filter((l) => l.includes("socket:[")).length;
-  return { ledger: openSocketCount(), fds };
+  return { ledger: openSocketCount(), fds: socketFdCount() };
 }
 
 /** An echo id no other test (or a concurrent run) is likely to use. */
