@@ -1309,12 +1309,7 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     this.#inFlight = true;
     return this.#conn.receive(this.#buffer).then(
       ([view, addr]): Message<A> => {
-        // Copied out before the next receive may reuse the buffer.
-        const message: Message<A> = {
-          data: view.slice(0, BUILTIN_RECORD_MAX),
-          from: fromBuiltin(addr, this.#transport) as A | null,
-          truncated: view.length > BUILTIN_RECORD_MAX,
-        };
+        const message = this.#message(view, fromBuiltin(addr, this.#transport) as A | null);
         this.#settled();
         return cut(message, maxSize);
       },
@@ -1337,6 +1332,15 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
    * ahead doubled the round trip of a request and its reply (measured, UDP),
    * and Deno's Unix datagram socket refuses a send while a receive is pending.
    */
+  /** A record from the shared buffer, copied out before the next receive may reuse it. */
+  #message(view: Uint8Array, from: A | null): Message<A> {
+    return {
+      data: view.slice(0, BUILTIN_RECORD_MAX),
+      from,
+      truncated: view.length > BUILTIN_RECORD_MAX,
+    };
+  }
+
   async #pump(): Promise<void> {
     if (this.#pumping) return;
     this.#pumping = true;
@@ -1348,11 +1352,7 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
           const [view, addr] = await this.#conn.receive(this.#buffer);
           const from = fromBuiltin(addr, this.#transport) as A | null;
           if (this.peer !== null && !sameAddress(from, this.peer)) continue;
-          result = {
-            data: view.slice(0, BUILTIN_RECORD_MAX),
-            from,
-            truncated: view.length > BUILTIN_RECORD_MAX,
-          };
+          result = this.#message(view, from);
         } catch (err) {
           if (this.#closed) return;
           result = withContext(err, "recvmsg", this.#label) as Error;

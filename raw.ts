@@ -673,7 +673,7 @@ export function openPacket(options: PacketOptions): LinkSocket {
   }
   try {
     if (filter) sock.setOption("attachFilter", filter);
-    if (!immediate) useReceiveRing(sock, ringBlocks(bufferSize), decode);
+    if (!immediate) useReceiveRing(sock, ringBlocks(bufferSize));
     else if (bufferSize !== undefined) sock.setBufferSize("receive", bufferSize);
     if (busyPoll !== undefined) sock.setBusyPoll(busyPoll);
     sock.bind(encodeLink({ ifindex, protocol }));

@@ -55,15 +55,10 @@ export function ringBlocks(bytes: number | undefined): number {
 
 /**
  * Gives `sock` (an AF_PACKET socket, not yet bound) a receive ring of
- * `blocks` blocks; its receives read frames from the ring from then on.
- *
- * @param decode Turns a frame's `sockaddr_ll` into its public address.
+ * `blocks` blocks; its receives read frames from the ring from then on,
+ * their senders named by the socket's own decoder.
  */
-export function useReceiveRing<A>(
-  sock: FdSocket<A>,
-  blocks: number,
-  decode: (name: Uint8Array, length: number) => A | null,
-): void {
+export function useReceiveRing<A>(sock: FdSocket<A>, blocks: number): void {
   sock.setOption("packetVersion", TPACKET_V3);
   const req = new Uint8Array(28);
   const v = new DataView(req.buffer);
@@ -73,7 +68,7 @@ export function useReceiveRing<A>(
   v.setUint32(12, (BLOCK_SIZE / FRAME_SIZE) * blocks, true);
   v.setUint32(16, BLOCK_TIMEOUT_MS, true);
   sock.setOption("packetReceiveRing", req);
-  sock.useSource((fd) => new Ring(fd, blocks, decode, sock.label));
+  sock.useSource((fd, decode) => new Ring(fd, blocks, decode, sock.label));
 }
 
 class Ring<A> implements RecordSource<A> {
@@ -152,15 +147,9 @@ class Ring<A> implements RecordSource<A> {
       at + PACKET_ADDRESS,
       at + PACKET_ADDRESS + SIZEOF_SOCKADDR_LL,
     );
-    let from: A | null;
-    try {
-      from = this.#decode(name, SIZEOF_SOCKADDR_LL);
-    } catch {
-      from = null;
-    }
     return {
       data: this.#bytes.slice(start, start + snaplen),
-      from,
+      from: this.#decode(name, SIZEOF_SOCKADDR_LL),
       truncated: v.getUint32(at + PACKET_LEN, true) > snaplen,
     };
   }

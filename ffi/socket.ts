@@ -582,9 +582,11 @@ export class FdSocket<A = unknown> {
    * Receives through `make(fd)`'s source from now on instead of recvmmsg;
    * the source is released when the socket closes. Call before any receive.
    */
-  useSource(make: (fd: number) => RecordSource<A>): void {
+  useSource(
+    make: (fd: number, decode: (name: Uint8Array, length: number) => A | null) => RecordSource<A>,
+  ): void {
     this.#check("mmap");
-    const source = make(this.#fd);
+    const source = make(this.#fd, (name, length) => this.#decodeName(name, length));
     this.#source = source;
     this.#held.releaseSource = () => source.release();
   }
@@ -1008,8 +1010,13 @@ export class FdSocket<A = unknown> {
    */
   #decodeFrom(arena: Arena, slot: number, length: number): A | null {
     const base = slot * SIZEOF_SOCKADDR_STORAGE;
+    return this.#decodeName(arena.names.subarray(base, base + SIZEOF_SOCKADDR_STORAGE), length);
+  }
+
+  /** The socket's decoder applied to `name`, `null` where it cannot name it (see #decodeFrom). */
+  #decodeName(name: Uint8Array, length: number): A | null {
     try {
-      return this.#decode!(arena.names.subarray(base, base + SIZEOF_SOCKADDR_STORAGE), length);
+      return this.#decode ? this.#decode(name, length) : null;
     } catch {
       return null;
     }
