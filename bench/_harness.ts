@@ -404,8 +404,20 @@ export function spawnDeno(
   args: string[] = [],
   options?: SpawnOptions,
 ): Promise<Peer> {
+  return spawnPeer(denoArgv(script, args), options);
+}
+
+/**
+ * The command line that runs `script` with `args` in a child Deno with the
+ * bench's permissions.
+ *
+ * @param script The file, as a path or a file URL.
+ * @param args Its arguments.
+ * @returns The argv, the Deno executable first.
+ */
+export function denoArgv(script: string | URL, args: string[] = []): string[] {
   const path = script instanceof URL ? urlPath(script) : script;
-  return spawnPeer([Deno.execPath(), "run", "--quiet", ...BENCH_FLAGS, path, ...args], options);
+  return [Deno.execPath(), "run", "--quiet", ...BENCH_FLAGS, path, ...args];
 }
 
 /**

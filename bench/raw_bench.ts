@@ -31,14 +31,15 @@ import { decodeEcho, decodeIPv4Header, encodeEcho } from "../icmp.ts";
 import { compileFilter, openPacket, openRaw } from "../raw.ts";
 import { NetNs, VethPair } from "../tests/_netns.ts";
 import {
-  BENCH_FLAGS,
   buildC,
   C,
+  denoArgv,
   emit,
   median,
   OURS,
   peerReady,
   peerResult,
+  pinned,
   pinSelf,
   record,
   spawnC,
@@ -58,7 +59,8 @@ const QUIET_MS = 300;
  * the sender's softirq) runs on CPU 1, the capturers on CPU 0: each side has
  * a core, so the rate shows what the capturer sustains, not who wins the CPU.
  */
-const FLOOD_CPU = ["taskset", "-c", "1"];
+/** The CPU the floods run on. */
+const FLOOD_CPU = "1";
 const CAPTURE_CPU = "0";
 
 /** The flood peer: `count` datagrams of `size` bytes with Deno's built-in UDP, as fast as it sends. */
@@ -114,20 +116,14 @@ interface FloodRun {
 
 /** Floods from inside the namespace with Deno's built-in UDP; returns what it sent and how long it took. */
 async function denoFlood(ns: NetNs, target: string): Promise<FloodRun> {
-  const script = new URL(import.meta.url).pathname;
-  await using peer = await spawnPeer(ns.wrap([
-    ...FLOOD_CPU,
-    Deno.execPath(),
-    "run",
-    "--quiet",
-    ...BENCH_FLAGS,
-    script,
+  const argv = denoArgv(new URL(import.meta.url), [
     "flood",
     target,
     `${PORT}`,
     `${DENO_FLOOD}`,
     `${SIZE}`,
-  ]));
+  ]);
+  await using peer = await spawnPeer(ns.wrap(pinned(argv, FLOOD_CPU)));
   const r = await peer.result();
   return { sent: r.n!, seconds: r.elapsed_s! };
 }
@@ -135,8 +131,7 @@ async function denoFlood(ns: NetNs, target: string): Promise<FloodRun> {
 /** The same with the C reference (sockbench udp flood), inside the namespace. */
 async function cFlood(ns: NetNs, target: string): Promise<FloodRun> {
   const dir = await buildC();
-  await using peer = await spawnPeer(ns.wrap([
-    ...FLOOD_CPU,
+  const argv = [
     `${dir}sockbench`,
     "udp",
     "flood",
@@ -145,7 +140,8 @@ async function cFlood(ns: NetNs, target: string): Promise<FloodRun> {
     `${C_FLOOD}`,
     "-s",
     `${SIZE}`,
-  ]));
+  ];
+  await using peer = await spawnPeer(ns.wrap(pinned(argv, FLOOD_CPU)));
   const r = await peer.result();
   return { sent: r.n!, seconds: r.elapsed_s! };
 }

@@ -18,10 +18,10 @@
 
 import {
   BENCH_DIR,
-  BENCH_FLAGS,
   buildC,
   BUILTIN,
   C,
+  denoArgv,
   forEachLine,
   formatNumber,
   isRow,
@@ -92,8 +92,9 @@ export function benchFiles(dir: string, filters: string[] = []): string[] {
 export async function runBenchFile(path: string, timeLimit: number): Promise<FileOutcome> {
   const file = path.slice(path.lastIndexOf("/") + 1);
   const start = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...BENCH_FLAGS, path, "--json"],
+  const [deno, ...args] = denoArgv(path, ["--json"]);
+  const child = new Deno.Command(deno, {
+    args,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
