@@ -117,7 +117,7 @@ export interface RawOptions {
   /**
    * Microseconds a receive that finds no record keeps trying before it
    * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
-   * Deno's pool threads (20–100 µs on a busy or virtual machine); a spinning
+   * Deno's pool threads (about 10–50 µs a wake-up on the benchmarks' 2-vCPU VM); a spinning
    * one takes a reply that lands within the budget at once, but holds the JS
    * thread (no timers, no other I/O) for up to this long per receive. It
    * yields its CPU between tries, so a peer on the same CPU still runs.
@@ -594,7 +594,7 @@ export interface PacketOptions {
   /**
    * Microseconds a receive that finds no record keeps trying before it
    * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
-   * Deno's pool threads (20–100 µs on a busy or virtual machine); a spinning
+   * Deno's pool threads (about 10–50 µs a wake-up on the benchmarks' 2-vCPU VM); a spinning
    * one takes a reply that lands within the budget at once, but holds the JS
    * thread (no timers, no other I/O) for up to this long per receive. It
    * yields its CPU between tries, so a peer on the same CPU still runs.

@@ -155,8 +155,8 @@ export interface SeqpacketSocketOptions {
    * Microseconds a receive that finds no record keeps trying before it
    * waits (Linux's `SO_BUSY_POLL` idea, done here on the JS thread), from 0
    * to 10,000; default 0. A waiting receive is woken through one of Deno's
-   * thread-pool threads, which costs 20–100 µs on a busy or virtual
-   * machine; spinning answers a reply that comes within the budget as soon
+   * thread-pool threads, which cost about 10–50 µs a wake-up on the
+   * benchmarks' 2-vCPU VM; spinning answers a reply that comes within the budget as soon
    * as it lands. The price: while it spins (at most this long per receive)
    * the JS thread runs nothing else, no timers and no other I/O. Between
    * tries it yields its CPU, so a peer on the same CPU still runs. For

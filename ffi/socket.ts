@@ -888,7 +888,7 @@ export class FdSocket<A = unknown> {
    * Sets the microseconds a receive that finds nothing keeps trying on the JS thread
    * before it parks (0: it parks at once). Spinning spares the wake-up of a
    * parked receive, which passes through one of Deno's pool threads and
-   * costs 20–100 µs on a busy or virtual machine, but holds the JS thread
+   * costs about 10–50 µs on the benchmarks' VM, but holds the JS thread
    * (timers and other I/O wait) for up to this long per receive.
    */
   setBusyPoll(microseconds: number): void {
