@@ -59,6 +59,9 @@ const SYMBOLS = {
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   // int munmap(void *addr, size_t len)
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  // int fcntl(int fd, int cmd, int arg): F_GETFD/F_SETFD/F_GETFL/F_SETFL
+  // (variadic in C; an int argument passes the same way on x86_64 and aarch64)
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   // int sched_yield(void)
   sched_yield: { parameters: [], result: "i32" },
   // int *__errno_location(void): errno of the calling (JS) thread

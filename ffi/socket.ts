@@ -372,10 +372,17 @@ function arenaFor(maxSize: number): Arena {
 // The fd ledger and the finalizer for sockets dropped unclosed.
 
 let openCount = 0;
+/** The descriptors live sockets own, so fromFd can refuse to adopt one twice. */
+const ownedFds = new Set<number>();
 
 /** How many descriptors the engine holds open for sockets (for leak tests). */
 export function openSocketCount(): number {
   return openCount;
+}
+
+/** Whether a live socket of this module owns `fd`. */
+export function isOwnedFd(fd: number): boolean {
+  return ownedFds.has(fd);
 }
 
 interface Held {
@@ -396,6 +403,7 @@ function release(held: Held): void {
   reactor.idle(held.token);
   for (const r of held.inbox) closeFds(r.fds);
   held.inbox.length = 0;
+  ownedFds.delete(held.fd);
   libc().close(held.fd);
   held.releaseSource?.();
   openCount--;
@@ -537,6 +545,7 @@ export class FdSocket<A = unknown> {
     this.#inbox = [];
     this.#held = { fd, token: this.#token, closed: false, inbox: this.#inbox, registered: false };
     openCount++;
+    ownedFds.add(fd);
     finalizer.register(this, this.#held, this.#held);
   }
 
