@@ -222,3 +222,33 @@ export const EISCONN = ERRNO.EISCONN[0];
 export const ENOTCONN = ERRNO.ENOTCONN[0];
 export const ECONNABORTED = ERRNO.ECONNABORTED[0];
 export const EMSGSIZE = ERRNO.EMSGSIZE[0];
+
+// ---------------------------------------------------------------------------
+// Descriptors: what fromFd asks of one, and the journal's sealed memfd.
+
+/** SOL_SOCKET options that describe a socket (fromFd). */
+export const SO_ACCEPTCONN = 30;
+export const SO_PROTOCOL = 38;
+export const SO_DOMAIN = 39;
+/** The netlink family (fromFd tells it by SO_DOMAIN). */
+export const AF_NETLINK = 16;
+
+/** fcntl() commands and flags. */
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const FD_CLOEXEC = 1;
+export const O_NONBLOCK = 0o4000;
+export const F_ADD_SEALS = 1033;
+export const F_SEAL_SEAL = 0x1;
+export const F_SEAL_SHRINK = 0x2;
+export const F_SEAL_GROW = 0x4;
+export const F_SEAL_WRITE = 0x8;
+
+/** memfd_create() flags. */
+export const MFD_CLOEXEC = 0x1;
+export const MFD_ALLOW_SEALING = 0x2;
+
+/** clock_gettime() clocks. */
+export const CLOCK_MONOTONIC = 1;

@@ -62,6 +62,10 @@ const SYMBOLS = {
   // int fcntl(int fd, int cmd, int arg): F_GETFD/F_SETFD/F_GETFL/F_SETFL
   // (variadic in C; an int argument passes the same way on x86_64 and aarch64)
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int memfd_create(const char *name, unsigned int flags)
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  // int clock_gettime(clockid_t clock, struct timespec *ts)
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   // int sched_yield(void)
   sched_yield: { parameters: [], result: "i32" },
   // int *__errno_location(void): errno of the calling (JS) thread
