@@ -94,7 +94,8 @@ export function listenFds(): ListenedFd[] {
   const [pidText, countText, namesText] = ACTIVATION_VARIABLES.map((v) => Deno.env.get(v));
   for (const v of ACTIVATION_VARIABLES) Deno.env.delete(v);
   if (pidText === undefined || countText === undefined) return [];
-  const pid = decimal("LISTEN_PID", pidText, 1, 2 ** 31 - 1);
+  // As sd_listen_fds: variables meant for another process are not read further.
+  if (decimal("LISTEN_PID", pidText, 1, 2 ** 31 - 1) !== Deno.pid) return [];
   const count = decimal("LISTEN_FDS", countText, 0, 2 ** 31 - 1 - LISTEN_FDS_START);
   const names = namesText === undefined
     ? Array.from({ length: count }, () => "unknown")
@@ -105,7 +106,6 @@ export function listenFds(): ListenedFd[] {
         `got ${JSON.stringify(namesText)}`,
     );
   }
-  if (pid !== Deno.pid) return [];
   const adopted: ListenedFd[] = [];
   try {
     for (let i = 0; i < count; i++) {
