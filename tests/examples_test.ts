@@ -529,3 +529,118 @@ Deno.test({
     assert.match(ran.stderr, /^sniff: .*"nosuch0"/m);
   },
 });
+
+// ---------------------------------------------------------------------------
+// activated_server.ts
+
+const ACTIVATED_FLAGS = [
+  "--allow-ffi",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write",
+  "--allow-net",
+];
+
+/**
+ * Starts activated_server.ts (under systemd-socket-activate when `tool`
+ * holds its arguments) with a notification socket of ours, talks to `web`
+ * (a TCP port) and `local` (a Unix path) with Deno's own sockets, stops it
+ * with SIGTERM, and returns what it told the manager and what each socket
+ * answered.
+ */
+async function runActivated(
+  dir: string,
+  web: number,
+  local: string,
+  options: { tool?: string[]; args?: string[] },
+): Promise<{ notes: string[]; answers: string[]; stdout: string; code: number }> {
+  using notifications = listenDatagram({ path: `${dir}/notify.sock` });
+  const tool = options.tool ? ["systemd-socket-activate", ...options.tool] : [];
+  const command = denoRun(`${EXAMPLES}activated_server.ts`, {
+    flags: ACTIVATED_FLAGS,
+    args: options.args,
+    prefix: ["env", `NOTIFY_SOCKET=${dir}/notify.sock`, ...tool],
+    stderr: "piped",
+  });
+  await using child = killOnDispose(command.spawn());
+  const stdout = new Response(child.stdout).text();
+  const notes: string[] = [];
+  const note = async () => {
+    const m = await deadline(notifications.receive(), RUN_MS, "a notification");
+    notes.push(decoder.decode(m?.data));
+  };
+  const talk = async (conn: Deno.Conn) => {
+    using _conn = conn;
+    await conn.write(encoder.encode("hello"));
+    const buf = new Uint8Array(256);
+    const n = await deadline(conn.read(buf), RUN_MS, "an answer");
+    return decoder.decode(buf.subarray(0, n ?? 0));
+  };
+  if (options.tool) {
+    // The tool listens first and starts the service on the first connection.
+    const said = lines(child.stderr);
+    for (let seen = 0, read = 0; seen < 2; read++) {
+      assert.ok(read < 10, "systemd-socket-activate did not say it listens");
+      if ((await nextLine(said, RUN_MS)).startsWith("Listening on ")) seen++;
+    }
+  } else {
+    await note();
+  }
+  const [first] = await Promise.all([
+    talk(await Deno.connect({ hostname: "127.0.0.1", port: web })),
+    options.tool ? note() : undefined,
+  ]);
+  const answers = [first, await talk(await Deno.connect({ path: local, transport: "unix" }))];
+  child.kill("SIGTERM");
+  await note();
+  const status = await deadline(child.status, RUN_MS, "activated_server.ts to stop");
+  return { notes, answers, stdout: await stdout, code: status.code };
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (systemd-socket-activate refuses 0). */
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = l.addr;
+  l.close();
+  return port;
+}
+
+Deno.test(
+  "examples/activated_server.ts serves the TCP and Unix sockets systemd-socket-activate passes, says READY and STOPPING",
+  {
+    ignore: needs("python3").ignore || !new Deno.Command("sh", {
+      args: ["-c", "command -v systemd-socket-activate"],
+      stdout: "null",
+    }).outputSync().success,
+  },
+  async () => {
+    using dir = tempDir("sd-example-");
+    const port = freePort();
+    const path = `${dir.path}/local.sock`;
+    const ran = await runActivated(dir.path, port, path, {
+      tool: ["-l", `127.0.0.1:${port}`, "-l", path, "--fdname=web:local", "-E", "NOTIFY_SOCKET"],
+    });
+    assert.equal(ran.code, 0, ran.stdout);
+    assert.deepEqual(ran.answers, ["web: hello", "local: hello"]);
+    assert.deepEqual(ran.notes, [
+      "READY=1\nSTATUS=serving 2 sockets from the manager",
+      "STOPPING=1\nSTATUS=closing its sockets",
+    ]);
+    assert.equal(ran.stdout, "serving web (StreamListener)\nserving local (StreamListener)\n");
+  },
+);
+
+Deno.test("examples/activated_server.ts listens itself when started by hand", async () => {
+  using dir = tempDir("sd-example-");
+  const port = freePort();
+  const path = `${dir.path}/local.sock`;
+  const ran = await runActivated(dir.path, port, path, {
+    args: ["--port", String(port), "--path", path],
+  });
+  assert.equal(ran.code, 0, ran.stdout);
+  assert.deepEqual(ran.answers, ["web: hello", "local: hello"]);
+  assert.deepEqual(ran.notes, [
+    "READY=1\nSTATUS=serving 2 sockets of its own",
+    "STOPPING=1\nSTATUS=closing its sockets",
+  ]);
+});

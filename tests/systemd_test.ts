@@ -24,6 +24,7 @@ import {
   needs,
   nextLine,
   prng,
+  pythonOutput,
   randomBytes,
   sha256,
   tempDir,
@@ -437,5 +438,157 @@ Deno.test(
       () => journal({ MESSAGE: "x" }, { path: `${dir.path}/none.sock` }),
       (err) => err instanceof Deno.errors.NotFound && /journald/.test(err.message),
     );
+  },
+);
+
+// ---------------------------------------------------------------------------
+// listenFds under systemd-socket-activate
+
+const CHILD = new URL("./peers/activated_child.ts", import.meta.url).pathname;
+const CLIENT = Deno.readTextFileSync(new URL("./peers/activation_client.py", import.meta.url));
+
+interface ChildReport {
+  pid: number;
+  before: (string | null)[];
+  after: (string | null)[];
+  sockets: { fd: number; name: string; class: string }[];
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (the tool refuses port 0). */
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = l.addr;
+  l.close();
+  return port;
+}
+
+/**
+ * Runs the Deno child under `systemd-socket-activate toolArgs`, waits for its
+ * `listening` sockets, lets the Python client talk to `clients` (which
+ * starts the child on the first), and returns the client's answers and the
+ * child's report.
+ */
+async function activate(
+  dir: string,
+  toolArgs: string[],
+  listening: number,
+  clients: string[],
+  inetd = false,
+): Promise<{ answers: string[]; report: ChildReport }> {
+  const flags = ["--allow-ffi", "--allow-env", "--allow-read", "--allow-write", "--allow-net"];
+  const command = new Deno.Command("systemd-socket-activate", {
+    args: [
+      ...toolArgs,
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "--no-prompt",
+      ...flags,
+      CHILD,
+      ...(inetd ? ["inetd"] : []),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  await using tool = killOnDispose(command.spawn());
+  const stderr = lines(tool.stderr);
+  const said: string[] = [];
+  for (let seen = 0; seen < listening && said.length < 20;) {
+    const line = await nextLine(stderr, 10_000);
+    said.push(line);
+    if (line.startsWith("Listening on ")) seen++;
+  }
+  const stdout = new Response(tool.stdout).text();
+  const client = await pythonOutput(CLIENT, [dir, ...clients]);
+  let reportLine: string;
+  if (inetd) {
+    for (let i = 0;; i++) {
+      const line = await nextLine(stderr, 10_000);
+      if (line.startsWith("{")) {
+        reportLine = line;
+        break;
+      }
+      assert.ok(i < 20, `no report from the child; the tool said ${said.join(" | ")}`);
+    }
+  } else {
+    reportLine = (await deadline(stdout, 30_000, "the child's report")).trim().split("\n").at(-1)!;
+  }
+  const status = await deadline(tool.status, 30_000, "the child to exit");
+  assert.ok(status.success, `the child exited with ${status.code}`);
+  return { answers: JSON.parse(client), report: JSON.parse(reportLine) };
+}
+
+const ACTIVATION_NEEDS = ["python3", "systemd-socket-activate"];
+const GONE = [null, null, null];
+
+Deno.test(
+  "listenFds() under systemd-socket-activate: a TCP and a Unix listener, named, served",
+  needsTools(...ACTIVATION_NEEDS),
+  async () => {
+    using dir = tempDir("sd-activate-");
+    const port = freePort();
+    const path = `${dir.path}/web.sock`;
+    const { answers, report } = await activate(
+      dir.path,
+      ["-l", `127.0.0.1:${port}`, "-l", path, "--fdname=web:local"],
+      2,
+      [`tcp:127.0.0.1:${port}`, `unix:${path}`],
+    );
+    assert.deepEqual(report.before, [String(report.pid), "2", "web:local"]);
+    assert.deepEqual(report.after, GONE);
+    assert.deepEqual(report.sockets, [
+      { fd: 3, name: "web", class: "StreamListener" },
+      { fd: 4, name: "local", class: "StreamListener" },
+    ]);
+    assert.deepEqual(answers, ["pong: ping 0", "pong: ping 1"]);
+  },
+);
+
+Deno.test(
+  "listenFds() under systemd-socket-activate --datagram and --seqpacket",
+  needsTools(...ACTIVATION_NEEDS),
+  async () => {
+    using dir = tempDir("sd-activate-");
+    const dgram = `${dir.path}/dgram.sock`;
+    const datagram = await activate(dir.path, ["--datagram", "-l", dgram], 1, [
+      `unixgram:${dgram}`,
+    ]);
+    assert.deepEqual(datagram.report.after, GONE);
+    assert.deepEqual(datagram.report.sockets, [
+      { fd: 3, name: "unknown", class: "DatagramSocket" },
+    ]);
+    assert.deepEqual(datagram.answers, ["pong: ping 0"]);
+
+    const seq = `${dir.path}/seq.sock`;
+    const seqpacket = await activate(dir.path, ["--seqpacket", "-l", seq, "--fdname=records"], 1, [
+      `seqpacket:${seq}`,
+    ]);
+    assert.deepEqual(seqpacket.report.sockets, [
+      { fd: 3, name: "records", class: "SeqpacketListener" },
+    ]);
+    assert.deepEqual(seqpacket.answers, ["pong: ping 0"]);
+  },
+);
+
+Deno.test(
+  "listenFds() under systemd-socket-activate --accept gets the connection; --inetd fromFd(0)",
+  needsTools(...ACTIVATION_NEEDS),
+  async () => {
+    using dir = tempDir("sd-activate-");
+    const path = `${dir.path}/accept.sock`;
+    const accepted = await activate(dir.path, ["--accept", "-l", path], 1, [`unix:${path}`]);
+    assert.equal(accepted.report.sockets.length, 1);
+    assert.equal(accepted.report.sockets[0].fd, 3);
+    assert.equal(accepted.report.sockets[0].class, "StreamConn");
+    assert.deepEqual(accepted.report.after, GONE);
+    assert.deepEqual(accepted.answers, ["pong: ping 0"]);
+
+    const inetdPath = `${dir.path}/inetd.sock`;
+    const inetd = await activate(dir.path, ["--inetd", "-l", inetdPath], 1, [
+      `unix:${inetdPath}`,
+    ], true);
+    assert.deepEqual(inetd.report.sockets, [{ fd: 0, name: "stdin", class: "StreamConn" }]);
+    assert.deepEqual(inetd.answers, ["pong: ping 0"]);
   },
 );
