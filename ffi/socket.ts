@@ -10,6 +10,7 @@
 import {
   AF_INET,
   AF_INET6,
+  AF_NETLINK,
   AF_PACKET,
   AF_UNIX,
   EAGAIN,
@@ -38,6 +39,9 @@ import {
   MSG_DONTWAIT,
   MSG_NOSIGNAL,
   MSG_TRUNC,
+  NETLINK_ADD_MEMBERSHIP,
+  NETLINK_CAP_ACK,
+  NETLINK_EXT_ACK,
   PACKET_RX_RING,
   PACKET_STATISTICS,
   PACKET_VERSION,
@@ -73,6 +77,7 @@ import {
   SOCK_STREAM,
   SOL_IP,
   SOL_IPV6,
+  SOL_NETLINK,
   SOL_PACKET,
   SOL_SOCKET,
 } from "./constants.ts";
@@ -82,7 +87,7 @@ import { errno, libc } from "./libc.ts";
 import { theReactor } from "./reactor.ts";
 
 /** Address families, by the names the modules above use. */
-export type Family = "unix" | "ipv4" | "ipv6" | "packet";
+export type Family = "unix" | "ipv4" | "ipv6" | "packet" | "netlink";
 /** Socket types, by the names the modules above use. */
 export type Kind = "stream" | "datagram" | "seqpacket" | "raw";
 
@@ -91,6 +96,7 @@ const FAMILY: Record<Family, number> = {
   ipv4: AF_INET,
   ipv6: AF_INET6,
   packet: AF_PACKET,
+  netlink: AF_NETLINK,
 };
 const KIND: Record<Kind, number> = {
   stream: SOCK_STREAM,
@@ -178,6 +184,12 @@ export interface OptionValues {
   packetVersion: number;
   /** AF_PACKET receive ring: the bytes of a `struct tpacket_req3` (see ffi/packet_ring.ts). */
   packetReceiveRing: Uint8Array;
+  /** Netlink: errors carry the kernel's message and the failing attribute. */
+  netlinkExtendedAck: boolean;
+  /** Netlink: errors echo only the failed request's header, not all of it. */
+  netlinkCapAck: boolean;
+  /** Netlink: joins multicast group number N (any N, unlike the bind-time bit mask). */
+  netlinkAddMembership: number;
 }
 
 /** A multicast group (network-order address bytes) and the interface to join it on. */
@@ -220,6 +232,9 @@ const OPTIONS: Record<keyof OptionValues, readonly [number, number, Encoding]> =
   ipv6LeaveGroup: [SOL_IPV6, IPV6_LEAVE_GROUP, "mreq6"],
   packetVersion: [SOL_PACKET, PACKET_VERSION, "int"],
   packetReceiveRing: [SOL_PACKET, PACKET_RX_RING, "struct"],
+  netlinkExtendedAck: [SOL_NETLINK, NETLINK_EXT_ACK, "bool"],
+  netlinkCapAck: [SOL_NETLINK, NETLINK_CAP_ACK, "bool"],
+  netlinkAddMembership: [SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, "int"],
 };
 const READ_ONLY: Record<keyof ReadOnlyOptionValues, readonly [number, number]> = {
   error: [SOL_SOCKET, SO_ERROR],
@@ -555,6 +570,11 @@ export class FdSocket<A = unknown> {
   }
   set label(value: string) {
     this.#label = value;
+  }
+
+  /** The descriptor (it stays a number after close: check `closed`). */
+  get fd(): number {
+    return this.#fd;
   }
 
   /** Whether close() has run. */
@@ -1208,6 +1228,24 @@ export class FdSocket<A = unknown> {
         w.closed();
       }
     }
+  }
+
+  /**
+   * `getsockname`/`getpeername` of a descriptor no socket owns yet (for
+   * fromFd), decoded; `null` when it has no peer (ENOTCONN).
+   */
+  static nameOf<T>(
+    fd: number,
+    call: "getsockname" | "getpeername",
+    decode: (name: Uint8Array, length: number) => T,
+  ): T | null {
+    scratchLenView.setUint32(0, SIZEOF_SOCKADDR_STORAGE, true);
+    if (libc()[call](fd, scratchName, scratchLen) < 0) {
+      const e = errno();
+      if (e === ENOTCONN) return null;
+      throw errnoError(e, call, `fd ${fd}`);
+    }
+    return decode(scratchName, scratchLenView.getUint32(0, true));
   }
 
   #check(call: string, label = this.#label): void {
