@@ -33,3 +33,4 @@ export * from "./datagram.ts";
 export * from "./seqpacket.ts";
 export * from "./raw.ts";
 export * from "./icmp.ts";
+export * from "./netlink.ts";

@@ -73,7 +73,7 @@ export interface NetlinkAddr {
 }
 
 /** The netlink protocols {@linkcode openNetlink} names. */
-export type NetlinkProtocol = keyof typeof NETLINK_PROTOCOL_NUMBERS;
+export type NetlinkProtocol = "route" | "uevent" | "sock_diag" | "generic";
 
 /**
  * Options for {@linkcode openNetlink}.
@@ -191,7 +191,7 @@ export interface Link {
   /** The transmit queue length, when not 0. */
   txqlen?: number;
   /** The hardware type: `"ether"`, `"loopback"`, `"none"`, … */
-  link_type: string;
+  "link_type": string;
   /** The hardware address. */
   address?: string;
   /** The hardware broadcast address (the peer's on a point-to-point link). */
@@ -199,23 +199,23 @@ export interface Link {
   /** The device this one sits on (a veth's peer, a VLAN's parent), or null for none. */
   link?: string | null;
   /** The index of that device when it lives in another namespace. */
-  link_index?: number;
+  "link_index"?: number;
   /** The namespace id of that device's namespace. */
-  link_netnsid?: number;
+  "link_netnsid"?: number;
   /** Set on a point-to-point link. */
-  link_pointtopoint?: boolean;
+  "link_pointtopoint"?: boolean;
   /** The permanent hardware address, when it differs from `address`. */
   permaddr?: string;
   /** Set when the link is held down by a protocol. */
-  proto_down?: boolean;
+  "proto_down"?: boolean;
   /** The alias (`ip link set … alias`). */
   ifalias?: string;
   /** Alternative names. */
   altnames?: string[];
   /** The operational state's number when ip has no name for it. */
-  operstate_index?: number;
+  "operstate_index"?: number;
   /** The link mode's number when ip has no name for it. */
-  linkmode_index?: number;
+  "linkmode_index"?: number;
 }
 
 /**
@@ -258,9 +258,9 @@ export interface Address {
   /** Who added it (`"kernel_lo"`, …), when the kernel says. */
   protocol?: string;
   /** Seconds the address stays valid; 4294967295 is forever. */
-  valid_life_time?: number;
+  "valid_life_time"?: number;
   /** Seconds it stays preferred; 4294967295 is forever. */
-  preferred_life_time?: number;
+  "preferred_life_time"?: number;
   /** Set on an address not configured permanently (SLAAC, DHCP). */
   dynamic?: boolean;
   /** Set on a secondary IPv4 address. */
