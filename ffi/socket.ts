@@ -498,6 +498,15 @@ function withPinned<T>(buffers: readonly Uint8Array[], call: () => T): T {
   }
 }
 
+/** `r`, cut to `maxSize` bytes (and marked truncated) when longer. */
+function cut<A>(r: Received<A>, maxSize: number): Received<A> {
+  if (r.data.length > maxSize) {
+    r.data = r.data.subarray(0, maxSize);
+    r.truncated = true;
+  }
+  return r;
+}
+
 function pointerOf(b: Uint8Array): bigint {
   return b.length === 0 ? 0n : BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
 }
@@ -523,6 +532,10 @@ export class FdSocket<A = unknown> {
   #label: string;
   #refed = true;
   #eof = false;
+  /** The last fill found the queue empty after its records (see #takeQueued). */
+  #drained = false;
+  /** An error met while a batch was being completed, for the next receive. */
+  #deferred: Error | undefined;
   /** What the socket is armed for: 1 readable, 2 writable; 0 after an event disarmed it. */
   #armed = 0;
   #writeRetryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -914,6 +927,55 @@ export class FdSocket<A = unknown> {
   }
 
   /**
+   * Receives a batch: waits for the first record, then adds every record
+   * already queued, up to `max`, without waiting again. Resolves `null`
+   * exactly where {@linkcode FdSocket.receive} would.
+   */
+  receiveMany(max: number, maxSize: number, signal?: AbortSignal): Promise<Received<A>[] | null> {
+    if (this.closed || (this.#eof && this.#inbox.length === 0)) return Promise.resolve(null);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const attempt = (): Received<A>[] | null | Error | undefined => {
+      // Whether the queue was empty is only known of the fill this attempt makes.
+      this.#drained = false;
+      const first = this.#take(maxSize, max);
+      return first === undefined || first === null || first instanceof Error
+        ? first
+        : this.#takeQueued([first], max, maxSize);
+    };
+    const first = this.#busyPoll > 0
+      ? (): Received<A>[] | null | Error | undefined => {
+        this.#drained = false;
+        const r = this.#takeSpinning(maxSize);
+        return r === undefined || r === null || r instanceof Error
+          ? r
+          : this.#takeQueued([r], max, maxSize);
+      }
+      : attempt;
+    return this.#tryOrPark(this.#readers, signal, attempt, () => null, first);
+  }
+
+  /**
+   * Adds to `batch` the records queued now, up to `max`, without waiting. An
+   * error met after the first record is kept for the next receive, so a
+   * one-shot error (a refused datagram) is not lost.
+   */
+  #takeQueued(batch: Received<A>[], max: number, maxSize: number): Received<A>[] {
+    while (batch.length < max) {
+      if (this.#inbox.length === 0) {
+        if (this.#eof || this.#drained) break;
+        const e = this.#fill(maxSize, max - batch.length);
+        if (e !== 0) {
+          if (e !== EAGAIN && e !== EINTR) this.#deferred = errnoError(e, "recvmsg", this.#label);
+          break;
+        }
+        if (this.#inbox.length === 0) break;
+      }
+      batch.push(cut(this.#inbox.shift()!, maxSize));
+    }
+    return batch;
+  }
+
+  /**
    * Sets the microseconds a receive that finds nothing keeps trying on the JS thread
    * before it parks (0: it parks at once). Spinning spares the wake-up of a
    * parked receive, which passes through one of Deno's pool threads and
@@ -942,29 +1004,37 @@ export class FdSocket<A = unknown> {
     return r;
   }
 
-  /** The next record, `null` at end of stream, an Error, or undefined on EAGAIN. */
-  #take(maxSize: number): Received<A> | null | Error | undefined {
+  /**
+   * The next record, `null` at end of stream, an Error, or undefined on
+   * EAGAIN. `want`, when given, is how many records the caller takes now
+   * (receiveMany), which sizes the batch instead of the adaptive guess.
+   */
+  #take(maxSize: number, want?: number): Received<A> | null | Error | undefined {
+    if (this.#deferred) {
+      const err = this.#deferred;
+      this.#deferred = undefined;
+      return err;
+    }
     if (this.#inbox.length === 0) {
       if (this.#eof) return null;
-      const e = this.#fill(maxSize);
+      const e = this.#fill(maxSize, want);
       if (e !== 0) {
         return e === EAGAIN || e === EINTR ? undefined : errnoError(e, "recvmsg", this.#label);
       }
       if (this.#inbox.length === 0) return this.#eof ? null : undefined;
     }
-    const r = this.#inbox.shift()!;
-    if (r.data.length > maxSize) {
-      r.data = r.data.subarray(0, maxSize);
-      r.truncated = true;
-    }
-    return r;
+    return cut(this.#inbox.shift()!, maxSize);
   }
 
-  /** Reads up to a batch of records into the inbox; returns 0 or errno. */
-  #fill(maxSize: number): number {
+  /**
+   * Reads up to a batch of records into the inbox; returns 0 or errno.
+   * `want` asks for that many; otherwise the adaptive batch size applies.
+   */
+  #fill(maxSize: number, want?: number): number {
+    this.#drained = false;
     if (this.#source) return this.#source.fill(this.#inbox);
     const arena = arenaFor(maxSize);
-    const vlen = Math.min(arena.slots, this.#vlen);
+    const vlen = Math.min(arena.slots, want ?? this.#vlen);
     // Only seqpacket needs control data (credentials, descriptors). Elsewhere
     // a zero control length makes the kernel drop descriptors (closing them)
     // instead of installing them where nobody would close them.
@@ -975,7 +1045,9 @@ export class FdSocket<A = unknown> {
     const n = confirmed(() => libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null));
     if (n < 0) return -n;
     arena.filled(n);
-    this.#nextBatch(vlen, n);
+    // A short batch emptied the queue: a batch that wants more need not ask again.
+    this.#drained = n < vlen;
+    if (want === undefined) this.#nextBatch(vlen, n);
     const hv = arena.headersView;
     for (let i = 0; i < n; i++) {
       const h = i * SIZEOF_MMSGHDR;
