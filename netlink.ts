@@ -22,7 +22,7 @@
  * @module
  */
 
-import { PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { attachReceiver, PacketSocketBase, receiveChecked } from "./_packet.ts";
 import { checkObject, checkOptionalInteger, checkSignal, describeValue } from "./_checks.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
 import {
@@ -539,6 +539,7 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
     this.#sock = sock;
     this.#protocol = protocol;
     this.#local = sock.localAddress(decodeAddr);
+    attachReceiver(this, sock);
   }
 
   static {
@@ -696,13 +697,13 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
 
   async #collect(seq: number, signal: AbortSignal): Promise<NetlinkMessage[]> {
     const out: NetlinkMessage[] = [];
+    // A socket without groups receives nothing but answers, so a batch can
+    // take records past this answer's end without losing anything.
+    const batch = this.#local.groups === 0 ? 64 : 1;
     for (;;) {
-      const record = await this.#sock.receive(RECORD_SIZE, signal);
-      if (record === null) throw closedError("request", this.#sock.label);
-      if (record.truncated) {
-        throw errnoError(ERRNO.EMSGSIZE[0], "request", this.#sock.label);
-      }
-      for (const m of decodeMessages(record.data)) {
+      const records = await this.#sock.receiveMany(batch, RECORD_SIZE, signal);
+      if (records === null) throw closedError("request", this.#sock.label);
+      for (const m of records.flatMap((r) => this.#messages(r))) {
         if (m.seq !== seq || m.pid !== this.#local.pid) continue;
         const reply = classifyReply(m);
         if (reply.kind === "data") out.push(reply.message);
@@ -716,6 +717,11 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
         }
       }
     }
+  }
+
+  #messages(record: { data: Uint8Array; truncated: boolean }): NetlinkMessage[] {
+    if (record.truncated) throw errnoError(ERRNO.EMSGSIZE[0], "request", this.#sock.label);
+    return decodeMessages(record.data);
   }
 
   /** Keeps the process alive while a receive or send is pending (the default). */

@@ -305,6 +305,28 @@ Deno.test("NetlinkSocket.send(to) reaches another socket; receive and iteration 
   await assert.rejects(a.send(new Uint8Array(16), { transport: "ip" } as never), TypeError);
 });
 
+Deno.test("NetlinkSocket.receiveMany() returns every record queued, in order, with one wait", async () => {
+  using a = openNetlink({ protocol: "route" });
+  using b = openNetlink({ protocol: "route" });
+  for (let n = 1; n <= 5; n++) {
+    await a.send(
+      encodeMessage({ type: 0x7ff0, flags: 0, seq: n, payload: new Uint8Array(4) }),
+      b.localAddr,
+    );
+  }
+  const batch = await deadline(b.receiveMany({ max: 16 }), 1000, "the batch");
+  assert.deepEqual(batch?.map((r) => decodeMessages(r.data)[0].seq), [1, 2, 3, 4, 5]);
+  assert.ok(batch?.every((r) => r.from?.pid === a.localAddr.pid && !r.truncated));
+  await a.send(
+    encodeMessage({ type: 0x7ff0, flags: 0, seq: 6, payload: new Uint8Array(4) }),
+    b.localAddr,
+  );
+  const [cut] = (await b.receiveMany({ max: 1, maxSize: 8 }))!;
+  assert.deepEqual([cut.data.length, cut.truncated], [8, true]);
+  b.close();
+  assert.equal(await b.receiveMany(), null);
+});
+
 Deno.test("the netlink adopter takes a raw netlink descriptor and it works as a NetlinkSocket", async () => {
   const lib = Deno.dlopen("libc.so.6", {
     socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
