@@ -5,11 +5,37 @@
 import { checkBuffer } from "./ffi/buffers.ts";
 import { checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkInteger } from "./ffi/sockaddr.ts";
-import type { Message, PacketSocket, ReceiveOptions } from "./types.ts";
+import type { Message, PacketSocket, ReceiveManyOptions, ReceiveOptions } from "./types.ts";
 
 /** The default and the ceiling of `maxSize`. */
 export const DEFAULT_MAX_SIZE = 65536;
 const MAX_MAX_SIZE = 1 << 30;
+/** The default and the ceiling of receiveMany's `max`. */
+const DEFAULT_BATCH = 64;
+const MAX_BATCH = 1024;
+
+/**
+ * What moves a packet socket's records in batches: the FFI engine's
+ * `FdSocket`, or a built-in engine that offers the same call.
+ */
+export interface BatchReceiver<A> {
+  /**
+   * Waits for one record, then adds every record already queued, up to
+   * `max`; `null` where a single receive would give `null`.
+   */
+  receiveMany(max: number, maxSize: number, signal?: AbortSignal): Promise<Message<A>[] | null>;
+}
+
+// Kept outside the class so that its public face names no engine type.
+const receivers = new WeakMap<object, BatchReceiver<unknown>>();
+
+/**
+ * Gives `socket` the engine its receiveMany runs on. A subclass calls it once,
+ * in its constructor.
+ */
+export function attachReceiver<A>(socket: PacketSocketBase<A>, receiver: BatchReceiver<A>): void {
+  receivers.set(socket, receiver as BatchReceiver<unknown>);
+}
 
 /** The ceiling of every `busyPoll` option, in microseconds. */
 const MAX_BUSY_POLL = 10_000;
@@ -32,6 +58,22 @@ function checkReceiveOptions(options: ReceiveOptions): {
   return {
     maxSize: checkInteger("receive: maxSize", maxSize, 0, MAX_MAX_SIZE),
     signal: checkSignal("receive", signal),
+  };
+}
+
+/** Checks receiveMany's options before any system call. */
+function checkReceiveManyOptions(options: ReceiveManyOptions | undefined): {
+  max: number;
+  maxSize: number;
+  signal?: AbortSignal;
+} {
+  if (options === undefined) return { max: DEFAULT_BATCH, maxSize: DEFAULT_MAX_SIZE };
+  checkObject("receiveMany options", options);
+  const { max = DEFAULT_BATCH, maxSize = DEFAULT_MAX_SIZE, signal } = options;
+  return {
+    max: checkInteger("receiveMany: max", max, 1, MAX_BATCH),
+    maxSize: checkInteger("receiveMany: maxSize", maxSize, 0, MAX_MAX_SIZE),
+    signal: checkSignal("receiveMany", signal),
   };
 }
 
@@ -95,6 +137,49 @@ export abstract class PacketSocketBase<A> implements PacketSocket<A> {
     if (message === null) return null;
     p.set(message.data);
     return message.data.length;
+  }
+
+  /**
+   * Receives a batch of records with one wait: waits for the first record,
+   * then returns it with every record already queued, up to `max` (default
+   * 64, 1 to 1,024). It never waits for a second record. Each record is
+   * whole and cut to `maxSize` (default 65,536) on its own, with
+   * `truncated: true`, as {@linkcode PacketSocket.receive} cuts one.
+   *
+   * @param options `max` caps the records returned, `maxSize` the bytes of
+   * each; `signal` aborts the wait, rejecting with its reason, and then no
+   * record is consumed.
+   * @returns The records in the order they arrived (at least one), or `null`
+   * exactly where `receive()` would resolve `null`: at end of stream or
+   * once the socket is closed.
+   * @throws {TypeError} For options of the wrong shape, or a `max` or
+   * `maxSize` that is not an integer.
+   * @throws {RangeError} For a `max` outside 1 to 1,024 or a negative `maxSize`.
+   *
+   * @example Drain what a burst queued, with one await
+   * ```ts
+   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * for (let i = 0; i < 5; i++) await a.send(new Uint8Array([i]));
+   * const batch = await b.receiveMany({ max: 16 });
+   * console.log(batch?.map((m) => m.data[0])); // [ 0, 1, 2, 3, 4 ]
+   * a.close();
+   * b.close();
+   * ```
+   */
+  receiveMany(options?: ReceiveManyOptions): Promise<Message<A>[] | null> {
+    let checked: { max: number; maxSize: number; signal?: AbortSignal };
+    try {
+      checked = checkReceiveManyOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const receiver = receivers.get(this) as BatchReceiver<A> | undefined;
+    if (receiver === undefined) {
+      return Promise.reject(new TypeError("receiveMany: this socket has no engine attached"));
+    }
+    return receiver.receiveMany(checked.max, checked.maxSize, checked.signal);
   }
 
   /** Yields each record until end of stream or `close()`. */

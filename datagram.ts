@@ -46,7 +46,7 @@
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
 import type { Message, NetAddr, ReceiveOptions, UnixAddr } from "./types.ts";
-import { checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { attachReceiver, checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
 import { checkBoolean, checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { closedError, describeAddress, errnoError, withContext } from "./ffi/errors.ts";
@@ -656,6 +656,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     super();
     this.#fd = engine instanceof FdSocket ? engine : null;
     this.#builtin = engine instanceof BuiltinEngine ? engine : null;
+    attachReceiver(this, engine);
     this.#local = local;
     this.#label = describeAddress(local);
     this.#sendWhat = `send ${this.#label}`;
@@ -1297,6 +1298,91 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
       this.#refresh();
       this.#pump();
     });
+  }
+
+  /**
+   * One receive, then every record that is already there: those kept after
+   * their receive was aborted, then those Deno's receive hands over at once
+   * (it completes within a few microtasks when the kernel holds a record).
+   * A receive that does not complete at once stays in flight, and what it
+   * brings is kept for the next receive, so nothing waits for a second record
+   * and nothing is lost.
+   */
+  async receiveMany(
+    max: number,
+    maxSize: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Message<A>[] | null> {
+    const first = await this.receive(maxSize, signal);
+    if (first === null) return null;
+    const batch = [first];
+    while (batch.length < max && this.#waiters.length === 0) {
+      const next = this.#inbox[0];
+      if (next === undefined || next instanceof Error) break;
+      this.#inbox.shift();
+      batch.push(cut(next, maxSize));
+    }
+    while (
+      batch.length < max && this.#inbox.length === 0 && this.#waiters.length === 0 &&
+      !this.#pumping && !this.#closed
+    ) {
+      const next = await this.#receiveQueued();
+      if (next === undefined) break;
+      if (next instanceof Error) {
+        this.#inbox.push(next);
+        break;
+      }
+      if (next !== null) batch.push(cut(next, maxSize));
+    }
+    return batch;
+  }
+
+  /** Bounds the microtasks a queued record takes to come out of Deno's receive. */
+  static readonly #QUEUED_TURNS = 8;
+
+  /**
+   * A record the kernel already holds, `null` for one a connected socket
+   * drops (or a receive ended by close), an Error, or undefined when none
+   * came at once: the receive then stays in flight for the next caller.
+   */
+  async #receiveQueued(): Promise<Message<A> | Error | null | undefined> {
+    this.#pumping = true;
+    this.#inFlight = true;
+    this.#refresh();
+    let settled = false;
+    let value: Message<A> | Error | null = null;
+    const pending = this.#conn.receive(this.#buffer).then(
+      ([view, addr]): Message<A> | null => {
+        const from = fromBuiltin(addr, this.#transport) as A | null;
+        if (this.peer !== null && !sameAddress(from, this.peer)) return null;
+        return this.#message(view, from);
+      },
+      (err): Error | null =>
+        this.#closed ? null : withContext(err, "recvmsg", this.#label) as Error,
+    ).then((r) => {
+      settled = true;
+      value = r;
+      this.#pumping = false;
+      this.#inFlight = false;
+      this.#refresh();
+      return r;
+    });
+    for (let i = 0; i < BuiltinEngine.#QUEUED_TURNS && !settled; i++) await null;
+    if (settled) return value;
+    pending.then((r) => {
+      if (this.#closed) return;
+      if (r !== null) {
+        const waiter = this.#waiters.shift();
+        if (waiter === undefined) this.#inbox.push(r);
+        else {
+          waiter.signal?.removeEventListener("abort", waiter.onAbort!);
+          if (r instanceof Error) waiter.reject(r);
+          else waiter.resolve(cut(r, waiter.maxSize));
+        }
+      }
+      if (this.#waiters.length > 0) this.#pump();
+    });
+    return undefined;
   }
 
   /**

@@ -24,10 +24,12 @@ import "./stream.ts";
 import "./datagram.ts";
 import "./seqpacket.ts";
 import "./raw.ts";
+import "./netlink.ts";
 import type { StreamConn, StreamListener } from "./stream.ts";
 import type { DatagramSocket } from "./datagram.ts";
 import type { SeqpacketConn, SeqpacketListener } from "./seqpacket.ts";
 import type { LinkSocket, RawSocket } from "./raw.ts";
+import type { NetlinkSocket } from "./netlink.ts";
 import { adopterFor, type DescribedFd } from "./_internal/adopt.ts";
 import { describeValue } from "./_checks.ts";
 import { checkOpen, describeSocket, hasPeer, makeNonblockingCloexec } from "./ffi/descriptors.ts";
@@ -41,7 +43,8 @@ export type AdoptedSocket =
   | SeqpacketConn
   | SeqpacketListener
   | RawSocket
-  | LinkSocket;
+  | LinkSocket
+  | NetlinkSocket;
 
 const MAX_FD = 2 ** 31 - 1;
 

@@ -33,4 +33,5 @@ export * from "./datagram.ts";
 export * from "./seqpacket.ts";
 export * from "./raw.ts";
 export * from "./icmp.ts";
+export * from "./netlink.ts";
 export * from "./fd.ts";

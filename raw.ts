@@ -42,7 +42,7 @@
  * @module
  */
 
-import { checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { attachReceiver, checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
 import { checkBoolean, checkObject, checkOptionalInteger, describeValue } from "./_checks.ts";
 import type { BpfProgram } from "./bpf.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
@@ -349,6 +349,7 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
   private constructor(sock: FdSocket<IpAddr>, family: "ipv4" | "ipv6", ping: boolean) {
     super();
     this.#sock = sock;
+    attachReceiver(this, sock);
     this.#family = family;
     this.#ping = ping;
     this.#local = sock.localAddress(decodeIp);
@@ -744,6 +745,7 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
   private constructor(sock: FdSocket<LinkAddr>, local: LinkAddr, cooked: boolean) {
     super();
     this.#sock = sock;
+    attachReceiver(this, sock);
     this.#local = local;
     this.#cooked = cooked;
   }

@@ -33,7 +33,7 @@
  */
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
-import { checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { attachReceiver, checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
 import { checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { SCM_MAX_FD as MAX_FDS } from "./ffi/constants.ts";
@@ -337,6 +337,7 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
   private constructor(socket: FdSocket<UnixAddr>, local: UnixAddr, remote: UnixAddr) {
     super();
     this.#socket = socket;
+    attachReceiver(this, socket);
     this.#localAddr = local;
     this.#remoteAddr = remote;
     const label = socket.label;

@@ -229,6 +229,14 @@ export interface PacketSocket<A>
    * back cut, with `truncated: true`.
    */
   receive(options?: ReceiveOptions): Promise<Message<A> | null>;
+  /**
+   * Receives a batch with one wait: the first record to come, with every
+   * record already queued behind it, up to `max` (default 64, 1 to 1,024).
+   * Never waits for a second record. `null` exactly where `receive()` gives
+   * `null`; an abort rejects with `signal.reason` and consumes nothing; each
+   * record is whole and cut to `maxSize` on its own.
+   */
+  receiveMany(options?: ReceiveManyOptions): Promise<Message<A>[] | null>;
 }
 
 /**
@@ -246,6 +254,21 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
   /** The most bytes to return, 65,536 when not given. */
   maxSize?: number;
+}
+
+/**
+ * Options for {@linkcode PacketSocket.receiveMany}.
+ *
+ * @example Up to 32 records of at most 1500 bytes each
+ * ```ts
+ * import type { ReceiveManyOptions } from "@bsd/sockets";
+ *
+ * const options: ReceiveManyOptions = { max: 32, maxSize: 1500 };
+ * ```
+ */
+export interface ReceiveManyOptions extends ReceiveOptions {
+  /** The most records to return, 1 to 1,024; 64 when not given. */
+  max?: number;
 }
 
 export { PacketSocketBase } from "./_packet.ts";

@@ -14,6 +14,7 @@ export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const AF_PACKET = 17;
+export const AF_NETLINK = 16;
 
 /** Socket types and the flags that may be or'ed into them. */
 export const SOCK_STREAM = 1;
@@ -56,6 +57,7 @@ export const SOL_SOCKET = 1;
 export const SOL_IP = 0;
 export const SOL_IPV6 = 41;
 export const SOL_PACKET = 263;
+export const SOL_NETLINK = 270;
 
 /** SOL_SOCKET options. */
 export const SO_REUSEADDR = 2;
@@ -93,6 +95,23 @@ export const IPV6_LEAVE_GROUP = 21;
 export const PACKET_RX_RING = 5;
 export const PACKET_STATISTICS = 6;
 export const PACKET_VERSION = 10;
+
+// Netlink protocols and SOL_NETLINK options.
+export const NETLINK_ROUTE = 0;
+export const NETLINK_SOCK_DIAG = 4;
+export const NETLINK_KOBJECT_UEVENT = 15;
+export const NETLINK_GENERIC = 16;
+/** The netlink protocols the public options name, by their names there. */
+export const NETLINK_PROTOCOL_NUMBERS = {
+  route: NETLINK_ROUTE,
+  sock_diag: NETLINK_SOCK_DIAG,
+  uevent: NETLINK_KOBJECT_UEVENT,
+  generic: NETLINK_GENERIC,
+} as const;
+export const NETLINK_ADD_MEMBERSHIP = 1;
+export const NETLINK_DROP_MEMBERSHIP = 2;
+export const NETLINK_CAP_ACK = 10;
+export const NETLINK_EXT_ACK = 11;
 /** The block-based receive ring (linux/if_packet.h). */
 export const TPACKET_V3 = 2;
 /** A ring block or frame owned by the kernel, or handed to the user. */
@@ -143,6 +162,7 @@ export const SIZEOF_SOCKADDR_IN = 16;
 export const SIZEOF_SOCKADDR_IN6 = 28;
 export const SIZEOF_SOCKADDR_UN = 110;
 export const SIZEOF_SOCKADDR_LL = 20;
+export const SIZEOF_SOCKADDR_NL = 12;
 export const SIZEOF_SOCKADDR_STORAGE = 128;
 export const SIZEOF_MSGHDR = 56;
 export const SIZEOF_MMSGHDR = 64;
@@ -230,8 +250,6 @@ export const EMSGSIZE = ERRNO.EMSGSIZE[0];
 export const SO_ACCEPTCONN = 30;
 export const SO_PROTOCOL = 38;
 export const SO_DOMAIN = 39;
-/** The netlink family (fromFd tells it by SO_DOMAIN). */
-export const AF_NETLINK = 16;
 
 /** fcntl() commands and flags. */
 export const F_GETFD = 1;

@@ -12,12 +12,14 @@ import type { IpAddr, LinkAddr, NetAddr, UnixAddr } from "../types.ts";
 import {
   AF_INET,
   AF_INET6,
+  AF_NETLINK,
   AF_PACKET,
   AF_UNIX,
   HOST_LITTLE_ENDIAN,
   SIZEOF_SOCKADDR_IN,
   SIZEOF_SOCKADDR_IN6,
   SIZEOF_SOCKADDR_LL,
+  SIZEOF_SOCKADDR_NL,
   SIZEOF_SOCKADDR_UN,
   UNIX_PATH_MAX,
 } from "./constants.ts";
@@ -448,6 +450,22 @@ export function encodeLink(o: {
   return buf;
 }
 
+/**
+ * A `sockaddr_nl`: the port id (`pid`, 0 for the kernel or, when binding, for
+ * "assign one") and the multicast group bit mask, both in host order.
+ *
+ * @throws {TypeError} for a non-integer field.
+ * @throws {RangeError} for a pid or groups outside 0–2^32-1.
+ */
+export function encodeNetlink(pid: number, groups: number): Uint8Array {
+  checkInteger("netlink pid", pid, 0, 0xffffffff);
+  checkInteger("netlink groups", groups, 0, 0xffffffff);
+  const [buf, view] = newSockaddr(SIZEOF_SOCKADDR_NL, AF_NETLINK);
+  view.setUint32(4, pid, HOST_LITTLE_ENDIAN);
+  view.setUint32(8, groups, HOST_LITTLE_ENDIAN);
+  return buf;
+}
+
 // ---------------------------------------------------------------------------
 // Decoders. `buf` is what the kernel filled and `len` the socklen it returned.
 // The engine should receive into a 128-byte (sockaddr_storage) buffer: the
@@ -614,5 +632,22 @@ export function decodeLink(buf: Uint8Array, len: number): Omit<LinkAddr, "interf
     protocol: view.getUint16(2),
     address: buf.slice(SLL_ADDR_OFFSET, SLL_ADDR_OFFSET + halen),
     packetType,
+  };
+}
+
+/**
+ * The port id and group mask in a `sockaddr_nl`.
+ *
+ * @throws {TypeError} for another address family.
+ * @throws {RangeError} when `len` is out of `0..buf.length` or too short.
+ */
+export function decodeNetlink(buf: Uint8Array, len: number): { pid: number; groups: number } {
+  const view = sockaddrView(buf, len);
+  const family = readFamily(view, "AF_NETLINK");
+  if (family !== AF_NETLINK) throw wrongFamily(family, "AF_NETLINK");
+  needLength(view, "sockaddr_nl", SIZEOF_SOCKADDR_NL);
+  return {
+    pid: view.getUint32(4, HOST_LITTLE_ENDIAN),
+    groups: view.getUint32(8, HOST_LITTLE_ENDIAN),
   };
 }

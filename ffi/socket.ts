@@ -10,6 +10,7 @@
 import {
   AF_INET,
   AF_INET6,
+  AF_NETLINK,
   AF_PACKET,
   AF_UNIX,
   EAGAIN,
@@ -38,6 +39,9 @@ import {
   MSG_DONTWAIT,
   MSG_NOSIGNAL,
   MSG_TRUNC,
+  NETLINK_ADD_MEMBERSHIP,
+  NETLINK_CAP_ACK,
+  NETLINK_EXT_ACK,
   PACKET_RX_RING,
   PACKET_STATISTICS,
   PACKET_VERSION,
@@ -73,6 +77,7 @@ import {
   SOCK_STREAM,
   SOL_IP,
   SOL_IPV6,
+  SOL_NETLINK,
   SOL_PACKET,
   SOL_SOCKET,
 } from "./constants.ts";
@@ -82,7 +87,7 @@ import { errno, libc } from "./libc.ts";
 import { theReactor } from "./reactor.ts";
 
 /** Address families, by the names the modules above use. */
-export type Family = "unix" | "ipv4" | "ipv6" | "packet";
+export type Family = "unix" | "ipv4" | "ipv6" | "packet" | "netlink";
 /** Socket types, by the names the modules above use. */
 export type Kind = "stream" | "datagram" | "seqpacket" | "raw";
 
@@ -91,6 +96,7 @@ const FAMILY: Record<Family, number> = {
   ipv4: AF_INET,
   ipv6: AF_INET6,
   packet: AF_PACKET,
+  netlink: AF_NETLINK,
 };
 const KIND: Record<Kind, number> = {
   stream: SOCK_STREAM,
@@ -178,6 +184,12 @@ export interface OptionValues {
   packetVersion: number;
   /** AF_PACKET receive ring: the bytes of a `struct tpacket_req3` (see ffi/packet_ring.ts). */
   packetReceiveRing: Uint8Array;
+  /** Netlink: errors carry the kernel's message and the failing attribute. */
+  netlinkExtendedAck: boolean;
+  /** Netlink: errors echo only the failed request's header, not all of it. */
+  netlinkCapAck: boolean;
+  /** Netlink: joins multicast group number N (any N, unlike the bind-time bit mask). */
+  netlinkAddMembership: number;
 }
 
 /** A multicast group (network-order address bytes) and the interface to join it on. */
@@ -220,6 +232,9 @@ const OPTIONS: Record<keyof OptionValues, readonly [number, number, Encoding]> =
   ipv6LeaveGroup: [SOL_IPV6, IPV6_LEAVE_GROUP, "mreq6"],
   packetVersion: [SOL_PACKET, PACKET_VERSION, "int"],
   packetReceiveRing: [SOL_PACKET, PACKET_RX_RING, "struct"],
+  netlinkExtendedAck: [SOL_NETLINK, NETLINK_EXT_ACK, "bool"],
+  netlinkCapAck: [SOL_NETLINK, NETLINK_CAP_ACK, "bool"],
+  netlinkAddMembership: [SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, "int"],
 };
 const READ_ONLY: Record<keyof ReadOnlyOptionValues, readonly [number, number]> = {
   error: [SOL_SOCKET, SO_ERROR],
@@ -483,6 +498,15 @@ function withPinned<T>(buffers: readonly Uint8Array[], call: () => T): T {
   }
 }
 
+/** `r`, cut to `maxSize` bytes (and marked truncated) when longer. */
+function cut<A>(r: Received<A>, maxSize: number): Received<A> {
+  if (r.data.length > maxSize) {
+    r.data = r.data.subarray(0, maxSize);
+    r.truncated = true;
+  }
+  return r;
+}
+
 function pointerOf(b: Uint8Array): bigint {
   return b.length === 0 ? 0n : BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
 }
@@ -508,6 +532,10 @@ export class FdSocket<A = unknown> {
   #label: string;
   #refed = true;
   #eof = false;
+  /** The last fill found the queue empty after its records (see #takeQueued). */
+  #drained = false;
+  /** An error met while a batch was being completed, for the next receive. */
+  #deferred: Error | undefined;
   /** What the socket is armed for: 1 readable, 2 writable; 0 after an event disarmed it. */
   #armed = 0;
   #writeRetryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -555,6 +583,11 @@ export class FdSocket<A = unknown> {
   }
   set label(value: string) {
     this.#label = value;
+  }
+
+  /** The descriptor (it stays a number after close: check `closed`). */
+  get fd(): number {
+    return this.#fd;
   }
 
   /** Whether close() has run. */
@@ -894,6 +927,55 @@ export class FdSocket<A = unknown> {
   }
 
   /**
+   * Receives a batch: waits for the first record, then adds every record
+   * already queued, up to `max`, without waiting again. Resolves `null`
+   * exactly where {@linkcode FdSocket.receive} would.
+   */
+  receiveMany(max: number, maxSize: number, signal?: AbortSignal): Promise<Received<A>[] | null> {
+    if (this.closed || (this.#eof && this.#inbox.length === 0)) return Promise.resolve(null);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const attempt = (): Received<A>[] | null | Error | undefined => {
+      // Whether the queue was empty is only known of the fill this attempt makes.
+      this.#drained = false;
+      const first = this.#take(maxSize, max);
+      return first === undefined || first === null || first instanceof Error
+        ? first
+        : this.#takeQueued([first], max, maxSize);
+    };
+    const first = this.#busyPoll > 0
+      ? (): Received<A>[] | null | Error | undefined => {
+        this.#drained = false;
+        const r = this.#takeSpinning(maxSize);
+        return r === undefined || r === null || r instanceof Error
+          ? r
+          : this.#takeQueued([r], max, maxSize);
+      }
+      : attempt;
+    return this.#tryOrPark(this.#readers, signal, attempt, () => null, first);
+  }
+
+  /**
+   * Adds to `batch` the records queued now, up to `max`, without waiting. An
+   * error met after the first record is kept for the next receive, so a
+   * one-shot error (a refused datagram) is not lost.
+   */
+  #takeQueued(batch: Received<A>[], max: number, maxSize: number): Received<A>[] {
+    while (batch.length < max) {
+      if (this.#inbox.length === 0) {
+        if (this.#eof || this.#drained) break;
+        const e = this.#fill(maxSize, max - batch.length);
+        if (e !== 0) {
+          if (e !== EAGAIN && e !== EINTR) this.#deferred = errnoError(e, "recvmsg", this.#label);
+          break;
+        }
+        if (this.#inbox.length === 0) break;
+      }
+      batch.push(cut(this.#inbox.shift()!, maxSize));
+    }
+    return batch;
+  }
+
+  /**
    * Sets the microseconds a receive that finds nothing keeps trying on the JS thread
    * before it parks (0: it parks at once). Spinning spares the wake-up of a
    * parked receive, which passes through one of Deno's pool threads and
@@ -922,29 +1004,37 @@ export class FdSocket<A = unknown> {
     return r;
   }
 
-  /** The next record, `null` at end of stream, an Error, or undefined on EAGAIN. */
-  #take(maxSize: number): Received<A> | null | Error | undefined {
+  /**
+   * The next record, `null` at end of stream, an Error, or undefined on
+   * EAGAIN. `want`, when given, is how many records the caller takes now
+   * (receiveMany), which sizes the batch instead of the adaptive guess.
+   */
+  #take(maxSize: number, want?: number): Received<A> | null | Error | undefined {
+    if (this.#deferred) {
+      const err = this.#deferred;
+      this.#deferred = undefined;
+      return err;
+    }
     if (this.#inbox.length === 0) {
       if (this.#eof) return null;
-      const e = this.#fill(maxSize);
+      const e = this.#fill(maxSize, want);
       if (e !== 0) {
         return e === EAGAIN || e === EINTR ? undefined : errnoError(e, "recvmsg", this.#label);
       }
       if (this.#inbox.length === 0) return this.#eof ? null : undefined;
     }
-    const r = this.#inbox.shift()!;
-    if (r.data.length > maxSize) {
-      r.data = r.data.subarray(0, maxSize);
-      r.truncated = true;
-    }
-    return r;
+    return cut(this.#inbox.shift()!, maxSize);
   }
 
-  /** Reads up to a batch of records into the inbox; returns 0 or errno. */
-  #fill(maxSize: number): number {
+  /**
+   * Reads up to a batch of records into the inbox; returns 0 or errno.
+   * `want` asks for that many; otherwise the adaptive batch size applies.
+   */
+  #fill(maxSize: number, want?: number): number {
+    this.#drained = false;
     if (this.#source) return this.#source.fill(this.#inbox);
     const arena = arenaFor(maxSize);
-    const vlen = Math.min(arena.slots, this.#vlen);
+    const vlen = Math.min(arena.slots, want ?? this.#vlen);
     // Only seqpacket needs control data (credentials, descriptors). Elsewhere
     // a zero control length makes the kernel drop descriptors (closing them)
     // instead of installing them where nobody would close them.
@@ -955,7 +1045,9 @@ export class FdSocket<A = unknown> {
     const n = confirmed(() => libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null));
     if (n < 0) return -n;
     arena.filled(n);
-    this.#nextBatch(vlen, n);
+    // A short batch emptied the queue: a batch that wants more need not ask again.
+    this.#drained = n < vlen;
+    if (want === undefined) this.#nextBatch(vlen, n);
     const hv = arena.headersView;
     for (let i = 0; i < n; i++) {
       const h = i * SIZEOF_MMSGHDR;
@@ -1208,6 +1300,24 @@ export class FdSocket<A = unknown> {
         w.closed();
       }
     }
+  }
+
+  /**
+   * `getsockname`/`getpeername` of a descriptor no socket owns yet (for
+   * fromFd), decoded; `null` when it has no peer (ENOTCONN).
+   */
+  static nameOf<T>(
+    fd: number,
+    call: "getsockname" | "getpeername",
+    decode: (name: Uint8Array, length: number) => T,
+  ): T | null {
+    scratchLenView.setUint32(0, SIZEOF_SOCKADDR_STORAGE, true);
+    if (libc()[call](fd, scratchName, scratchLen) < 0) {
+      const e = errno();
+      if (e === ENOTCONN) return null;
+      throw errnoError(e, call, `fd ${fd}`);
+    }
+    return decode(scratchName, scratchLenView.getUint32(0, true));
   }
 
   #check(call: string, label = this.#label): void {

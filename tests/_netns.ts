@@ -32,9 +32,10 @@ export class NetNs implements Disposable {
    * Makes a namespace with its loopback up.
    *
    * @param pingGroups When given, `net.ipv4.ping_group_range` inside it (e.g. `"0 2147483647"`).
+   * @param prefix The start of its name (a task's own prefix), default `bsd-t-`.
    */
-  constructor(options: { pingGroups?: string } = {}) {
-    this.name = uniqueName("bsd-t-");
+  constructor(options: { pingGroups?: string; prefix?: string } = {}) {
+    this.name = uniqueName(options.prefix ?? "bsd-t-");
     run(["ip", "netns", "add", this.name]);
     try {
       this.ip("link", "set", "lo", "up");

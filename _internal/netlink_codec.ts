@@ -1,0 +1,932 @@
+// The netlink wire format, pure: message headers, attributes (nested), the
+// rtnetlink and sock_diag structures, and their translation into the shapes
+// `ip -j` and `ss` print. No I/O and no native code; every decoder reads
+// through the lengths it was given and throws only RangeError or TypeError
+// for bytes that do not hold what they claim. The C names of the kernel's
+// constants stay in this file. Private to the package.
+
+import type { Address, Link, NetlinkMessage, Route, SocketEntry } from "../netlink.ts";
+import { HOST_LITTLE_ENDIAN } from "../ffi/constants.ts";
+import { formatIPv4, formatIPv6 } from "../ffi/sockaddr.ts";
+
+// ---------------------------------------------------------------------------
+// Struct layouts, declared once by field name. A number is a byte array of
+// that length; integers are in host order except those marked `be`.
+
+type FieldType = "u8" | "u16" | "u16be" | "u32" | "i32" | number;
+type Decoded<F extends Record<string, FieldType>> = {
+  [K in keyof F]: F[K] extends number ? Uint8Array : number;
+};
+
+/** A C struct with natural alignment and explicit padding fields. */
+export class Layout<F extends Record<string, FieldType>> {
+  readonly size: number;
+  readonly #fields: [string, FieldType, number][] = [];
+
+  constructor(readonly name: string, fields: F) {
+    let offset = 0;
+    for (const [field, type] of Object.entries(fields)) {
+      this.#fields.push([field, type, offset]);
+      offset += typeof type === "number"
+        ? type
+        : type === "u8"
+        ? 1
+        : type.startsWith("u16")
+        ? 2
+        : 4;
+    }
+    this.size = offset;
+  }
+
+  /** The struct at `offset` of `bytes`; RangeError when it does not fit. */
+  decode(bytes: Uint8Array, offset = 0): Decoded<F> {
+    if (!(bytes instanceof Uint8Array)) {
+      throw new TypeError(`${this.name} must be read from a Uint8Array`);
+    }
+    if (offset < 0 || bytes.length - offset < this.size) {
+      throw new RangeError(
+        `${this.name} needs ${this.size} bytes, got ${Math.max(0, bytes.length - offset)}`,
+      );
+    }
+    const v = new DataView(bytes.buffer, bytes.byteOffset + offset, this.size);
+    const out: Record<string, number | Uint8Array> = {};
+    for (const [field, type, at] of this.#fields) {
+      out[field] = typeof type === "number"
+        ? bytes.subarray(offset + at, offset + at + type)
+        : type === "u8"
+        ? v.getUint8(at)
+        : type === "u16"
+        ? v.getUint16(at, HOST_LITTLE_ENDIAN)
+        : type === "u16be"
+        ? v.getUint16(at)
+        : type === "u32"
+        ? v.getUint32(at, HOST_LITTLE_ENDIAN)
+        : v.getInt32(at, HOST_LITTLE_ENDIAN);
+    }
+    return out as Decoded<F>;
+  }
+
+  /** The struct's bytes; fields left out are zero. */
+  encode(values: Partial<Decoded<F>>): Uint8Array {
+    const out = new Uint8Array(this.size);
+    const v = new DataView(out.buffer);
+    for (const [field, type, at] of this.#fields) {
+      const value = (values as Record<string, number | Uint8Array | undefined>)[field];
+      if (value === undefined) continue;
+      if (typeof type === "number") out.set((value as Uint8Array).subarray(0, type), at);
+      else if (type === "u8") v.setUint8(at, value as number);
+      else if (type === "u16") v.setUint16(at, value as number, HOST_LITTLE_ENDIAN);
+      else if (type === "u16be") v.setUint16(at, value as number);
+      else if (type === "u32") v.setUint32(at, value as number, HOST_LITTLE_ENDIAN);
+      else v.setInt32(at, value as number, HOST_LITTLE_ENDIAN);
+    }
+    return out;
+  }
+}
+
+export const NLMSGHDR = new Layout("nlmsghdr", {
+  length: "u32",
+  type: "u16",
+  flags: "u16",
+  seq: "u32",
+  pid: "u32",
+});
+const NLMSGERR = new Layout("nlmsgerr", { error: "i32" });
+export const IFINFOMSG = new Layout("ifinfomsg", {
+  family: "u8",
+  pad: "u8",
+  type: "u16",
+  index: "i32",
+  flags: "u32",
+  change: "u32",
+});
+export const IFADDRMSG = new Layout("ifaddrmsg", {
+  family: "u8",
+  prefixlen: "u8",
+  flags: "u8",
+  scope: "u8",
+  index: "u32",
+});
+export const RTMSG = new Layout("rtmsg", {
+  family: "u8",
+  dstLen: "u8",
+  srcLen: "u8",
+  tos: "u8",
+  table: "u8",
+  protocol: "u8",
+  scope: "u8",
+  type: "u8",
+  flags: "u32",
+});
+const IFA_CACHEINFO = new Layout("ifa_cacheinfo", {
+  preferred: "u32",
+  valid: "u32",
+  created: "u32",
+  updated: "u32",
+});
+/** `inet_diag_sockid` inlined: ports and addresses in network order. */
+const INET_DIAG_SOCKID = {
+  sport: "u16be",
+  dport: "u16be",
+  src: 16,
+  dst: 16,
+  interface: "u32",
+  cookie: 8,
+} as const;
+export const INET_DIAG_REQ_V2 = new Layout("inet_diag_req_v2", {
+  family: "u8",
+  protocol: "u8",
+  ext: "u8",
+  pad: "u8",
+  states: "u32",
+  ...INET_DIAG_SOCKID,
+});
+export const INET_DIAG_MSG = new Layout("inet_diag_msg", {
+  family: "u8",
+  state: "u8",
+  timer: "u8",
+  retrans: "u8",
+  ...INET_DIAG_SOCKID,
+  expires: "u32",
+  rqueue: "u32",
+  wqueue: "u32",
+  uid: "u32",
+  inode: "u32",
+});
+export const UNIX_DIAG_REQ = new Layout("unix_diag_req", {
+  family: "u8",
+  protocol: "u8",
+  pad: "u16",
+  states: "u32",
+  inode: "u32",
+  show: "u32",
+  cookie: 8,
+});
+export const UNIX_DIAG_MSG = new Layout("unix_diag_msg", {
+  family: "u8",
+  type: "u8",
+  state: "u8",
+  pad: "u8",
+  inode: "u32",
+  cookie: 8,
+});
+const UNIX_DIAG_RQLEN = new Layout("unix_diag_rqlen", { rqueue: "u32", wqueue: "u32" });
+
+// ---------------------------------------------------------------------------
+// Numbers from <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>,
+// <linux/if_addr.h>, <linux/sock_diag.h>, <linux/inet_diag.h>, <linux/unix_diag.h>.
+
+const AF_UNSPEC = 0, AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
+const NLMSG_NOOP = 1, NLMSG_ERROR = 2, NLMSG_DONE = 3, NLMSG_OVERRUN = 4;
+const NLM_F_REQUEST = 0x1, NLM_F_MULTI = 0x2, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300;
+const NLM_F_DUMP_INTR = 0x10, NLM_F_CAPPED = 0x100, NLM_F_ACK_TLVS = 0x200;
+const NLMSGERR_ATTR_MSG = 1;
+const NLA_TYPE_MASK = 0x3fff, NLA_F_NESTED = 0x8000;
+const RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18;
+const RTM_NEWADDR = 20, RTM_DELADDR = 21, RTM_GETADDR = 22;
+const RTM_NEWROUTE = 24, RTM_DELROUTE = 25, RTM_GETROUTE = 26;
+const SOCK_DIAG_BY_FAMILY = 20;
+const RTMGRP_LINK = 0x1, RTMGRP_IPV4_IFADDR = 0x10, RTMGRP_IPV4_ROUTE = 0x40;
+const RTMGRP_IPV6_IFADDR = 0x100, RTMGRP_IPV6_ROUTE = 0x400;
+
+const IFLA = {
+  ADDRESS: 1,
+  BROADCAST: 2,
+  IFNAME: 3,
+  MTU: 4,
+  LINK: 5,
+  QDISC: 6,
+  MASTER: 10,
+  TXQLEN: 13,
+  OPERSTATE: 16,
+  LINKMODE: 17,
+  IFALIAS: 20,
+  GROUP: 27,
+  PROTO_DOWN: 39,
+  LINK_NETNSID: 37,
+  PROP_LIST: 52,
+  ALT_IFNAME: 53,
+  PERM_ADDRESS: 54,
+} as const;
+const IFA = {
+  ADDRESS: 1,
+  LOCAL: 2,
+  LABEL: 3,
+  BROADCAST: 4,
+  ANYCAST: 5,
+  CACHEINFO: 6,
+  MULTICAST: 7,
+  FLAGS: 8,
+  RT_PRIORITY: 9,
+  PROTO: 11,
+} as const;
+const RTA = {
+  DST: 1,
+  SRC: 2,
+  OIF: 4,
+  GATEWAY: 5,
+  PRIORITY: 6,
+  PREFSRC: 7,
+  TABLE: 15,
+  MARK: 16,
+  UID: 25,
+  PREF: 20,
+  NH_ID: 30,
+} as const;
+const INET_DIAG_NONE = 0;
+const UNIX_DIAG = { NAME: 0, PEER: 2, RQLEN: 4, UID: 7 } as const;
+const UDIAG_SHOW_NAME = 0x1, UDIAG_SHOW_PEER = 0x4, UDIAG_SHOW_RQLEN = 0x10;
+const UDIAG_SHOW_UID = 0x40;
+const IFF_UP = 0x1, IFF_POINTOPOINT = 0x10, IFF_RUNNING = 0x40;
+const RTM_F_CLONED = 0x200;
+const RT_TABLE_MAIN = 254;
+const RTN_UNICAST = 1;
+const RTPROT_BOOT = 3;
+const RT_SCOPE_UNIVERSE = 0;
+const IFA_F_SECONDARY = 0x1, IFA_F_PERMANENT = 0x80;
+
+// Names as iproute2 prints them (ip/ipaddress.c, lib/rt_names.c, lib/ll_types.c).
+const LINK_FLAGS: readonly [number, string][] = [
+  [0x8, "LOOPBACK"],
+  [0x2, "BROADCAST"],
+  [0x10, "POINTOPOINT"],
+  [0x1000, "MULTICAST"],
+  [0x80, "NOARP"],
+  [0x200, "ALLMULTI"],
+  [0x100, "PROMISC"],
+  [0x400, "MASTER"],
+  [0x800, "SLAVE"],
+  [0x4, "DEBUG"],
+  [0x8000, "DYNAMIC"],
+  [0x4000, "AUTOMEDIA"],
+  [0x2000, "PORTSEL"],
+  [0x20, "NOTRAILERS"],
+  [0x1, "UP"],
+  [0x10000, "LOWER_UP"],
+  [0x20000, "DORMANT"],
+  [0x40000, "ECHO"],
+];
+const OPER_STATES = ["UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP"];
+const LINK_MODES = ["DEFAULT", "DORMANT"];
+const LINK_TYPES: ReadonlyMap<number, string> = new Map([
+  [0, "netrom"],
+  [1, "ether"],
+  [2, "eether"],
+  [3, "ax25"],
+  [6, "ieee802"],
+  [7, "arcnet"],
+  [24, "ieee1394"],
+  [32, "infiniband"],
+  [256, "slip"],
+  [280, "can"],
+  [512, "ppp"],
+  [513, "hdlc"],
+  [768, "ipip"],
+  [769, "tunnel6"],
+  [772, "loopback"],
+  [774, "fddi"],
+  [776, "sit"],
+  [778, "gre"],
+  [779, "pimreg"],
+  [800, "tr"],
+  [801, "ieee802.11"],
+  [802, "ieee802.11/prism"],
+  [803, "ieee802.11/radiotap"],
+  [804, "ieee802.15.4"],
+  [820, "phonet"],
+  [821, "phonet_pipe"],
+  [822, "caif"],
+  [823, "gre6"],
+  [824, "netlink"],
+  [825, "6lowpan"],
+  [65534, "none"],
+  [65535, "void"],
+]);
+/** Link types whose hardware address is an IP address (ll_addr_n2a). */
+const IPV4_LINK_TYPES = new Set([768, 776, 778]);
+const IPV6_LINK_TYPES = new Set([769, 823]);
+const ADDRESS_FLAGS: readonly [number, string][] = [
+  [0x2, "nodad"],
+  [0x4, "optimistic"],
+  [0x8, "dadfailed"],
+  [0x10, "home"],
+  [0x20, "deprecated"],
+  [0x40, "tentative"],
+  [0x100, "mngtmpaddr"],
+  [0x200, "noprefixroute"],
+  [0x400, "autojoin"],
+  [0x800, "stable-privacy"],
+];
+const SCOPES: ReadonlyMap<number, string> = new Map([
+  [0, "global"],
+  [200, "site"],
+  [253, "link"],
+  [254, "host"],
+  [255, "nowhere"],
+]);
+const PROTOCOLS: ReadonlyMap<number, string> = new Map([
+  [0, "unspec"],
+  [1, "redirect"],
+  [2, "kernel"],
+  [3, "boot"],
+  [4, "static"],
+  [8, "gated"],
+  [9, "ra"],
+  [10, "mrt"],
+  [11, "zebra"],
+  [12, "bird"],
+  [13, "dnrouted"],
+  [14, "xorp"],
+  [15, "ntk"],
+  [16, "dhcp"],
+  [18, "keepalived"],
+  [42, "babel"],
+  [99, "openr"],
+  [186, "bgp"],
+  [187, "isis"],
+  [188, "ospf"],
+  [189, "rip"],
+  [192, "eigrp"],
+]);
+const ADDRESS_PROTOCOLS = ["unspec", "kernel_lo", "kernel_ra", "kernel_ll"];
+const ROUTE_TYPES = [
+  "none",
+  "unicast",
+  "local",
+  "broadcast",
+  "anycast",
+  "multicast",
+  "blackhole",
+  "unreachable",
+  "prohibit",
+  "throw",
+  "nat",
+  "xresolve",
+];
+const TABLES: ReadonlyMap<number, string> = new Map([
+  [0, "unspec"],
+  [253, "default"],
+  [254, "main"],
+  [255, "local"],
+]);
+const ROUTE_FLAGS: readonly [number, string][] = [
+  [0x1, "dead"],
+  [0x4, "onlink"],
+  [0x2, "pervasive"],
+  [0x8, "offload"],
+  [0x40, "trap"],
+  [0x100, "notify"],
+  [0x10, "linkdown"],
+  [0x20, "unresolved"],
+  [0x4000, "rt_offload"],
+  [0x8000, "rt_trap"],
+  [0x20000000, "rt_offload_failed"],
+];
+const PREFERENCES: ReadonlyMap<number, string> = new Map([[3, "low"], [0, "medium"], [1, "high"]]);
+/** TCP states as ss names them, by number (TCP_ESTABLISHED = 1 …). */
+const SOCKET_STATES = [
+  "UNKNOWN",
+  "ESTAB",
+  "SYN-SENT",
+  "SYN-RECV",
+  "FIN-WAIT-1",
+  "FIN-WAIT-2",
+  "TIME-WAIT",
+  "UNCONN",
+  "CLOSE-WAIT",
+  "LAST-ACK",
+  "LISTEN",
+  "CLOSING",
+  "NEW-SYN-RECV",
+];
+const UNIX_NETIDS: ReadonlyMap<number, SocketEntry["netid"]> = new Map([
+  [1, "u_str"],
+  [2, "u_dgr"],
+  [5, "u_seq"],
+]);
+
+// ---------------------------------------------------------------------------
+// Messages and attributes
+
+const align4 = (n: number): number => (n + 3) & ~3;
+
+/** One message's bytes: the header, then the payload padded to 4 bytes. */
+export function encodeMessage(m: Omit<NetlinkMessage, "pid"> & { pid?: number }): Uint8Array {
+  const length = NLMSGHDR.size + m.payload.length;
+  const out = new Uint8Array(align4(length));
+  out.set(NLMSGHDR.encode({ length, type: m.type, flags: m.flags, seq: m.seq, pid: m.pid ?? 0 }));
+  out.set(m.payload, NLMSGHDR.size);
+  return out;
+}
+
+/** Every message in one received record, each bounded by its own length. */
+export function decodeMessages(bytes: Uint8Array): NetlinkMessage[] {
+  const out: NetlinkMessage[] = [];
+  let offset = 0;
+  while (offset < bytes.length) {
+    const h = NLMSGHDR.decode(bytes, offset);
+    if (h.length < NLMSGHDR.size || h.length > bytes.length - offset) {
+      throw new RangeError(
+        `nlmsghdr at ${offset} claims ${h.length} bytes, ${bytes.length - offset} remain`,
+      );
+    }
+    out.push({
+      type: h.type,
+      flags: h.flags,
+      seq: h.seq,
+      pid: h.pid,
+      payload: bytes.subarray(offset + NLMSGHDR.size, offset + h.length),
+    });
+    offset += align4(h.length);
+  }
+  return out;
+}
+
+/** One attribute (`rtattr`/`nlattr`): its type without the flag bits, and its data. */
+export interface Attribute {
+  type: number;
+  nested: boolean;
+  data: Uint8Array;
+}
+
+/** The attributes in `bytes` (after a message's fixed struct), each bounded by its length. */
+export function decodeAttributes(bytes: Uint8Array): Attribute[] {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError("attributes must be a Uint8Array");
+  const out: Attribute[] = [];
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  let offset = 0;
+  while (offset + 4 <= bytes.length) {
+    const length = v.getUint16(offset, HOST_LITTLE_ENDIAN);
+    const type = v.getUint16(offset + 2, HOST_LITTLE_ENDIAN);
+    if (length < 4 || length > bytes.length - offset) {
+      throw new RangeError(
+        `attribute at ${offset} claims ${length} bytes, ${bytes.length - offset} remain`,
+      );
+    }
+    out.push({
+      type: type & NLA_TYPE_MASK,
+      nested: (type & NLA_F_NESTED) !== 0,
+      data: bytes.subarray(offset + 4, offset + length),
+    });
+    offset += align4(length);
+  }
+  if (offset < bytes.length) {
+    throw new RangeError(`${bytes.length - offset} stray bytes after the last attribute`);
+  }
+  return out;
+}
+
+/** The attributes by type; of repeated types the last wins, as iproute2 reads them. */
+function attributeTable(bytes: Uint8Array): Map<number, Uint8Array> {
+  const table = new Map<number, Uint8Array>();
+  for (const a of decodeAttributes(bytes)) table.set(a.type, a.data);
+  return table;
+}
+
+/** One attribute's bytes; `data` may be nested attributes' bytes. */
+export function encodeAttribute(type: number, data: Uint8Array): Uint8Array {
+  const length = 4 + data.length;
+  if (length > 0xffff) throw new RangeError(`attribute ${type} is ${length} bytes, over 65,535`);
+  const out = new Uint8Array(align4(length));
+  const v = new DataView(out.buffer);
+  v.setUint16(0, length, HOST_LITTLE_ENDIAN);
+  v.setUint16(2, type, HOST_LITTLE_ENDIAN);
+  out.set(data, 4);
+  return out;
+}
+
+function u8(data: Uint8Array, what: string): number {
+  if (data.length < 1) throw new RangeError(`${what} needs 1 byte, got 0`);
+  return data[0];
+}
+
+function u32(data: Uint8Array, what: string): number {
+  if (data.length < 4) throw new RangeError(`${what} needs 4 bytes, got ${data.length}`);
+  return new DataView(data.buffer, data.byteOffset, 4).getUint32(0, HOST_LITTLE_ENDIAN);
+}
+
+const utf8 = new TextDecoder();
+/** A NUL-terminated string attribute (the NUL may be missing). */
+function str(data: Uint8Array): string {
+  const end = data.indexOf(0);
+  return utf8.decode(end < 0 ? data : data.subarray(0, end));
+}
+
+/** An address attribute of `family` as iproute2 prints it. */
+function ip(family: number, data: Uint8Array, what: string): string {
+  if (family === AF_INET && data.length === 4) return formatIPv4(data);
+  if (family === AF_INET6 && data.length === 16) return formatIPv6(data);
+  throw new RangeError(`${what} of family ${family} has ${data.length} bytes`);
+}
+
+// ---------------------------------------------------------------------------
+// Requests and replies
+
+/** A request without its sequence number: what the socket's `request()` sends. */
+export interface Request {
+  type: number;
+  flags: number;
+  payload: Uint8Array;
+}
+
+/** The header flags of a request: always REQUEST, then DUMP or ACK. */
+export function requestFlags(flags: number, dump: boolean): number {
+  return flags | NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK);
+}
+
+/** What a reply means to the request it answers. */
+export type Reply =
+  | { kind: "data"; message: NetlinkMessage; interrupted: boolean }
+  | { kind: "done"; errno: number; extack?: string }
+  | { kind: "ack"; errno: number; extack?: string }
+  | { kind: "skip" };
+
+/**
+ * Classifies a reply: data (a part of a dump or an answer), the end of a
+ * dump, an acknowledgement (errno 0) or error (errno > 0), or a message to
+ * skip (NOOP). OVERRUN means messages were lost: reported as ENOBUFS.
+ */
+export function classifyReply(m: NetlinkMessage): Reply {
+  if (m.type === NLMSG_NOOP) return { kind: "skip" };
+  if (m.type === NLMSG_OVERRUN) return { kind: "ack", errno: 105 };
+  if (m.type === NLMSG_DONE) {
+    // sock_diag and a few others end a dump with no payload at all.
+    const errno = m.payload.length >= 4 ? -NLMSGERR.decode(m.payload).error : 0;
+    const extack = m.flags & NLM_F_ACK_TLVS ? extackMessage(m.payload.subarray(4)) : undefined;
+    return { kind: "done", errno: Math.max(0, errno), extack };
+  }
+  if (m.type === NLMSG_ERROR) {
+    const errno = -NLMSGERR.decode(m.payload).error;
+    let offset = 4 + NLMSGHDR.size;
+    if (!(m.flags & NLM_F_CAPPED)) offset = 4 + NLMSGHDR.decode(m.payload, 4).length;
+    if (offset > m.payload.length) {
+      throw new RangeError(`nlmsgerr echoes ${offset - 4} bytes, the message has fewer`);
+    }
+    const extack = m.flags & NLM_F_ACK_TLVS
+      ? extackMessage(m.payload.subarray(align4(offset)))
+      : undefined;
+    return { kind: "ack", errno: Math.max(0, errno), extack };
+  }
+  return { kind: "data", message: m, interrupted: (m.flags & NLM_F_DUMP_INTR) !== 0 };
+}
+
+function extackMessage(tlvs: Uint8Array): string | undefined {
+  const message = attributeTable(tlvs).get(NLMSGERR_ATTR_MSG);
+  return message === undefined ? undefined : str(message);
+}
+
+/** Whether a message is one part of a multi-part reply (a dump continues until DONE). */
+export function isMultipart(m: NetlinkMessage): boolean {
+  return (m.flags & NLM_F_MULTI) !== 0;
+}
+
+type FamilyName = "inet" | "inet6";
+const FAMILY_NUMBER: Record<FamilyName | "all", number> = {
+  inet: AF_INET,
+  inet6: AF_INET6,
+  all: AF_UNSPEC,
+};
+
+/** The dump request for every link, every address or every route of a family. */
+export function dumpRequest(
+  what: "link" | "address" | "route",
+  family: FamilyName | "all",
+): Request {
+  const f = FAMILY_NUMBER[family];
+  const [type, payload] = what === "link"
+    ? [RTM_GETLINK, IFINFOMSG.encode({ family: AF_UNSPEC })]
+    : what === "address"
+    ? [RTM_GETADDR, IFADDRMSG.encode({ family: f })]
+    : [RTM_GETROUTE, RTMSG.encode({ family: f })];
+  return { type, flags: NLM_F_REQUEST | NLM_F_DUMP, payload };
+}
+
+/** The sock_diag dump request for every TCP, UDP or Unix socket (all states). */
+export function diagRequest(protocol: "tcp" | "udp" | "unix", family: FamilyName): Request {
+  const payload = protocol === "unix"
+    ? UNIX_DIAG_REQ.encode({
+      family: AF_UNIX,
+      states: 0xffffffff,
+      show: UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID,
+    })
+    : INET_DIAG_REQ_V2.encode({
+      family: FAMILY_NUMBER[family],
+      protocol: protocol === "tcp" ? 6 : 17,
+      ext: INET_DIAG_NONE,
+      // Every state but NEW_SYN_RECV (12), which ss does not show either.
+      states: 0xfff,
+    });
+  return { type: SOCK_DIAG_BY_FAMILY, flags: NLM_F_REQUEST | NLM_F_DUMP, payload };
+}
+
+/** The multicast group mask for the kinds of change a watcher asked for. */
+export function changeGroups(kinds: readonly ("link" | "address" | "route")[]): number {
+  let groups = 0;
+  if (kinds.includes("link")) groups |= RTMGRP_LINK;
+  if (kinds.includes("address")) groups |= RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+  if (kinds.includes("route")) groups |= RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
+  return groups;
+}
+
+/** What a change notification is about, or null for other messages. */
+export function changeOf(
+  m: NetlinkMessage,
+): { type: "link" | "address" | "route"; change: "new" | "delete" } | null {
+  switch (m.type) {
+    case RTM_NEWLINK:
+      return { type: "link", change: "new" };
+    case RTM_DELLINK:
+      return { type: "link", change: "delete" };
+    case RTM_NEWADDR:
+      return { type: "address", change: "new" };
+    case RTM_DELADDR:
+      return { type: "address", change: "delete" };
+    case RTM_NEWROUTE:
+      return { type: "route", change: "new" };
+    case RTM_DELROUTE:
+      return { type: "route", change: "delete" };
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------
+// rtnetlink → ip -j
+
+/** What the decoders need to know about other links: name and whether up. */
+export type LinkLookup = (ifindex: number) => { name: string; up: boolean } | undefined;
+
+/** The index, name and up state of a link message, for a {@linkcode LinkLookup}. */
+export function linkIdentity(m: NetlinkMessage): { ifindex: number; name: string; up: boolean } {
+  const ifi = IFINFOMSG.decode(m.payload);
+  const name = attributeTable(m.payload.subarray(IFINFOMSG.size)).get(IFLA.IFNAME);
+  return {
+    ifindex: ifi.index,
+    name: name === undefined ? `if${ifi.index}` : str(name),
+    up: (ifi.flags & IFF_UP) !== 0,
+  };
+}
+
+function nameOf(lookup: LinkLookup, ifindex: number): string {
+  // ll_index_to_name's answer for an index it does not know.
+  return lookup(ifindex)?.name ?? `if${ifindex}`;
+}
+
+function named(table: ReadonlyMap<number, string>, n: number): string {
+  return table.get(n) ?? String(n);
+}
+
+function hardwareAddress(data: Uint8Array, type: number): string {
+  if (data.length === 4 && IPV4_LINK_TYPES.has(type)) return formatIPv4(data);
+  if (data.length === 16 && IPV6_LINK_TYPES.has(type)) return formatIPv6(data);
+  return Array.from(data, (b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+/** An RTM_NEWLINK/RTM_DELLINK message as `ip -j link` prints it. */
+export function decodeLink(m: NetlinkMessage, lookup: LinkLookup): Link {
+  const ifi = IFINFOMSG.decode(m.payload);
+  const tb = attributeTable(m.payload.subarray(IFINFOMSG.size));
+  const link: Partial<Link> & Record<string, unknown> = { ifindex: ifi.index };
+  let masterDown = false;
+  const iflink = tb.get(IFLA.LINK);
+  if (iflink !== undefined) {
+    const peer = u32(iflink, "IFLA_LINK");
+    if (peer === 0) link.link = null;
+    else if (tb.has(IFLA.LINK_NETNSID)) link.link_index = peer;
+    else {
+      link.link = nameOf(lookup, peer);
+      masterDown = lookup(peer)?.up === false;
+    }
+  }
+  const name = tb.get(IFLA.IFNAME);
+  link.ifname = name === undefined ? `if${ifi.index}` : str(name);
+  link.flags = linkFlags(ifi.flags, masterDown);
+  if (tb.has(IFLA.MTU)) link.mtu = u32(tb.get(IFLA.MTU)!, "IFLA_MTU");
+  if (tb.has(IFLA.QDISC)) link.qdisc = str(tb.get(IFLA.QDISC)!);
+  if (tb.has(IFLA.MASTER)) link.master = nameOf(lookup, u32(tb.get(IFLA.MASTER)!, "IFLA_MASTER"));
+  if (tb.has(IFLA.OPERSTATE)) {
+    const state = u8(tb.get(IFLA.OPERSTATE)!, "IFLA_OPERSTATE");
+    if (state < OPER_STATES.length) link.operstate = OPER_STATES[state];
+    else link.operstate_index = state;
+  }
+  if (tb.has(IFLA.LINKMODE)) {
+    const mode = u8(tb.get(IFLA.LINKMODE)!, "IFLA_LINKMODE");
+    if (mode < LINK_MODES.length) link.linkmode = LINK_MODES[mode];
+    else link.linkmode_index = mode;
+  }
+  if (tb.has(IFLA.GROUP)) {
+    const group = u32(tb.get(IFLA.GROUP)!, "IFLA_GROUP");
+    link.group = group === 0 ? "default" : String(group);
+  }
+  if (tb.has(IFLA.TXQLEN)) {
+    const qlen = u32(tb.get(IFLA.TXQLEN)!, "IFLA_TXQLEN");
+    if (qlen !== 0) link.txqlen = qlen;
+  }
+  link.link_type = LINK_TYPES.get(ifi.type) ?? `[${ifi.type}]`;
+  const address = tb.get(IFLA.ADDRESS);
+  if (address !== undefined) link.address = hardwareAddress(address, ifi.type);
+  const broadcast = tb.get(IFLA.BROADCAST);
+  if (broadcast !== undefined) {
+    if (ifi.flags & IFF_POINTOPOINT) link.link_pointtopoint = true;
+    link.broadcast = hardwareAddress(broadcast, ifi.type);
+  }
+  const perm = tb.get(IFLA.PERM_ADDRESS);
+  if (perm !== undefined && (address === undefined || !sameBytes(perm, address))) {
+    link.permaddr = hardwareAddress(perm, ifi.type);
+  }
+  if (tb.has(IFLA.LINK_NETNSID)) {
+    link.link_netnsid = u32(tb.get(IFLA.LINK_NETNSID)!, "IFLA_LINK_NETNSID") | 0;
+  }
+  if (tb.has(IFLA.PROTO_DOWN) && u8(tb.get(IFLA.PROTO_DOWN)!, "IFLA_PROTO_DOWN") !== 0) {
+    link.proto_down = true;
+  }
+  if (tb.has(IFLA.IFALIAS)) link.ifalias = str(tb.get(IFLA.IFALIAS)!);
+  const props = tb.get(IFLA.PROP_LIST);
+  if (props !== undefined) {
+    const alt = decodeAttributes(props).filter((a) => a.type === IFLA.ALT_IFNAME);
+    if (alt.length > 0) link.altnames = alt.map((a) => str(a.data));
+  }
+  return link as Link;
+}
+
+function linkFlags(flags: number, masterDown: boolean): string[] {
+  const out: string[] = [];
+  if (flags & IFF_UP && !(flags & IFF_RUNNING)) out.push("NO-CARRIER");
+  let rest = flags & ~IFF_RUNNING;
+  for (const [bit, name] of LINK_FLAGS) {
+    if (rest & bit) {
+      out.push(name);
+      rest &= ~bit;
+    }
+  }
+  if (rest) out.push((rest >>> 0).toString(16));
+  if (masterDown) out.push("M-DOWN");
+  return out;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** An RTM_NEWADDR/RTM_DELADDR message as one entry of `ip -j addr`'s `addr_info`, flattened. */
+export function decodeAddress(m: NetlinkMessage, lookup: LinkLookup): Address {
+  const ifa = IFADDRMSG.decode(m.payload);
+  const tb = attributeTable(m.payload.subarray(IFADDRMSG.size));
+  const family = ifa.family === AF_INET ? "inet" : ifa.family === AF_INET6 ? "inet6" : null;
+  if (family === null) throw new RangeError(`address family ${ifa.family} is not IPv4 or IPv6`);
+  const flags = tb.has(IFA.FLAGS) ? u32(tb.get(IFA.FLAGS)!, "IFA_FLAGS") : ifa.flags;
+  const local = tb.get(IFA.LOCAL) ?? tb.get(IFA.ADDRESS);
+  const peer = tb.get(IFA.ADDRESS) ?? local;
+  const out: Partial<Address> & Record<string, unknown> = {
+    ifindex: ifa.index,
+    ifname: nameOf(lookup, ifa.index),
+    family,
+  };
+  if (local !== undefined) {
+    out.local = ip(ifa.family, local, "IFA_LOCAL");
+    if (peer !== undefined && !sameBytes(peer, local)) out.address = ip(ifa.family, peer, "IFA");
+    out.prefixlen = ifa.prefixlen;
+    if (tb.has(IFA.RT_PRIORITY)) out.metric = u32(tb.get(IFA.RT_PRIORITY)!, "IFA_RT_PRIORITY");
+  }
+  for (const [key, type] of [["broadcast", IFA.BROADCAST], ["anycast", IFA.ANYCAST]] as const) {
+    const a = tb.get(type);
+    if (a !== undefined) out[key] = ip(ifa.family, a, `IFA_${key.toUpperCase()}`);
+  }
+  const multicast = tb.get(IFA.MULTICAST);
+  if (multicast !== undefined) out.multicast = ip(ifa.family, multicast, "IFA_MULTICAST");
+  out.scope = named(SCOPES, ifa.scope);
+  if (!(flags & IFA_F_PERMANENT)) out.dynamic = true;
+  let rest = flags & ~IFA_F_PERMANENT;
+  if (rest & IFA_F_SECONDARY) {
+    out[family === "inet6" ? "temporary" : "secondary"] = true;
+    rest &= ~IFA_F_SECONDARY;
+  }
+  for (const [bit, name] of ADDRESS_FLAGS) {
+    if (rest & bit) {
+      out[name] = true;
+      rest &= ~bit;
+    }
+  }
+  if (rest) out.ifa_flags = (rest >>> 0).toString(16).padStart(2, "0");
+  if (tb.has(IFA.PROTO)) {
+    const proto = u8(tb.get(IFA.PROTO)!, "IFA_PROTO");
+    out.protocol = ADDRESS_PROTOCOLS[proto] ?? String(proto);
+  }
+  if (tb.has(IFA.LABEL)) out.label = str(tb.get(IFA.LABEL)!);
+  const cache = tb.get(IFA.CACHEINFO);
+  if (cache !== undefined) {
+    const ci = IFA_CACHEINFO.decode(cache);
+    out.valid_life_time = ci.valid;
+    out.preferred_life_time = ci.preferred;
+  }
+  return out as Address;
+}
+
+/**
+ * An RTM_NEWROUTE/RTM_DELROUTE message as `ip -j route` prints it, with its
+ * table's number; null for a cached clone, which `ip route` leaves out too.
+ */
+export function decodeRoute(
+  m: NetlinkMessage,
+  lookup: LinkLookup,
+): { route: Route; table: number; family: FamilyName } | null {
+  const r = RTMSG.decode(m.payload);
+  if (r.flags & RTM_F_CLONED) return null;
+  const family = r.family === AF_INET ? "inet" : r.family === AF_INET6 ? "inet6" : null;
+  if (family === null) return null;
+  const tb = attributeTable(m.payload.subarray(RTMSG.size));
+  const table = tb.has(RTA.TABLE) ? u32(tb.get(RTA.TABLE)!, "RTA_TABLE") : r.table;
+  const hostLength = family === "inet" ? 32 : 128;
+  const out: Partial<Route> & Record<string, unknown> = {};
+  if (r.type !== RTN_UNICAST) out.type = ROUTE_TYPES[r.type] ?? String(r.type);
+  const dst = tb.get(RTA.DST);
+  out.dst = dst !== undefined
+    ? (r.dstLen === hostLength
+      ? ip(r.family, dst, "RTA_DST")
+      : `${ip(r.family, dst, "RTA_DST")}/${r.dstLen}`)
+    : r.dstLen
+    ? `0/${r.dstLen}`
+    : "default";
+  const src = tb.get(RTA.SRC);
+  if (src !== undefined) {
+    out.from = r.srcLen === hostLength
+      ? ip(r.family, src, "RTA_SRC")
+      : `${ip(r.family, src, "RTA_SRC")}/${r.srcLen}`;
+  } else if (r.srcLen) out.src = `0/${r.srcLen}`;
+  if (tb.has(RTA.NH_ID)) out.nhid = u32(tb.get(RTA.NH_ID)!, "RTA_NH_ID");
+  const gateway = tb.get(RTA.GATEWAY);
+  if (gateway !== undefined) out.gateway = ip(r.family, gateway, "RTA_GATEWAY");
+  if (tb.has(RTA.OIF)) out.dev = nameOf(lookup, u32(tb.get(RTA.OIF)!, "RTA_OIF"));
+  if (table !== 0 && table !== RT_TABLE_MAIN) out.table = named(TABLES, table);
+  if (r.protocol !== RTPROT_BOOT) out.protocol = named(PROTOCOLS, r.protocol);
+  if (r.scope !== RT_SCOPE_UNIVERSE) out.scope = named(SCOPES, r.scope);
+  const prefsrc = tb.get(RTA.PREFSRC);
+  if (prefsrc !== undefined) out.prefsrc = ip(r.family, prefsrc, "RTA_PREFSRC");
+  if (tb.has(RTA.PRIORITY)) out.metric = u32(tb.get(RTA.PRIORITY)!, "RTA_PRIORITY");
+  out.flags = ROUTE_FLAGS.filter(([bit]) => r.flags & bit).map(([, name]) => name);
+  if (tb.has(RTA.MARK)) {
+    const mark = u32(tb.get(RTA.MARK)!, "RTA_MARK");
+    if (mark) out.mark = mark;
+  }
+  if (tb.has(RTA.UID)) out.uid = u32(tb.get(RTA.UID)!, "RTA_UID");
+  if (tb.has(RTA.PREF)) {
+    const pref = u8(tb.get(RTA.PREF)!, "RTA_PREF");
+    out.pref = PREFERENCES.get(pref) ?? pref;
+  }
+  return { route: out as Route, table, family };
+}
+
+// ---------------------------------------------------------------------------
+// sock_diag → ss
+
+/** An inet_diag reply as `ss -tan`/`-uan` shows it (plus inode and uid). */
+export function decodeInetSocket(m: NetlinkMessage, protocol: "tcp" | "udp"): SocketEntry {
+  const d = INET_DIAG_MSG.decode(m.payload);
+  const family = d.family === AF_INET ? "inet" : d.family === AF_INET6 ? "inet6" : null;
+  if (family === null) throw new RangeError(`inet_diag family ${d.family} is not IPv4 or IPv6`);
+  const address = (bytes: Uint8Array): string =>
+    family === "inet" ? formatIPv4(bytes.subarray(0, 4)) : formatIPv6(bytes);
+  return {
+    netid: protocol,
+    family,
+    state: SOCKET_STATES[d.state] ?? String(d.state),
+    recvQ: d.rqueue,
+    sendQ: d.wqueue,
+    localAddress: address(d.src),
+    localPort: d.sport,
+    peerAddress: address(d.dst),
+    peerPort: d.dport,
+    inode: d.inode,
+    uid: d.uid,
+  };
+}
+
+/**
+ * A unix_diag reply as `ss -xa` shows it: the name (`@` for an abstract one,
+ * `*` for none) with the inode as its "port", the peer's inode; the peer's
+ * name is filled in by the caller, who has seen every socket.
+ */
+export function decodeUnixSocket(m: NetlinkMessage): SocketEntry {
+  const d = UNIX_DIAG_MSG.decode(m.payload);
+  const tb = attributeTable(m.payload.subarray(UNIX_DIAG_MSG.size));
+  const name = tb.get(UNIX_DIAG.NAME);
+  let localAddress = "*";
+  if (name !== undefined && name.length > 0) {
+    localAddress = name[0] === 0 ? `@${utf8.decode(name.subarray(1))}` : str(name);
+  }
+  const rq = tb.get(UNIX_DIAG.RQLEN);
+  const queues = rq === undefined ? { rqueue: 0, wqueue: 0 } : UNIX_DIAG_RQLEN.decode(rq);
+  const entry: SocketEntry = {
+    netid: UNIX_NETIDS.get(d.type) ?? "u_str",
+    family: "unix",
+    state: SOCKET_STATES[d.state] ?? String(d.state),
+    recvQ: queues.rqueue,
+    sendQ: queues.wqueue,
+    localAddress,
+    localPort: d.inode,
+    peerAddress: "*",
+    peerPort: tb.has(UNIX_DIAG.PEER) ? u32(tb.get(UNIX_DIAG.PEER)!, "UNIX_DIAG_PEER") : 0,
+    inode: d.inode,
+  };
+  if (tb.has(UNIX_DIAG.UID)) entry.uid = u32(tb.get(UNIX_DIAG.UID)!, "UNIX_DIAG_UID");
+  return entry;
+}

@@ -1,0 +1,1040 @@
+/**
+ * Netlink: the kernel's own socket interface to the network. `openNetlink`
+ * gives a packet socket (`AF_NETLINK`) with a request helper; on top of it,
+ * `listLinks`, `listAddresses` and `listRoutes` read what `ip -j link`,
+ * `ip -j addr` and `ip -j route` print, with the same field names and
+ * values; `watchNetwork` yields link, address and route changes as they
+ * happen; `listSockets` lists TCP, UDP and Unix sockets as `ss` shows them.
+ *
+ * Everything works in the calling process's network namespace and needs
+ * `--allow-ffi`; reading needs no privilege. Linux only.
+ *
+ * @example The interfaces that are up, and the default routes
+ * ```ts ignore
+ * import { listLinks, listRoutes } from "@bsd/sockets/netlink";
+ *
+ * const up = (await listLinks()).filter((l) => l.flags.includes("UP"));
+ * console.log(up.map((l) => `${l.ifname} ${l.address ?? ""}`));
+ * const defaults = (await listRoutes()).filter((r) => r.dst === "default");
+ * console.log(defaults.map((r) => `${r.gateway ?? "-"} via ${r.dev}`));
+ * ```
+ *
+ * @module
+ */
+
+import { attachReceiver, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { checkObject, checkOptionalInteger, checkSignal, describeValue } from "./_checks.ts";
+import { registerAdopter } from "./_internal/adopt.ts";
+import {
+  changeGroups,
+  changeOf,
+  classifyReply,
+  decodeAddress,
+  decodeInetSocket,
+  decodeLink,
+  decodeMessages,
+  decodeRoute,
+  decodeUnixSocket,
+  diagRequest,
+  dumpRequest,
+  encodeMessage,
+  linkIdentity,
+  type LinkLookup,
+  requestFlags,
+} from "./_internal/netlink_codec.ts";
+import { checkBuffer } from "./ffi/buffers.ts";
+import { ERRNO, NETLINK_PROTOCOL_NUMBERS } from "./ffi/constants.ts";
+import { closedError, describeAddress, errnoError } from "./ffi/errors.ts";
+import { checkInteger, decodeNetlink, encodeNetlink } from "./ffi/sockaddr.ts";
+import { FdSocket } from "./ffi/socket.ts";
+import type { Message, ReceiveOptions } from "./types.ts";
+
+// ---------------------------------------------------------------------------
+// Types
+
+/**
+ * A netlink socket address: the port id (`pid`; 0 is the kernel) and the
+ * multicast groups as a bit mask (group N is bit N-1).
+ *
+ * @example The kernel's address
+ * ```ts
+ * import type { NetlinkAddr } from "@bsd/sockets/netlink";
+ *
+ * const kernel: NetlinkAddr = { transport: "netlink", pid: 0, groups: 0 };
+ * ```
+ */
+export interface NetlinkAddr {
+  /** Always `"netlink"`. */
+  transport: "netlink";
+  /** The port id: the kernel is 0, a socket gets one when it binds. */
+  pid: number;
+  /** The multicast groups, one bit each (group N is bit N-1). */
+  groups: number;
+}
+
+/** The netlink protocols {@linkcode openNetlink} names. */
+export type NetlinkProtocol = "route" | "uevent" | "sock_diag" | "generic";
+
+/**
+ * Options for {@linkcode openNetlink}.
+ *
+ * @example Subscribe to link changes (rtnetlink group 1)
+ * ```ts
+ * import type { NetlinkOptions } from "@bsd/sockets/netlink";
+ *
+ * const options: NetlinkOptions = { protocol: "route", groups: 1 };
+ * ```
+ */
+export interface NetlinkOptions {
+  /** The netlink family: a name, or its number (0 to 31). */
+  protocol: NetlinkProtocol | number;
+  /** Multicast groups to join at bind time, one bit each. Default 0. */
+  groups?: number;
+}
+
+/**
+ * One netlink message: its header fields and payload (a view into the
+ * record it came in).
+ *
+ * @example Count a dump's messages by type
+ * ```ts
+ * import type { NetlinkMessage } from "@bsd/sockets/netlink";
+ *
+ * function byType(messages: NetlinkMessage[]): Map<number, number> {
+ *   const counts = new Map<number, number>();
+ *   for (const m of messages) counts.set(m.type, (counts.get(m.type) ?? 0) + 1);
+ *   return counts;
+ * }
+ * ```
+ */
+export interface NetlinkMessage {
+  /** `nlmsg_type`: the family's message type. */
+  type: number;
+  /** `nlmsg_flags`. */
+  flags: number;
+  /** `nlmsg_seq`: the request it answers. */
+  seq: number;
+  /** `nlmsg_pid`: the sender's port id (0 for the kernel). */
+  pid: number;
+  /** The message after its 16-byte header. */
+  payload: Uint8Array;
+}
+
+/**
+ * A request for {@linkcode NetlinkSocket.request}.
+ *
+ * @example Dump every link (RTM_GETLINK is 18; an ifinfomsg is 16 bytes)
+ * ```ts
+ * import type { NetlinkRequest } from "@bsd/sockets/netlink";
+ *
+ * const request: NetlinkRequest = { type: 18, payload: new Uint8Array(16) };
+ * ```
+ */
+export interface NetlinkRequest {
+  /** `nlmsg_type`. */
+  type: number;
+  /** Flags besides the request, acknowledgement and dump flags, which `request` sets. Default 0. */
+  flags?: number;
+  /** The message after its header (a family's fixed struct, then attributes). */
+  payload?: Uint8Array;
+}
+
+/**
+ * Options for {@linkcode NetlinkSocket.request}.
+ *
+ * @example A dump cut after a second
+ * ```ts
+ * import type { NetlinkRequestOptions } from "@bsd/sockets/netlink";
+ *
+ * const options: NetlinkRequestOptions = { dump: true, timeout: 1000 };
+ * ```
+ */
+export interface NetlinkRequestOptions {
+  /** A dump (`NLM_F_DUMP`): collect every part until the kernel says done. Default false. */
+  dump?: boolean;
+  /** Aborts the request: it rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /** Milliseconds before the request fails with `TimedOut`. Default 10,000. */
+  timeout?: number;
+}
+
+/**
+ * A network interface as `ip -j link` prints it. Fields `ip` leaves out are
+ * absent here too.
+ *
+ * @example Whether a link has carrier
+ * ```ts
+ * import type { Link } from "@bsd/sockets/netlink";
+ *
+ * const hasCarrier = (l: Link) => l.flags.includes("LOWER_UP");
+ * ```
+ */
+export interface Link {
+  /** The interface index. */
+  ifindex: number;
+  /** The interface name. */
+  ifname: string;
+  /** `IFF_*` names (`"UP"`, `"LOOPBACK"`, …), `"NO-CARRIER"` and `"M-DOWN"` as ip adds them. */
+  flags: string[];
+  /** The MTU. */
+  mtu?: number;
+  /** The queueing discipline (`"noqueue"`, `"fq_codel"`, …). */
+  qdisc?: string;
+  /** The master device's name (bridge, bond, VRF). */
+  master?: string;
+  /** RFC 2863 state: `"UP"`, `"DOWN"`, `"UNKNOWN"`, `"LOWERLAYERDOWN"`, … */
+  operstate?: string;
+  /** `"DEFAULT"` or `"DORMANT"`. */
+  linkmode?: string;
+  /** The device group: `"default"` or its number. */
+  group?: string;
+  /** The transmit queue length, when not 0. */
+  txqlen?: number;
+  /** The hardware type: `"ether"`, `"loopback"`, `"none"`, … */
+  "link_type": string;
+  /** The hardware address. */
+  address?: string;
+  /** The hardware broadcast address (the peer's on a point-to-point link). */
+  broadcast?: string;
+  /** The device this one sits on (a veth's peer, a VLAN's parent), or null for none. */
+  link?: string | null;
+  /** The index of that device when it lives in another namespace. */
+  "link_index"?: number;
+  /** The namespace id of that device's namespace. */
+  "link_netnsid"?: number;
+  /** Set on a point-to-point link. */
+  "link_pointtopoint"?: boolean;
+  /** The permanent hardware address, when it differs from `address`. */
+  permaddr?: string;
+  /** Set when the link is held down by a protocol. */
+  "proto_down"?: boolean;
+  /** The alias (`ip link set … alias`). */
+  ifalias?: string;
+  /** Alternative names. */
+  altnames?: string[];
+  /** The operational state's number when ip has no name for it. */
+  "operstate_index"?: number;
+  /** The link mode's number when ip has no name for it. */
+  "linkmode_index"?: number;
+}
+
+/**
+ * One address as `ip -j addr` prints it inside a link's `addr_info`,
+ * flattened: with the link's `ifindex` and `ifname`.
+ *
+ * @example The IPv4 addresses in CIDR form
+ * ```ts
+ * import type { Address } from "@bsd/sockets/netlink";
+ *
+ * const cidr = (as: Address[]) =>
+ *   as.filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`);
+ * ```
+ */
+export interface Address {
+  /** The interface's index. */
+  ifindex: number;
+  /** The interface's name. */
+  ifname: string;
+  /** `"inet"` or `"inet6"`. */
+  family: "inet" | "inet6";
+  /** The address. */
+  local: string;
+  /** The prefix length. */
+  prefixlen: number;
+  /** `"global"`, `"link"`, `"host"`, … */
+  scope: string;
+  /** The peer's address on a point-to-point address. */
+  address?: string;
+  /** The broadcast address. */
+  broadcast?: string;
+  /** The anycast address. */
+  anycast?: string;
+  /** The multicast address. */
+  multicast?: string;
+  /** The label (IPv4): the interface name, or `name:alias`. */
+  label?: string;
+  /** The metric of the prefix route. */
+  metric?: number;
+  /** Who added it (`"kernel_lo"`, …), when the kernel says. */
+  protocol?: string;
+  /** Seconds the address stays valid; 4294967295 is forever. */
+  "valid_life_time"?: number;
+  /** Seconds it stays preferred; 4294967295 is forever. */
+  "preferred_life_time"?: number;
+  /** Set on an address not configured permanently (SLAAC, DHCP). */
+  dynamic?: boolean;
+  /** Set on a secondary IPv4 address. */
+  secondary?: boolean;
+  /** Set on a temporary (privacy) IPv6 address. */
+  temporary?: boolean;
+  /** Set when duplicate address detection is off. */
+  nodad?: boolean;
+  /** Set while duplicate address detection runs. */
+  tentative?: boolean;
+  /** Set when duplicate address detection failed. */
+  dadfailed?: boolean;
+  /** Set once the preferred lifetime ran out. */
+  deprecated?: boolean;
+  /** Set when no prefix route was added for it. */
+  noprefixroute?: boolean;
+  /** Other flags, set like the rest: `optimistic`, `home`, `mngtmpaddr`, `autojoin`, `stable-privacy`. */
+  [flag: string]: string | number | boolean | undefined;
+}
+
+/**
+ * A route as `ip -j route` prints it. As there, `type` is left out for
+ * unicast, `table` for main, `protocol` for boot and `scope` for global.
+ *
+ * @example Find the default gateway
+ * ```ts
+ * import type { Route } from "@bsd/sockets/netlink";
+ *
+ * const gateway = (rs: Route[]) => rs.find((r) => r.dst === "default")?.gateway;
+ * ```
+ */
+export interface Route {
+  /** `"default"`, `"prefix/len"`, or a bare address for a full-length prefix. */
+  dst: string;
+  /** The next hop. */
+  gateway?: string;
+  /** The outgoing interface's name. */
+  dev?: string;
+  /** Who added it: `"kernel"`, `"static"`, `"dhcp"`, `"ra"`, …; absent for boot. */
+  protocol?: string;
+  /** `"link"`, `"host"`, …; absent for global. */
+  scope?: string;
+  /** `"local"`, `"broadcast"`, `"multicast"`, `"unreachable"`, …; absent for unicast. */
+  type?: string;
+  /** `"local"`, `"default"` or the number; absent for main. */
+  table?: string;
+  /** The preferred source address. */
+  prefsrc?: string;
+  /** The metric (priority). */
+  metric?: number;
+  /** Route flags: `"onlink"`, `"linkdown"`, `"dead"`, … */
+  flags: string[];
+  /** IPv6 router preference: `"low"`, `"medium"` or `"high"`. */
+  pref?: string | number;
+  /** A source prefix (`from`). */
+  from?: string;
+  /** A zero source prefix of this length, as ip prints it. */
+  src?: string;
+  /** The nexthop object's id. */
+  nhid?: number;
+  /** The firewall mark it matches. */
+  mark?: number;
+  /** The uid it matches. */
+  uid?: number;
+}
+
+/**
+ * Options for {@linkcode listRoutes}.
+ *
+ * @example Every IPv6 route of every table
+ * ```ts
+ * import type { ListRoutesOptions } from "@bsd/sockets/netlink";
+ *
+ * const options: ListRoutesOptions = { family: "inet6", table: "all" };
+ * ```
+ */
+export interface ListRoutesOptions {
+  /** Only this family. Default: both. */
+  family?: "inet" | "inet6";
+  /** The table: a name, a number (1 to 2^32-1) or `"all"`. Default `"main"`. */
+  table?: number | "main" | "local" | "all";
+  /** Aborts the dump. */
+  signal?: AbortSignal;
+}
+
+/**
+ * One change {@linkcode watchNetwork} reports.
+ *
+ * @example Describe a change
+ * ```ts
+ * import type { NetworkChange } from "@bsd/sockets/netlink";
+ *
+ * function describe(c: NetworkChange): string {
+ *   if (c.type === "link") return `${c.change} link ${c.link.ifname} ${c.link.operstate}`;
+ *   if (c.type === "address") return `${c.change} address ${c.address.local}`;
+ *   return `${c.change} route ${c.route.dst}`;
+ * }
+ * ```
+ */
+export type NetworkChange =
+  | { type: "link"; change: "new" | "delete"; link: Link }
+  | { type: "address"; change: "new" | "delete"; address: Address }
+  | { type: "route"; change: "new" | "delete"; route: Route };
+
+/**
+ * Options for {@linkcode watchNetwork}.
+ *
+ * @example Links only, for a minute
+ * ```ts
+ * import type { WatchOptions } from "@bsd/sockets/netlink";
+ *
+ * const options: WatchOptions = { types: ["link"], signal: AbortSignal.timeout(60_000) };
+ * ```
+ */
+export interface WatchOptions {
+  /** What to watch. Default: links, addresses and routes. */
+  types?: ("link" | "address" | "route")[];
+  /** Ends the iteration when aborted. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A socket as `ss` shows it: the `Netid`, `State`, `Recv-Q`, `Send-Q`,
+ * `Local Address:Port` and `Peer Address:Port` columns, with the inode and
+ * uid `ss -e` adds. For Unix sockets, as in `ss -x`, the address is the path
+ * (`@name` for an abstract name, `*` for none) and the "port" the inode.
+ *
+ * @example Format like ss
+ * ```ts
+ * import type { SocketEntry } from "@bsd/sockets/netlink";
+ *
+ * const line = (s: SocketEntry) =>
+ *   `${s.state} ${s.recvQ} ${s.sendQ} ${s.localAddress}:${s.localPort} ` +
+ *   `${s.peerAddress}:${s.peerPort}`;
+ * ```
+ */
+export interface SocketEntry {
+  /** `"tcp"`, `"udp"`, `"u_str"`, `"u_dgr"` or `"u_seq"`. */
+  netid: "tcp" | "udp" | "u_str" | "u_dgr" | "u_seq";
+  /** `"inet"`, `"inet6"` or `"unix"`. */
+  family: "inet" | "inet6" | "unix";
+  /** `"ESTAB"`, `"LISTEN"`, `"UNCONN"`, `"TIME-WAIT"`, … as ss names them. */
+  state: string;
+  /** Bytes (or, listening, connections) waiting to be read. */
+  recvQ: number;
+  /** Bytes waiting to be sent (or, listening, the backlog). */
+  sendQ: number;
+  /** The local address. */
+  localAddress: string;
+  /** The local port; for Unix sockets, the inode. */
+  localPort: number;
+  /** The peer's address. */
+  peerAddress: string;
+  /** The peer's port; for Unix sockets, the peer's inode (0 for none). */
+  peerPort: number;
+  /** The socket's inode (0 for a TIME-WAIT socket). */
+  inode: number;
+  /** The owner's uid, when the kernel reports it. */
+  uid?: number;
+}
+
+/**
+ * Options for {@linkcode listSockets}.
+ *
+ * @example Every IPv4 TCP socket
+ * ```ts
+ * import type { ListSocketsOptions } from "@bsd/sockets/netlink";
+ *
+ * const options: ListSocketsOptions = { protocol: "tcp", family: "inet" };
+ * ```
+ */
+export interface ListSocketsOptions {
+  /** Which sockets. */
+  protocol: "tcp" | "udp" | "unix";
+  /** TCP and UDP only: one family. Default: both. */
+  family?: "inet" | "inet6";
+  /** Aborts the dump. */
+  signal?: AbortSignal;
+}
+
+// ---------------------------------------------------------------------------
+// openNetlink and NetlinkSocket
+
+const KERNEL = encodeNetlink(0, 0);
+const DEFAULT_TIMEOUT = 10_000;
+/** Big enough for any record a dump sends (the kernel fills at most 32 KiB and a page). */
+const RECORD_SIZE = 65536;
+
+function decodeAddr(name: Uint8Array, length: number): NetlinkAddr {
+  return { transport: "netlink", ...decodeNetlink(name, length) };
+}
+
+function protocolNumber(protocol: unknown): { number: number; name: string } {
+  if (typeof protocol === "string") {
+    if (Object.hasOwn(NETLINK_PROTOCOL_NUMBERS, protocol)) {
+      return { number: NETLINK_PROTOCOL_NUMBERS[protocol as NetlinkProtocol], name: protocol };
+    }
+    const names = Object.keys(NETLINK_PROTOCOL_NUMBERS).map((n) => `"${n}"`).join(", ");
+    throw new TypeError(
+      `openNetlink: protocol must be one of ${names} or a number, got ` +
+        describeValue(protocol),
+    );
+  }
+  const number = checkInteger("openNetlink: protocol", protocol, 0, 31);
+  return { number, name: String(number) };
+}
+
+/**
+ * Opens a netlink socket of one protocol, bound to a port id the kernel
+ * picks and to the multicast `groups` given (`socket(AF_NETLINK,
+ * SOCK_RAW, protocol)`, then `bind`). The kernel's extended acknowledgements
+ * are turned on, so errors carry its message.
+ *
+ * Requires `--allow-ffi`. Joining groups of some protocols needs
+ * `CAP_NET_ADMIN`; rtnetlink's do not.
+ *
+ * @param options The protocol and the groups.
+ * @returns The socket.
+ * @throws {TypeError} For options of the wrong shape or an unknown protocol name.
+ * @throws {RangeError} For a protocol number over 31 or groups outside 0 to 2^32-1.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
+ * @throws {Deno.errors.NotSupported} For a protocol the kernel lacks.
+ * @see https://man7.org/linux/man-pages/man7/netlink.7.html
+ *
+ * @example Ask the kernel for every link, by hand
+ * ```ts ignore
+ * import { openNetlink } from "@bsd/sockets/netlink";
+ *
+ * using sock = openNetlink({ protocol: "route" });
+ * const links = await sock.request({ type: 18, payload: new Uint8Array(16) }, { dump: true });
+ * console.log(`${links.length} links`);
+ * ```
+ */
+export function openNetlink(options: NetlinkOptions): NetlinkSocket {
+  checkObject("openNetlink: options", options);
+  const { number, name } = protocolNumber(options.protocol);
+  const groups = checkOptionalInteger("openNetlink: groups", options.groups, 0, 0xffffffff) ?? 0;
+  const label = describeAddress(`netlink/${name}`);
+  const sock = FdSocket.open<NetlinkAddr>("netlink", "raw", number, { label, decode: decodeAddr });
+  try {
+    sock.setOption("netlinkExtendedAck", true);
+    sock.setOption("netlinkCapAck", true);
+    sock.bind(encodeNetlink(0, groups));
+    return adoptNetlink(sock, number);
+  } catch (err) {
+    sock.close();
+    throw err;
+  }
+}
+
+// Set by the class's static block: only this module can make a NetlinkSocket.
+let adoptNetlink: (sock: FdSocket<NetlinkAddr>, protocol: number) => NetlinkSocket;
+
+/**
+ * A netlink socket from {@linkcode openNetlink}: a packet socket whose
+ * records are one or more netlink messages, plus {@linkcode
+ * NetlinkSocket.request} to ask the kernel and collect its answer.
+ *
+ * @example Wait for the next link change
+ * ```ts ignore
+ * import { openNetlink } from "@bsd/sockets/netlink";
+ *
+ * using sock = openNetlink({ protocol: "route", groups: 1 });
+ * const record = await sock.receive();
+ * console.log(record?.data.length);
+ * ```
+ */
+export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
+  readonly #sock: FdSocket<NetlinkAddr>;
+  readonly #protocol: number;
+  readonly #local: NetlinkAddr;
+  #seq = 0;
+
+  private constructor(sock: FdSocket<NetlinkAddr>, protocol: number) {
+    super();
+    this.#sock = sock;
+    this.#protocol = protocol;
+    this.#local = sock.localAddress(decodeAddr);
+    attachReceiver(this, sock);
+  }
+
+  static {
+    adoptNetlink = (sock, protocol) => new NetlinkSocket(sock, protocol);
+  }
+
+  /** The socket's port id and groups, as bound. */
+  get localAddr(): NetlinkAddr {
+    return this.#local;
+  }
+
+  /** The netlink protocol number (0 for route, 4 for sock_diag, …). */
+  get protocol(): number {
+    return this.#protocol;
+  }
+
+  /** The descriptor, or `null` once closed. The socket keeps owning it. */
+  get fd(): number | null {
+    return this.#sock.closed ? null : this.#sock.fd;
+  }
+
+  /**
+   * Sends one record (`sendto`), to the kernel unless `to` says otherwise.
+   * The bytes go as they are: build messages with their headers, or use
+   * {@linkcode NetlinkSocket.request}.
+   *
+   * @param data One or more netlink messages.
+   * @param to The destination; default the kernel (pid 0, no groups).
+   * @returns The number of bytes sent.
+   * @throws {TypeError} For a buffer or address of the wrong shape.
+   * @throws {Deno.errors.BadResource} Once the socket is closed.
+   *
+   * @example Send a hand-built message
+   * ```ts ignore
+   * import { openNetlink } from "@bsd/sockets/netlink";
+   *
+   * using sock = openNetlink({ protocol: "route" });
+   * await sock.send(new Uint8Array(32));
+   * ```
+   */
+  send(data: Uint8Array, to?: NetlinkAddr): Promise<number> {
+    try {
+      checkBuffer(data, `send ${this.#sock.label}`);
+      if (to === undefined) return this.#sock.send(data, KERNEL);
+      checkObject("send: to", to);
+      if (to.transport !== "netlink") {
+        throw new TypeError(
+          `send: to must be a netlink address, got ${describeValue(to.transport)}`,
+        );
+      }
+      return this.#sock.send(data, encodeNetlink(to.pid, to.groups));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Sends `p` as one record to the kernel.
+   *
+   * @param p One or more netlink messages.
+   * @returns The number of bytes sent.
+   * @throws {TypeError} For a buffer of the wrong kind.
+   */
+  write(p: Uint8Array): Promise<number> {
+    return this.send(p);
+  }
+
+  /**
+   * Receives one record: one or more netlink messages (a dump's part or a
+   * multicast notification). Resolves `null` once closed.
+   *
+   * @param options `maxSize` (default 65,536) and an abort `signal`.
+   * @returns The record and its sender, or `null`.
+   * @throws {TypeError} For options of the wrong shape.
+   * @throws {RangeError} For a `maxSize` out of range.
+   * @throws {SocketError} `ENOBUFS` when notifications were lost because the receive queue was full.
+   *
+   * @example Receive with a deadline
+   * ```ts ignore
+   * import { openNetlink } from "@bsd/sockets/netlink";
+   *
+   * using sock = openNetlink({ protocol: "route", groups: 1 });
+   * const record = await sock.receive({ signal: AbortSignal.timeout(1000) });
+   * ```
+   */
+  receive(options?: ReceiveOptions): Promise<Message<NetlinkAddr> | null> {
+    return receiveChecked(options, (maxSize, signal) => this.#sock.receive(maxSize, signal));
+  }
+
+  /**
+   * Sends one request and collects its answer: numbers it (`nlmsg_seq`),
+   * sets `NLM_F_REQUEST` and either `NLM_F_DUMP` (then every part until
+   * the end of the dump) or `NLM_F_ACK` (then every message until the
+   * acknowledgement). Messages that answer something else (other requests,
+   * notifications of joined groups) are dropped.
+   *
+   * @param message The type, extra flags and payload.
+   * @param options `dump`, an abort `signal`, and a `timeout` in ms (default 10,000).
+   * @returns The answer's messages, without the end-of-dump or acknowledgement.
+   * @throws {TypeError} For a message or options of the wrong shape.
+   * @throws {RangeError} For a type, flags or timeout out of range.
+   * @throws {Deno.errors.TimedOut} When no complete answer came within `timeout`.
+   * @throws {Deno.errors.BadResource} Once the socket is closed.
+   * @throws {SocketError} (or the matching `Deno.errors` class) for the
+   * kernel's error answer: its errno, and the kernel's message in
+   * parentheses when it sent one.
+   *
+   * @example Ask for one link by index (RTM_GETLINK is 18)
+   * ```ts ignore
+   * import { openNetlink } from "@bsd/sockets/netlink";
+   *
+   * using sock = openNetlink({ protocol: "route" });
+   * const ifinfo = new Uint8Array(16);
+   * new DataView(ifinfo.buffer).setInt32(4, 1, true); // ifi_index 1: lo
+   * const [reply] = await sock.request({ type: 18, payload: ifinfo });
+   * console.log(reply.type); // 16, RTM_NEWLINK
+   * ```
+   */
+  async request(
+    message: NetlinkRequest,
+    options: NetlinkRequestOptions = {},
+  ): Promise<NetlinkMessage[]> {
+    checkObject("request: message", message);
+    checkObject("request: options", options);
+    const type = checkInteger("request: type", message.type, 0, 0xffff);
+    const flags = checkInteger("request: flags", message.flags ?? 0, 0, 0xffff);
+    const payload = message.payload ?? new Uint8Array(0);
+    checkBuffer(payload, "request: payload");
+    const dump = options.dump ?? false;
+    if (typeof dump !== "boolean") throw new TypeError("request: dump must be a boolean");
+    const signal = checkSignal("request", options.signal);
+    const timeout = checkInteger(
+      "request: timeout",
+      options.timeout ?? DEFAULT_TIMEOUT,
+      1,
+      2 ** 31 - 1,
+    );
+    this.#seq = (this.#seq % 0xffffffff) + 1;
+    const seq = this.#seq;
+    const bytes = encodeMessage({ type, flags: requestFlags(flags, dump), seq, payload });
+    const timer = AbortSignal.timeout(timeout);
+    const both = signal ? AbortSignal.any([signal, timer]) : timer;
+    try {
+      await this.#sock.send(bytes, KERNEL, { signal: both });
+      return await this.#collect(seq, both);
+    } catch (err) {
+      if (timer.aborted && !signal?.aborted) {
+        throw new Deno.errors.TimedOut(
+          `request ${this.#sock.label}: no complete answer within ${timeout} ms`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  async #collect(seq: number, signal: AbortSignal): Promise<NetlinkMessage[]> {
+    const out: NetlinkMessage[] = [];
+    // A socket without groups receives nothing but answers, so a batch can
+    // take records past this answer's end without losing anything.
+    const batch = this.#local.groups === 0 ? 64 : 1;
+    for (;;) {
+      const records = await this.#sock.receiveMany(batch, RECORD_SIZE, signal);
+      if (records === null) throw closedError("request", this.#sock.label);
+      for (const m of records.flatMap((r) => this.#messages(r))) {
+        if (m.seq !== seq || m.pid !== this.#local.pid) continue;
+        const reply = classifyReply(m);
+        if (reply.kind === "data") out.push(reply.message);
+        else if (reply.kind === "done" || reply.kind === "ack") {
+          if (reply.errno !== 0) {
+            const err = errnoError(reply.errno, "request", this.#sock.label);
+            if (reply.extack) err.message += ` (${reply.extack})`;
+            throw err;
+          }
+          return out;
+        }
+      }
+    }
+  }
+
+  #messages(record: { data: Uint8Array; truncated: boolean }): NetlinkMessage[] {
+    if (record.truncated) throw errnoError(ERRNO.EMSGSIZE[0], "request", this.#sock.label);
+    return decodeMessages(record.data);
+  }
+
+  /** Keeps the process alive while a receive or send is pending (the default). */
+  ref(): void {
+    this.#sock.ref();
+  }
+
+  /** Lets the process exit even while a receive or send is pending. */
+  unref(): void {
+    this.#sock.unref();
+  }
+
+  /**
+   * Closes the socket; pending receives resolve `null` and pending sends
+   * reject with `BadResource`. Calling it again does nothing.
+   */
+  close(): void {
+    this.#sock.close();
+  }
+}
+
+registerAdopter({
+  matches: (d) => d.family === "netlink",
+  adopt(d) {
+    const label = describeAddress(`netlink/${d.protocol}`);
+    // A socket that never bound has no port id yet: bind it as openNetlink does.
+    const local = FdSocket.nameOf(d.fd, "getsockname", decodeAddr);
+    d.take();
+    const sock = new FdSocket<NetlinkAddr>(d.fd, { label, decode: decodeAddr });
+    try {
+      if (local === null || local.pid === 0) sock.bind(encodeNetlink(0, local?.groups ?? 0));
+      return adoptNetlink(sock, d.protocol);
+    } catch (err) {
+      sock.close();
+      throw err;
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------
+// rtnetlink: links, addresses, routes
+
+async function dump(
+  protocol: NetlinkProtocol,
+  request: { type: number; payload: Uint8Array },
+  signal: AbortSignal | undefined,
+): Promise<NetlinkMessage[]> {
+  using sock = openNetlink({ protocol });
+  return await sock.request(request, { dump: true, signal });
+}
+
+function lookupOf(messages: NetlinkMessage[]): LinkLookup {
+  const table = new Map<number, { name: string; up: boolean }>();
+  for (const m of messages) {
+    const { ifindex, name, up } = linkIdentity(m);
+    table.set(ifindex, { name, up });
+  }
+  return (ifindex) => table.get(ifindex);
+}
+
+async function linkLookup(signal: AbortSignal | undefined): Promise<LinkLookup> {
+  return lookupOf(await dump("route", dumpRequest("link", "all"), signal));
+}
+
+function checkListOptions(call: string, options: unknown): AbortSignal | undefined {
+  if (options === undefined) return undefined;
+  checkObject(`${call}: options`, options);
+  return checkSignal(call, (options as { signal?: unknown }).signal);
+}
+
+/**
+ * Every network interface, as `ip -j link` prints them (an `RTM_GETLINK` dump).
+ *
+ * Requires `--allow-ffi`.
+ *
+ * @param options An abort `signal`.
+ * @returns The links in index order.
+ * @throws {TypeError} For options of the wrong shape.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
+ *
+ * @example The names of the links that are up
+ * ```ts ignore
+ * import { listLinks } from "@bsd/sockets/netlink";
+ *
+ * const links = await listLinks();
+ * console.log(links.filter((l) => l.flags.includes("UP")).map((l) => l.ifname));
+ * ```
+ */
+export async function listLinks(options?: { signal?: AbortSignal }): Promise<Link[]> {
+  const signal = checkListOptions("listLinks", options);
+  const messages = await dump("route", dumpRequest("link", "all"), signal);
+  const lookup = lookupOf(messages);
+  return messages.map((m) => decodeLink(m, lookup));
+}
+
+/**
+ * Every address of every interface, as `ip -j addr` prints them inside each
+ * link's `addr_info`, flattened: each with its link's `ifindex` and `ifname`
+ * (an `RTM_GETADDR` dump, IPv4 then IPv6).
+ *
+ * Requires `--allow-ffi`.
+ *
+ * @param options An abort `signal`.
+ * @returns The addresses.
+ * @throws {TypeError} For options of the wrong shape.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
+ *
+ * @example Every global address in CIDR form
+ * ```ts ignore
+ * import { listAddresses } from "@bsd/sockets/netlink";
+ *
+ * const global = (await listAddresses()).filter((a) => a.scope === "global");
+ * console.log(global.map((a) => `${a.ifname} ${a.local}/${a.prefixlen}`));
+ * ```
+ */
+export async function listAddresses(options?: { signal?: AbortSignal }): Promise<Address[]> {
+  const signal = checkListOptions("listAddresses", options);
+  const lookup = await linkLookup(signal);
+  const messages = await dump("route", dumpRequest("address", "all"), signal);
+  return messages.map((m) => decodeAddress(m, lookup));
+}
+
+const TABLE_NUMBERS = { main: 254, local: 255 } as const;
+
+/**
+ * The routes of one table (default main) or of all, of both families or one,
+ * as `ip -j route show table …` prints them (an `RTM_GETROUTE` dump; cached
+ * clones left out, as ip leaves them out).
+ *
+ * Requires `--allow-ffi`.
+ *
+ * @param options `family`, `table` and an abort `signal`.
+ * @returns The routes, IPv4 first.
+ * @throws {TypeError} For options of the wrong shape or an unknown family or table name.
+ * @throws {RangeError} For a table number out of range.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
+ *
+ * @example The default routes of both families
+ * ```ts ignore
+ * import { listRoutes } from "@bsd/sockets/netlink";
+ *
+ * const routes = await listRoutes();
+ * console.log(routes.filter((r) => r.dst === "default"));
+ * ```
+ */
+export async function listRoutes(options: ListRoutesOptions = {}): Promise<Route[]> {
+  checkObject("listRoutes: options", options);
+  const { family, table = "main" } = options;
+  if (family !== undefined && family !== "inet" && family !== "inet6") {
+    throw new TypeError(
+      `listRoutes: family must be "inet" or "inet6", got ${describeValue(family)}`,
+    );
+  }
+  let wanted: number | null;
+  if (table === "all") wanted = null;
+  else if (table === "main" || table === "local") wanted = TABLE_NUMBERS[table];
+  else if (typeof table === "number") {
+    wanted = checkInteger("listRoutes: table", table, 1, 0xffffffff);
+  } else {
+    throw new TypeError(
+      `listRoutes: table must be "main", "local", "all" or a number, got ${describeValue(table)}`,
+    );
+  }
+  const signal = checkSignal("listRoutes", options.signal);
+  const lookup = await linkLookup(signal);
+  const messages = await dump("route", dumpRequest("route", family ?? "all"), signal);
+  const out: Route[] = [];
+  for (const m of messages) {
+    const decoded = decodeRoute(m, lookup);
+    if (decoded === null || (wanted !== null && decoded.table !== wanted)) continue;
+    out.push(decoded.route);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Changes
+
+/**
+ * Watches link, address and route changes, decoded into the shapes
+ * {@linkcode listLinks}, {@linkcode listAddresses} and {@linkcode listRoutes}
+ * return, each with the kind of change (`"new"` also covers a change to an
+ * existing link, as the kernel reports it). The subscription starts when
+ * this function returns, so changes made after the call are seen even
+ * before the first `next()`. Iteration ends when `signal` aborts or the
+ * iterator is closed (`break`, `return()`, dispose).
+ *
+ * Requires `--allow-ffi`.
+ *
+ * @param options `types` to watch and an abort `signal`.
+ * @returns An async iterator of changes, disposable.
+ * @throws {TypeError} For options of the wrong shape or an unknown type.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
+ * @throws {SocketError} From the iterator: `ENOBUFS` when changes were lost
+ * because they came faster than they were read.
+ *
+ * @example Print links going up and down for ten seconds
+ * ```ts ignore
+ * import { watchNetwork } from "@bsd/sockets/netlink";
+ *
+ * for await (const c of watchNetwork({ types: ["link"], signal: AbortSignal.timeout(10_000) })) {
+ *   if (c.type === "link") console.log(c.link.ifname, c.link.operstate);
+ * }
+ * ```
+ */
+export function watchNetwork(
+  options: WatchOptions = {},
+): AsyncIterableIterator<NetworkChange> & Disposable {
+  checkObject("watchNetwork: options", options);
+  const types = options.types ?? ["link", "address", "route"];
+  if (!Array.isArray(types) || types.length === 0) {
+    throw new TypeError("watchNetwork: types must be a non-empty array");
+  }
+  for (const t of types) {
+    if (t !== "link" && t !== "address" && t !== "route") {
+      throw new TypeError(
+        `watchNetwork: types must hold "link", "address" or "route", got ${describeValue(t)}`,
+      );
+    }
+  }
+  const signal = checkSignal("watchNetwork", options.signal);
+  const sock = openNetlink({ protocol: "route", groups: changeGroups(types) });
+  const stop = () => sock.close();
+  signal?.addEventListener("abort", stop, { once: true });
+  if (signal?.aborted) stop();
+  const iterator = changes(sock, () => signal?.removeEventListener("abort", stop));
+  return Object.assign(iterator, { [Symbol.dispose]: stop });
+}
+
+async function* changes(
+  sock: NetlinkSocket,
+  done: () => void,
+): AsyncGenerator<NetworkChange> {
+  try {
+    const names = new Map<number, { name: string; up: boolean }>();
+    const lookup: LinkLookup = (i) => names.get(i);
+    if (sock.fd === null) return;
+    for (const m of await dump("route", dumpRequest("link", "all"), undefined)) {
+      const id = linkIdentity(m);
+      names.set(id.ifindex, id);
+    }
+    for (;;) {
+      const record = await sock.receive();
+      if (record === null) return;
+      for (const m of decodeMessages(record.data)) {
+        const what = changeOf(m);
+        if (what === null) continue;
+        if (what.type === "link") {
+          const id = linkIdentity(m);
+          names.set(id.ifindex, id);
+          yield { ...what, type: "link", link: decodeLink(m, lookup) };
+        } else if (what.type === "address") {
+          yield { ...what, type: "address", address: decodeAddress(m, lookup) };
+        } else {
+          const decoded = decodeRoute(m, lookup);
+          if (decoded !== null) yield { ...what, type: "route", route: decoded.route };
+        }
+      }
+    }
+  } finally {
+    done();
+    sock.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Socket diagnostics
+
+/**
+ * Every TCP, UDP or Unix socket of this network namespace, in every state,
+ * as `ss -tan`, `ss -uan` or `ss -xa` shows them (a `NETLINK_SOCK_DIAG` dump),
+ * with each socket's inode and owner's uid.
+ *
+ * Requires `--allow-ffi`. Other users' sockets are listed too, as ss lists them.
+ *
+ * @param options The `protocol`, for TCP and UDP an optional `family`, and an abort `signal`.
+ * @returns The sockets, IPv4 first for TCP and UDP.
+ * @throws {TypeError} For options of the wrong shape or an unknown protocol or family.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
+ *
+ * @example The TCP ports listening
+ * ```ts ignore
+ * import { listSockets } from "@bsd/sockets/netlink";
+ *
+ * const listening = (await listSockets({ protocol: "tcp" })).filter((s) => s.state === "LISTEN");
+ * console.log(listening.map((s) => `${s.localAddress}:${s.localPort}`));
+ * ```
+ */
+export async function listSockets(options: ListSocketsOptions): Promise<SocketEntry[]> {
+  checkObject("listSockets: options", options);
+  const { protocol, family } = options;
+  if (protocol !== "tcp" && protocol !== "udp" && protocol !== "unix") {
+    throw new TypeError(
+      `listSockets: protocol must be "tcp", "udp" or "unix", got ${describeValue(protocol)}`,
+    );
+  }
+  if (family !== undefined && (protocol === "unix" || (family !== "inet" && family !== "inet6"))) {
+    throw new TypeError(
+      `listSockets: family must be "inet" or "inet6" for TCP and UDP, got ${describeValue(family)}`,
+    );
+  }
+  const signal = checkSignal("listSockets", options.signal);
+  if (protocol === "unix") {
+    const entries = (await dump("sock_diag", diagRequest("unix", "inet"), signal))
+      .map(decodeUnixSocket);
+    const names = new Map(entries.map((e) => [e.inode, e.localAddress]));
+    for (const e of entries) if (e.peerPort !== 0) e.peerAddress = names.get(e.peerPort) ?? "*";
+    return entries;
+  }
+  const out: SocketEntry[] = [];
+  for (const f of family ? [family] : ["inet", "inet6"] as const) {
+    const messages = await dump("sock_diag", diagRequest(protocol, f), signal);
+    for (const m of messages) out.push(decodeInetSocket(m, protocol));
+  }
+  return out;
+}
