@@ -5,7 +5,15 @@
 import assert from "node:assert/strict";
 import { fromFd } from "../fd.ts";
 import { SocketError } from "../errors.ts";
-import { listenSeqpacket, type SeqpacketConn, seqpacketPair } from "../seqpacket.ts";
+import {
+  listenSeqpacket,
+  type SeqpacketConn,
+  type SeqpacketListener,
+  seqpacketPair,
+} from "../seqpacket.ts";
+import { StreamConn, type StreamListener } from "../stream.ts";
+import type { DatagramSocket } from "../datagram.ts";
+import { NetlinkSocket } from "../netlink.ts";
 import { closeFds } from "../ffi/socket.ts";
 import { deadline, fdTable, isOpenFd, killOnDispose, needs, tempDir } from "./_helpers.ts";
 
@@ -17,6 +25,7 @@ interface PeerInfo {
   hostname?: string;
   port?: number;
   peer?: number;
+  pid?: number;
   path?: string;
 }
 
@@ -68,6 +77,14 @@ function fdFlags(fd: number): string {
   }).outputSync();
   assert.ok(out.success, `fd ${fd} is not open`);
   return new TextDecoder().decode(out.stdout).trim();
+}
+
+/** Asserts that `fd` is now nonblocking and close-on-exec, as the engine's own sockets are. */
+function assertNonblockingCloexec(fd: number): void {
+  const flags = parseInt(fdFlags(fd).replace(/^flags:\s*/, ""), 8);
+  const O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
+  assert.equal(flags & O_NONBLOCK, O_NONBLOCK, `fd ${fd} is not O_NONBLOCK`);
+  assert.equal(flags & O_CLOEXEC, O_CLOEXEC, `fd ${fd} is not close-on-exec`);
 }
 
 /** Runs `fromFd(fd)`, expecting `check` of its error, and that fd stayed open with its flags. */
@@ -142,5 +159,157 @@ Deno.test(
       (err) =>
         err instanceof Deno.errors.NotSupported && /family 40, type stream/.test(err.message),
     );
+  },
+);
+
+Deno.test(
+  "fromFd() adopts a netlink socket a Python peer bound, with its port id, and owns it",
+  needs("python3"),
+  async () => {
+    await using got = await fromPeer("netlink");
+    const [fd] = got.fds;
+    const socket = fromFd(fd);
+    owned.add(fd);
+    try {
+      assert.ok(socket instanceof NetlinkSocket, socket.constructor.name);
+      assert.equal(socket.fd, fd);
+      assert.equal(socket.localAddr.pid, got.info[0].pid);
+      assertNonblockingCloexec(fd);
+      assert.throws(() => fromFd(fd), Deno.errors.Busy);
+    } finally {
+      socket.close();
+    }
+    assert.ok(!isOpenFd(fd), "close() did not close the adopted descriptor");
+  },
+);
+
+/** A socket as fromFd returns it, seen through what every class has. */
+type Adopted = ReturnType<typeof fromFd>;
+
+/** One round trip on a connected socket the peer echoes on: bytes out, the same bytes back. */
+async function roundTrip(socket: Adopted): Promise<string> {
+  const hello = new TextEncoder().encode("hello from deno");
+  if (socket instanceof StreamConn) {
+    await socket.write(hello);
+    const buf = new Uint8Array(64);
+    const n = await deadline(socket.read(buf), 5000, "the echo");
+    return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+  }
+  const packets = socket as SeqpacketConn | DatagramSocket;
+  await (packets as { write(p: Uint8Array): Promise<number> }).write(hello);
+  const m = await deadline(packets.receive(), 5000, "the echo");
+  return new TextDecoder().decode(m?.data);
+}
+
+const KINDS: {
+  kind: string;
+  class: string;
+  check?: (socket: Adopted, info: PeerInfo) => void | Promise<void>;
+}[] = [
+  {
+    kind: "tcp-listener",
+    class: "StreamListener",
+    check: (s, info) =>
+      assert.deepEqual((s as StreamListener).addr, {
+        transport: "tcp",
+        hostname: "127.0.0.1",
+        port: info.port,
+      }),
+  },
+  {
+    kind: "tcp6-listener",
+    class: "StreamListener",
+    check: (s, info) =>
+      assert.deepEqual((s as StreamListener).addr, {
+        transport: "tcp",
+        hostname: "::1",
+        port: info.port,
+      }),
+  },
+  {
+    kind: "tcp-conn",
+    class: "StreamConn",
+    check: async (s, info) => {
+      const conn = s as StreamConn;
+      assert.equal((conn.localAddr as { port: number }).port, info.port);
+      assert.equal((conn.remoteAddr as { port: number }).port, info.peer);
+      assert.equal(await roundTrip(s), "hello from deno");
+    },
+  },
+  {
+    kind: "unix-listener",
+    class: "StreamListener",
+    check: async (s, info) => {
+      const listener = s as StreamListener;
+      assert.deepEqual(listener.addr, { transport: "unix", path: info.path });
+      using client = await Deno.connect({ transport: "unix", path: info.path! });
+      using conn = await deadline(listener.accept(), 5000, "a connection");
+      await client.write(Uint8Array.of(7));
+      const buf = new Uint8Array(4);
+      assert.equal(await conn.read(buf), 1);
+      assert.equal(buf[0], 7);
+    },
+  },
+  {
+    kind: "unix-stream-pair",
+    class: "StreamConn",
+    check: async (s) => assert.equal(await roundTrip(s), "hello from deno"),
+  },
+  {
+    kind: "udp",
+    class: "DatagramSocket",
+    check: (s, info) =>
+      assert.deepEqual((s as DatagramSocket).localAddr, {
+        transport: "udp",
+        hostname: "127.0.0.1",
+        port: info.port,
+      }),
+  },
+  {
+    kind: "unix-dgram",
+    class: "DatagramSocket",
+    check: (s, info) =>
+      assert.deepEqual((s as DatagramSocket).localAddr, { transport: "unixgram", path: info.path }),
+  },
+  {
+    kind: "unix-dgram-pair",
+    class: "DatagramSocket",
+    check: async (s) => assert.equal(await roundTrip(s), "hello from deno"),
+  },
+  {
+    kind: "seqpacket-listener",
+    class: "SeqpacketListener",
+    check: (s, info) =>
+      assert.deepEqual((s as SeqpacketListener).addr, { transport: "seqpacket", path: info.path }),
+  },
+  {
+    kind: "seqpacket-pair",
+    class: "SeqpacketConn",
+    check: async (s) => assert.equal(await roundTrip(s), "hello from deno"),
+  },
+];
+
+Deno.test(
+  "fromFd() adopts every stream, datagram and seqpacket kind a Python peer made, addresses from the kernel",
+  needs("python3"),
+  async (t) => {
+    await using got = await fromPeer(...KINDS.map((k) => k.kind));
+    for (const [i, k] of KINDS.entries()) {
+      await t.step(k.kind, async () => {
+        const fd = got.fds[i];
+        const socket = fromFd(fd);
+        owned.add(fd);
+        try {
+          assert.equal(socket.constructor.name, k.class);
+          assert.equal((socket as { fd: number | null }).fd, fd);
+          assertNonblockingCloexec(fd);
+          assert.throws(() => fromFd(fd), Deno.errors.Busy);
+          await k.check?.(socket, got.info[i]);
+        } finally {
+          socket.close();
+        }
+        assert.ok(!isOpenFd(fd), `close() did not close fd ${fd}`);
+      });
+    }
   },
 );

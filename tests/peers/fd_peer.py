@@ -77,6 +77,11 @@ for i, kind in enumerate(kinds):
             s.listen()
         keep.append(s)
         add(kind, s.fileno(), path=name)
+    elif kind == "netlink":
+        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        s.bind((0, 0))
+        keep.append(s)
+        add(kind, s.fileno(), pid=s.getsockname()[0])
     else:
         sys.exit(f"fd_peer.py: unknown kind {kind}")
 
