@@ -79,6 +79,21 @@ async function startReceiver(address: string, count: number) {
   };
 }
 
+/** A receiver at a fresh path, removed with its directory on dispose. */
+async function receiverAt(count: number) {
+  const dir = tempDir("sd-notify-");
+  const path = `${dir.path}/notify.sock`;
+  const receiver = await startReceiver(path, count);
+  return {
+    ...receiver,
+    path,
+    async [Symbol.asyncDispose]() {
+      await receiver.child[Symbol.asyncDispose]();
+      dir[Symbol.dispose]();
+    },
+  };
+}
+
 function text(hex: string): string {
   return new TextDecoder().decode(Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16)));
 }
@@ -90,10 +105,8 @@ Deno.test(
   "notify() sends the bytes systemd-notify --ready --status sends, one datagram, credentials ours",
   needsTools("python3", "systemd-notify"),
   async () => {
-    using dir = tempDir("sd-notify-");
-    const path = `${dir.path}/notify.sock`;
-    const receiver = await startReceiver(path, 2);
-    await using _child = receiver.child;
+    await using receiver = await receiverAt(2);
+    const path = receiver.path;
     const tool = await new Deno.Command("systemd-notify", {
       args: ["--no-block", "--ready", "--status=serving 3 sockets"],
       env: { NOTIFY_SOCKET: path },
@@ -127,10 +140,8 @@ Deno.test("notify() reaches an abstract @name, and the string form is sent as wr
 Deno.test("notify() passes descriptors with FDSTORE=1, adding it when the state lacks it", {
   ...needs("python3"),
 }, async () => {
-  using dir = tempDir("sd-notify-");
-  const path = `${dir.path}/notify.sock`;
-  const receiver = await startReceiver(path, 2);
-  await using _child = receiver.child;
+  await using receiver = await receiverAt(2);
+  const path = receiver.path;
   const mine = fdTable();
   await withEnv({ NOTIFY_SOCKET: path }, async () => {
     await notify("FDSTORE=1\nFDNAME=std", { fds: [0, 1, 2] });
@@ -147,10 +158,8 @@ Deno.test("notify() passes descriptors with FDSTORE=1, adding it when the state 
 Deno.test("notifyWatchdog(), notifyStopping(), notifyReloading() send sd_notify(3)'s assignments", {
   ...needs("python3"),
 }, async () => {
-  using dir = tempDir("sd-notify-");
-  const path = `${dir.path}/notify.sock`;
-  const receiver = await startReceiver(path, 3);
-  await using _child = receiver.child;
+  await using receiver = await receiverAt(3);
+  const path = receiver.path;
   await withEnv({ NOTIFY_SOCKET: path }, async () => {
     assert.equal(await notifyWatchdog(), true);
     await notifyStopping("closing");
