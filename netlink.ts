@@ -768,9 +768,11 @@ async function dump(
   protocol: NetlinkProtocol,
   request: { type: number; payload: Uint8Array },
   signal: AbortSignal | undefined,
+  sock?: NetlinkSocket,
 ): Promise<NetlinkMessage[]> {
-  using sock = openNetlink({ protocol });
-  return await sock.request(request, { dump: true, signal });
+  if (sock !== undefined) return await sock.request(request, { dump: true, signal });
+  using own = openNetlink({ protocol });
+  return await own.request(request, { dump: true, signal });
 }
 
 function lookupOf(messages: NetlinkMessage[]): LinkLookup {
@@ -782,8 +784,15 @@ function lookupOf(messages: NetlinkMessage[]): LinkLookup {
   return (ifindex) => table.get(ifindex);
 }
 
-async function linkLookup(signal: AbortSignal | undefined): Promise<LinkLookup> {
-  return lookupOf(await dump("route", dumpRequest("link", "all"), signal));
+/** The links' names for decoding `what`, then `what` itself, over one socket. */
+async function dumpNamed(
+  what: "address" | "route",
+  family: "inet" | "inet6" | "all",
+  signal: AbortSignal | undefined,
+): Promise<{ lookup: LinkLookup; messages: NetlinkMessage[] }> {
+  using sock = openNetlink({ protocol: "route" });
+  const lookup = lookupOf(await dump("route", dumpRequest("link", "all"), signal, sock));
+  return { lookup, messages: await dump("route", dumpRequest(what, family), signal, sock) };
 }
 
 function checkListOptions(call: string, options: unknown): AbortSignal | undefined {
@@ -839,8 +848,7 @@ export async function listLinks(options?: { signal?: AbortSignal }): Promise<Lin
  */
 export async function listAddresses(options?: { signal?: AbortSignal }): Promise<Address[]> {
   const signal = checkListOptions("listAddresses", options);
-  const lookup = await linkLookup(signal);
-  const messages = await dump("route", dumpRequest("address", "all"), signal);
+  const { lookup, messages } = await dumpNamed("address", "all", signal);
   return messages.map((m) => decodeAddress(m, lookup));
 }
 
@@ -886,8 +894,7 @@ export async function listRoutes(options: ListRoutesOptions = {}): Promise<Route
     );
   }
   const signal = checkSignal("listRoutes", options.signal);
-  const lookup = await linkLookup(signal);
-  const messages = await dump("route", dumpRequest("route", family ?? "all"), signal);
+  const { lookup, messages } = await dumpNamed("route", family ?? "all", signal);
   const out: Route[] = [];
   for (const m of messages) {
     const decoded = decodeRoute(m, lookup);
