@@ -200,7 +200,7 @@ const UNIX_DIAG_RQLEN = new Layout("unix_diag_rqlen", { rqueue: "u32", wqueue: "
 
 const AF_UNSPEC = 0, AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
 const NLMSG_NOOP = 1, NLMSG_ERROR = 2, NLMSG_DONE = 3, NLMSG_OVERRUN = 4;
-const NLM_F_REQUEST = 0x1, NLM_F_MULTI = 0x2, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300;
+const NLM_F_REQUEST = 0x1, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300;
 const NLM_F_DUMP_INTR = 0x10, NLM_F_CAPPED = 0x100, NLM_F_ACK_TLVS = 0x200;
 const NLMSGERR_ATTR_MSG = 1;
 const NLA_TYPE_MASK = 0x3fff, NLA_F_NESTED = 0x8000;
@@ -609,11 +609,6 @@ export function classifyReply(m: NetlinkMessage): Reply {
 function extackMessage(tlvs: Uint8Array): string | undefined {
   const message = attributeTable(tlvs)[NLMSGERR_ATTR_MSG];
   return message === undefined ? undefined : str(message);
-}
-
-/** Whether a message is one part of a multi-part reply (a dump continues until DONE). */
-export function isMultipart(m: NetlinkMessage): boolean {
-  return (m.flags & NLM_F_MULTI) !== 0;
 }
 
 type FamilyName = "inet" | "inet6";
