@@ -204,7 +204,7 @@ const NLM_F_REQUEST = 0x1, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300;
 const NLM_F_DUMP_INTR = 0x10, NLM_F_CAPPED = 0x100, NLM_F_ACK_TLVS = 0x200;
 const NLMSGERR_ATTR_MSG = 1;
 const NLA_TYPE_MASK = 0x3fff, NLA_F_NESTED = 0x8000;
-const RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18;
+const RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18, RTM_SETLINK = 19;
 const RTM_NEWADDR = 20, RTM_DELADDR = 21, RTM_GETADDR = 22;
 const RTM_NEWROUTE = 24, RTM_DELROUTE = 25, RTM_GETROUTE = 26;
 const SOCK_DIAG_BY_FAMILY = 20;
@@ -617,6 +617,15 @@ const FAMILY_NUMBER: Record<FamilyName | "all", number> = {
   inet6: AF_INET6,
   all: AF_UNSPEC,
 };
+
+/** The request that sets a link's administrative state (`ip link set … up|down`). */
+export function setLinkRequest(ifindex: number, up: boolean): Request {
+  return {
+    type: RTM_SETLINK,
+    flags: NLM_F_REQUEST | NLM_F_ACK,
+    payload: IFINFOMSG.encode({ index: ifindex, flags: up ? IFF_UP : 0, change: IFF_UP }),
+  };
+}
 
 /** The dump request for every link, every address or every route of a family. */
 export function dumpRequest(

@@ -510,6 +510,29 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "setLinkUp() sets a link up and down as ip link set does",
+  needs("CAP_NET_ADMIN"),
+  async () => {
+    using ns = testNamespace();
+    const set = (state: string) =>
+      denoJson(CHILD, {
+        flags: ["--allow-ffi"],
+        args: ["set", "nlv2", state],
+        prefix: ["ip", "netns", "exec", ns.name],
+      }) as unknown as Promise<string[]>;
+    const flags = () => (JSON.parse(ns.ip("-j", "link", "show", "nlv2"))[0].flags as string[]);
+    const upFlags = await set("up");
+    assert.ok(upFlags.includes("UP") && flags().includes("UP"), String(upFlags));
+    const downFlags = await set("down");
+    assert.ok(!downFlags.includes("UP") && !flags().includes("UP"), String(downFlags));
+    const { setLinkUp } = await import("../netlink.ts");
+    await assert.rejects(setLinkUp("nlnosuch0", true), Deno.errors.NotFound);
+    await assert.rejects(setLinkUp(0, true), RangeError);
+    await assert.rejects(setLinkUp("lo", "yes" as never), TypeError);
+  },
+);
+
 function denoArgv(args: string[]): string[] {
   return [Deno.execPath(), "run", "--quiet", "--no-prompt", "--allow-ffi", CHILD, ...args];
 }
