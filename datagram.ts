@@ -12,7 +12,7 @@
  * - **ffi**: the package's FFI engine (needs `--allow-ffi`): everything the
  *   built-in does, plus a socket with no name of its own (`path: ""`),
  *   kernel-level `connect()`, buffer sizes, multicast TTL and interface,
- *   turning broadcast off, receives of records over 64 KiB, `recvmmsg`
+ *   turning broadcast off, Unix records of any size, `recvmmsg`
  *   batching on receive and `sendmmsg` for {@linkcode DatagramSocket.sendMany}.
  *
  * `backend: "builtin" | "ffi"` overrides the choice; `socket.backend` says
@@ -230,8 +230,12 @@ const UDP_LIMIT = { ipv4: 65507, ipv6: 65527 } as const;
 /**
  * The built-in backend receives into one byte more than the largest record
  * it reports whole, so a longer record shows as truncated, never silently cut.
+ * A UDP payload fits 64 KiB; a Unix record is bounded by its sender's buffer,
+ * which without CAP_NET_ADMIN is at most twice `net.core.wmem_max`. Deno
+ * receives straight into the buffer, so only the pages a record fills are
+ * ever committed.
  */
-const BUILTIN_RECORD_MAX = 65536;
+const BUILTIN_RECORD_MAX: Record<Transport, number> = { udp: 65536, unixgram: 8 << 20 };
 /** Destinations remembered per socket: encoded once, permission checked once. */
 const DESTINATION_CACHE_SIZE = 256;
 
@@ -797,10 +801,11 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * Receives one datagram. Resolves `null` once the socket is closed.
    *
    * A record longer than `maxSize` (default 65,536) comes back cut, with
-   * `truncated: true`. The built-in backend carries records up to 65,536
-   * bytes: a longer Unix datagram comes back cut there, with `truncated: true`,
-   * whatever `maxSize`. `from` is the sender, `null` for a Unix sender with no
-   * name; on a connected socket it is the peer.
+   * `truncated: true`, and only then, whatever earlier receives asked for.
+   * The built-in backend carries Unix records up to 8 MiB (longer ones come
+   * back cut, with `truncated: true`); the FFI backend carries any record a
+   * sender without `CAP_NET_ADMIN` can send. `from` is the sender, `null` for
+   * a Unix sender with no name; on a connected socket it is the peer.
    *
    * @param options `signal` aborts the wait (rejecting with its reason; no
    * record is consumed), `maxSize` caps the bytes returned.
@@ -1254,7 +1259,8 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
   readonly #conn: BuiltinConn;
   readonly #transport: Transport;
   readonly #label: string;
-  readonly #buffer = new Uint8Array(BUILTIN_RECORD_MAX + 1);
+  readonly #buffer: Uint8Array;
+  readonly #recordMax: number;
   /** Records (or receive errors) that came after their receive was aborted. */
   readonly #inbox: (Message<A> | Error)[] = [];
   readonly #waiters: Waiter<A>[] = [];
@@ -1271,6 +1277,8 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     this.#conn = conn;
     this.#transport = transport;
     this.#label = label;
+    this.#recordMax = BUILTIN_RECORD_MAX[transport];
+    this.#buffer = new Uint8Array(this.#recordMax + 1);
     this.#refresh();
   }
 
@@ -1421,9 +1429,9 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
   /** A record from the shared buffer, copied out before the next receive may reuse it. */
   #message(view: Uint8Array, from: A | null): Message<A> {
     return {
-      data: view.slice(0, BUILTIN_RECORD_MAX),
+      data: view.slice(0, this.#recordMax),
       from,
-      truncated: view.length > BUILTIN_RECORD_MAX,
+      truncated: view.length > this.#recordMax,
     };
   }
 

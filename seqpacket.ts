@@ -237,7 +237,7 @@ function decodeAddr(name: Uint8Array, length: number): UnixAddr {
 // SO_PASSCRED on every socket: the kernel then attaches credentials to every
 // record, so a 0-byte read that has none is end of stream, not an empty record.
 function engineOptions(label: string): FdSocketOptions<UnixAddr> {
-  return { label, zero: "eof-without-credentials" };
+  return { label, zero: "eof-without-credentials", unix: true };
 }
 
 /** The checked {@linkcode SeqpacketSocketOptions}. */
