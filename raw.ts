@@ -365,6 +365,22 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
     return this.#sock.localAddress((name, length) => decodeInet(name, length, "udp").port);
   }
 
+  /**
+   * The socket's descriptor, `null` after `close()`. The socket keeps owning
+   * it: pass it on, never close it yourself.
+   *
+   * @example Look at the descriptor
+   * ```ts ignore
+   * import { openRaw } from "@bsd/sockets/raw";
+   *
+   * using sock = openRaw({ family: "ipv4", protocol: "icmp" });
+   * console.log(typeof sock.fd); // "number"
+   * ```
+   */
+  get fd(): number | null {
+    return this.#sock.closed ? null : this.#sock.fd;
+  }
+
   /** The local address: the wildcard until connected, then the source address used. */
   get localAddr(): IpAddr {
     return this.#local;
@@ -752,6 +768,22 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
 
   static {
     adoptLink = (sock, local, cooked) => new LinkSocket(sock, local, cooked);
+  }
+
+  /**
+   * The socket's descriptor, `null` after `close()`. The socket keeps owning
+   * it: pass it on, never close it yourself.
+   *
+   * @example Look at the descriptor
+   * ```ts ignore
+   * import { openPacket } from "@bsd/sockets/raw";
+   *
+   * using sock = openPacket({ interface: "lo" });
+   * console.log(typeof sock.fd); // "number"
+   * ```
+   */
+  get fd(): number | null {
+    return this.#sock.closed ? null : this.#sock.fd;
   }
 
   /** The interface this socket is bound to, with its hardware address and bound protocol. */

@@ -34,36 +34,16 @@
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
 import { attachReceiver, checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
-import { checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
+import { checkFds, checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
-import { SCM_MAX_FD as MAX_FDS } from "./ffi/constants.ts";
 import { describeAddress } from "./ffi/errors.ts";
 import { requireUnix } from "./ffi/permissions.ts";
 import { decodeUnix, encodeUnix } from "./ffi/sockaddr.ts";
 import { closeFds as closeEngineFds, FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
-import type { Closer, Message, ReceiveOptions, UnixAddr } from "./types.ts";
+import type { Closer, Message, PeerCredentials, ReceiveOptions, UnixAddr } from "./types.ts";
 
-/**
- * The process credentials of a peer: what `SO_PEERCRED` reports for a
- * connection and what the kernel attaches to each record.
- *
- * @example Allow only the same user
- * ```ts
- * import type { PeerCredentials } from "@bsd/sockets/seqpacket";
- *
- * function sameUser(peer: PeerCredentials): boolean {
- *   return peer.uid === Deno.uid();
- * }
- * ```
- */
-export interface PeerCredentials {
-  /** The process id (as seen from this process's pid namespace). */
-  pid: number;
-  /** The effective user id. */
-  uid: number;
-  /** The effective group id. */
-  gid: number;
-}
+// Declared once, in types.ts; still exported here, where it was first.
+export type { PeerCredentials } from "./types.ts";
 
 /**
  * One record received on a {@linkcode SeqpacketConn}.
@@ -272,27 +252,6 @@ function checkSize(call: string, what: string, value: unknown, max: number): num
   return checkOptionalInteger(`${call}: ${what}`, value, 1, max);
 }
 
-function checkFds(what: string, fds: unknown, max = MAX_FDS): number[] | undefined {
-  if (fds === undefined) return undefined;
-  if (!Array.isArray(fds)) {
-    throw new TypeError(`${what}: fds must be an array of descriptors, got ${typeof fds}`);
-  }
-  if (fds.length > max) {
-    throw new RangeError(
-      `${what}: ${fds.length} descriptors is over the limit of ${max} per record`,
-    );
-  }
-  for (const fd of fds) {
-    if (typeof fd !== "number" || !Number.isInteger(fd)) {
-      throw new TypeError(`${what}: a descriptor must be an integer, got ${String(fd)}`);
-    }
-    if (fd < 0 || fd > 0x7fffffff) {
-      throw new RangeError(`${what}: a descriptor must be between 0 and 2147483647, got ${fd}`);
-    }
-  }
-  return fds;
-}
-
 const MAX_BUFFER_SIZE = 0x7fffffff;
 
 /** Builds a connection around an engine socket; only this module can. */
@@ -347,6 +306,25 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
 
   static {
     adopt = (socket, local, remote) => new SeqpacketConn(socket, local, remote);
+  }
+
+  /**
+   * The connection's descriptor, `null` after `close()`. The connection keeps
+   * owning it: pass it on (`send(data, { fds: [conn.fd] })`), never close it yourself.
+   *
+   * @example Look at the descriptor
+   * ```ts
+   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * console.log(typeof a.fd); // "number"
+   * a.close();
+   * console.log(a.fd); // null
+   * b.close();
+   * ```
+   */
+  get fd(): number | null {
+    return this.#socket.closed ? null : this.#socket.fd;
   }
 
   /**
@@ -683,6 +661,23 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
 
   static {
     listen = (socket, addr, tuning, file) => new SeqpacketListener(socket, addr, tuning, file);
+  }
+
+  /**
+   * The listening descriptor, `null` after `close()`. The listener keeps
+   * owning it: pass it on (to hand the listener to another process), never
+   * close it yourself.
+   *
+   * @example Look at the descriptor
+   * ```ts
+   * import { listenSeqpacket } from "@bsd/sockets/seqpacket";
+   *
+   * using listener = listenSeqpacket({ path: `\0fd-example-${Deno.pid}` });
+   * console.log(typeof listener.fd); // "number"
+   * ```
+   */
+  get fd(): number | null {
+    return this.#socket.closed ? null : this.#socket.fd;
   }
 
   /** The path or abstract name this listener is bound to, exactly as given. */

@@ -147,6 +147,13 @@ export interface FdSocketOptions<A> {
   batch?: number;
   /** An AF_UNIX socket, whose records may be far longer than 64 KiB (see arenaFor). */
   unix?: boolean;
+  /**
+   * The ancillary data receives ask for: descriptors (`SCM_RIGHTS`), or those
+   * and credentials (`SCM_CREDENTIALS`). Without it the kernel closes
+   * descriptors sent to the socket. Default: both where `zero` needs
+   * credentials, none elsewhere.
+   */
+  control?: "fds" | "fds+credentials";
 }
 
 /** Typed socket options: the one path to setsockopt/getsockopt. */
@@ -556,6 +563,7 @@ export class FdSocket<A = unknown> {
   readonly #inbox: Received<A>[];
   readonly #decode?: (name: Uint8Array, length: number) => A | null;
   readonly #zero: ZeroMeans;
+  readonly #control: "fds" | "fds+credentials" | undefined;
   readonly #batch: number;
   readonly #unix: boolean;
   #vlen = 1;
@@ -604,6 +612,8 @@ export class FdSocket<A = unknown> {
     this.#label = options.label;
     this.#decode = options.decode;
     this.#zero = options.zero ?? "record";
+    this.#control = options.control ??
+      (this.#zero === "eof-without-credentials" ? "fds+credentials" : undefined);
     this.#batch = Math.max(1, Math.min(32, options.batch ?? 32));
     this.#unix = options.unix ?? false;
     const reactor = theReactor();
@@ -621,6 +631,11 @@ export class FdSocket<A = unknown> {
   }
   set label(value: string) {
     this.#label = value;
+  }
+
+  /** The descriptor (it stays a number after close: check `closed`). */
+  get fd(): number {
+    return this.#fd;
   }
 
   /** Whether close() has run. */
@@ -1068,10 +1083,11 @@ export class FdSocket<A = unknown> {
     if (this.#source) return this.#source.fill(this.#inbox);
     const arena = arenaFor(maxSize, this.#unix);
     const vlen = Math.min(arena.slots, want ?? this.#vlen);
-    // Only seqpacket needs control data (credentials, descriptors). Elsewhere
-    // a zero control length makes the kernel drop descriptors (closing them)
-    // instead of installing them where nobody would close them.
-    const wantControl = this.#zero === "eof-without-credentials";
+    // Only Unix sockets that hand over descriptors or credentials ask for
+    // control data. Elsewhere a zero control length makes the kernel drop
+    // descriptors (closing them) instead of installing them where nobody
+    // would close them.
+    const wantControl = this.#control !== undefined;
     arena.prepare(vlen, wantControl);
     // AF_PACKET refuses MSG_CMSG_CLOEXEC with EINVAL, so it goes only with control data.
     const flags = wantControl ? MSG_DONTWAIT | MSG_CMSG_CLOEXEC : MSG_DONTWAIT;
@@ -1172,7 +1188,9 @@ export class FdSocket<A = unknown> {
         const count = (cmsgLen - SIZEOF_CMSGHDR) / 4;
         r.fds ??= [];
         for (let i = 0; i < count; i++) r.fds.push(v.getInt32(body + i * 4, true));
-      } else if (level === SOL_SOCKET && type === SCM_CREDENTIALS) {
+      } else if (
+        level === SOL_SOCKET && type === SCM_CREDENTIALS && this.#control === "fds+credentials"
+      ) {
         r.credentials = decodeUcred(v, body);
       }
       off += CMSG_ALIGN(cmsgLen);
@@ -1333,6 +1351,24 @@ export class FdSocket<A = unknown> {
         w.closed();
       }
     }
+  }
+
+  /**
+   * `getsockname`/`getpeername` of a descriptor no socket owns yet (for
+   * fromFd), decoded; `null` when it has no peer (ENOTCONN).
+   */
+  static nameOf<T>(
+    fd: number,
+    call: "getsockname" | "getpeername",
+    decode: (name: Uint8Array, length: number) => T,
+  ): T | null {
+    scratchLenView.setUint32(0, SIZEOF_SOCKADDR_STORAGE, true);
+    if (libc()[call](fd, scratchName, scratchLen) < 0) {
+      const e = errno();
+      if (e === ENOTCONN) return null;
+      throw errnoError(e, call, `fd ${fd}`);
+    }
+    return decode(scratchName, scratchLenView.getUint32(0, true));
   }
 
   #check(call: string, label = this.#label): void {
