@@ -71,6 +71,7 @@ import {
   parseIPv6,
 } from "./ffi/sockaddr.ts";
 import { FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
+import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
 
 /** Which implementation serves a {@linkcode DatagramSocket}. */
 export type DatagramBackend = "builtin" | "ffi";
@@ -640,6 +641,46 @@ function unixEngineOptions(label: string, credentials: boolean): FdSocketOptions
     unix: true,
     control: credentials ? "fds+credentials" : "fds",
   };
+}
+
+/** The fromFd part of this module: Unix datagram and UDP descriptors. */
+registerAdopter({
+  matches: (d) =>
+    d.kind === "datagram" &&
+    (d.family === "unix" ||
+      ((d.family === "ipv4" || d.family === "ipv6") && d.protocol === UDP_PROTOCOL)),
+  adopt: (d) => d.family === "unix" ? adoptUnix(d) : adoptUdp(d),
+});
+
+/** IPPROTO_UDP, as `SO_PROTOCOL` reports a UDP socket. */
+const UDP_PROTOCOL = 17;
+
+function adoptUnix(d: DescribedFd): DatagramSocket<UnixAddr> {
+  const decode = (name: Uint8Array, length: number) => decodeUnix(name, length, "unixgram");
+  const local = FdSocket.nameOf(d.fd, "getsockname", decode)!;
+  const peer = FdSocket.nameOf(d.fd, "getpeername", decode);
+  requireUnix(local.path);
+  if (peer !== null) requireUnix(peer.path);
+  d.take();
+  const sock = new FdSocket<UnixAddr>(d.fd, unixEngineOptions(describeAddress(local), false));
+  try {
+    if (sock.getOption("passCredentials") !== 0) sock.setControl("fds+credentials");
+    return makeSocket<UnixAddr>(sock, local, null, null, peer);
+  } catch (err) {
+    sock.close();
+    throw err;
+  }
+}
+
+function adoptUdp(d: DescribedFd): DatagramSocket<NetAddr> {
+  const decode = (name: Uint8Array, length: number) => decodeInet(name, length, "udp");
+  const local = FdSocket.nameOf(d.fd, "getsockname", decode)!;
+  const peer = FdSocket.nameOf(d.fd, "getpeername", decode);
+  requireNet(local.hostname, local.port);
+  if (peer !== null) requireNet(peer.hostname, peer.port);
+  d.take();
+  const sock = new FdSocket<NetAddr>(d.fd, { label: describeAddress(local), decode });
+  return makeSocket<NetAddr>(sock, local, d.family as "ipv4" | "ipv6", null, peer);
 }
 
 /** The sender of a Unix datagram; `null` when it has no name. */

@@ -40,6 +40,7 @@ import { describeAddress } from "./ffi/errors.ts";
 import { requireUnix } from "./ffi/permissions.ts";
 import { decodeUnix, encodeUnix } from "./ffi/sockaddr.ts";
 import { closeFds as closeEngineFds, FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
+import { registerAdopter } from "./_internal/adopt.ts";
 import type { Closer, Message, PeerCredentials, ReceiveOptions, UnixAddr } from "./types.ts";
 
 // Declared once, in types.ts; still exported here, where it was first.
@@ -1016,3 +1017,33 @@ export function closeFds(fds: readonly number[]): void {
   const checked = checkFds("closeFds", fds, Infinity) ?? [];
   closeEngineFds(checked);
 }
+
+// The fromFd part of this module: a listening descriptor becomes a
+// SeqpacketListener, a connected one a SeqpacketConn. Both get SO_PASSCRED,
+// which the end-of-stream rule needs (records queued before it carry none).
+registerAdopter({
+  matches: (d) => d.family === "unix" && d.kind === "seqpacket",
+  adopt(d) {
+    const local = FdSocket.nameOf(d.fd, "getsockname", decodeAddr)!;
+    const remote = d.listening ? null : FdSocket.nameOf(d.fd, "getpeername", decodeAddr);
+    if (!d.listening && remote === null) {
+      throw new Deno.errors.NotConnected(
+        `fromFd fd ${d.fd}: a seqpacket socket neither listening nor connected`,
+      );
+    }
+    requireUnix(local.path);
+    if (remote !== null) requireUnix(remote.path);
+    d.take();
+    const socket = new FdSocket<UnixAddr>(
+      d.fd,
+      engineOptions(describeAddress(remote === null || remote.path === "" ? local : remote)),
+    );
+    try {
+      socket.setOption("passCredentials", true);
+      return remote === null ? listen(socket, local, {}, null) : adopt(socket, local, remote);
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
+  },
+});

@@ -563,7 +563,7 @@ export class FdSocket<A = unknown> {
   readonly #inbox: Received<A>[];
   readonly #decode?: (name: Uint8Array, length: number) => A | null;
   readonly #zero: ZeroMeans;
-  readonly #control: "fds" | "fds+credentials" | undefined;
+  #control: "fds" | "fds+credentials" | undefined;
   readonly #batch: number;
   readonly #unix: boolean;
   #vlen = 1;
@@ -631,6 +631,15 @@ export class FdSocket<A = unknown> {
   }
   set label(value: string) {
     this.#label = value;
+  }
+
+  /**
+   * Changes the ancillary data receives ask for (see
+   * {@linkcode FdSocketOptions.control}): an adopted descriptor's options
+   * are known only once it is open.
+   */
+  setControl(control: "fds" | "fds+credentials" | undefined): void {
+    this.#control = control;
   }
 
   /** The descriptor (it stays a number after close: check `closed`). */
