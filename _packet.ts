@@ -5,6 +5,7 @@
 import { checkBuffer } from "./ffi/buffers.ts";
 import { checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkInteger } from "./ffi/sockaddr.ts";
+import { closeFds } from "./ffi/socket.ts";
 import type { Message, PacketSocket, ReceiveManyOptions, ReceiveOptions } from "./types.ts";
 
 /** The default and the ceiling of `maxSize`. */
@@ -128,13 +129,15 @@ export abstract class PacketSocketBase<A> implements PacketSocket<A> {
 
   /**
    * Reads exactly one record into `p`, cut to `p.length` if longer (the rest
-   * of that record is discarded). Resolves `null` at end of stream or after
-   * `close()`.
+   * of that record is discarded). Descriptors that came with it are closed:
+   * a `Reader` cannot hand them over. Resolves `null` at end of stream or
+   * after `close()`.
    */
   async read(p: Uint8Array): Promise<number | null> {
     checkBuffer(p, "read");
     const message = await this.receive({ maxSize: p.length });
     if (message === null) return null;
+    closeFds(message.fds);
     p.set(message.data);
     return message.data.length;
   }

@@ -12,7 +12,7 @@
  * - **ffi**: the package's FFI engine (needs `--allow-ffi`): everything the
  *   built-in does, plus a socket with no name of its own (`path: ""`),
  *   kernel-level `connect()`, buffer sizes, multicast TTL and interface,
- *   turning broadcast off, receives of records over 64 KiB, `recvmmsg`
+ *   turning broadcast off, Unix records of any size, `recvmmsg`
  *   batching on receive and `sendmmsg` for {@linkcode DatagramSocket.sendMany}.
  *
  * `backend: "builtin" | "ffi"` overrides the choice; `socket.backend` says
@@ -47,7 +47,13 @@
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
 import type { Message, NetAddr, ReceiveOptions, UnixAddr } from "./types.ts";
 import { attachReceiver, checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
-import { checkBoolean, checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
+import {
+  checkBoolean,
+  checkFds,
+  checkObject,
+  checkOptionalInteger,
+  checkSignal,
+} from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { closedError, describeAddress, errnoError, withContext } from "./ffi/errors.ts";
 import { interfaceIndex } from "./ffi/interfaces.ts";
@@ -64,7 +70,8 @@ import {
   parseIPv4,
   parseIPv6,
 } from "./ffi/sockaddr.ts";
-import { FdSocket } from "./ffi/socket.ts";
+import { FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
+import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
 
 /** Which implementation serves a {@linkcode DatagramSocket}. */
 export type DatagramBackend = "builtin" | "ffi";
@@ -165,8 +172,34 @@ export interface UnixDatagramOptions {
    * FFI backend.
    */
   busyPoll?: number;
+  /**
+   * `true`: the kernel attaches the sender's process id, user and group
+   * (`SCM_CREDENTIALS`, which it checks) to every datagram this socket
+   * receives, and every message has `credentials`. FFI backend.
+   */
+  passCredentials?: boolean;
   /** Forces a backend; by default the built-in when it can serve the options. */
   backend?: DatagramBackend;
+}
+
+/**
+ * Options for {@linkcode DatagramSocket.send}.
+ *
+ * @example Pass standard output along with a datagram
+ * ```ts
+ * import type { DatagramSendOptions } from "@bsd/sockets/datagram";
+ *
+ * const options: DatagramSendOptions = { fds: [1], signal: AbortSignal.timeout(1000) };
+ * ```
+ */
+export interface DatagramSendOptions {
+  /**
+   * Descriptors to pass with the datagram (`SCM_RIGHTS`), at most 253: the
+   * receiver gets its own copies. Unix datagram sockets on the FFI backend only.
+   */
+  fds?: number[];
+  /** Stops waiting for room in the receiver's queue; a send that waited no longer sends nothing. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -230,8 +263,12 @@ const UDP_LIMIT = { ipv4: 65507, ipv6: 65527 } as const;
 /**
  * The built-in backend receives into one byte more than the largest record
  * it reports whole, so a longer record shows as truncated, never silently cut.
+ * A UDP payload fits 64 KiB; a Unix record is bounded by its sender's buffer,
+ * which without CAP_NET_ADMIN is at most twice `net.core.wmem_max`. Deno
+ * receives straight into the buffer, so only the pages a record fills are
+ * ever committed.
  */
-const BUILTIN_RECORD_MAX = 65536;
+const BUILTIN_RECORD_MAX: Record<Transport, number> = { udp: 65536, unixgram: 8 << 20 };
 /** Destinations remembered per socket: encoded once, permission checked once. */
 const DESTINATION_CACHE_SIZE = 256;
 
@@ -367,6 +404,43 @@ export function listenDatagram(options: DatagramOptions): DatagramSocket {
     : openUdp(options as UdpDatagramOptions);
 }
 
+/**
+ * A pair of connected Unix datagram sockets (`socketpair(AF_UNIX,
+ * SOCK_DGRAM)`): what one sends, the other receives, with descriptors and
+ * all. Neither end has a name; each end's `remoteAddr` is the other (`path:
+ * ""`), so `write(p)` and `send(data)` need no destination.
+ *
+ * Unlike a seqpacket pair, an end is not told when the other closes (Linux
+ * gives a datagram socket no end of stream): its receive keeps waiting,
+ * while a send to the closed end fails with `ConnectionRefused`.
+ *
+ * Requires `--allow-ffi` only: no name is bound, none is reached.
+ *
+ * @returns The two ends, on the FFI backend.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
+ *
+ * @example Records both ways
+ * ```ts
+ * import { datagramPair } from "@bsd/sockets/datagram";
+ *
+ * const [left, right] = datagramPair();
+ * await left.write(new Uint8Array([1]));
+ * await right.write(new Uint8Array([2, 2]));
+ * console.log((await right.receive())?.data); // Uint8Array(1) [ 1 ]
+ * console.log((await left.receive())?.data); // Uint8Array(2) [ 2, 2 ]
+ * left.close();
+ * right.close();
+ * ```
+ */
+export function datagramPair(): [DatagramSocket<UnixAddr>, DatagramSocket<UnixAddr>] {
+  const [a, b] = FdSocket.pair<UnixAddr>("datagram", unixEngineOptions("", false));
+  const unnamed = (): UnixAddr => ({ transport: "unixgram", path: "" });
+  return [
+    makeSocket<UnixAddr>(a, unnamed(), null, null, unnamed()),
+    makeSocket<UnixAddr>(b, unnamed(), null, null, unnamed()),
+  ];
+}
+
 function checkBackend(backend: unknown): DatagramBackend | undefined {
   if (backend === undefined || backend === "builtin" || backend === "ffi") return backend;
   throw new TypeError(
@@ -494,6 +568,7 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
   const receiveBufferSize = checkBufferSize("receiveBufferSize", o.receiveBufferSize);
   const sendBufferSize = checkBufferSize("sendBufferSize", o.sendBufferSize);
   const busyPoll = checkBusyPoll("listenDatagram", o.busyPoll);
+  const passCredentials = checkBoolean("listenDatagram: passCredentials", o.passCredentials);
   const lacking: string[] = [];
   if (path === "") lacking.push('path: "" (a socket with a kernel-assigned name)');
   // Deno's built-in writes names as UTF-8; an abstract name is a byte string.
@@ -504,6 +579,7 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
   if (receiveBufferSize !== undefined) lacking.push("receiveBufferSize");
   if (sendBufferSize !== undefined) lacking.push("sendBufferSize");
   if (busyPoll) lacking.push("busyPoll");
+  if (passCredentials) lacking.push("passCredentials");
   // Deno's built-in Unix datagram socket refuses a send while a receive is
   // pending ("Busy"), which breaks the usual receive-and-reply patterns.
   const backend = chooseBackend(asked, lacking, true);
@@ -526,8 +602,17 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
       ownSocketFile(path),
     );
   } else {
-    const sock = FdSocket.open<UnixAddr>("unix", "datagram", 0, { label, decode: decodeSender });
+    const sock = FdSocket.open<UnixAddr>(
+      "unix",
+      "datagram",
+      0,
+      unixEngineOptions(
+        label,
+        passCredentials ?? false,
+      ),
+    );
     try {
+      if (passCredentials) sock.setOption("passCredentials", true);
       setBufferSizes(sock, receiveBufferSize, sendBufferSize);
       if (busyPoll !== undefined) sock.setBusyPoll(busyPoll);
       sock.bind(address, label);
@@ -542,6 +627,60 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
     }
   }
   return socket;
+}
+
+/**
+ * How the engine serves a Unix datagram socket: senders decoded, descriptors
+ * received (so they reach the caller instead of being closed by the kernel),
+ * and credentials when the socket asked for them.
+ */
+function unixEngineOptions(label: string, credentials: boolean): FdSocketOptions<UnixAddr> {
+  return {
+    label,
+    decode: decodeSender,
+    unix: true,
+    control: credentials ? "fds+credentials" : "fds",
+  };
+}
+
+/** The fromFd part of this module: Unix datagram and UDP descriptors. */
+registerAdopter({
+  matches: (d) =>
+    d.kind === "datagram" &&
+    (d.family === "unix" ||
+      ((d.family === "ipv4" || d.family === "ipv6") && d.protocol === UDP_PROTOCOL)),
+  adopt: (d) => d.family === "unix" ? adoptUnix(d) : adoptUdp(d),
+});
+
+/** IPPROTO_UDP, as `SO_PROTOCOL` reports a UDP socket. */
+const UDP_PROTOCOL = 17;
+
+function adoptUnix(d: DescribedFd): DatagramSocket<UnixAddr> {
+  const decode = (name: Uint8Array, length: number) => decodeUnix(name, length, "unixgram");
+  const local = FdSocket.nameOf(d.fd, "getsockname", decode)!;
+  const peer = FdSocket.nameOf(d.fd, "getpeername", decode);
+  requireUnix(local.path);
+  if (peer !== null) requireUnix(peer.path);
+  d.take();
+  const sock = new FdSocket<UnixAddr>(d.fd, unixEngineOptions(describeAddress(local), false));
+  try {
+    if (sock.getOption("passCredentials") !== 0) sock.setControl("fds+credentials");
+    return makeSocket<UnixAddr>(sock, local, null, null, peer);
+  } catch (err) {
+    sock.close();
+    throw err;
+  }
+}
+
+function adoptUdp(d: DescribedFd): DatagramSocket<NetAddr> {
+  const decode = (name: Uint8Array, length: number) => decodeInet(name, length, "udp");
+  const local = FdSocket.nameOf(d.fd, "getsockname", decode)!;
+  const peer = FdSocket.nameOf(d.fd, "getpeername", decode);
+  requireNet(local.hostname, local.port);
+  if (peer !== null) requireNet(peer.hostname, peer.port);
+  d.take();
+  const sock = new FdSocket<NetAddr>(d.fd, { label: describeAddress(local), decode });
+  return makeSocket<NetAddr>(sock, local, d.family as "ipv4" | "ipv6", null, peer);
 }
 
 /** The sender of a Unix datagram; `null` when it has no name. */
@@ -605,6 +744,7 @@ let makeSocket: <A extends NetAddr | UnixAddr>(
   local: A,
   family: "ipv4" | "ipv6" | null,
   owned: OwnedSocketFile | null,
+  peer?: A | null,
 ) => DatagramSocket<A>;
 
 /**
@@ -643,8 +783,8 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   #closed = false;
 
   static {
-    makeSocket = (engine, local, family, owned) =>
-      new DatagramSocket(engine as never, local, family, owned);
+    makeSocket = (engine, local, family, owned, peer) =>
+      new DatagramSocket(engine as never, local, family, owned, peer ?? null);
   }
 
   private constructor(
@@ -652,6 +792,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     local: A,
     family: "ipv4" | "ipv6" | null,
     owned: OwnedSocketFile | null,
+    peer: A | null,
   ) {
     super();
     this.#fd = engine instanceof FdSocket ? engine : null;
@@ -663,11 +804,38 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     this.#transport = "path" in local ? "unixgram" : "udp";
     this.#family = family;
     this.#owned = owned;
+    // A peer the kernel already holds (a socketpair end, an adopted
+    // descriptor): sends without `to` go to it, as after connect().
+    if (peer !== null) {
+      this.#peer = {
+        addr: peer,
+        sockaddr: null,
+        label: describeAddress(peer),
+        limit: "path" in peer ? Infinity : UDP_LIMIT[family ?? "ipv4"],
+      };
+    }
   }
 
   /** Which implementation serves this socket: `"builtin"` or `"ffi"`. */
   get backend(): DatagramBackend {
     return this.#fd ? "ffi" : "builtin";
+  }
+
+  /**
+   * The socket's descriptor on the FFI backend, `null` on the built-in one
+   * and after `close()`. The socket keeps owning it: pass it on
+   * (`send(data, to, { fds: [sock.fd] })`), never close it yourself.
+   *
+   * @example Look at the descriptor
+   * ```ts
+   * import { listenDatagram } from "@bsd/sockets/datagram";
+   *
+   * using sock = listenDatagram({ hostname: "127.0.0.1", port: 0, backend: "ffi" });
+   * console.log(typeof sock.fd); // "number"
+   * ```
+   */
+  get fd(): number | null {
+    return this.#fd !== null && !this.#fd.closed ? this.#fd.fd : null;
   }
 
   /**
@@ -694,13 +862,20 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    *
    * @param data The record, 0 bytes or more. A UDP record may be at most
    * 65,507 bytes to an IPv4 address and 65,527 to an IPv6 one.
-   * @param to The destination; omitted on a connected socket.
+   * @param to The destination; omitted (or `undefined`) on a connected socket.
+   * @param options `fds` passes descriptors with the datagram (Unix, FFI
+   * backend); `signal` stops waiting for room.
    * @returns The number of bytes sent: `data.length`.
-   * @throws {RangeError} When a UDP record is over the limit: nothing is sent.
+   * @throws {RangeError} When a UDP record is over the limit (nothing is
+   * sent), or for more than 253 descriptors or a negative one.
    * @throws {TypeError} For a buffer that is not a fixed, unshared Uint8Array,
-   * or a destination of the wrong shape.
+   * a destination or options of the wrong shape, or `fds` on a UDP socket.
+   * @throws {Deno.errors.NotSupported} For `fds` on the built-in backend.
    * @throws {Deno.errors.NotConnected} When `to` is omitted and the socket is not connected.
-   * @throws {Deno.errors.BadResource} When the socket is or gets closed.
+   * @throws {Deno.errors.BadResource} When the socket is or gets closed, or
+   * a descriptor in `fds` is not open.
+   * @throws {Deno.errors.ConnectionRefused} (Unix) When the peer of a
+   * connected socket (the other end of a {@linkcode datagramPair}) has closed.
    *
    * @example Send to a peer
    * ```ts
@@ -711,21 +886,60 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * const n = await a.send(new Uint8Array([1, 2, 3]), b.localAddr);
    * console.log(n); // 3
    * ```
+   *
+   * @example Pass a descriptor to the other end of a pair
+   * ```ts
+   * import { datagramPair } from "@bsd/sockets/datagram";
+   * import { closeFds } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = datagramPair();
+   * await a.send(new TextEncoder().encode("my stdout"), undefined, { fds: [1] });
+   * const message = await b.receive();
+   * console.log(message?.fds?.length); // 1: a new descriptor for the same stdout
+   * closeFds(message?.fds ?? []);
+   * a.close();
+   * b.close();
+   * ```
    */
-  send(data: Uint8Array, to?: A): Promise<number> {
+  send(data: Uint8Array, to?: A, options?: DatagramSendOptions): Promise<number> {
     let destination: Destination<A>;
+    let checked: { fds?: number[]; signal?: AbortSignal } | undefined;
     try {
       checkBuffer(data, this.#sendWhat);
       destination = to === undefined ? this.#connected("send") : this.#destination(to, "send");
       if (data.length > destination.limit) throw this.#tooLong(data.length, destination);
+      if (options !== undefined) checked = this.#sendOptions(options);
     } catch (err) {
       return Promise.reject(err);
     }
     if (this.#fd) {
       const sockaddr = to === undefined ? null : destination.sockaddr;
-      return this.#fd.send(data, sockaddr, { label: destination.label });
+      return this.#fd.send(data, sockaddr, {
+        label: destination.label,
+        fds: checked?.fds,
+        signal: checked?.signal,
+      });
     }
-    return this.#builtin!.send(data, destination);
+    return this.#builtin!.send(data, destination, checked?.signal);
+  }
+
+  /** Checks send's options before any system call. */
+  #sendOptions(options: DatagramSendOptions): { fds?: number[]; signal?: AbortSignal } {
+    checkObject(`${this.#sendWhat}: options`, options);
+    const fds = checkFds(this.#sendWhat, options.fds);
+    const signal = checkSignal(this.#sendWhat, options.signal);
+    if (fds !== undefined && fds.length > 0) {
+      if (this.#transport === "udp") {
+        throw new TypeError(`${this.#sendWhat}: fds: only Unix sockets carry descriptors`);
+      }
+      if (this.#fd === null) {
+        throw new Deno.errors.NotSupported(
+          `${this.#sendWhat}: the built-in backend cannot pass descriptors; ` +
+            `open the socket with backend: "ffi"`,
+        );
+      }
+    }
+    return { fds, signal };
   }
 
   /**
@@ -797,10 +1011,11 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * Receives one datagram. Resolves `null` once the socket is closed.
    *
    * A record longer than `maxSize` (default 65,536) comes back cut, with
-   * `truncated: true`. The built-in backend carries records up to 65,536
-   * bytes: a longer Unix datagram comes back cut there, with `truncated: true`,
-   * whatever `maxSize`. `from` is the sender, `null` for a Unix sender with no
-   * name; on a connected socket it is the peer.
+   * `truncated: true`, and only then, whatever earlier receives asked for.
+   * The built-in backend carries Unix records up to 8 MiB (longer ones come
+   * back cut, with `truncated: true`); the FFI backend carries any record a
+   * sender without `CAP_NET_ADMIN` can send. `from` is the sender, `null` for
+   * a Unix sender with no name; on a connected socket it is the peer.
    *
    * @param options `signal` aborts the wait (rejecting with its reason; no
    * record is consumed), `maxSize` caps the bytes returned.
@@ -1254,7 +1469,8 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
   readonly #conn: BuiltinConn;
   readonly #transport: Transport;
   readonly #label: string;
-  readonly #buffer = new Uint8Array(BUILTIN_RECORD_MAX + 1);
+  readonly #buffer: Uint8Array;
+  readonly #recordMax: number;
   /** Records (or receive errors) that came after their receive was aborted. */
   readonly #inbox: (Message<A> | Error)[] = [];
   readonly #waiters: Waiter<A>[] = [];
@@ -1271,6 +1487,8 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     this.#conn = conn;
     this.#transport = transport;
     this.#label = label;
+    this.#recordMax = BUILTIN_RECORD_MAX[transport];
+    this.#buffer = new Uint8Array(this.#recordMax + 1);
     this.#refresh();
   }
 
@@ -1421,9 +1639,9 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
   /** A record from the shared buffer, copied out before the next receive may reuse it. */
   #message(view: Uint8Array, from: A | null): Message<A> {
     return {
-      data: view.slice(0, BUILTIN_RECORD_MAX),
+      data: view.slice(0, this.#recordMax),
       from,
-      truncated: view.length > BUILTIN_RECORD_MAX,
+      truncated: view.length > this.#recordMax,
     };
   }
 
@@ -1460,9 +1678,11 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     }
   }
 
-  send(data: Uint8Array, to: Destination<A>): Promise<number> {
+  /** Sends one record; a `signal` can stop it only before it starts, as Deno's send cannot be called off. */
+  send(data: Uint8Array, to: Destination<A>, signal?: AbortSignal): Promise<number> {
     const label = to.label;
     if (this.#closed) return Promise.reject(closedError("send", label));
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const { addr } = to;
     to.builtin ??= "path" in addr
       ? { transport: "unixpacket", path: addr.path }

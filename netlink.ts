@@ -41,11 +41,13 @@ import {
   linkIdentity,
   type LinkLookup,
   requestFlags,
+  setLinkRequest,
 } from "./_internal/netlink_codec.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { ERRNO, NETLINK_PROTOCOL_NUMBERS } from "./ffi/constants.ts";
 import { closedError, describeAddress, errnoError } from "./ffi/errors.ts";
 import { checkInteger, decodeNetlink, encodeNetlink } from "./ffi/sockaddr.ts";
+import { checkInterfaceName, interfaceIndex } from "./ffi/interfaces.ts";
 import { FdSocket } from "./ffi/socket.ts";
 import type { Message, ReceiveOptions } from "./types.ts";
 
@@ -768,9 +770,11 @@ async function dump(
   protocol: NetlinkProtocol,
   request: { type: number; payload: Uint8Array },
   signal: AbortSignal | undefined,
+  sock?: NetlinkSocket,
 ): Promise<NetlinkMessage[]> {
-  using sock = openNetlink({ protocol });
-  return await sock.request(request, { dump: true, signal });
+  if (sock !== undefined) return await sock.request(request, { dump: true, signal });
+  using own = openNetlink({ protocol });
+  return await own.request(request, { dump: true, signal });
 }
 
 function lookupOf(messages: NetlinkMessage[]): LinkLookup {
@@ -782,8 +786,15 @@ function lookupOf(messages: NetlinkMessage[]): LinkLookup {
   return (ifindex) => table.get(ifindex);
 }
 
-async function linkLookup(signal: AbortSignal | undefined): Promise<LinkLookup> {
-  return lookupOf(await dump("route", dumpRequest("link", "all"), signal));
+/** The links' names for decoding `what`, then `what` itself, over one socket. */
+async function dumpNamed(
+  what: "address" | "route",
+  family: "inet" | "inet6" | "all",
+  signal: AbortSignal | undefined,
+): Promise<{ lookup: LinkLookup; messages: NetlinkMessage[] }> {
+  using sock = openNetlink({ protocol: "route" });
+  const lookup = lookupOf(await dump("route", dumpRequest("link", "all"), signal, sock));
+  return { lookup, messages: await dump("route", dumpRequest(what, family), signal, sock) };
 }
 
 function checkListOptions(call: string, options: unknown): AbortSignal | undefined {
@@ -839,8 +850,7 @@ export async function listLinks(options?: { signal?: AbortSignal }): Promise<Lin
  */
 export async function listAddresses(options?: { signal?: AbortSignal }): Promise<Address[]> {
   const signal = checkListOptions("listAddresses", options);
-  const lookup = await linkLookup(signal);
-  const messages = await dump("route", dumpRequest("address", "all"), signal);
+  const { lookup, messages } = await dumpNamed("address", "all", signal);
   return messages.map((m) => decodeAddress(m, lookup));
 }
 
@@ -886,8 +896,7 @@ export async function listRoutes(options: ListRoutesOptions = {}): Promise<Route
     );
   }
   const signal = checkSignal("listRoutes", options.signal);
-  const lookup = await linkLookup(signal);
-  const messages = await dump("route", dumpRequest("route", family ?? "all"), signal);
+  const { lookup, messages } = await dumpNamed("route", family ?? "all", signal);
   const out: Route[] = [];
   for (const m of messages) {
     const decoded = decodeRoute(m, lookup);
@@ -895,6 +904,44 @@ export async function listRoutes(options: ListRoutesOptions = {}): Promise<Route
     out.push(decoded.route);
   }
   return out;
+}
+
+/**
+ * Sets a link up or down, as `ip link set NAME up|down` does (an
+ * `RTM_SETLINK` changing only `IFF_UP`), and waits for the kernel's
+ * acknowledgement. The one change this module makes.
+ *
+ * Requires `--allow-ffi` and `CAP_NET_ADMIN` in the network namespace.
+ *
+ * @param link The interface's name or index.
+ * @param up `true` for up, `false` for down.
+ * @throws {TypeError} For a name that cannot name an interface, or `up` not a boolean.
+ * @throws {RangeError} For an index outside 1 to 2^31-1 or a name over 15 bytes.
+ * @throws {Deno.errors.NotFound} When no interface has that name.
+ * @throws {Deno.errors.PermissionDenied} Without `CAP_NET_ADMIN`.
+ * @throws {SocketError} `ENODEV` when no interface has that index.
+ *
+ * @example Take a link down and bring it back
+ * ```ts ignore
+ * import { setLinkUp } from "@bsd/sockets/netlink";
+ *
+ * await setLinkUp("veth0", false);
+ * await setLinkUp("veth0", true);
+ * ```
+ */
+export async function setLinkUp(link: string | number, up: boolean): Promise<void> {
+  if (typeof up !== "boolean") throw new TypeError("setLinkUp: up must be a boolean");
+  let ifindex: number;
+  if (typeof link === "number") ifindex = checkInteger("setLinkUp: link", link, 1, 0x7fffffff);
+  else {
+    const name = checkInterfaceName(link, "setLinkUp: link");
+    ifindex = interfaceIndex(name);
+    if (ifindex === 0) {
+      throw new Deno.errors.NotFound(`setLinkUp ${JSON.stringify(name)}: no such interface`);
+    }
+  }
+  using sock = openNetlink({ protocol: "route" });
+  await sock.request(setLinkRequest(ifindex, up));
 }
 
 // ---------------------------------------------------------------------------

@@ -62,6 +62,7 @@ import {
   ipFamily,
 } from "./ffi/sockaddr.ts";
 import { FdSocket } from "./ffi/socket.ts";
+import { registerAdopter } from "./_internal/adopt.ts";
 import type { IpAddr, LinkAddr, Message, ReceiveOptions } from "./types.ts";
 
 export * from "./bpf.ts";
@@ -319,7 +320,12 @@ function destination(
 }
 
 // Set by the class's static block: only this module can make a RawSocket.
-let adoptRaw: (sock: FdSocket<IpAddr>, family: "ipv4" | "ipv6", ping: boolean) => RawSocket;
+let adoptRaw: (
+  sock: FdSocket<IpAddr>,
+  family: "ipv4" | "ipv6",
+  ping: boolean,
+  remote?: IpAddr | null,
+) => RawSocket;
 
 /**
  * A raw IP socket, or an unprivileged ICMP socket, from {@linkcode openRaw}.
@@ -342,11 +348,16 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
   readonly #family: "ipv4" | "ipv6";
   readonly #ping: boolean;
   #local: IpAddr;
-  #remote: IpAddr | null = null;
+  #remote: IpAddr | null;
   #echoId: number | null;
   #lastDestination: Destination | undefined;
 
-  private constructor(sock: FdSocket<IpAddr>, family: "ipv4" | "ipv6", ping: boolean) {
+  private constructor(
+    sock: FdSocket<IpAddr>,
+    family: "ipv4" | "ipv6",
+    ping: boolean,
+    remote: IpAddr | null,
+  ) {
     super();
     this.#sock = sock;
     attachReceiver(this, sock);
@@ -354,15 +365,32 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
     this.#ping = ping;
     this.#local = sock.localAddress(decodeIp);
     this.#echoId = ping ? this.#boundPort() : null;
+    this.#remote = remote;
   }
 
   static {
-    adoptRaw = (sock, family, ping) => new RawSocket(sock, family, ping);
+    adoptRaw = (sock, family, ping, remote) => new RawSocket(sock, family, ping, remote ?? null);
   }
 
   #boundPort(): number {
     // A ping socket's "port" is its echo identifier.
     return this.#sock.localAddress((name, length) => decodeInet(name, length, "udp").port);
+  }
+
+  /**
+   * The socket's descriptor, `null` after `close()`. The socket keeps owning
+   * it: pass it on, never close it yourself.
+   *
+   * @example Look at the descriptor
+   * ```ts ignore
+   * import { openRaw } from "@bsd/sockets/raw";
+   *
+   * using sock = openRaw({ family: "ipv4", protocol: "icmp" });
+   * console.log(typeof sock.fd); // "number"
+   * ```
+   */
+  get fd(): number | null {
+    return this.#sock.closed ? null : this.#sock.fd;
   }
 
   /** The local address: the wildcard until connected, then the source address used. */
@@ -660,11 +688,7 @@ export function openPacket(options: PacketOptions): LinkSocket {
   const ifindex = interfaceIndex(name);
   if (ifindex === 0) throw noSuchInterface("openPacket", name);
 
-  const decode = (sockaddr: Uint8Array, length: number): LinkAddr => {
-    const link = decodeLink(sockaddr, length) as LinkAddr;
-    link.interface = link.ifindex === ifindex ? name : interfaceName(link.ifindex) ?? "";
-    return link;
-  };
+  const decode = linkDecoder(ifindex, name);
   let sock: FdSocket<LinkAddr>;
   try {
     // Protocol 0: the socket receives nothing until bind names one.
@@ -683,6 +707,18 @@ export function openPacket(options: PacketOptions): LinkSocket {
     sock.close();
     throw err;
   }
+}
+
+/** Decodes a `sockaddr_ll`, naming the interface (`name` for the bound one, known already). */
+function linkDecoder(
+  ifindex: number,
+  name: string,
+): (sockaddr: Uint8Array, length: number) => LinkAddr {
+  return (sockaddr, length) => {
+    const link = decodeLink(sockaddr, length) as LinkAddr;
+    link.interface = link.ifindex === ifindex ? name : interfaceName(link.ifindex) ?? "";
+    return link;
+  };
 }
 
 function etherTypeByName(name: string): number {
@@ -752,6 +788,22 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
 
   static {
     adoptLink = (sock, local, cooked) => new LinkSocket(sock, local, cooked);
+  }
+
+  /**
+   * The socket's descriptor, `null` after `close()`. The socket keeps owning
+   * it: pass it on, never close it yourself.
+   *
+   * @example Look at the descriptor
+   * ```ts ignore
+   * import { openPacket } from "@bsd/sockets/raw";
+   *
+   * using sock = openPacket({ interface: "lo" });
+   * console.log(typeof sock.fd); // "number"
+   * ```
+   */
+  get fd(): number | null {
+    return this.#sock.closed ? null : this.#sock.fd;
   }
 
   /** The interface this socket is bound to, with its hardware address and bound protocol. */
@@ -901,3 +953,47 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
 }
 
 // ---------------------------------------------------------------------------
+
+// The fromFd part of this module: raw IP descriptors and ping sockets
+// (ICMP datagram sockets) become RawSocket, packet sockets LinkSocket.
+registerAdopter({
+  matches: (d) =>
+    (d.family === "ipv4" || d.family === "ipv6") &&
+    (d.kind === "raw" ||
+      (d.kind === "datagram" &&
+        d.protocol ===
+          (d.family === "ipv4" ? IP_PROTOCOL_NUMBERS.icmp : IP_PROTOCOL_NUMBERS.icmpv6))),
+  adopt(d) {
+    const family = d.family as "ipv4" | "ipv6";
+    const remote = FdSocket.nameOf(d.fd, "getpeername", decodeIp);
+    // As openRaw and send: net access to the host it talks to.
+    if (remote !== null) requireNet(remote.hostname);
+    d.take();
+    const label = describeAddress(remote?.hostname ?? `${family}/${d.protocol}`);
+    const sock = new FdSocket<IpAddr>(d.fd, { label, decode: decodeIp });
+    try {
+      return adoptRaw(sock, family, d.kind === "datagram", remote);
+    } catch (err) {
+      sock.close();
+      throw err;
+    }
+  },
+});
+
+registerAdopter({
+  matches: (d) => d.family === "packet" && (d.kind === "raw" || d.kind === "datagram"),
+  adopt(d) {
+    const bound = FdSocket.nameOf(d.fd, "getsockname", decodeLink)!;
+    const name = interfaceName(bound.ifindex) ?? "";
+    requireAnyNet(`every host, for a packet socket on ${describeAddress(name)}`);
+    const decode = linkDecoder(bound.ifindex, name);
+    d.take();
+    const sock = new FdSocket<LinkAddr>(d.fd, { label: describeAddress(name), decode });
+    try {
+      return adoptLink(sock, sock.localAddress(decode), d.kind === "datagram");
+    } catch (err) {
+      sock.close();
+      throw err;
+    }
+  },
+});

@@ -34,36 +34,17 @@
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
 import { attachReceiver, checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
-import { checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
+import { checkFds, checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
-import { SCM_MAX_FD as MAX_FDS } from "./ffi/constants.ts";
 import { describeAddress } from "./ffi/errors.ts";
 import { requireUnix } from "./ffi/permissions.ts";
 import { decodeUnix, encodeUnix } from "./ffi/sockaddr.ts";
 import { closeFds as closeEngineFds, FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
-import type { Closer, Message, ReceiveOptions, UnixAddr } from "./types.ts";
+import { registerAdopter } from "./_internal/adopt.ts";
+import type { Closer, Message, PeerCredentials, ReceiveOptions, UnixAddr } from "./types.ts";
 
-/**
- * The process credentials of a peer: what `SO_PEERCRED` reports for a
- * connection and what the kernel attaches to each record.
- *
- * @example Allow only the same user
- * ```ts
- * import type { PeerCredentials } from "@bsd/sockets/seqpacket";
- *
- * function sameUser(peer: PeerCredentials): boolean {
- *   return peer.uid === Deno.uid();
- * }
- * ```
- */
-export interface PeerCredentials {
-  /** The process id (as seen from this process's pid namespace). */
-  pid: number;
-  /** The effective user id. */
-  uid: number;
-  /** The effective group id. */
-  gid: number;
-}
+// Declared once, in types.ts; still exported here, where it was first.
+export type { PeerCredentials } from "./types.ts";
 
 /**
  * One record received on a {@linkcode SeqpacketConn}.
@@ -237,7 +218,7 @@ function decodeAddr(name: Uint8Array, length: number): UnixAddr {
 // SO_PASSCRED on every socket: the kernel then attaches credentials to every
 // record, so a 0-byte read that has none is end of stream, not an empty record.
 function engineOptions(label: string): FdSocketOptions<UnixAddr> {
-  return { label, zero: "eof-without-credentials" };
+  return { label, zero: "eof-without-credentials", unix: true };
 }
 
 /** The checked {@linkcode SeqpacketSocketOptions}. */
@@ -270,27 +251,6 @@ function checkPath(call: string, path: unknown): Uint8Array {
 
 function checkSize(call: string, what: string, value: unknown, max: number): number | undefined {
   return checkOptionalInteger(`${call}: ${what}`, value, 1, max);
-}
-
-function checkFds(what: string, fds: unknown, max = MAX_FDS): number[] | undefined {
-  if (fds === undefined) return undefined;
-  if (!Array.isArray(fds)) {
-    throw new TypeError(`${what}: fds must be an array of descriptors, got ${typeof fds}`);
-  }
-  if (fds.length > max) {
-    throw new RangeError(
-      `${what}: ${fds.length} descriptors is over the limit of ${max} per record`,
-    );
-  }
-  for (const fd of fds) {
-    if (typeof fd !== "number" || !Number.isInteger(fd)) {
-      throw new TypeError(`${what}: a descriptor must be an integer, got ${String(fd)}`);
-    }
-    if (fd < 0 || fd > 0x7fffffff) {
-      throw new RangeError(`${what}: a descriptor must be between 0 and 2147483647, got ${fd}`);
-    }
-  }
-  return fds;
 }
 
 const MAX_BUFFER_SIZE = 0x7fffffff;
@@ -347,6 +307,25 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
 
   static {
     adopt = (socket, local, remote) => new SeqpacketConn(socket, local, remote);
+  }
+
+  /**
+   * The connection's descriptor, `null` after `close()`. The connection keeps
+   * owning it: pass it on (`send(data, { fds: [conn.fd] })`), never close it yourself.
+   *
+   * @example Look at the descriptor
+   * ```ts
+   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * console.log(typeof a.fd); // "number"
+   * a.close();
+   * console.log(a.fd); // null
+   * b.close();
+   * ```
+   */
+  get fd(): number | null {
+    return this.#socket.closed ? null : this.#socket.fd;
   }
 
   /**
@@ -685,6 +664,23 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
     listen = (socket, addr, tuning, file) => new SeqpacketListener(socket, addr, tuning, file);
   }
 
+  /**
+   * The listening descriptor, `null` after `close()`. The listener keeps
+   * owning it: pass it on (to hand the listener to another process), never
+   * close it yourself.
+   *
+   * @example Look at the descriptor
+   * ```ts
+   * import { listenSeqpacket } from "@bsd/sockets/seqpacket";
+   *
+   * using listener = listenSeqpacket({ path: `\0fd-example-${Deno.pid}` });
+   * console.log(typeof listener.fd); // "number"
+   * ```
+   */
+  get fd(): number | null {
+    return this.#socket.closed ? null : this.#socket.fd;
+  }
+
   /** The path or abstract name this listener is bound to, exactly as given. */
   get addr(): UnixAddr {
     return this.#addr;
@@ -1021,3 +1017,33 @@ export function closeFds(fds: readonly number[]): void {
   const checked = checkFds("closeFds", fds, Infinity) ?? [];
   closeEngineFds(checked);
 }
+
+// The fromFd part of this module: a listening descriptor becomes a
+// SeqpacketListener, a connected one a SeqpacketConn. Both get SO_PASSCRED,
+// which the end-of-stream rule needs (records queued before it carry none).
+registerAdopter({
+  matches: (d) => d.family === "unix" && d.kind === "seqpacket",
+  adopt(d) {
+    const local = FdSocket.nameOf(d.fd, "getsockname", decodeAddr)!;
+    const remote = d.listening ? null : FdSocket.nameOf(d.fd, "getpeername", decodeAddr);
+    if (!d.listening && remote === null) {
+      throw new Deno.errors.NotConnected(
+        `fromFd fd ${d.fd}: a seqpacket socket neither listening nor connected`,
+      );
+    }
+    requireUnix(local.path);
+    if (remote !== null) requireUnix(remote.path);
+    d.take();
+    const socket = new FdSocket<UnixAddr>(
+      d.fd,
+      engineOptions(describeAddress(remote === null || remote.path === "" ? local : remote)),
+    );
+    try {
+      socket.setOption("passCredentials", true);
+      return remote === null ? listen(socket, local, {}, null) : adopt(socket, local, remote);
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
+  },
+});

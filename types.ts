@@ -189,15 +189,46 @@ export interface Message<A> {
   from: A | null;
   /** `true` when the record was longer than the buffer and was cut. */
   truncated: boolean;
-  /** Seqpacket only: descriptors received with the record, each close-on-exec. */
+  /**
+   * Seqpacket and Unix datagram (FFI backend): descriptors received with the
+   * record (`SCM_RIGHTS`), each close-on-exec and the receiver's to close.
+   */
   fds?: number[];
   /**
-   * Seqpacket only: `true` when the kernel could not deliver every descriptor
-   * sent with this record (`MSG_CTRUNC`), typically because this process
-   * reached its open-file limit. The kernel closed the undelivered ones; those
-   * in `fds` were delivered and are the receiver's to close.
+   * Seqpacket and Unix datagram: `true` when the kernel could not deliver
+   * every descriptor sent with this record (`MSG_CTRUNC`), typically because
+   * this process reached its open-file limit. The kernel closed the
+   * undelivered ones; those in `fds` were delivered and are the receiver's to close.
    */
   controlTruncated?: boolean;
+  /**
+   * The sending process's credentials (`SCM_CREDENTIALS`): on every record of
+   * a seqpacket connection, and of a Unix datagram socket opened with
+   * `passCredentials: true`.
+   */
+  credentials?: PeerCredentials;
+}
+
+/**
+ * The process credentials of a peer: what `SO_PEERCRED` reports for a
+ * connection and what the kernel attaches to a record (`SCM_CREDENTIALS`).
+ *
+ * @example Allow only the same user
+ * ```ts
+ * import type { PeerCredentials } from "@bsd/sockets";
+ *
+ * function sameUser(peer: PeerCredentials): boolean {
+ *   return peer.uid === Deno.uid();
+ * }
+ * ```
+ */
+export interface PeerCredentials {
+  /** The process id (as seen from this process's pid namespace). */
+  pid: number;
+  /** The effective user id. */
+  uid: number;
+  /** The effective group id. */
+  gid: number;
 }
 
 /**

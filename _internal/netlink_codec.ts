@@ -18,15 +18,44 @@ type Decoded<F extends Record<string, FieldType>> = {
   [K in keyof F]: F[K] extends number ? Uint8Array : number;
 };
 
+type Reader = (v: DataView, bytes: Uint8Array, at: number) => number | Uint8Array;
+
+function readerOf(type: FieldType): Reader {
+  if (typeof type === "number") return (_, b, at) => b.subarray(at, at + type);
+  switch (type) {
+    case "u8":
+      return (v, _, at) => v.getUint8(at);
+    case "u16":
+      return (v, _, at) => v.getUint16(at, HOST_LITTLE_ENDIAN);
+    case "u16be":
+      return (v, _, at) => v.getUint16(at);
+    case "u32":
+      return (v, _, at) => v.getUint32(at, HOST_LITTLE_ENDIAN);
+    case "i32":
+      return (v, _, at) => v.getInt32(at, HOST_LITTLE_ENDIAN);
+  }
+}
+
+/** A DataView over all of `bytes`' buffer, made once per buffer: dumps decode thousands. */
+const views = new WeakMap<ArrayBufferLike, DataView>();
+function viewOf(bytes: Uint8Array): DataView {
+  let v = views.get(bytes.buffer);
+  if (v === undefined) {
+    v = new DataView(bytes.buffer);
+    views.set(bytes.buffer, v);
+  }
+  return v;
+}
+
 /** A C struct with natural alignment and explicit padding fields. */
 export class Layout<F extends Record<string, FieldType>> {
   readonly size: number;
-  readonly #fields: [string, FieldType, number][] = [];
+  readonly #fields: [string, FieldType, number, Reader][] = [];
 
   constructor(readonly name: string, fields: F) {
     let offset = 0;
     for (const [field, type] of Object.entries(fields)) {
-      this.#fields.push([field, type, offset]);
+      this.#fields.push([field, type, offset, readerOf(type)]);
       offset += typeof type === "number"
         ? type
         : type === "u8"
@@ -48,20 +77,13 @@ export class Layout<F extends Record<string, FieldType>> {
         `${this.name} needs ${this.size} bytes, got ${Math.max(0, bytes.length - offset)}`,
       );
     }
-    const v = new DataView(bytes.buffer, bytes.byteOffset + offset, this.size);
+    const v = viewOf(bytes);
+    const base = bytes.byteOffset + offset;
     const out: Record<string, number | Uint8Array> = {};
-    for (const [field, type, at] of this.#fields) {
+    for (const [field, type, at, read] of this.#fields) {
       out[field] = typeof type === "number"
-        ? bytes.subarray(offset + at, offset + at + type)
-        : type === "u8"
-        ? v.getUint8(at)
-        : type === "u16"
-        ? v.getUint16(at, HOST_LITTLE_ENDIAN)
-        : type === "u16be"
-        ? v.getUint16(at)
-        : type === "u32"
-        ? v.getUint32(at, HOST_LITTLE_ENDIAN)
-        : v.getInt32(at, HOST_LITTLE_ENDIAN);
+        ? read(v, bytes, offset + at)
+        : read(v, bytes, base + at);
     }
     return out as Decoded<F>;
   }
@@ -178,11 +200,11 @@ const UNIX_DIAG_RQLEN = new Layout("unix_diag_rqlen", { rqueue: "u32", wqueue: "
 
 const AF_UNSPEC = 0, AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
 const NLMSG_NOOP = 1, NLMSG_ERROR = 2, NLMSG_DONE = 3, NLMSG_OVERRUN = 4;
-const NLM_F_REQUEST = 0x1, NLM_F_MULTI = 0x2, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300;
+const NLM_F_REQUEST = 0x1, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300;
 const NLM_F_DUMP_INTR = 0x10, NLM_F_CAPPED = 0x100, NLM_F_ACK_TLVS = 0x200;
 const NLMSGERR_ATTR_MSG = 1;
 const NLA_TYPE_MASK = 0x3fff, NLA_F_NESTED = 0x8000;
-const RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18;
+const RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18, RTM_SETLINK = 19;
 const RTM_NEWADDR = 20, RTM_DELADDR = 21, RTM_GETADDR = 22;
 const RTM_NEWROUTE = 24, RTM_DELROUTE = 25, RTM_GETROUTE = 26;
 const SOCK_DIAG_BY_FAMILY = 20;
@@ -421,23 +443,28 @@ export function encodeMessage(m: Omit<NetlinkMessage, "pid"> & { pid?: number })
 
 /** Every message in one received record, each bounded by its own length. */
 export function decodeMessages(bytes: Uint8Array): NetlinkMessage[] {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError("a record must be a Uint8Array");
   const out: NetlinkMessage[] = [];
+  const v = viewOf(bytes), base = bytes.byteOffset;
   let offset = 0;
   while (offset < bytes.length) {
-    const h = NLMSGHDR.decode(bytes, offset);
-    if (h.length < NLMSGHDR.size || h.length > bytes.length - offset) {
-      throw new RangeError(
-        `nlmsghdr at ${offset} claims ${h.length} bytes, ${bytes.length - offset} remain`,
-      );
+    const remain = bytes.length - offset;
+    if (remain < NLMSGHDR.size) {
+      throw new RangeError(`nlmsghdr needs ${NLMSGHDR.size} bytes, got ${remain}`);
+    }
+    const at = base + offset;
+    const length = v.getUint32(at, HOST_LITTLE_ENDIAN);
+    if (length < NLMSGHDR.size || length > remain) {
+      throw new RangeError(`nlmsghdr at ${offset} claims ${length} bytes, ${remain} remain`);
     }
     out.push({
-      type: h.type,
-      flags: h.flags,
-      seq: h.seq,
-      pid: h.pid,
-      payload: bytes.subarray(offset + NLMSGHDR.size, offset + h.length),
+      type: v.getUint16(at + 4, HOST_LITTLE_ENDIAN),
+      flags: v.getUint16(at + 6, HOST_LITTLE_ENDIAN),
+      seq: v.getUint32(at + 8, HOST_LITTLE_ENDIAN),
+      pid: v.getUint32(at + 12, HOST_LITTLE_ENDIAN),
+      payload: bytes.subarray(offset + NLMSGHDR.size, offset + length),
     });
-    offset += align4(h.length);
+    offset += align4(length);
   }
   return out;
 }
@@ -451,35 +478,44 @@ export interface Attribute {
 
 /** The attributes in `bytes` (after a message's fixed struct), each bounded by its length. */
 export function decodeAttributes(bytes: Uint8Array): Attribute[] {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError("attributes must be a Uint8Array");
   const out: Attribute[] = [];
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  walkAttributes(bytes, (type, nested, data) => out.push({ type, nested, data }));
+  return out;
+}
+
+function walkAttributes(
+  bytes: Uint8Array,
+  visit: (type: number, nested: boolean, data: Uint8Array) => void,
+): void {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError("attributes must be a Uint8Array");
+  const v = viewOf(bytes), base = bytes.byteOffset;
   let offset = 0;
   while (offset + 4 <= bytes.length) {
-    const length = v.getUint16(offset, HOST_LITTLE_ENDIAN);
-    const type = v.getUint16(offset + 2, HOST_LITTLE_ENDIAN);
+    const length = v.getUint16(base + offset, HOST_LITTLE_ENDIAN);
+    const type = v.getUint16(base + offset + 2, HOST_LITTLE_ENDIAN);
     if (length < 4 || length > bytes.length - offset) {
       throw new RangeError(
         `attribute at ${offset} claims ${length} bytes, ${bytes.length - offset} remain`,
       );
     }
-    out.push({
-      type: type & NLA_TYPE_MASK,
-      nested: (type & NLA_F_NESTED) !== 0,
-      data: bytes.subarray(offset + 4, offset + length),
-    });
+    visit(
+      type & NLA_TYPE_MASK,
+      (type & NLA_F_NESTED) !== 0,
+      bytes.subarray(offset + 4, offset + length),
+    );
     offset += align4(length);
   }
   if (offset < bytes.length) {
     throw new RangeError(`${bytes.length - offset} stray bytes after the last attribute`);
   }
-  return out;
 }
 
 /** The attributes by type; of repeated types the last wins, as iproute2 reads them. */
-function attributeTable(bytes: Uint8Array): Map<number, Uint8Array> {
-  const table = new Map<number, Uint8Array>();
-  for (const a of decodeAttributes(bytes)) table.set(a.type, a.data);
+function attributeTable(bytes: Uint8Array): (Uint8Array | undefined)[] {
+  const table: (Uint8Array | undefined)[] = [];
+  walkAttributes(bytes, (type, _, data) => {
+    table[type] = data;
+  });
   return table;
 }
 
@@ -502,7 +538,7 @@ function u8(data: Uint8Array, what: string): number {
 
 function u32(data: Uint8Array, what: string): number {
   if (data.length < 4) throw new RangeError(`${what} needs 4 bytes, got ${data.length}`);
-  return new DataView(data.buffer, data.byteOffset, 4).getUint32(0, HOST_LITTLE_ENDIAN);
+  return viewOf(data).getUint32(data.byteOffset, HOST_LITTLE_ENDIAN);
 }
 
 const utf8 = new TextDecoder();
@@ -571,13 +607,8 @@ export function classifyReply(m: NetlinkMessage): Reply {
 }
 
 function extackMessage(tlvs: Uint8Array): string | undefined {
-  const message = attributeTable(tlvs).get(NLMSGERR_ATTR_MSG);
+  const message = attributeTable(tlvs)[NLMSGERR_ATTR_MSG];
   return message === undefined ? undefined : str(message);
-}
-
-/** Whether a message is one part of a multi-part reply (a dump continues until DONE). */
-export function isMultipart(m: NetlinkMessage): boolean {
-  return (m.flags & NLM_F_MULTI) !== 0;
 }
 
 type FamilyName = "inet" | "inet6";
@@ -586,6 +617,15 @@ const FAMILY_NUMBER: Record<FamilyName | "all", number> = {
   inet6: AF_INET6,
   all: AF_UNSPEC,
 };
+
+/** The request that sets a link's administrative state (`ip link set … up|down`). */
+export function setLinkRequest(ifindex: number, up: boolean): Request {
+  return {
+    type: RTM_SETLINK,
+    flags: NLM_F_REQUEST | NLM_F_ACK,
+    payload: IFINFOMSG.encode({ index: ifindex, flags: up ? IFF_UP : 0, change: IFF_UP }),
+  };
+}
 
 /** The dump request for every link, every address or every route of a family. */
 export function dumpRequest(
@@ -658,7 +698,7 @@ export type LinkLookup = (ifindex: number) => { name: string; up: boolean } | un
 /** The index, name and up state of a link message, for a {@linkcode LinkLookup}. */
 export function linkIdentity(m: NetlinkMessage): { ifindex: number; name: string; up: boolean } {
   const ifi = IFINFOMSG.decode(m.payload);
-  const name = attributeTable(m.payload.subarray(IFINFOMSG.size)).get(IFLA.IFNAME);
+  const name = attributeTable(m.payload.subarray(IFINFOMSG.size))[IFLA.IFNAME];
   return {
     ifindex: ifi.index,
     name: name === undefined ? `if${ifi.index}` : str(name),
@@ -687,60 +727,62 @@ export function decodeLink(m: NetlinkMessage, lookup: LinkLookup): Link {
   const tb = attributeTable(m.payload.subarray(IFINFOMSG.size));
   const link: Partial<Link> & Record<string, unknown> = { ifindex: ifi.index };
   let masterDown = false;
-  const iflink = tb.get(IFLA.LINK);
+  const iflink = tb[IFLA.LINK];
   if (iflink !== undefined) {
     const peer = u32(iflink, "IFLA_LINK");
     if (peer === 0) link.link = null;
-    else if (tb.has(IFLA.LINK_NETNSID)) link.link_index = peer;
+    else if (tb[IFLA.LINK_NETNSID] !== undefined) link.link_index = peer;
     else {
       link.link = nameOf(lookup, peer);
       masterDown = lookup(peer)?.up === false;
     }
   }
-  const name = tb.get(IFLA.IFNAME);
+  const name = tb[IFLA.IFNAME];
   link.ifname = name === undefined ? `if${ifi.index}` : str(name);
   link.flags = linkFlags(ifi.flags, masterDown);
-  if (tb.has(IFLA.MTU)) link.mtu = u32(tb.get(IFLA.MTU)!, "IFLA_MTU");
-  if (tb.has(IFLA.QDISC)) link.qdisc = str(tb.get(IFLA.QDISC)!);
-  if (tb.has(IFLA.MASTER)) link.master = nameOf(lookup, u32(tb.get(IFLA.MASTER)!, "IFLA_MASTER"));
-  if (tb.has(IFLA.OPERSTATE)) {
-    const state = u8(tb.get(IFLA.OPERSTATE)!, "IFLA_OPERSTATE");
+  if (tb[IFLA.MTU] !== undefined) link.mtu = u32(tb[IFLA.MTU]!, "IFLA_MTU");
+  if (tb[IFLA.QDISC] !== undefined) link.qdisc = str(tb[IFLA.QDISC]!);
+  if (tb[IFLA.MASTER] !== undefined) {
+    link.master = nameOf(lookup, u32(tb[IFLA.MASTER]!, "IFLA_MASTER"));
+  }
+  if (tb[IFLA.OPERSTATE] !== undefined) {
+    const state = u8(tb[IFLA.OPERSTATE]!, "IFLA_OPERSTATE");
     if (state < OPER_STATES.length) link.operstate = OPER_STATES[state];
     else link.operstate_index = state;
   }
-  if (tb.has(IFLA.LINKMODE)) {
-    const mode = u8(tb.get(IFLA.LINKMODE)!, "IFLA_LINKMODE");
+  if (tb[IFLA.LINKMODE] !== undefined) {
+    const mode = u8(tb[IFLA.LINKMODE]!, "IFLA_LINKMODE");
     if (mode < LINK_MODES.length) link.linkmode = LINK_MODES[mode];
     else link.linkmode_index = mode;
   }
-  if (tb.has(IFLA.GROUP)) {
-    const group = u32(tb.get(IFLA.GROUP)!, "IFLA_GROUP");
+  if (tb[IFLA.GROUP] !== undefined) {
+    const group = u32(tb[IFLA.GROUP]!, "IFLA_GROUP");
     link.group = group === 0 ? "default" : String(group);
   }
-  if (tb.has(IFLA.TXQLEN)) {
-    const qlen = u32(tb.get(IFLA.TXQLEN)!, "IFLA_TXQLEN");
+  if (tb[IFLA.TXQLEN] !== undefined) {
+    const qlen = u32(tb[IFLA.TXQLEN]!, "IFLA_TXQLEN");
     if (qlen !== 0) link.txqlen = qlen;
   }
   link.link_type = LINK_TYPES.get(ifi.type) ?? `[${ifi.type}]`;
-  const address = tb.get(IFLA.ADDRESS);
+  const address = tb[IFLA.ADDRESS];
   if (address !== undefined) link.address = hardwareAddress(address, ifi.type);
-  const broadcast = tb.get(IFLA.BROADCAST);
+  const broadcast = tb[IFLA.BROADCAST];
   if (broadcast !== undefined) {
     if (ifi.flags & IFF_POINTOPOINT) link.link_pointtopoint = true;
     link.broadcast = hardwareAddress(broadcast, ifi.type);
   }
-  const perm = tb.get(IFLA.PERM_ADDRESS);
+  const perm = tb[IFLA.PERM_ADDRESS];
   if (perm !== undefined && (address === undefined || !sameBytes(perm, address))) {
     link.permaddr = hardwareAddress(perm, ifi.type);
   }
-  if (tb.has(IFLA.LINK_NETNSID)) {
-    link.link_netnsid = u32(tb.get(IFLA.LINK_NETNSID)!, "IFLA_LINK_NETNSID") | 0;
+  if (tb[IFLA.LINK_NETNSID] !== undefined) {
+    link.link_netnsid = u32(tb[IFLA.LINK_NETNSID]!, "IFLA_LINK_NETNSID") | 0;
   }
-  if (tb.has(IFLA.PROTO_DOWN) && u8(tb.get(IFLA.PROTO_DOWN)!, "IFLA_PROTO_DOWN") !== 0) {
+  if (tb[IFLA.PROTO_DOWN] !== undefined && u8(tb[IFLA.PROTO_DOWN]!, "IFLA_PROTO_DOWN") !== 0) {
     link.proto_down = true;
   }
-  if (tb.has(IFLA.IFALIAS)) link.ifalias = str(tb.get(IFLA.IFALIAS)!);
-  const props = tb.get(IFLA.PROP_LIST);
+  if (tb[IFLA.IFALIAS] !== undefined) link.ifalias = str(tb[IFLA.IFALIAS]!);
+  const props = tb[IFLA.PROP_LIST];
   if (props !== undefined) {
     const alt = decodeAttributes(props).filter((a) => a.type === IFLA.ALT_IFNAME);
     if (alt.length > 0) link.altnames = alt.map((a) => str(a.data));
@@ -773,9 +815,9 @@ export function decodeAddress(m: NetlinkMessage, lookup: LinkLookup): Address {
   const tb = attributeTable(m.payload.subarray(IFADDRMSG.size));
   const family = ifa.family === AF_INET ? "inet" : ifa.family === AF_INET6 ? "inet6" : null;
   if (family === null) throw new RangeError(`address family ${ifa.family} is not IPv4 or IPv6`);
-  const flags = tb.has(IFA.FLAGS) ? u32(tb.get(IFA.FLAGS)!, "IFA_FLAGS") : ifa.flags;
-  const local = tb.get(IFA.LOCAL) ?? tb.get(IFA.ADDRESS);
-  const peer = tb.get(IFA.ADDRESS) ?? local;
+  const flags = tb[IFA.FLAGS] !== undefined ? u32(tb[IFA.FLAGS]!, "IFA_FLAGS") : ifa.flags;
+  const local = tb[IFA.LOCAL] ?? tb[IFA.ADDRESS];
+  const peer = tb[IFA.ADDRESS] ?? local;
   const out: Partial<Address> & Record<string, unknown> = {
     ifindex: ifa.index,
     ifname: nameOf(lookup, ifa.index),
@@ -785,13 +827,15 @@ export function decodeAddress(m: NetlinkMessage, lookup: LinkLookup): Address {
     out.local = ip(ifa.family, local, "IFA_LOCAL");
     if (peer !== undefined && !sameBytes(peer, local)) out.address = ip(ifa.family, peer, "IFA");
     out.prefixlen = ifa.prefixlen;
-    if (tb.has(IFA.RT_PRIORITY)) out.metric = u32(tb.get(IFA.RT_PRIORITY)!, "IFA_RT_PRIORITY");
+    if (tb[IFA.RT_PRIORITY] !== undefined) {
+      out.metric = u32(tb[IFA.RT_PRIORITY]!, "IFA_RT_PRIORITY");
+    }
   }
   for (const [key, type] of [["broadcast", IFA.BROADCAST], ["anycast", IFA.ANYCAST]] as const) {
-    const a = tb.get(type);
+    const a = tb[type];
     if (a !== undefined) out[key] = ip(ifa.family, a, `IFA_${key.toUpperCase()}`);
   }
-  const multicast = tb.get(IFA.MULTICAST);
+  const multicast = tb[IFA.MULTICAST];
   if (multicast !== undefined) out.multicast = ip(ifa.family, multicast, "IFA_MULTICAST");
   out.scope = named(SCOPES, ifa.scope);
   if (!(flags & IFA_F_PERMANENT)) out.dynamic = true;
@@ -807,12 +851,12 @@ export function decodeAddress(m: NetlinkMessage, lookup: LinkLookup): Address {
     }
   }
   if (rest) out.ifa_flags = (rest >>> 0).toString(16).padStart(2, "0");
-  if (tb.has(IFA.PROTO)) {
-    const proto = u8(tb.get(IFA.PROTO)!, "IFA_PROTO");
+  if (tb[IFA.PROTO] !== undefined) {
+    const proto = u8(tb[IFA.PROTO]!, "IFA_PROTO");
     out.protocol = ADDRESS_PROTOCOLS[proto] ?? String(proto);
   }
-  if (tb.has(IFA.LABEL)) out.label = str(tb.get(IFA.LABEL)!);
-  const cache = tb.get(IFA.CACHEINFO);
+  if (tb[IFA.LABEL] !== undefined) out.label = str(tb[IFA.LABEL]!);
+  const cache = tb[IFA.CACHEINFO];
   if (cache !== undefined) {
     const ci = IFA_CACHEINFO.decode(cache);
     out.valid_life_time = ci.valid;
@@ -834,11 +878,11 @@ export function decodeRoute(
   const family = r.family === AF_INET ? "inet" : r.family === AF_INET6 ? "inet6" : null;
   if (family === null) return null;
   const tb = attributeTable(m.payload.subarray(RTMSG.size));
-  const table = tb.has(RTA.TABLE) ? u32(tb.get(RTA.TABLE)!, "RTA_TABLE") : r.table;
+  const table = tb[RTA.TABLE] !== undefined ? u32(tb[RTA.TABLE]!, "RTA_TABLE") : r.table;
   const hostLength = family === "inet" ? 32 : 128;
   const out: Partial<Route> & Record<string, unknown> = {};
   if (r.type !== RTN_UNICAST) out.type = ROUTE_TYPES[r.type] ?? String(r.type);
-  const dst = tb.get(RTA.DST);
+  const dst = tb[RTA.DST];
   out.dst = dst !== undefined
     ? (r.dstLen === hostLength
       ? ip(r.family, dst, "RTA_DST")
@@ -846,30 +890,30 @@ export function decodeRoute(
     : r.dstLen
     ? `0/${r.dstLen}`
     : "default";
-  const src = tb.get(RTA.SRC);
+  const src = tb[RTA.SRC];
   if (src !== undefined) {
     out.from = r.srcLen === hostLength
       ? ip(r.family, src, "RTA_SRC")
       : `${ip(r.family, src, "RTA_SRC")}/${r.srcLen}`;
   } else if (r.srcLen) out.src = `0/${r.srcLen}`;
-  if (tb.has(RTA.NH_ID)) out.nhid = u32(tb.get(RTA.NH_ID)!, "RTA_NH_ID");
-  const gateway = tb.get(RTA.GATEWAY);
+  if (tb[RTA.NH_ID] !== undefined) out.nhid = u32(tb[RTA.NH_ID]!, "RTA_NH_ID");
+  const gateway = tb[RTA.GATEWAY];
   if (gateway !== undefined) out.gateway = ip(r.family, gateway, "RTA_GATEWAY");
-  if (tb.has(RTA.OIF)) out.dev = nameOf(lookup, u32(tb.get(RTA.OIF)!, "RTA_OIF"));
+  if (tb[RTA.OIF] !== undefined) out.dev = nameOf(lookup, u32(tb[RTA.OIF]!, "RTA_OIF"));
   if (table !== 0 && table !== RT_TABLE_MAIN) out.table = named(TABLES, table);
   if (r.protocol !== RTPROT_BOOT) out.protocol = named(PROTOCOLS, r.protocol);
   if (r.scope !== RT_SCOPE_UNIVERSE) out.scope = named(SCOPES, r.scope);
-  const prefsrc = tb.get(RTA.PREFSRC);
+  const prefsrc = tb[RTA.PREFSRC];
   if (prefsrc !== undefined) out.prefsrc = ip(r.family, prefsrc, "RTA_PREFSRC");
-  if (tb.has(RTA.PRIORITY)) out.metric = u32(tb.get(RTA.PRIORITY)!, "RTA_PRIORITY");
-  out.flags = ROUTE_FLAGS.filter(([bit]) => r.flags & bit).map(([, name]) => name);
-  if (tb.has(RTA.MARK)) {
-    const mark = u32(tb.get(RTA.MARK)!, "RTA_MARK");
+  if (tb[RTA.PRIORITY] !== undefined) out.metric = u32(tb[RTA.PRIORITY]!, "RTA_PRIORITY");
+  out.flags = r.flags === 0 ? [] : ROUTE_FLAGS.filter(([b]) => r.flags & b).map(([, n]) => n);
+  if (tb[RTA.MARK] !== undefined) {
+    const mark = u32(tb[RTA.MARK]!, "RTA_MARK");
     if (mark) out.mark = mark;
   }
-  if (tb.has(RTA.UID)) out.uid = u32(tb.get(RTA.UID)!, "RTA_UID");
-  if (tb.has(RTA.PREF)) {
-    const pref = u8(tb.get(RTA.PREF)!, "RTA_PREF");
+  if (tb[RTA.UID] !== undefined) out.uid = u32(tb[RTA.UID]!, "RTA_UID");
+  if (tb[RTA.PREF] !== undefined) {
+    const pref = u8(tb[RTA.PREF]!, "RTA_PREF");
     out.pref = PREFERENCES.get(pref) ?? pref;
   }
   return { route: out as Route, table, family };
@@ -908,12 +952,12 @@ export function decodeInetSocket(m: NetlinkMessage, protocol: "tcp" | "udp"): So
 export function decodeUnixSocket(m: NetlinkMessage): SocketEntry {
   const d = UNIX_DIAG_MSG.decode(m.payload);
   const tb = attributeTable(m.payload.subarray(UNIX_DIAG_MSG.size));
-  const name = tb.get(UNIX_DIAG.NAME);
+  const name = tb[UNIX_DIAG.NAME];
   let localAddress = "*";
   if (name !== undefined && name.length > 0) {
     localAddress = name[0] === 0 ? `@${utf8.decode(name.subarray(1))}` : str(name);
   }
-  const rq = tb.get(UNIX_DIAG.RQLEN);
+  const rq = tb[UNIX_DIAG.RQLEN];
   const queues = rq === undefined ? { rqueue: 0, wqueue: 0 } : UNIX_DIAG_RQLEN.decode(rq);
   const entry: SocketEntry = {
     netid: UNIX_NETIDS.get(d.type) ?? "u_str",
@@ -924,9 +968,9 @@ export function decodeUnixSocket(m: NetlinkMessage): SocketEntry {
     localAddress,
     localPort: d.inode,
     peerAddress: "*",
-    peerPort: tb.has(UNIX_DIAG.PEER) ? u32(tb.get(UNIX_DIAG.PEER)!, "UNIX_DIAG_PEER") : 0,
+    peerPort: tb[UNIX_DIAG.PEER] !== undefined ? u32(tb[UNIX_DIAG.PEER]!, "UNIX_DIAG_PEER") : 0,
     inode: d.inode,
   };
-  if (tb.has(UNIX_DIAG.UID)) entry.uid = u32(tb.get(UNIX_DIAG.UID)!, "UNIX_DIAG_UID");
+  if (tb[UNIX_DIAG.UID] !== undefined) entry.uid = u32(tb[UNIX_DIAG.UID]!, "UNIX_DIAG_UID");
   return entry;
 }

@@ -81,13 +81,19 @@ export function errnoError(errno: number, syscall: string, address = ""): Error 
 export function withContext(err: unknown, syscall: string, address: string): unknown {
   if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError) return err;
   if (err.name === "AbortError") return err;
+  const code = (err as { code?: unknown }).code;
+  // Deno raises a plain Error, with only `code`, for an errno it has no class
+  // for (EAFNOSUPPORT): classed here as the FFI backend classes it.
+  if (err.constructor === Error && typeof code === "string" && ERRNO[code] !== undefined) {
+    const classed = errnoError(ERRNO[code][0], syscall, address);
+    return Object.assign(classed, { cause: err });
+  }
   const Class = err.constructor as ErrorClass;
   const reason = err.message.replace(/ \(os error \d+\)$/, "").replace(
     /^./,
     (c) => c.toLowerCase(),
   );
   const wrapped = new Class(`${prefix(syscall, address)}: ${reason}`, { cause: err });
-  const code = (err as { code?: unknown }).code;
   if (typeof code === "string") Object.assign(wrapped, { code, syscall });
   return wrapped;
 }

@@ -151,6 +151,15 @@ export interface FdSocketOptions<A> {
   zero?: ZeroMeans;
   /** The most records one recvmmsg may take. Default 32; 1 turns batching off. */
   batch?: number;
+  /** An AF_UNIX socket, whose records may be far longer than 64 KiB (see arenaFor). */
+  unix?: boolean;
+  /**
+   * The ancillary data receives ask for: descriptors (`SCM_RIGHTS`), or those
+   * and credentials (`SCM_CREDENTIALS`). Without it the kernel closes
+   * descriptors sent to the socket. Default: both where `zero` needs
+   * credentials, none elsewhere.
+   */
+  control?: "fds" | "fds+credentials";
 }
 
 /** Typed socket options: the one path to setsockopt/getsockopt. */
@@ -284,7 +293,14 @@ function encodeOption(encoding: Encoding, value: unknown): Uint8Array {
 // ---------------------------------------------------------------------------
 // Receive arena: recvmmsg slots built once, their pointers computed once.
 
-const SLOT_SIZE = 65536;
+/**
+ * A read-ahead slot holds any IP record whole: a UDP payload, a raw IPv4
+ * packet and a raw IPv6 payload are at most 65,535 bytes, and a link-layer
+ * frame adds its header to an IPv6 packet of that size.
+ */
+const SLOT_SIZE = 65536 + 256;
+/** The virtual memory the Unix arena may take; the kernel commits only the pages records touch. */
+const UNIX_ARENA_BYTES = 128 << 20;
 /** The most single-record reads between two tries of a batch of two. */
 const MAX_PROBE_AFTER = 64;
 const CMSG_ALIGN = (n: number): number => (n + 7) & ~7;
@@ -368,10 +384,51 @@ class Arena {
 }
 
 let sharedArena: Arena | undefined;
+let unixArena: Arena | undefined;
 const bigArenas = new Map<number, Arena>();
 
-function arenaFor(maxSize: number): Arena {
-  if (maxSize <= SLOT_SIZE) return sharedArena ??= new Arena(32, SLOT_SIZE);
+let unixRecordMax: number | undefined;
+
+/**
+ * The largest record a Unix socket can be sent by a sender without
+ * CAP_NET_ADMIN: the sender's buffer bounds it, and no buffer set with
+ * SO_SNDBUF passes twice `net.core.wmem_max`. Asked once of a socket of our
+ * own, set past that ceiling (so no file is read).
+ */
+function largestUnixRecord(): number {
+  if (unixRecordMax !== undefined) return unixRecordMax;
+  const c = libc();
+  let bytes = 0;
+  const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    const value = new Uint8Array(4);
+    new DataView(value.buffer).setInt32(0, 0x3fffffff, true);
+    if (c.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, value, 4) === 0) {
+      scratchLenView.setUint32(0, 4, true);
+      if (c.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, value, scratchLen) === 0) {
+        bytes = new DataView(value.buffer).getInt32(0, true);
+      }
+    }
+    c.close(fd);
+  }
+  return unixRecordMax = Math.max(SLOT_SIZE, bytes);
+}
+
+/**
+ * The arena a receive of at most `maxSize` bytes reads into. Its slots past
+ * the first hold records read ahead for later receives, whose `maxSize` is
+ * not known yet, so each slot must hold any record whole: IP records fit
+ * 64 KiB; Unix records can be as long as the sender's buffer, so the Unix
+ * arena's slots are that large (virtual memory, committed only where written).
+ */
+function arenaFor(maxSize: number, unix: boolean): Arena {
+  if (unix) {
+    const slotSize = largestUnixRecord();
+    if (maxSize <= slotSize) {
+      const slots = Math.max(2, Math.min(32, Math.floor(UNIX_ARENA_BYTES / slotSize)));
+      return unixArena ??= new Arena(slots, slotSize);
+    }
+  } else if (maxSize <= SLOT_SIZE) return sharedArena ??= new Arena(32, SLOT_SIZE);
   // A receive larger than a slot reads one record into a buffer of its own
   // size; the last few sizes are kept so a loop of large receives allocates once.
   let arena = bigArenas.get(maxSize);
@@ -521,7 +578,9 @@ export class FdSocket<A = unknown> {
   readonly #inbox: Received<A>[];
   readonly #decode?: (name: Uint8Array, length: number) => A | null;
   readonly #zero: ZeroMeans;
+  #control: "fds" | "fds+credentials" | undefined;
   readonly #batch: number;
+  readonly #unix: boolean;
   #vlen = 1;
   /** The busy-poll budget in milliseconds (see {@linkcode FdSocket.setBusyPoll}). */
   #busyPoll = 0;
@@ -550,7 +609,7 @@ export class FdSocket<A = unknown> {
   ): FdSocket<A> {
     const fd = libc().socket(FAMILY[family], KIND[kind] | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (fd < 0) throw errnoError(errno(), "socket", options.label);
-    return new FdSocket(fd, options);
+    return new FdSocket(fd, { ...options, unix: family === "unix" });
   }
 
   /** A connected pair: `socketpair(AF_UNIX, kind, 0)`. */
@@ -558,7 +617,8 @@ export class FdSocket<A = unknown> {
     const fds = new Int32Array(2);
     const rc = libc().socketpair(AF_UNIX, KIND[kind] | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds);
     if (rc < 0) throw errnoError(errno(), "socketpair");
-    return [new FdSocket(fds[0], options), new FdSocket(fds[1], options)];
+    const unix = { ...options, unix: true };
+    return [new FdSocket(fds[0], unix), new FdSocket(fds[1], unix)];
   }
 
   /** Adopts an open nonblocking, close-on-exec descriptor. */
@@ -567,7 +627,10 @@ export class FdSocket<A = unknown> {
     this.#label = options.label;
     this.#decode = options.decode;
     this.#zero = options.zero ?? "record";
+    this.#control = options.control ??
+      (this.#zero === "eof-without-credentials" ? "fds+credentials" : undefined);
     this.#batch = Math.max(1, Math.min(32, options.batch ?? 32));
+    this.#unix = options.unix ?? false;
     const reactor = theReactor();
     this.#token = reactor.token();
     this.#inbox = [];
@@ -583,6 +646,15 @@ export class FdSocket<A = unknown> {
   }
   set label(value: string) {
     this.#label = value;
+  }
+
+  /**
+   * Changes the ancillary data receives ask for (see
+   * {@linkcode FdSocketOptions.control}): an adopted descriptor's options
+   * are known only once it is open.
+   */
+  setControl(control: "fds" | "fds+credentials" | undefined): void {
+    this.#control = control;
   }
 
   /** The descriptor (it stays a number after close: check `closed`). */
@@ -1033,12 +1105,13 @@ export class FdSocket<A = unknown> {
   #fill(maxSize: number, want?: number): number {
     this.#drained = false;
     if (this.#source) return this.#source.fill(this.#inbox);
-    const arena = arenaFor(maxSize);
+    const arena = arenaFor(maxSize, this.#unix);
     const vlen = Math.min(arena.slots, want ?? this.#vlen);
-    // Only seqpacket needs control data (credentials, descriptors). Elsewhere
-    // a zero control length makes the kernel drop descriptors (closing them)
-    // instead of installing them where nobody would close them.
-    const wantControl = this.#zero === "eof-without-credentials";
+    // Only Unix sockets that hand over descriptors or credentials ask for
+    // control data. Elsewhere a zero control length makes the kernel drop
+    // descriptors (closing them) instead of installing them where nobody
+    // would close them.
+    const wantControl = this.#control !== undefined;
     arena.prepare(vlen, wantControl);
     // AF_PACKET refuses MSG_CMSG_CLOEXEC with EINVAL, so it goes only with control data.
     const flags = wantControl ? MSG_DONTWAIT | MSG_CMSG_CLOEXEC : MSG_DONTWAIT;
@@ -1139,7 +1212,9 @@ export class FdSocket<A = unknown> {
         const count = (cmsgLen - SIZEOF_CMSGHDR) / 4;
         r.fds ??= [];
         for (let i = 0; i < count; i++) r.fds.push(v.getInt32(body + i * 4, true));
-      } else if (level === SOL_SOCKET && type === SCM_CREDENTIALS) {
+      } else if (
+        level === SOL_SOCKET && type === SCM_CREDENTIALS && this.#control === "fds+credentials"
+      ) {
         r.credentials = decodeUcred(v, body);
       }
       off += CMSG_ALIGN(cmsgLen);

@@ -431,3 +431,66 @@ export function fdTable(): Map<number, string> {
 export function socketFdCount(): number {
   return [...fdTable().values()].filter((target) => target.startsWith("socket:")).length;
 }
+
+let fileCalls:
+  | {
+    open(path: Uint8Array, flags: number): number;
+    close(fd: number): number;
+    getrlimit(resource: number, limit: Uint8Array): number;
+    setrlimit(resource: number, limit: Uint8Array): number;
+  }
+  | undefined;
+
+/** Test-only libc calls the package has no reason to offer (needs --allow-ffi). */
+function files(): NonNullable<typeof fileCalls> {
+  return fileCalls ??= Deno.dlopen("libc.so.6", {
+    open: { parameters: ["buffer", "i32"], result: "i32" },
+    close: { parameters: ["i32"], result: "i32" },
+    getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+    setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  }).symbols;
+}
+
+/** Opens `path` read-only, close-on-exec, as a bare descriptor to pass around. */
+export function openFd(path: string): number {
+  const O_RDONLY_CLOEXEC = 0o2000000;
+  const fd = files().open(new TextEncoder().encode(path + "\0"), O_RDONLY_CLOEXEC);
+  assert.ok(fd >= 0, `open ${path} failed`);
+  return fd;
+}
+
+/** Closes a descriptor from {@linkcode openFd}. */
+export function closeFd(fd: number): void {
+  files().close(fd);
+}
+
+/** The text of the file behind descriptor `fd`, reopened through /proc. */
+export function fdText(fd: number): string {
+  return procText(`/proc/${Deno.pid}/fd/${fd}`);
+}
+
+/** Whether descriptor `fd` of this process is close-on-exec. */
+export function isCloseOnExec(fd: number): boolean {
+  const info = procText(`/proc/${Deno.pid}/fdinfo/${fd}`);
+  return (parseInt(/^flags:\s+([0-7]+)/m.exec(info)![1], 8) & 0o2000000) !== 0;
+}
+
+/**
+ * Starts `receive()` with this process's open-file limit lowered so that
+ * exactly `room` more descriptors fit, then restores the limit: a receive of
+ * a queued record completes synchronously, so it runs under the lower limit.
+ */
+export function startUnderFileLimit<T>(room: number, receive: () => Promise<T>): Promise<T> {
+  const RLIMIT_NOFILE = 7;
+  const limit = new BigUint64Array(2);
+  assert.equal(files().getrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer)), 0);
+  let free = 0, n = 0;
+  for (; free < room; n++) if (!isOpenFd(n)) free++;
+  const lowered = new BigUint64Array([BigInt(n), limit[1]]);
+  assert.equal(files().setrlimit(RLIMIT_NOFILE, new Uint8Array(lowered.buffer)), 0);
+  try {
+    return receive();
+  } finally {
+    files().setrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer));
+  }
+}

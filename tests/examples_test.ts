@@ -643,4 +643,65 @@ Deno.test("examples/activated_server.ts listens itself when started by hand", as
     "READY=1\nSTATUS=serving 2 sockets of its own",
     "STOPPING=1\nSTATUS=closing its sockets",
   ]);
+
+// ---------------------------------------------------------------------------
+// ip.ts and watch_links.ts, in a namespace of the test's own
+
+/** A namespace with a veth pair up, addresses, a route via a gateway, and a link down. */
+function netlinkNamespace(): NetNs {
+  const ns = new NetNs({ prefix: "nl-" });
+  try {
+    ns.ip("link", "add", "nle0", "type", "veth", "peer", "name", "nle1");
+    ns.ip("link", "add", "nle2", "type", "veth", "peer", "name", "nle3");
+    ns.ip("addr", "add", "10.30.0.1/24", "dev", "nle0");
+    ns.ip("link", "set", "nle0", "up");
+    ns.ip("link", "set", "nle1", "up");
+    ns.ip("route", "add", "10.31.0.0/16", "via", "10.30.0.2", "metric", "5");
+    return ns;
+  } catch (err) {
+    ns[Symbol.dispose]();
+    throw err;
+  }
+}
+
+Deno.test({
+  name: "examples/ip.ts prints links as ip -j link does and routes as ip route does",
+  ...needs("CAP_NET_ADMIN"),
+  async fn() {
+    using ns = netlinkNamespace();
+    const inNs = ["ip", "netns", "exec", ns.name];
+    const links = await runExample("ip.ts", ["--allow-ffi"], ["-j", "link"], { prefix: inNs });
+    assertSuccess(links);
+    const names = (json: string) =>
+      (JSON.parse(json) as { ifindex: number; ifname: string; operstate: string }[])
+        .map((l) => `${l.ifindex} ${l.ifname} ${l.operstate}`);
+    assert.deepEqual(names(links.stdout), names(ns.ip("-j", "link")));
+    const routes = await runExample("ip.ts", ["--allow-ffi"], ["route"], { prefix: inNs });
+    assertSuccess(routes);
+    const text = (s: string) => s.trim().split("\n").map((l) => l.trim());
+    assert.deepEqual(text(routes.stdout), text(ns.ip("route")));
+    assert.ok(routes.stdout.includes("10.31.0.0/16 via 10.30.0.2 dev nle0 metric 5"));
+  },
+});
+
+Deno.test({
+  name: "examples/watch_links.ts prints one line per link change and stops after -c",
+  ...needs("CAP_NET_ADMIN"),
+  async fn() {
+    using ns = netlinkNamespace();
+    const command = denoRun(`${EXAMPLES}watch_links.ts`, {
+      flags: ["--allow-ffi"],
+      args: ["-c", "2", "-t", "20"],
+      prefix: ["ip", "netns", "exec", ns.name],
+    });
+    await using child = killOnDispose(command.spawn());
+    const out = lines(child.stdout);
+    assert.equal(await nextLine(out, 10_000), "watching");
+    ns.ip("link", "set", "nle2", "up");
+    assert.match(await nextLine(out, 2000), /^\S+ new \d+ nle2 \S+ <.*UP.*>$/);
+    ns.ip("link", "del", "nle3");
+    assert.match(await nextLine(out, 2000), / nle[23] /);
+    const status = await deadline(child.status, 5000, "watch_links.ts to stop after 2 changes");
+    assert.equal(status.code, 0);
+  },
 });

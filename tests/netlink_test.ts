@@ -27,6 +27,7 @@ import { NetNs } from "./_netns.ts";
 import {
   deadline,
   denoJson,
+  denoRun,
   isOpenFd,
   lines,
   needs,
@@ -509,6 +510,29 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "setLinkUp() sets a link up and down as ip link set does",
+  needs("CAP_NET_ADMIN"),
+  async () => {
+    using ns = testNamespace();
+    const set = (state: string) =>
+      denoJson(CHILD, {
+        flags: ["--allow-ffi"],
+        args: ["set", "nlv2", state],
+        prefix: ["ip", "netns", "exec", ns.name],
+      }) as unknown as Promise<string[]>;
+    const flags = () => (JSON.parse(ns.ip("-j", "link", "show", "nlv2"))[0].flags as string[]);
+    const upFlags = await set("up");
+    assert.ok(upFlags.includes("UP") && flags().includes("UP"), String(upFlags));
+    const downFlags = await set("down");
+    assert.ok(!downFlags.includes("UP") && !flags().includes("UP"), String(downFlags));
+    const { setLinkUp } = await import("../netlink.ts");
+    await assert.rejects(setLinkUp("nlnosuch0", true), Deno.errors.NotFound);
+    await assert.rejects(setLinkUp(0, true), RangeError);
+    await assert.rejects(setLinkUp("lo", "yes" as never), TypeError);
+  },
+);
+
 function denoArgv(args: string[]): string[] {
   return [Deno.execPath(), "run", "--quiet", "--no-prompt", "--allow-ffi", CHILD, ...args];
 }
@@ -594,6 +618,23 @@ Deno.test('listSockets({ protocol: "unix" }) shows paths, states and inodes as s
   const ssServed = ss(["-xa"]).find((c) => Number(c[5]) === served.inode);
   assert.ok(ssServed);
   assert.deepEqual([ssServed[1], Number(ssServed[7])], ["ESTAB", served.peerPort]);
+});
+
+Deno.test("the listings need --allow-ffi and say so, and leave no socket open", async () => {
+  const out = await denoRun(CHILD, { args: ["dump"], stderr: "piped" }).output();
+  assert.equal(out.success, false);
+  assert.match(new TextDecoder().decode(out.stderr), /NotCapable.*--allow-ffi/);
+  const { listAddresses, listLinks, listRoutes } = await import("../netlink.ts");
+  const before = socketFdCount();
+  const [links, addresses, routes] = await Promise.all([
+    listLinks(),
+    listAddresses(),
+    listRoutes({ table: "local" }),
+  ]);
+  assert.ok(links.some((l) => l.ifname === "lo" && l.link_type === "loopback"));
+  assert.ok(addresses.some((a) => a.local === "127.0.0.1" && a.prefixlen === 8));
+  assert.ok(routes.some((r) => r.dst === "127.0.0.1" && r.type === "local" && r.table === "local"));
+  assert.equal(socketFdCount(), before);
 });
 
 Deno.test("listRoutes() and listSockets() check their options", async () => {

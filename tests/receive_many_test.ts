@@ -22,6 +22,25 @@ interface Subject {
   close(): void;
 }
 
+/** Sockets `a` (the sender) and `b` (the receiver) as a Subject that closes both. */
+function subject(
+  a: { close(): void },
+  b: PacketSocket<unknown>,
+  send: (payload: Uint8Array) => Promise<unknown>,
+  more: { skip?: number; blocks?: boolean } = {},
+): Subject {
+  return {
+    receiver: b,
+    send,
+    skip: more.skip ?? 0,
+    blocks: more.blocks,
+    close() {
+      a.close();
+      b.close();
+    },
+  };
+}
+
 /** A record whose every byte is `tag`, `size` bytes long. */
 function record(tag: number, size: number): Uint8Array {
   return new Uint8Array(size).fill(tag);
@@ -153,15 +172,7 @@ async function checkAll(t: Deno.TestContext, make: () => Subject): Promise<void>
 Deno.test("receiveMany() on seqpacketPair()", async (t) => {
   await checkAll(t, () => {
     const [a, b] = seqpacketPair();
-    return {
-      receiver: b,
-      send: (p) => a.send(p),
-      skip: 0,
-      close() {
-        a.close();
-        b.close();
-      },
-    };
+    return subject(a, b, (p) => a.send(p));
   });
 });
 
@@ -185,15 +196,7 @@ for (const backend of ["builtin", "ffi"] as const) {
     await checkAll(t, () => {
       const a = listenDatagram({ hostname: "127.0.0.1", port: 0, backend });
       const b = listenDatagram({ hostname: "127.0.0.1", port: 0, backend });
-      return {
-        receiver: b,
-        send: (p) => a.send(p, b.localAddr),
-        skip: 0,
-        close() {
-          a.close();
-          b.close();
-        },
-      };
+      return subject(a, b, (p) => a.send(p, b.localAddr));
     });
   });
 }
@@ -204,15 +207,7 @@ Deno.test("receiveMany() on Unix datagram sockets, ffi backend", async (t) => {
   await checkAll(t, () => {
     const a = listenDatagram({ path: "", backend: "ffi" });
     const b = listenDatagram({ path: `${dir.path}/b${n++}.sock`, backend: "ffi" });
-    return {
-      receiver: b,
-      send: (p) => a.send(p, b.localAddr),
-      skip: 0,
-      close() {
-        a.close();
-        b.close();
-      },
-    };
+    return subject(a, b, (p) => a.send(p, b.localAddr));
   });
 });
 
@@ -229,15 +224,7 @@ Deno.test({
       const protocol = spareProtocol();
       const a = openRaw({ family: "ipv6", protocol });
       const b = openRaw({ family: "ipv6", protocol });
-      return {
-        receiver: b,
-        send: (p) => a.send(p, { transport: "ip", hostname: "::1" }),
-        skip: 0,
-        close() {
-          a.close();
-          b.close();
-        },
-      };
+      return subject(a, b, (p) => a.send(p, { transport: "ip", hostname: "::1" }));
     });
   },
 });
@@ -254,21 +241,12 @@ for (const immediate of [false, true]) {
         const b = openPacket({ interface: "lo", protocol, immediate });
         const header = new Uint8Array(14);
         new DataView(header.buffer).setUint16(12, protocol);
-        return {
-          receiver: b,
-          send(p) {
-            const frame = new Uint8Array(14 + p.length);
-            frame.set(header);
-            frame.set(p, 14);
-            return a.send(frame);
-          },
-          skip: 14,
-          blocks: !immediate,
-          close() {
-            a.close();
-            b.close();
-          },
-        };
+        return subject(a, b, (p) => {
+          const frame = new Uint8Array(14 + p.length);
+          frame.set(header);
+          frame.set(p, 14);
+          return a.send(frame);
+        }, { skip: 14, blocks: !immediate });
       });
     },
   });

@@ -8,7 +8,6 @@ import {
   listenSeqpacket,
   type SeqpacketConn,
   type SeqpacketListener,
-  type SeqpacketMessage,
   seqpacketPair,
   type SeqpacketSocketOptions,
 } from "../seqpacket.ts";
@@ -16,41 +15,28 @@ import { SocketError } from "../errors.ts";
 import { openSocketCount } from "../ffi/socket.ts";
 import {
   assertBusyPollSparesWaits,
+  closeFd,
   deadline,
   denoJson,
   descriptorCount,
   engineEventsOnSeparateCpus,
+  fdText,
+  isCloseOnExec,
   isOpenFd,
   lines,
   needs,
   nextLine,
+  openFd,
   prng,
-  procText,
   python,
   randomBytes,
   RunningDigest,
+  startUnderFileLimit,
   tempDir,
 } from "./_helpers.ts";
 
 const PEER = Deno.readTextFileSync(new URL("./peers/seqpacket_peer.py", import.meta.url));
 const PERMISSION_PEER = new URL("./peers/seqpacket_permissions.ts", import.meta.url).pathname;
-
-// Test-only libc calls the package has no reason to offer: opening a file as
-// a bare descriptor, and lowering this process's limit of open files.
-const libc = Deno.dlopen("libc.so.6", {
-  open: { parameters: ["buffer", "i32"], result: "i32" },
-  close: { parameters: ["i32"], result: "i32" },
-  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
-  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
-}).symbols;
-const O_RDONLY_CLOEXEC = 0o2000000;
-const RLIMIT_NOFILE = 7;
-
-function openFd(path: string): number {
-  const fd = libc.open(new TextEncoder().encode(path + "\0"), O_RDONLY_CLOEXEC);
-  assert.ok(fd >= 0, `open ${path} failed`);
-  return fd;
-}
 
 /**
  * The descriptor count with the engine started (its epoll and eventfd are
@@ -59,17 +45,6 @@ function openFd(path: string): number {
 function fdBaseline(): number {
   for (const conn of seqpacketPair()) conn.close();
   return descriptorCount();
-}
-
-/** The text of the file behind descriptor `fd`, reopened through /proc. */
-function fdText(fd: number): string {
-  return procText(`/proc/${Deno.pid}/fd/${fd}`);
-}
-
-function isCloseOnExec(fd: number): boolean {
-  const info = procText(`/proc/${Deno.pid}/fdinfo/${fd}`);
-  const flags = parseInt(/^flags:\s+([0-7]+)/m.exec(info)![1], 8);
-  return (flags & 0o2000000) !== 0;
 }
 
 const enc = new TextEncoder();
@@ -357,7 +332,7 @@ Deno.test("SeqpacketConn.send() passes three temp files; the receiver reads each
     }
     closeFds(m.fds);
   } finally {
-    for (const fd of mine) libc.close(fd);
+    for (const fd of mine) closeFd(fd);
     a.close();
     b.close();
   }
@@ -383,7 +358,7 @@ Deno.test("SeqpacketConn.send() passes 253 descriptors; 254 is RangeError before
     assert.equal(fdText(m.fds[252]), "same file");
     closeFds(m.fds);
   } finally {
-    libc.close(fd);
+    closeFd(fd);
     a.close();
     b.close();
   }
@@ -405,25 +380,12 @@ Deno.test("SeqpacketConn.receive() reports controlTruncated when out of descript
   Deno.writeTextFileSync(`${dir.path}/f`, "x");
   const [a, b] = seqpacketPair();
   const fd = openFd(`${dir.path}/f`);
-  const limit = new BigUint64Array(2);
-  assert.equal(libc.getrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer)), 0);
   try {
     await a.send(enc.encode("five"), { fds: [fd, fd, fd, fd, fd] });
-    libc.close(fd);
+    closeFd(fd);
     const before = descriptorCount();
     // Room for exactly two more descriptors: the lowest two free numbers.
-    let free = 0, n = 0;
-    for (; free < 2; n++) if (!isOpenFd(n)) free++;
-    const lowered = new BigUint64Array([BigInt(n), limit[1]]);
-    assert.equal(libc.setrlimit(RLIMIT_NOFILE, new Uint8Array(lowered.buffer)), 0);
-    let pending: Promise<SeqpacketMessage | null>;
-    try {
-      // The record is queued, so this receive completes synchronously, under the limit.
-      pending = b.receive();
-    } finally {
-      libc.setrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer));
-    }
-    const m = await pending;
+    const m = await startUnderFileLimit(2, () => b.receive());
     assert.equal(dec.decode(m?.data), "five");
     assert.equal(m?.controlTruncated, true);
     assert.equal(m?.fds?.length, 2, "the two that fit were delivered");
@@ -432,7 +394,6 @@ Deno.test("SeqpacketConn.receive() reports controlTruncated when out of descript
     closeFds(m.fds);
     assert.equal(descriptorCount(), before, "the three that did not fit were not installed");
   } finally {
-    libc.setrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer));
     a.close();
     b.close();
   }
@@ -462,7 +423,7 @@ Deno.test("SeqpacketConn.read() closes descriptors it cannot hand over; close() 
     before,
     "closing the socket closed the unread record's descriptors",
   );
-  libc.close(fd);
+  closeFd(fd);
 });
 
 // ---------------------------------------------------------------------------
@@ -558,7 +519,7 @@ Deno.test(
           fds.push(openFd(`${dir.path}/f${i}`));
         }
         await conn.send(enc.encode("fds"), { fds });
-        for (const fd of fds) libc.close(fd);
+        for (const fd of fds) closeFd(fd);
         assert.equal(dec.decode((await conn.receive())?.data), "py 0,py 1,py 2");
       } finally {
         conn.close();

@@ -1,9 +1,10 @@
 // Runs inside a test's network namespace (under `ip netns exec`):
 //   dump          prints {links, addresses, routes} as one JSON line
 //   watch N       prints "ready", then N changes (links and addresses), one JSON line each
+//   set NAME up|down  sets a link up or down, then prints its flags as JSON
 // Needs --allow-ffi.
 
-import { listAddresses, listLinks, listRoutes, watchNetwork } from "../../netlink.ts";
+import { listAddresses, listLinks, listRoutes, setLinkUp, watchNetwork } from "../../netlink.ts";
 
 const [mode, count] = Deno.args;
 if (mode === "dump") {
@@ -21,6 +22,9 @@ if (mode === "dump") {
     console.log(JSON.stringify(change));
     if (++seen >= Number(count)) break;
   }
+} else if (mode === "set") {
+  await setLinkUp(count, Deno.args[2] === "up");
+  console.log(JSON.stringify((await listLinks()).find((l) => l.ifname === count)?.flags));
 } else {
   throw new Error(`unknown mode ${mode}`);
 }
