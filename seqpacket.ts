@@ -34,9 +34,8 @@
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
 import { checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
-import { checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
+import { checkFds, checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
-import { SCM_MAX_FD as MAX_FDS } from "./ffi/constants.ts";
 import { describeAddress } from "./ffi/errors.ts";
 import { requireUnix } from "./ffi/permissions.ts";
 import { decodeUnix, encodeUnix } from "./ffi/sockaddr.ts";
@@ -270,27 +269,6 @@ function checkPath(call: string, path: unknown): Uint8Array {
 
 function checkSize(call: string, what: string, value: unknown, max: number): number | undefined {
   return checkOptionalInteger(`${call}: ${what}`, value, 1, max);
-}
-
-function checkFds(what: string, fds: unknown, max = MAX_FDS): number[] | undefined {
-  if (fds === undefined) return undefined;
-  if (!Array.isArray(fds)) {
-    throw new TypeError(`${what}: fds must be an array of descriptors, got ${typeof fds}`);
-  }
-  if (fds.length > max) {
-    throw new RangeError(
-      `${what}: ${fds.length} descriptors is over the limit of ${max} per record`,
-    );
-  }
-  for (const fd of fds) {
-    if (typeof fd !== "number" || !Number.isInteger(fd)) {
-      throw new TypeError(`${what}: a descriptor must be an integer, got ${String(fd)}`);
-    }
-    if (fd < 0 || fd > 0x7fffffff) {
-      throw new RangeError(`${what}: a descriptor must be between 0 and 2147483647, got ${fd}`);
-    }
-  }
-  return fds;
 }
 
 const MAX_BUFFER_SIZE = 0x7fffffff;
