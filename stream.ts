@@ -1302,7 +1302,15 @@ export async function connectStream(options: ConnectStreamOptions): Promise<Stre
   const target = checkTarget(options, "connect", "127.0.0.1");
   const signal = checkSignal("connect", options.signal);
   signal?.throwIfAborted();
-  if (target.backend === "ffi") return ffiConn(await connectFfi(target, signal));
+  if (target.backend === "ffi") {
+    const conn = ffiConn(await connectFfi(target, signal));
+    // A Unix connect completes at once; an abort since then still wins.
+    if (signal?.aborted) {
+      conn.close();
+      throw signal.reason;
+    }
+    return conn;
+  }
   try {
     // Deno cancels its own TCP connect on abort; a Unix connect it cannot
     // cancel, so that one is raced and a late connection closed.
