@@ -6,19 +6,32 @@ import {
   listenStream,
   type StreamConn,
   StreamListener,
+  type StreamMessage,
+  streamPair,
+  type StreamSendOptions,
   type TcpStreamOptions,
   type UnixStreamOptions,
 } from "../stream.ts";
 import type { NetAddr, Reader, UnixAddr } from "../types.ts";
+import { adopterFor, type DescribedFd } from "../_internal/adopt.ts";
+import { encodeInet, encodeUnix } from "../ffi/sockaddr.ts";
 import {
+  closeFd,
   deadline,
+  descriptorCount,
+  fdText,
+  isOpenFd,
+  killOnDispose,
   lines,
   needs,
   nextLine,
+  openFd,
   prng,
+  procText,
   python,
   randomBytes,
   RunningDigest,
+  sha256,
   tempDir,
 } from "./_helpers.ts";
 
@@ -350,8 +363,8 @@ time.sleep(120)
     assert.throws(() => listenStream({ backend, path }), (err) => {
       assert.ok(err instanceof Deno.errors.AddrInUse, String(err));
       // The FFI backend names the system call that failed.
-    const call = backend === "ffi" ? "bind" : "listen";
-    assert.equal(err.message, `${call} ${JSON.stringify(path)}: address already in use`);
+      const call = backend === "ffi" ? "bind" : "listen";
+      assert.equal(err.message, `${call} ${JSON.stringify(path)}: address already in use`);
       return true;
     });
     assert.equal(Deno.lstatSync(path).ino, ino);
@@ -703,4 +716,543 @@ Deno.test("new StreamListener()/StreamConn wrap Deno's own listener and connecti
   using server = await deadline(accepted, 5000, "accept");
   await client.write(new Uint8Array([1]));
   assert.equal(await server.read(new Uint8Array(1)), 1);
+});
+
+// ---------------------------------------------------------------------------
+// The FFI backend's own part: descriptors, interop, credentials, fromFd.
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** The descriptor count with the engine started (its epoll and eventfd are not leaks). */
+function fdBaseline(): number {
+  for (const end of streamPair()) end.close();
+  return descriptorCount();
+}
+
+function isCloseOnExec(fd: number): boolean {
+  const info = procText(`/proc/${Deno.pid}/fdinfo/${fd}`);
+  return (parseInt(/^flags:\s+([0-7]+)/m.exec(info)![1], 8) & 0o2000000) !== 0;
+}
+
+/** `n` files holding `${prefix} ${i}`, opened as bare descriptors. */
+function openFiles(dir: string, prefix: string, n: number): { paths: string[]; fds: number[] } {
+  const paths = [], fds = [];
+  for (let i = 0; i < n; i++) {
+    const path = `${dir}/${prefix}${i}`;
+    Deno.writeTextFileSync(path, `${prefix} ${i}`);
+    paths.push(path);
+    fds.push(openFd(path));
+  }
+  return { paths, fds };
+}
+
+for (const transport of ["tcp", "unix"] as const) {
+  Deno.test(`StreamConn over ${transport}: FFI and built-in ends talk both ways, 1 MiB each, digests equal`, async () => {
+    using dir = tempDir();
+    for (const [listenWith, connectWith] of [["ffi", "builtin"], ["builtin", "ffi"]] as const) {
+      const { listener, target } = listenOn(transport, dir.path, listenWith);
+      using _l = listener;
+      const accepted = listener.accept();
+      using client = await deadline(
+        connectStream({ ...target, backend: connectWith }),
+        5000,
+        "connect",
+      );
+      using server = await deadline(accepted, 5000, "accept");
+      assert.equal(listener.backend, listenWith);
+      assert.equal(server.backend, listenWith);
+      assert.equal(client.backend, connectWith);
+      for (const end of [listener, server, client]) {
+        if (end.backend === "ffi") assert.ok(Number.isInteger(end.fd) && end.fd! > 2);
+        else assert.equal(end.fd, null);
+      }
+      const payload = randomBytes(prng(7), 1 << 20);
+      const [toServer, toClient] = await deadline(
+        Promise.all([
+          readToEnd(server),
+          readToEnd(client),
+          client.write(payload).then(() => client.closeWrite()),
+          server.write(payload).then(() => server.closeWrite()),
+        ]),
+        20_000,
+        "1 MiB each way",
+      );
+      assert.equal(await sha256(toServer), await sha256(payload));
+      assert.equal(await sha256(toClient), await sha256(payload));
+      if (transport === "unix") rmSock(dir.path);
+    }
+  });
+}
+
+function rmSock(dir: string): void {
+  try {
+    Deno.removeSync(`${dir}/s.sock`);
+  } catch { /* the listener removed it */ }
+}
+
+Deno.test("StreamConn.fd and StreamListener.fd are null after close(); the descriptor is closed", () => {
+  const listener = listenStream({ hostname: LOOPBACK, port: 0, backend: "ffi" });
+  const fd = listener.fd!;
+  assert.ok(isOpenFd(fd));
+  listener.close();
+  assert.equal(listener.fd, null);
+  assert.ok(!isOpenFd(fd));
+  const [a, b] = streamPair();
+  const fds = [a.fd!, b.fd!];
+  a.close();
+  b.close();
+  assert.deepEqual([a.fd, b.fd], [null, null]);
+  assert.ok(!fds.some(isOpenFd));
+});
+
+Deno.test('StreamConn.receive(): descriptors sent with "ab" come with exactly "ab", not with a later "cd"', async () => {
+  using dir = tempDir();
+  const before = fdBaseline();
+  const [a, b] = streamPair();
+  try {
+    const { fds } = openFiles(dir.path, "f", 2);
+    await a.send(enc.encode("ab"), { fds });
+    await a.send(enc.encode("cd"));
+    for (const fd of fds) closeFd(fd);
+    const first = await deadline(b.receive(), 5000, "the first receive");
+    assert.equal(dec.decode(first?.data), "ab");
+    assert.equal(first?.fds?.length, 2);
+    assert.equal(first?.controlTruncated, undefined);
+    assert.deepEqual(first!.fds!.map(fdText), ["f 0", "f 1"]);
+    assert.ok(first!.fds!.every(isCloseOnExec), "received descriptors are close-on-exec");
+    for (const fd of first!.fds!) closeFd(fd);
+    const second = await deadline(b.receive(), 5000, "the second receive");
+    assert.deepEqual(second, { data: enc.encode("cd") } satisfies StreamMessage);
+    // Plain bytes written before the descriptors may share their receive.
+    const one = openFd(`${dir.path}/f0`);
+    await a.write(enc.encode("xy"));
+    await a.send(enc.encode("z"), { fds: [one] });
+    await a.write(enc.encode("later"));
+    closeFd(one);
+    const merged = await b.receive();
+    assert.ok(["xyz", "xy"].includes(dec.decode(merged?.data)), dec.decode(merged?.data));
+    const fdsMessage = merged?.fds ? merged : await b.receive({ maxSize: 1 });
+    assert.equal(dec.decode(fdsMessage?.data).at(-1), "z");
+    assert.equal(fdsMessage?.fds?.length, 1);
+    closeFd(fdsMessage!.fds![0]);
+    assert.equal(dec.decode((await b.receive())?.data), "later");
+  } finally {
+    a.close();
+    b.close();
+  }
+  assert.equal(descriptorCount(), before);
+});
+
+Deno.test("StreamConn.receive() with a small maxSize returns descriptors with the first bytes of their write", async () => {
+  using dir = tempDir();
+  const [a, b] = streamPair();
+  try {
+    const { fds } = openFiles(dir.path, "m", 1);
+    await a.send(enc.encode("0123456789"), { fds });
+    closeFd(fds[0]);
+    const head = await b.receive({ maxSize: 4 });
+    assert.equal(dec.decode(head?.data), "0123");
+    assert.equal(head?.fds?.length, 1);
+    closeFd(head!.fds![0]);
+    assert.deepEqual(await b.receive(), { data: enc.encode("456789") });
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+Deno.test("StreamConn.read() closes descriptors that come with its bytes; close() closes unread ones", async () => {
+  using dir = tempDir();
+  const before = fdBaseline();
+  const { fds } = openFiles(dir.path, "r", 3);
+  {
+    const [a, b] = streamPair();
+    await a.send(enc.encode("abc"), { fds });
+    const buf = new Uint8Array(16);
+    assert.equal(await b.read(buf), 3);
+    assert.equal(dec.decode(buf.subarray(0, 3)), "abc");
+    assert.equal(descriptorCount(), before + 2 + 3, "only the pair and our own three are open");
+    // Descriptors in flight, never received, when both ends close.
+    await a.send(enc.encode("unread"), { fds });
+    a.close();
+    b.close();
+  }
+  for (const fd of fds) closeFd(fd);
+  assert.equal(descriptorCount(), before);
+});
+
+// Test-only libc calls: this process's limit of open files, and bare sockets for fromFd.
+const testLibc = Deno.dlopen("libc.so.6", {
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+}).symbols;
+const RLIMIT_NOFILE = 7;
+
+Deno.test("StreamConn.receive() out of descriptors: controlTruncated, the ones that fit, no leak", async () => {
+  using dir = tempDir();
+  const before = fdBaseline();
+  const [a, b] = streamPair();
+  const { fds } = openFiles(dir.path, "t", 1);
+  const limit = new BigUint64Array(2);
+  assert.equal(testLibc.getrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer)), 0);
+  try {
+    await a.send(enc.encode("five"), { fds: [fds[0], fds[0], fds[0], fds[0], fds[0]] });
+    closeFd(fds[0]);
+    const queued = descriptorCount();
+    // Room for exactly two more descriptors: the lowest two free numbers.
+    let free = 0, n = 0;
+    for (; free < 2; n++) if (!isOpenFd(n)) free++;
+    const lowered = new BigUint64Array([BigInt(n), limit[1]]);
+    assert.equal(testLibc.setrlimit(RLIMIT_NOFILE, new Uint8Array(lowered.buffer)), 0);
+    let pending: Promise<StreamMessage | null>;
+    try {
+      // The bytes are queued, so this receive completes synchronously, under the limit.
+      pending = b.receive();
+    } finally {
+      testLibc.setrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer));
+    }
+    const m = await pending;
+    assert.equal(dec.decode(m?.data), "five");
+    assert.equal(m?.controlTruncated, true);
+    assert.equal(m?.fds?.length, 2, "the two that fit were delivered");
+    assert.deepEqual(m!.fds!.map(fdText), ["t 0", "t 0"]);
+    assert.equal(descriptorCount(), queued + 2);
+    for (const fd of m!.fds!) closeFd(fd);
+  } finally {
+    testLibc.setrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer));
+    a.close();
+    b.close();
+  }
+  assert.equal(descriptorCount(), before, "the three that did not fit were not installed");
+});
+
+Deno.test("StreamConn.receive({ signal }) rejects with signal.reason and consumes nothing; close() settles it with null", async () => {
+  const [a, b] = streamPair();
+  try {
+    const controller = new AbortController();
+    const pending = b.receive({ signal: controller.signal });
+    const reason = new Error("enough");
+    controller.abort(reason);
+    await assert.rejects(deadline(pending, 1000, "the aborted receive"), (err) => err === reason);
+    await a.write(enc.encode("kept"));
+    assert.equal(dec.decode((await b.receive())?.data), "kept");
+    const waiting = b.receive();
+    b.close();
+    assert.equal(await deadline(waiting, 1000, "receive after close"), null);
+    assert.equal(await b.receive(), null);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+Deno.test('StreamConn on the built-in backend: send with fds, receive and peerCredentials are NotSupported naming backend: "ffi"', async () => {
+  using dir = tempDir();
+  const { listener, client, server } = await pair("unix", dir.path, "builtin");
+  using _l = listener;
+  using _c = client;
+  using _s = server;
+  const isNotSupported = (err: unknown): boolean => {
+    assert.ok(err instanceof Deno.errors.NotSupported, String(err));
+    assert.match(err.message, /backend: "ffi"/);
+    return true;
+  };
+  await assert.rejects(client.send(enc.encode("x"), { fds: [0] }), isNotSupported);
+  await assert.rejects(client.receive(), isNotSupported);
+  assert.throws(() => client.peerCredentials(), isNotSupported);
+  // Without descriptors, send is write.
+  assert.equal(await client.send(enc.encode("ok")), 2);
+  const buf = new Uint8Array(2);
+  assert.equal(await server.read(buf), 2);
+});
+
+Deno.test("StreamConn.send()/receive() check their arguments before any system call", async () => {
+  const before = fdBaseline();
+  const [a, b] = streamPair();
+  try {
+    await assert.rejects(a.send(new Uint8Array(0), { fds: [0] }), RangeError);
+    await assert.rejects(a.send(enc.encode("x"), { fds: "0" as unknown as number[] }), TypeError);
+    await assert.rejects(a.send(enc.encode("x"), { fds: [1.5] }), TypeError);
+    await assert.rejects(a.send(enc.encode("x"), { fds: [-1] }), RangeError);
+    await assert.rejects(a.send(enc.encode("x"), { fds: new Array(254).fill(0) }), RangeError);
+    await assert.rejects(a.send(enc.encode("x"), null as unknown as StreamSendOptions), TypeError);
+    for (const maxSize of [0, -1, (1 << 30) + 1]) {
+      await assert.rejects(b.receive({ maxSize }), RangeError);
+    }
+    await assert.rejects(b.receive({ maxSize: 1.5 }), TypeError);
+    // A descriptor that is not open: the kernel refuses, nothing is sent.
+    await assert.rejects(a.send(enc.encode("x"), { fds: [999_999] }), Deno.errors.BadResource);
+    await a.write(enc.encode("only"));
+    assert.deepEqual(await b.receive(), { data: enc.encode("only") });
+  } finally {
+    a.close();
+    b.close();
+  }
+  using tcp = listenStream({ hostname: LOOPBACK, port: 0, backend: "ffi" });
+  const accepted = tcp.accept();
+  using client = await connectStream({ port: tcp.addr.port, backend: "ffi" });
+  using _server = await accepted;
+  await assert.rejects(client.send(enc.encode("x"), { fds: [0] }), Deno.errors.NotSupported);
+  assert.throws(() => client.peerCredentials(), Deno.errors.NotSupported);
+  client.close();
+  _server.close();
+  tcp.close();
+  assert.equal(descriptorCount(), before);
+});
+
+Deno.test("FFI stream sockets leak no descriptor on any failure path", async () => {
+  using dir = tempDir();
+  const before = fdBaseline();
+  const probe = listenStream({ hostname: LOOPBACK, port: 0, backend: "ffi" });
+  const port = probe.addr.port;
+  assert.throws(
+    () => listenStream({ hostname: LOOPBACK, port, backend: "ffi" }),
+    Deno.errors.AddrInUse,
+  );
+  probe.close();
+  await assert.rejects(connectStream({ port, backend: "ffi" }), Deno.errors.ConnectionRefused);
+  await assert.rejects(
+    connectStream({ path: `${dir.path}/none.sock`, backend: "ffi" }),
+    Deno.errors.NotFound,
+  );
+  await assert.rejects(
+    connectStream({ port, backend: "ffi", signal: AbortSignal.abort() }),
+    { name: "AbortError" },
+  );
+  assert.throws(
+    () => listenStream({ hostname: "example.com", port: 0, backend: "ffi" }),
+    TypeError,
+  );
+  assert.throws(
+    () => listenStream({ port: 0, backend: "nope" as "ffi" }),
+    /backend must be "builtin" or "ffi"/,
+  );
+  const listener = listenStream({ path: `${dir.path}/l.sock`, backend: "ffi" });
+  const pending = listener.accept();
+  listener.close();
+  await assert.rejects(pending, Deno.errors.BadResource);
+  assert.deepEqual([...Deno.readDirSync(dir.path)], []);
+  assert.equal(descriptorCount(), before);
+});
+
+Deno.test("streamPair() ends report unnamed Unix addresses and this process as the peer", () => {
+  const [a, b] = streamPair();
+  try {
+    assert.deepEqual(a.localAddr, { transport: "unix", path: "" });
+    assert.deepEqual(b.remoteAddr, { transport: "unix", path: "" });
+    assert.equal(a.backend, "ffi");
+    assert.deepEqual(a.peerCredentials(), { pid: Deno.pid, uid: Deno.uid(), gid: Deno.gid() });
+    assert.throws(() => a.setNoDelay(), Deno.errors.NotSupported);
+  } finally {
+    a.close();
+    b.close();
+  }
+  assert.throws(() => a.peerCredentials(), Deno.errors.BadResource);
+});
+
+const FDS_PEER = new URL("./peers/stream_fds_peer.py", import.meta.url).pathname;
+
+Deno.test(
+  "StreamConn over Unix passes 3 files each way with a Python peer (socket.send_fds/recv_fds)",
+  needs("python3"),
+  async () => {
+    using dir = tempDir();
+    const path = `${dir.path}/py.sock`;
+    const theirs = openFiles(dir.path, "py", 3);
+    for (const fd of theirs.fds) closeFd(fd);
+    fdBaseline();
+    await using peer = python(Deno.readTextFileSync(FDS_PEER), path, ...theirs.paths);
+    const out = lines(peer.stdout);
+    // Counted with the peer's pipes open.
+    const before = descriptorCount();
+    try {
+      assert.equal(await nextLine(out, 10_000), "ready");
+      using conn = await deadline(connectStream({ path, backend: "ffi" }), 5000, "connect");
+      const ours = openFiles(dir.path, "deno", 3);
+      await conn.send(enc.encode("fds"), { fds: ours.fds });
+      for (const fd of ours.fds) closeFd(fd);
+      let answer = "";
+      while (!answer.endsWith("\n")) {
+        const m = await deadline(conn.receive(), 5000, "the peer's answer");
+        assert.ok(m !== null && m.fds === undefined);
+        answer += dec.decode(m.data);
+      }
+      assert.equal(answer, "fds:deno 0,deno 1,deno 2\n");
+      await conn.write(enc.encode("go"));
+      const m = await deadline(conn.receive(), 5000, "the peer's files");
+      assert.equal(dec.decode(m?.data), "files");
+      assert.deepEqual(m?.fds?.map(fdText), ["py 0", "py 1", "py 2"]);
+      assert.ok(m!.fds!.every(isCloseOnExec));
+      for (const fd of m!.fds!) closeFd(fd);
+      await conn.write(enc.encode("bye"));
+      conn.close();
+      assert.equal(await nextLine(out, 10_000), "done 3");
+      assert.equal(descriptorCount(), before);
+    } finally {
+      await out.return?.();
+    }
+  },
+);
+
+const CREDENTIALS_PEER = `
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect("\\0" + sys.argv[1])
+print(os.getpid(), os.getuid(), os.getgid(), flush=True)
+s.recv(1)
+`;
+
+// The system's python3: nobody cannot reach one installed under /root.
+const SYSTEM_PYTHON = "/usr/bin/python3";
+
+function hasSystemPython(): boolean {
+  try {
+    return Deno.statSync(SYSTEM_PYTHON).isFile;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test(
+  "StreamConn.peerCredentials() names a Python peer running as nobody (setpriv)",
+  { ignore: needs("python3").ignore || !hasSystemPython() },
+  async () => {
+    const name = `sa-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    using listener = listenStream({ path: `\0${name}`, backend: "ffi" });
+    const accepted = listener.accept();
+    await using peer = killOnDispose(
+      new Deno.Command("setpriv", {
+        args: [
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          SYSTEM_PYTHON,
+          "-u",
+          "-c",
+          CREDENTIALS_PEER,
+          name,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn(),
+    );
+    const out = lines(peer.stdout);
+    try {
+      using conn = await deadline(accepted, 10_000, "the Python client");
+      const [pid, uid, gid] = (await nextLine(out, 10_000)).split(" ").map(Number);
+      assert.equal(pid, peer.pid);
+      assert.deepEqual(conn.peerCredentials(), { pid, uid: 65534, gid: 65534 });
+      assert.deepEqual([uid, gid], [65534, 65534]);
+      assert.deepEqual(conn.remoteAddr, { transport: "unix", path: "" });
+      assert.deepEqual(conn.localAddr, { transport: "unix", path: `\0${name}` });
+    } finally {
+      await out.return?.();
+    }
+  },
+);
+
+// fromFd's part here: the adopter stream.ts registers, given descriptors made with bare libc.
+const AF_UNIX = 1, AF_INET = 2, SOCK_STREAM = 1;
+const F_GETFL = 3, F_SETFL = 4, F_SETFD = 2, O_NONBLOCK = 0o4000, FD_CLOEXEC = 1;
+
+function described(
+  fd: number,
+  family: "unix" | "ipv4",
+  listening: boolean,
+): DescribedFd & { taken: boolean } {
+  const d = {
+    fd,
+    family,
+    kind: "stream" as const,
+    protocol: family === "ipv4" ? 6 : 0,
+    listening,
+    taken: false,
+    take() {
+      d.taken = true;
+      testLibc.fcntl(fd, F_SETFL, testLibc.fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+      testLibc.fcntl(fd, F_SETFD, FD_CLOEXEC);
+    },
+  };
+  return d;
+}
+
+function adopt(d: DescribedFd): unknown {
+  const adopter = adopterFor(d);
+  assert.ok(adopter, "stream.ts registers an adopter for stream descriptors");
+  return adopter.adopt(d);
+}
+
+Deno.test("the stream adopter: a listening TCP descriptor becomes an FFI StreamListener", async () => {
+  const fd = testLibc.socket(AF_INET, SOCK_STREAM, 0);
+  const addr = encodeInet(LOOPBACK, 0);
+  assert.equal(testLibc.bind(fd, addr, addr.length), 0);
+  assert.equal(testLibc.listen(fd, 8), 0);
+  const d = described(fd, "ipv4", true);
+  const listener = adopt(d) as StreamListener<NetAddr>;
+  assert.ok(listener instanceof StreamListener);
+  assert.ok(d.taken);
+  assert.equal(listener.backend, "ffi");
+  assert.equal(listener.fd, fd);
+  assert.equal(listener.addr.hostname, LOOPBACK);
+  const accepted = listener.accept();
+  using client = await connectStream({ port: listener.addr.port });
+  using server = await deadline(accepted, 5000, "accept on the adopted listener");
+  assert.equal(server.backend, "ffi");
+  await client.write(enc.encode("hi"));
+  const buf = new Uint8Array(2);
+  assert.equal(await server.read(buf), 2);
+  listener.close();
+  assert.ok(!isOpenFd(fd));
+});
+
+Deno.test("the stream adopter: connected Unix descriptors become FFI StreamConns; an unconnected one is NotConnected and left alone", async () => {
+  using dir = tempDir();
+  const fds = new Int32Array(2);
+  assert.equal(testLibc.socketpair(AF_UNIX, SOCK_STREAM, 0, new Uint8Array(fds.buffer)), 0);
+  const a = adopt(described(fds[0], "unix", false)) as StreamConn<UnixAddr>;
+  const b = adopt(described(fds[1], "unix", false)) as StreamConn<UnixAddr>;
+  try {
+    assert.deepEqual([a.fd, b.backend], [fds[0], "ffi"]);
+    assert.deepEqual(a.remoteAddr, { transport: "unix", path: "" });
+    await a.write(enc.encode("adopted"));
+    assert.deepEqual(await b.receive(), { data: enc.encode("adopted") });
+    assert.equal(b.peerCredentials().pid, Deno.pid);
+  } finally {
+    a.close();
+    b.close();
+  }
+  assert.ok(!isOpenFd(fds[0]) && !isOpenFd(fds[1]));
+
+  // A client connected to a named listener: its peer is the path.
+  const path = `${dir.path}/named.sock`;
+  using _listener = listenStream({ path, backend: "ffi" });
+  const raw = testLibc.socket(AF_UNIX, SOCK_STREAM, 0);
+  const target = encodeUnix(path);
+  assert.equal(testLibc.connect(raw, target, target.length), 0);
+  const client = adopt(described(raw, "unix", false)) as StreamConn<UnixAddr>;
+  assert.deepEqual(client.remoteAddr, { transport: "unix", path });
+  client.close();
+
+  const loose = testLibc.socket(AF_INET, SOCK_STREAM, 0);
+  const d = described(loose, "ipv4", false);
+  try {
+    assert.throws(() => adopt(d), (err) => {
+      assert.ok(err instanceof Deno.errors.NotConnected, String(err));
+      assert.match(err.message, new RegExp(`\\b${loose}\\b`));
+      return true;
+    });
+    assert.equal(d.taken, false);
+    assert.ok(isOpenFd(loose));
+    assert.equal(testLibc.fcntl(loose, F_GETFL, 0) & O_NONBLOCK, 0, "left untouched");
+  } finally {
+    closeFd(loose);
+  }
 });
