@@ -18,6 +18,7 @@ import { encodeInet, encodeUnix } from "../ffi/sockaddr.ts";
 import {
   closeFd,
   deadline,
+  denoJson,
   descriptorCount,
   fdText,
   isOpenFd,
@@ -1255,4 +1256,51 @@ Deno.test("the stream adopter: connected Unix descriptors become FFI StreamConns
   } finally {
     closeFd(loose);
   }
+});
+
+// Permissions and ref/unref of the FFI backend, in a separate Deno process each.
+const PERMISSION_PEER = new URL("./peers/stream_permissions.ts", import.meta.url).pathname;
+
+function runPeer(flags: string[], mode: string, addr = ""): Promise<Record<string, unknown>> {
+  return denoJson(PERMISSION_PEER, { flags, args: [mode, addr] });
+}
+
+Deno.test("the FFI stream backend asks what the built-ins ask, and --allow-ffi, as NotCapable naming the flag", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/perm.sock`;
+  const all = ["--allow-read", "--allow-write", "--allow-net"];
+  const noFfi = await runPeer(all, "listen", "tcp:0");
+  assert.equal(noFfi.name, "NotCapable");
+  assert.match(String(noFfi.message), /--allow-ffi/);
+  const noNet = await runPeer(["--allow-ffi"], "listen", "tcp:0");
+  assert.equal(noNet.name, "NotCapable");
+  assert.match(String(noNet.message), /net access to "127\.0\.0\.1:0".*--allow-net/);
+  const noWrite = await runPeer(["--allow-ffi", "--allow-read", "--allow-net"], "listen", path);
+  assert.equal(noWrite.name, "NotCapable");
+  assert.match(String(noWrite.message), /--allow-write/);
+  const noUnixNet = await runPeer(
+    ["--allow-ffi", "--allow-read", "--allow-write"],
+    "connect",
+    path,
+  );
+  assert.equal(noUnixNet.name, "NotCapable");
+  assert.match(String(noUnixNet.message), /--allow-net/);
+  const abstract = await runPeer(["--allow-ffi"], "listen", "@sa-perm");
+  assert.equal(abstract.name, "NotCapable");
+  assert.match(String(abstract.message), /--allow-net/);
+  assert.deepEqual(await runPeer(["--allow-ffi"], "pair"), { name: "ok" });
+  assert.deepEqual(await runPeer(["--allow-ffi", "--allow-net=127.0.0.1"], "listen", "tcp:0"), {
+    name: "ok",
+  });
+  assert.deepEqual([...Deno.readDirSync(dir.path)], [], "no socket file was created");
+});
+
+Deno.test("StreamConn.unref() and StreamListener.unref() on the FFI backend let a program end while they wait", async () => {
+  using dir = tempDir();
+  const result = await runPeer(
+    ["--allow-ffi", "--allow-read", "--allow-write", "--allow-net"],
+    "unref",
+    `${dir.path}/u.sock`,
+  );
+  assert.deepEqual(result, { name: "ok" });
 });
