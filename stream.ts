@@ -7,10 +7,17 @@
  * address, `AbortSignal` on `connect` and `accept`, and a Unix listener that
  * removes its own socket file, and only its own, when it closes.
  *
+ * One class, two engines: `backend: "builtin"` (the default) wraps Deno's
+ * sockets; `backend: "ffi"` drives the descriptor through this package's
+ * epoll engine, and adds what Deno's sockets cannot give: the descriptor
+ * (`fd`), descriptors passed over Unix streams (`send(data, { fds })`,
+ * `receive()`), `peerCredentials()`, {@linkcode streamPair} and `fromFd`.
+ *
  * Permissions, as Deno asks them for its own sockets: `--allow-net` for TCP;
  * for a Unix path, `--allow-read` and `--allow-write` of the path and
  * `--allow-net=unix:<absolute path>` (or plain `--allow-net`); for an abstract
- * Unix name (leading `"\0"`), unscoped `--allow-net`.
+ * Unix name (leading `"\0"`), unscoped `--allow-net`. The FFI backend checks
+ * the same before any system call, and needs `--allow-ffi` as well.
  *
  * @example Echo once over a Unix stream socket
  * ```ts
@@ -1152,7 +1159,8 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
  * `--allow-net`); for an abstract name (leading `"\0"`), `--allow-net`.
  * `hostname` defaults to `"0.0.0.0"`, every IPv4 interface, as for
  * `Deno.listen`. A path that already exists, even a stale socket file, is
- * `AddrInUse` and is left untouched.
+ * `AddrInUse` and is left untouched. `backend: "ffi"` also needs
+ * `--allow-ffi`; its connections are FFI-backed too.
  *
  * On close, the listener removes its socket file only if it is still the one
  * it created; keeping a file that replaced it needs write access to its
@@ -1168,6 +1176,8 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
  * @throws {Deno.errors.NotSupported} For an abstract name with a character
  * above U+007F.
  * @throws {Deno.errors.NotCapable} Without the permissions above.
+ * @throws {TypeError} For `backend: "ffi"` with a host name that is not an
+ * IP address or `"localhost"` (the FFI engine resolves no names).
  *
  * @example A TCP listener on a free port
  * ```ts
@@ -1230,7 +1240,8 @@ export function listenStream(options: ListenStreamOptions): StreamListener {
  * Requires `--allow-net` for TCP; for a Unix path, `--allow-read` and
  * `--allow-write` of the path and `--allow-net=unix:<absolute path>` (or
  * `--allow-net`); for an abstract name, `--allow-net`. `hostname` defaults
- * to `"127.0.0.1"`, as for `Deno.connect`.
+ * to `"127.0.0.1"`, as for `Deno.connect`. `backend: "ffi"` also needs
+ * `--allow-ffi`.
  *
  * @param options Where to connect, and an optional `signal`: when it aborts,
  * the promise rejects with `signal.reason` at once, and a connection that
@@ -1243,6 +1254,8 @@ export function listenStream(options: ListenStreamOptions): StreamListener {
  * @throws {Deno.errors.ConnectionRefused} When nothing listens there.
  * @throws {Deno.errors.NotFound} When the Unix path does not exist.
  * @throws {Deno.errors.NotCapable} Without the permissions above.
+ * @throws {TypeError} For `backend: "ffi"` with a host name that is not an
+ * IP address or `"localhost"` (the FFI engine resolves no names).
  *
  * @example Connect with a timeout
  * ```ts
