@@ -353,6 +353,39 @@ export function closeFd(fd: number): void {
   if (fileCalls().close(fd) !== 0) throw new Error(`close ${fd} failed`);
 }
 
+let limits:
+  | {
+    getrlimit(which: number, out: Uint8Array): number;
+    setrlimit(which: number, v: Uint8Array): number;
+  }
+  | undefined;
+
+/**
+ * Runs `body` (synchronously) with this process's limit of open files
+ * lowered so that exactly `room` more descriptors fit, the lowest free
+ * numbers, then puts the limit back (needs --allow-ffi).
+ */
+export function withDescriptorRoom<T>(room: number, body: () => T): T {
+  limits ??= Deno.dlopen("libc.so.6", {
+    getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+    setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  }).symbols;
+  const RLIMIT_NOFILE = 7;
+  const saved = new Uint8Array(16);
+  if (limits.getrlimit(RLIMIT_NOFILE, saved) !== 0) throw new Error("getrlimit failed");
+  let free = 0, n = 0;
+  for (; free < room; n++) if (!isOpenFd(n)) free++;
+  const lowered = new BigUint64Array([BigInt(n), new BigUint64Array(saved.buffer)[1]]);
+  if (limits.setrlimit(RLIMIT_NOFILE, new Uint8Array(lowered.buffer)) !== 0) {
+    throw new Error("setrlimit failed");
+  }
+  try {
+    return body();
+  } finally {
+    limits.setrlimit(RLIMIT_NOFILE, saved);
+  }
+}
+
 /** The text of the file behind descriptor `fd`, reopened through /proc. */
 export function fdText(fd: number): string {
   return procText(`/proc/${Deno.pid}/fd/${fd}`);

@@ -5,6 +5,7 @@
 //                                        pending; the process must still end
 // ADDR is "tcp:PORT", a path, or "@name" for an abstract name ("\0name").
 
+import { report } from "./_report.ts";
 import { connectStream, listenStream, type ListenStreamOptions, streamPair } from "../../stream.ts";
 
 const mode = Deno.args[0];
@@ -38,10 +39,4 @@ async function attempt(): Promise<void> {
   }
 }
 
-try {
-  await attempt();
-  console.log(JSON.stringify({ name: "ok" }));
-} catch (err) {
-  const e = err as Error;
-  console.log(JSON.stringify({ name: e.name, message: e.message }));
-}
+await report(attempt);
