@@ -1288,3 +1288,19 @@ Deno.test("StreamConn.unref() and StreamListener.unref() on the FFI backend let 
   );
   assert.deepEqual(result, { name: "ok" });
 });
+
+Deno.test('listenStream()/connectStream() with backend: "ffi" over IPv6 loopback, with a built-in peer', async () => {
+  using listener = listenStream({ hostname: "::1", port: 0, backend: "ffi" });
+  assert.deepEqual(listener.addr, { transport: "tcp", hostname: "::1", port: listener.addr.port });
+  for (const backend of BACKENDS) {
+    const accepted = listener.accept();
+    using client = await connectStream({ hostname: "::1", port: listener.addr.port, backend });
+    using server = await deadline(accepted, 5000, "accept over IPv6");
+    assert.deepEqual(server.remoteAddr, client.localAddr);
+    assert.deepEqual(client.remoteAddr, listener.addr);
+    await server.write(enc.encode(backend));
+    const buf = new Uint8Array(16);
+    const n = await deadline(client.read(buf), 5000, "read over IPv6");
+    assert.equal(dec.decode(buf.subarray(0, n!)), backend);
+  }
+});
