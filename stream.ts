@@ -7,10 +7,17 @@
  * address, `AbortSignal` on `connect` and `accept`, and a Unix listener that
  * removes its own socket file, and only its own, when it closes.
  *
+ * One class, two engines: `backend: "builtin"` (the default) wraps Deno's
+ * sockets; `backend: "ffi"` drives the descriptor through this package's
+ * epoll engine, and adds what Deno's sockets cannot give: the descriptor
+ * (`fd`), descriptors passed over Unix streams (`send(data, { fds })`,
+ * `receive()`), `peerCredentials()`, {@linkcode streamPair} and `fromFd`.
+ *
  * Permissions, as Deno asks them for its own sockets: `--allow-net` for TCP;
  * for a Unix path, `--allow-read` and `--allow-write` of the path and
  * `--allow-net=unix:<absolute path>` (or plain `--allow-net`); for an abstract
- * Unix name (leading `"\0"`), unscoped `--allow-net`.
+ * Unix name (leading `"\0"`), unscoped `--allow-net`. The FFI backend checks
+ * the same before any system call, and needs `--allow-ffi` as well.
  *
  * @example Echo once over a Unix stream socket
  * ```ts
@@ -39,10 +46,24 @@
  */
 
 import type { Closer, NetAddr, Reader, UnixAddr, Writer } from "./types.ts";
+import type { PeerCredentials } from "./seqpacket.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
-import { checkSignal } from "./_checks.ts";
+import { checkFds, checkObject, checkSignal } from "./_checks.ts";
+import { DEFAULT_MAX_SIZE } from "./_packet.ts";
 import { closedError, describeAddress, withContext } from "./ffi/errors.ts";
-import { checkPort, checkUnixPath } from "./ffi/sockaddr.ts";
+import { checkInteger, checkPort, checkUnixPath } from "./ffi/sockaddr.ts";
+import { FdSocket } from "./ffi/socket.ts";
+import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
+import {
+  acceptedFfi,
+  connectFfi,
+  decoderFor,
+  listenFfi,
+  readableFrom,
+  requireStream,
+  type StreamAddr,
+  writableTo,
+} from "./_internal/stream_ffi.ts";
 import {
   isOwnSocketFile,
   type OwnedSocketFile,
@@ -69,6 +90,11 @@ export interface TcpStreamOptions {
   hostname?: string;
   /** The port, 0 to 65535; `0` asks `listenStream` for any free port. */
   port: number;
+  /**
+   * The engine: `"builtin"` (the default) or `"ffi"`. The FFI backend takes
+   * IP addresses (and `"localhost"`) only, no other host names.
+   */
+  backend?: StreamBackend;
 }
 
 /**
@@ -89,6 +115,87 @@ export interface UnixStreamOptions {
    * it does for the other socket types of this package).
    */
   path: string;
+  /**
+   * The engine: `"builtin"` (the default) or `"ffi"`. Descriptor passing,
+   * {@linkcode StreamConn.receive} and {@linkcode StreamConn.peerCredentials}
+   * need `"ffi"`.
+   */
+  backend?: StreamBackend;
+}
+
+/**
+ * Which engine serves a stream socket: Deno's own sockets (`"builtin"`), or
+ * this package's FFI engine over libc (`"ffi"`, needs `--allow-ffi`), which
+ * gives the descriptor, descriptor passing and peer credentials.
+ *
+ * @example Ask for the FFI engine
+ * ```ts
+ * import type { StreamBackend } from "@bsd/sockets/stream";
+ *
+ * const backend: StreamBackend = "ffi";
+ * ```
+ */
+export type StreamBackend = "builtin" | "ffi";
+
+/**
+ * What {@linkcode StreamConn.receive} returns: bytes, and the descriptors
+ * that came with them.
+ *
+ * @example Keep the first descriptor, close the rest
+ * ```ts
+ * import type { StreamMessage } from "@bsd/sockets/stream";
+ * import { closeFds } from "@bsd/sockets/seqpacket";
+ *
+ * function firstFd(m: StreamMessage): number | undefined {
+ *   const [first, ...rest] = m.fds ?? [];
+ *   closeFds(rest);
+ *   return first;
+ * }
+ * ```
+ */
+export interface StreamMessage {
+  /**
+   * The bytes there were, up to `maxSize`. When descriptors came, these end
+   * with the bytes of the write that carried them (plain bytes written
+   * before it may come first), never with bytes of a later write.
+   */
+  data: Uint8Array;
+  /** Descriptors received with `SCM_RIGHTS`, close-on-exec; yours to close. */
+  fds?: number[];
+  /** The kernel had more descriptors than could be installed (`MSG_CTRUNC`): some are missing. */
+  controlTruncated?: boolean;
+}
+
+/**
+ * Options for {@linkcode StreamConn.send}.
+ *
+ * @example Pass a descriptor
+ * ```ts
+ * import type { StreamSendOptions } from "@bsd/sockets/stream";
+ *
+ * const options: StreamSendOptions = { fds: [0] };
+ * ```
+ */
+export interface StreamSendOptions {
+  /** Descriptors to pass (`SCM_RIGHTS`, at most 253); they go with the first byte of the data. */
+  fds?: readonly number[];
+}
+
+/**
+ * Options for {@linkcode StreamConn.receive}.
+ *
+ * @example At most 4 KiB, within a second
+ * ```ts
+ * import type { StreamReceiveOptions } from "@bsd/sockets/stream";
+ *
+ * const options: StreamReceiveOptions = { maxSize: 4096, signal: AbortSignal.timeout(1000) };
+ * ```
+ */
+export interface StreamReceiveOptions {
+  /** The most bytes to return, 1 to 2^30; default 65,536. */
+  maxSize?: number;
+  /** Stops waiting; the promise then rejects with `signal.reason` and nothing is consumed. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -174,13 +281,17 @@ export interface StreamAcceptOptions {
  */
 export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   implements Reader, Writer, Closer, Disposable {
-  #conn: Deno.Conn;
+  // One of the two engines: Deno's connection, or the FFI socket.
+  #conn: Deno.Conn | null;
+  #socket: FdSocket<StreamAddr> | null;
   #localAddr: A;
   #remoteAddr: A;
   #label: string;
   #readWhat: string;
   #writeWhat: string;
   #closed = false;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
 
   /**
    * Wraps a connected `Deno.Conn` (TCP or Unix). Normally you get a
@@ -192,9 +303,17 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * @throws {TypeError} When `conn` is neither TCP nor Unix.
    */
   constructor(conn: Deno.Conn) {
-    this.#conn = conn;
-    this.#localAddr = toAddr(conn.localAddr) as A;
-    this.#remoteAddr = toAddr(conn.remoteAddr) as A;
+    if (conn instanceof FfiConn) {
+      this.#conn = null;
+      this.#socket = conn.socket;
+      this.#localAddr = conn.local as A;
+      this.#remoteAddr = conn.remote as A;
+    } else {
+      this.#conn = conn;
+      this.#socket = null;
+      this.#localAddr = toAddr(conn.localAddr) as A;
+      this.#remoteAddr = toAddr(conn.remoteAddr) as A;
+    }
     // A server-side Unix connection has an unnamed peer: name the socket file instead.
     const named = "path" in this.#remoteAddr && this.#remoteAddr.path === ""
       ? this.#localAddr
@@ -202,6 +321,21 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     this.#label = describeAddress(named);
     this.#readWhat = `read ${this.#label}`;
     this.#writeWhat = `write ${this.#label}`;
+    if (this.#socket) this.#socket.label = this.#label;
+  }
+
+  /** Which engine serves this connection (see {@linkcode StreamBackend}). */
+  get backend(): StreamBackend {
+    return this.#socket ? "ffi" : "builtin";
+  }
+
+  /**
+   * The descriptor on the FFI backend; `null` on the built-in one and after
+   * `close()`. The connection keeps owning it: pass it on (for example with
+   * `send(data, { fds: [conn.fd] })`), never close it yourself.
+   */
+  get fd(): number | null {
+    return this.#socket && !this.#socket.closed ? this.#socket.fd : null;
   }
 
   /** The address of this end of the connection (`path: ""` for an unnamed Unix client). */
@@ -220,7 +354,8 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * whole connection, so after a half-close use `read` to keep writing.
    */
   get readable(): ReadableStream<Uint8Array> {
-    return this.#conn.readable;
+    if (this.#conn) return this.#conn.readable;
+    return this.#readable ??= readableFrom((p) => this.read(p), () => this.close());
   }
 
   /**
@@ -229,7 +364,8 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * sending side (that is `closeWrite()`).
    */
   get writable(): WritableStream<Uint8Array> {
-    return this.#conn.writable;
+    if (this.#conn) return this.#conn.writable;
+    return this.#writable ??= writableTo((p) => this.write(p), () => this.close());
   }
 
   /**
@@ -260,7 +396,9 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       return Promise.reject(err);
     }
     if (this.#closed) return Promise.resolve(null);
-    return this.#conn.read(p).catch(this.#readFailed);
+    if (this.#conn) return this.#conn.read(p).catch(this.#readFailed);
+    // 0 bytes from read(2) would mean end of stream.
+    return p.length === 0 ? Promise.resolve(0) : this.#socket!.readInto(p);
   }
 
   /**
@@ -291,7 +429,8 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       return Promise.reject(err);
     }
     if (this.#closed) return Promise.reject(closedError("write", this.#label));
-    return this.#conn.write(p).then(
+    if (this.#socket) return this.#socket.sendAll(p, undefined, "write");
+    return this.#conn!.write(p).then(
       (n) => n === p.length ? n : this.#writeRest(p, n),
       this.#writeFailed,
     );
@@ -301,7 +440,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     while (done < p.length) {
       if (this.#closed) throw closedError("write", this.#label);
       try {
-        done += await this.#conn.write(p.subarray(done));
+        done += await this.#conn!.write(p.subarray(done));
       } catch (err) {
         this.#writeFailed(err);
       }
@@ -340,7 +479,15 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   closeWrite(): Promise<void> {
     if (this.#closed) return Promise.reject(closedError("closeWrite", this.#label));
-    return this.#conn.closeWrite().catch((err) => {
+    if (this.#socket) {
+      try {
+        this.#socket.shutdown("write");
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return Promise.resolve();
+    }
+    return this.#conn!.closeWrite().catch((err) => {
       throw this.#closed
         ? closedError("closeWrite", this.#label)
         : withContext(err, "closeWrite", this.#label);
@@ -364,8 +511,12 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#socket) {
+      this.#socket.close();
+      return;
+    }
     try {
-      this.#conn.close();
+      this.#conn!.close();
     } catch {
       // Deno already closed it: its readable stream closes the connection at end of stream.
     }
@@ -390,7 +541,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   ref(): void {
-    if (!this.#closed) this.#conn.ref();
+    if (!this.#closed) (this.#socket ?? this.#conn!).ref();
   }
 
   /**
@@ -407,7 +558,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   unref(): void {
-    if (!this.#closed) this.#conn.unref();
+    if (!this.#closed) (this.#socket ?? this.#conn!).unref();
   }
 
   /**
@@ -428,7 +579,9 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   setNoDelay(on = true): void {
-    this.#tcp("setNoDelay").setNoDelay(on);
+    const conn = this.#tcp("setNoDelay");
+    if (conn) conn.setNoDelay(on);
+    else this.#socket!.setOption("tcpNoDelay", on);
   }
 
   /**
@@ -449,18 +602,176 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   setKeepAlive(on = true): void {
-    this.#tcp("setKeepAlive").setKeepAlive(on);
+    const conn = this.#tcp("setKeepAlive");
+    if (conn) conn.setKeepAlive(on);
+    else this.#socket!.setOption("keepAlive", on);
   }
 
-  #tcp(call: string): Deno.TcpConn {
+  /** Deno's TCP connection, or null on the FFI backend; throws off TCP or once closed. */
+  #tcp(call: string): Deno.TcpConn | null {
     if (this.#localAddr.transport !== "tcp") {
       throw new Deno.errors.NotSupported(
         `${call} ${this.#label}: not supported on a Unix stream socket, only on TCP`,
       );
     }
     if (this.#closed) throw closedError(call, this.#label);
-    return this.#conn as Deno.TcpConn;
+    return this.#conn as Deno.TcpConn | null;
   }
+
+  /**
+   * Sends all of `data`, and with its first byte the descriptors in
+   * `options.fds` (`sendmsg` with `SCM_RIGHTS`). Without descriptors it is
+   * {@linkcode StreamConn.write}. The receiver gets them with the
+   * {@linkcode StreamConn.receive} that returns the first bytes of `data`.
+   * This connection's own descriptors stay open: the receiver gets copies.
+   *
+   * @param data The bytes, at least one when descriptors go with them.
+   * @param options `fds`: the descriptors to pass (FFI backend, Unix only).
+   * @returns `data.length`.
+   * @throws {TypeError} For a buffer that is not a fixed-length `Uint8Array`
+   * or descriptors that are not integers.
+   * @throws {RangeError} For over 253 descriptors, a descriptor out of range,
+   * or descriptors with no data to carry them.
+   * @throws {Deno.errors.NotSupported} For descriptors on the built-in
+   * backend (it needs `backend: "ffi"`) or over TCP.
+   * @throws {Deno.errors.BadResource} When this connection is closed, or a
+   * descriptor is not open.
+   *
+   * @example Hand a file to the peer
+   * ```ts ignore
+   * import { connectStream } from "@bsd/sockets/stream";
+   *
+   * using conn = await connectStream({ path: "/run/app.sock", backend: "ffi" });
+   * using other = await connectStream({ path: "/run/other.sock", backend: "ffi" });
+   * // The peer gets its own descriptor of the other connection.
+   * await conn.send(new TextEncoder().encode("take this"), { fds: [other.fd!] });
+   * ```
+   */
+  send(data: Uint8Array, options?: StreamSendOptions): Promise<number> {
+    let fds: number[] | undefined;
+    try {
+      checkBuffer(data, this.#writeWhat);
+      if (options !== undefined) {
+        checkObject(`${this.#writeWhat}: options`, options);
+        fds = checkFds(this.#writeWhat, options.fds);
+      }
+      if (fds !== undefined && fds.length > 0) this.#unixFfi("send with fds");
+      if (fds !== undefined && fds.length > 0 && data.length === 0) {
+        throw new RangeError(
+          `${this.#writeWhat}: descriptors need at least 1 byte of data to go with`,
+        );
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.#closed) return Promise.reject(closedError("send", this.#label));
+    if (this.#socket === null || data.length === 0) return this.write(data);
+    return this.#socket.sendAll(data, fds, "send");
+  }
+
+  /**
+   * Receives the bytes there are, up to `maxSize`, with the descriptors that
+   * came with them (`recvmsg`, installed close-on-exec). Descriptors come
+   * with the receive that returns the first bytes of the write that carried
+   * them, and that receive holds no bytes of a later write. FFI backend.
+   *
+   * @param options `maxSize` (default 65,536) and `signal`.
+   * @returns The bytes and descriptors, or `null` at end of stream and once
+   * this connection is closed.
+   * @throws {RangeError} For a `maxSize` outside 1 to 2^30.
+   * @throws {Deno.errors.NotSupported} On the built-in backend.
+   * @throws {Deno.errors.ConnectionReset} When the peer reset the connection.
+   *
+   * @example Take a descriptor from a peer
+   * ```ts
+   * import { streamPair } from "@bsd/sockets/stream";
+   *
+   * const [a, b] = streamPair();
+   * await a.send(new TextEncoder().encode("fd"), { fds: [a.fd!] });
+   * const m = await b.receive();
+   * console.log(new TextDecoder().decode(m?.data), m?.fds?.length); // "fd" 1
+   * a.close();
+   * b.close();
+   * ```
+   */
+  receive(options?: StreamReceiveOptions): Promise<StreamMessage | null> {
+    let maxSize = DEFAULT_MAX_SIZE;
+    let signal: AbortSignal | undefined;
+    try {
+      if (options !== undefined) {
+        checkObject(`${this.#readWhat}: options`, options);
+        if (options.maxSize !== undefined) {
+          maxSize = checkInteger(`${this.#readWhat}: maxSize`, options.maxSize, 1, 1 << 30);
+        }
+        signal = checkSignal(this.#readWhat, options.signal);
+      }
+      this.#ffiOnly("receive");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#socket!.receiveStream(maxSize, signal).then((r) => {
+      if (r === null) return null;
+      const m: StreamMessage = { data: r.data };
+      if (r.fds) m.fds = r.fds;
+      if (r.controlTruncated) m.controlTruncated = true;
+      return m;
+    });
+  }
+
+  /**
+   * The credentials of the peer process as they were when it connected (or
+   * made the pair): `SO_PEERCRED`. FFI backend, Unix only.
+   *
+   * @returns The peer's pid, uid and gid.
+   * @throws {Deno.errors.NotSupported} On the built-in backend or over TCP.
+   * @throws {Deno.errors.BadResource} When this connection is closed.
+   *
+   * @example Who is on the other end
+   * ```ts
+   * import { streamPair } from "@bsd/sockets/stream";
+   *
+   * const [a, b] = streamPair();
+   * console.log(a.peerCredentials().pid === Deno.pid); // true
+   * a.close();
+   * b.close();
+   * ```
+   */
+  peerCredentials(): PeerCredentials {
+    this.#unixFfi("peerCredentials");
+    return this.#socket!.getOption("peerCredentials");
+  }
+
+  #ffiOnly(call: string): void {
+    if (this.#socket !== null) return;
+    throw new Deno.errors.NotSupported(
+      `${call} ${this.#label}: not supported on the built-in backend; ` +
+        `open the connection with backend: "ffi"`,
+    );
+  }
+
+  #unixFfi(call: string): void {
+    this.#ffiOnly(call);
+    if (this.#localAddr.transport !== "unix") {
+      throw new Deno.errors.NotSupported(
+        `${call} ${this.#label}: not supported on TCP, only on a Unix stream socket`,
+      );
+    }
+  }
+}
+
+/** What builds an FFI-backed StreamConn: only this module makes one. */
+class FfiConn {
+  constructor(
+    readonly socket: FdSocket<StreamAddr>,
+    readonly local: StreamAddr,
+    readonly remote: StreamAddr,
+  ) {}
+}
+
+function ffiConn<A extends NetAddr | UnixAddr>(
+  c: { socket: FdSocket<StreamAddr>; local: StreamAddr; remote: StreamAddr },
+): StreamConn<A> {
+  return new StreamConn<A>(new FfiConn(c.socket, c.local, c.remote) as unknown as Deno.Conn);
 }
 
 type Settled<A extends NetAddr | UnixAddr> =
@@ -508,7 +819,9 @@ let keepCounter = 0;
  */
 export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   implements AsyncIterable<StreamConn<A>>, Closer, Disposable {
-  #listener: Deno.Listener;
+  // One of the two engines: Deno's listener, or the FFI socket.
+  #listener: Deno.Listener | null;
+  #socket: FdSocket<StreamAddr> | null;
   #addr: A;
   #label: string;
   #closed = false;
@@ -534,7 +847,16 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * @throws {TypeError} When `listener` is neither TCP nor Unix.
    */
   constructor(listener: Deno.Listener) {
+    if (listener instanceof FfiListener) {
+      this.#listener = null;
+      this.#socket = listener.socket;
+      this.#addr = listener.addr as A;
+      this.#label = describeAddress(this.#addr);
+      this.#owned = listener.file;
+      return;
+    }
     this.#listener = listener;
+    this.#socket = null;
     this.#addr = toAddr(listener.addr) as A;
     this.#label = describeAddress(this.#addr);
     if ("path" in this.#addr && this.#addr.path !== "" && !this.#addr.path.startsWith("\0")) {
@@ -547,6 +869,19 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   /** The address this listener is bound to (with the real port when `port: 0` was asked). */
   get addr(): A {
     return this.#addr;
+  }
+
+  /** Which engine serves this listener (see {@linkcode StreamBackend}). */
+  get backend(): StreamBackend {
+    return this.#socket ? "ffi" : "builtin";
+  }
+
+  /**
+   * The descriptor on the FFI backend; `null` on the built-in one and after
+   * `close()`. The listener keeps owning it; never close it yourself.
+   */
+  get fd(): number | null {
+    return this.#socket && !this.#socket.closed ? this.#socket.fd : null;
   }
 
   /**
@@ -582,6 +917,10 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     }
     if (this.#closed) return Promise.reject(closedError("accept", this.#label));
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#socket) {
+      const socket = this.#socket;
+      return socket.accept((fd) => ffiConn<A>(acceptedFfi(fd, this.#addr, socket.label)), signal);
+    }
     const ready = this.#ready.shift();
     if (ready) return ready.ok ? Promise.resolve(ready.conn) : Promise.reject(ready.error);
     return new Promise<StreamConn<A>>((resolve, reject) => {
@@ -606,7 +945,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
 
   #pump(): void {
     if (this.#inflight !== null || this.#closed || this.#waiters.length === 0) return;
-    this.#inflight = this.#listener.accept().then(
+    this.#inflight = this.#listener!.accept().then(
       (conn) => {
         this.#inflight = null;
         this.#deliver({ ok: true, conn: new StreamConn<A>(conn) });
@@ -642,7 +981,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   // A pending Deno accept keeps the process alive only while someone waits
   // for it: after an aborted accept nobody does, and the program may end.
   #syncRef(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#listener === null) return;
     if (this.#userRef && this.#waiters.length > 0) this.#listener.ref();
     else this.#listener.unref();
   }
@@ -700,12 +1039,17 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#socket) {
+      this.#removeOwnFile();
+      this.#socket.close();
+      return;
+    }
     // Deno unlinks the path it listened on when its listener is dropped,
     // whatever file is there by then; keep a foreign file under a second
     // name while that happens, then put its name back.
     const restore = this.#keepForeignFile();
     try {
-      this.#listener.close();
+      this.#listener!.close();
     } catch {
       // Already closed through the Deno.Listener itself.
     }
@@ -782,6 +1126,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   ref(): void {
     this.#userRef = true;
+    if (this.#socket && !this.#closed) this.#socket.ref();
     this.#syncRef();
   }
 
@@ -800,6 +1145,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   unref(): void {
     this.#userRef = false;
+    if (this.#socket && !this.#closed) this.#socket.unref();
     this.#syncRef();
   }
 }
@@ -813,7 +1159,8 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
  * `--allow-net`); for an abstract name (leading `"\0"`), `--allow-net`.
  * `hostname` defaults to `"0.0.0.0"`, every IPv4 interface, as for
  * `Deno.listen`. A path that already exists, even a stale socket file, is
- * `AddrInUse` and is left untouched.
+ * `AddrInUse` and is left untouched. `backend: "ffi"` also needs
+ * `--allow-ffi`; its connections are FFI-backed too.
  *
  * On close, the listener removes its socket file only if it is still the one
  * it created; keeping a file that replaced it needs write access to its
@@ -829,6 +1176,8 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
  * @throws {Deno.errors.NotSupported} For an abstract name with a character
  * above U+007F.
  * @throws {Deno.errors.NotCapable} Without the permissions above.
+ * @throws {TypeError} For `backend: "ffi"` with a host name that is not an
+ * IP address or `"localhost"` (the FFI engine resolves no names).
  *
  * @example A TCP listener on a free port
  * ```ts
@@ -872,6 +1221,7 @@ export function listenStream(options: UnixStreamOptions): StreamListener<UnixAdd
 export function listenStream(options: ListenStreamOptions): StreamListener;
 export function listenStream(options: ListenStreamOptions): StreamListener {
   const target = checkTarget(options, "listen", "0.0.0.0");
+  if (target.backend === "ffi") return ffiListener(listenFfi(target));
   let listener: Deno.Listener;
   try {
     listener = target.path === undefined
@@ -890,7 +1240,8 @@ export function listenStream(options: ListenStreamOptions): StreamListener {
  * Requires `--allow-net` for TCP; for a Unix path, `--allow-read` and
  * `--allow-write` of the path and `--allow-net=unix:<absolute path>` (or
  * `--allow-net`); for an abstract name, `--allow-net`. `hostname` defaults
- * to `"127.0.0.1"`, as for `Deno.connect`.
+ * to `"127.0.0.1"`, as for `Deno.connect`. `backend: "ffi"` also needs
+ * `--allow-ffi`.
  *
  * @param options Where to connect, and an optional `signal`: when it aborts,
  * the promise rejects with `signal.reason` at once, and a connection that
@@ -903,6 +1254,8 @@ export function listenStream(options: ListenStreamOptions): StreamListener {
  * @throws {Deno.errors.ConnectionRefused} When nothing listens there.
  * @throws {Deno.errors.NotFound} When the Unix path does not exist.
  * @throws {Deno.errors.NotCapable} Without the permissions above.
+ * @throws {TypeError} For `backend: "ffi"` with a host name that is not an
+ * IP address or `"localhost"` (the FFI engine resolves no names).
  *
  * @example Connect with a timeout
  * ```ts
@@ -962,6 +1315,15 @@ export async function connectStream(options: ConnectStreamOptions): Promise<Stre
   const target = checkTarget(options, "connect", "127.0.0.1");
   const signal = checkSignal("connect", options.signal);
   signal?.throwIfAborted();
+  if (target.backend === "ffi") {
+    const conn = ffiConn(await connectFfi(target, signal));
+    // A Unix connect completes at once; an abort since then still wins.
+    if (signal?.aborted) {
+      conn.close();
+      throw signal.reason;
+    }
+    return conn;
+  }
   try {
     // Deno cancels its own TCP connect on abort; a Unix connect it cannot
     // cancel, so that one is raced and a late connection closed.
@@ -991,14 +1353,23 @@ function abandonable(
 }
 
 type Target =
-  | { path: undefined; hostname: string; port: number; label: string }
-  | { path: string; label: string };
+  & ({ path: undefined; hostname: string; port: number; label: string } | {
+    path: string;
+    label: string;
+  })
+  & { backend: StreamBackend };
 
 function checkTarget(options: unknown, call: string, defaultHost: string): Target {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`${call}: options must be an object with a port or a path`);
   }
-  const o = options as { hostname?: unknown; port?: unknown; path?: unknown };
+  const o = options as { hostname?: unknown; port?: unknown; path?: unknown; backend?: unknown };
+  const backend = o.backend ?? "builtin";
+  if (backend !== "builtin" && backend !== "ffi") {
+    throw new TypeError(
+      `${call}: backend must be "builtin" or "ffi", got ${JSON.stringify(backend)}`,
+    );
+  }
   if (o.path !== undefined) {
     if (o.port !== undefined || o.hostname !== undefined) {
       throw new TypeError(`${call}: give either a path or a hostname and port, not both`);
@@ -1012,14 +1383,20 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
           `since Deno passes it as UTF-8; seqpacket sockets take any bytes`,
       );
     }
-    return { path, label };
+    return { path, label, backend };
   }
   const port = checkPort(o.port, call);
   if (o.hostname !== undefined && typeof o.hostname !== "string") {
     throw new TypeError(`${call}: hostname must be a string, got ${typeof o.hostname}`);
   }
   const hostname = (o.hostname as string | undefined) ?? defaultHost;
-  return { path: undefined, hostname, port, label: describeAddress({ hostname, port }) };
+  return {
+    path: undefined,
+    hostname,
+    port,
+    label: describeAddress({ hostname, port }),
+    backend,
+  };
 }
 
 // The shared checks do not know the call; the message should name it.
@@ -1032,4 +1409,81 @@ function toAddr(addr: Deno.Addr): NetAddr | UnixAddr {
     return { transport: "unix", path: (addr.path as string | null) ?? "" };
   }
   throw new TypeError(`a stream socket must be TCP or Unix, got ${addr.transport}`);
+}
+
+/** What builds an FFI-backed StreamListener: only this module makes one. */
+class FfiListener {
+  constructor(
+    readonly socket: FdSocket<StreamAddr>,
+    readonly addr: StreamAddr,
+    readonly file: OwnedSocketFile | null,
+  ) {}
+}
+
+function ffiListener(
+  l: { socket: FdSocket<StreamAddr>; addr: StreamAddr; file: OwnedSocketFile | null },
+): StreamListener {
+  return new StreamListener(new FfiListener(l.socket, l.addr, l.file) as unknown as Deno.Listener);
+}
+
+const UNNAMED: UnixAddr = Object.freeze({ transport: "unix", path: "" });
+
+/**
+ * A connected pair of Unix stream sockets (`socketpair(AF_UNIX,
+ * SOCK_STREAM)`), FFI-backed: a bidirectional byte pipe that can carry
+ * descriptors, for example to a child process. Both addresses are unnamed
+ * (`path: ""`). Requires `--allow-ffi` only.
+ *
+ * @returns The two ends.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
+ * @throws {Error} When the process is out of descriptors (`EMFILE`).
+ *
+ * @example Bytes one way, the answer back
+ * ```ts
+ * import { streamPair } from "@bsd/sockets/stream";
+ *
+ * const [a, b] = streamPair();
+ * await a.write(new TextEncoder().encode("ping"));
+ * const buf = new Uint8Array(4);
+ * const n = await b.read(buf);
+ * console.log(new TextDecoder().decode(buf.subarray(0, n ?? 0))); // "ping"
+ * a.close();
+ * b.close();
+ * ```
+ */
+export function streamPair(): [StreamConn<UnixAddr>, StreamConn<UnixAddr>] {
+  const [a, b] = FdSocket.pair<StreamAddr>("stream", { label: "" });
+  return [
+    ffiConn<UnixAddr>({ socket: a, local: UNNAMED, remote: UNNAMED }),
+    ffiConn<UnixAddr>({ socket: b, local: UNNAMED, remote: UNNAMED }),
+  ];
+}
+
+// fromFd: a stream descriptor becomes an FFI-backed listener or connection.
+registerAdopter({
+  matches: (d) => d.kind === "stream" && d.family !== "packet" && d.family !== "netlink",
+  adopt: adoptStream,
+});
+
+function adoptStream(d: DescribedFd): StreamListener | StreamConn {
+  const decode = decoderFor(d.family === "unix");
+  const local = FdSocket.nameOf(d.fd, "getsockname", decode)!;
+  if (d.listening) {
+    requireStream(local);
+    d.take();
+    const socket = new FdSocket<StreamAddr>(d.fd, { label: describeAddress(local) });
+    // The socket file belongs to whoever bound it (systemd, a parent): it stays.
+    return ffiListener({ socket, addr: local, file: null });
+  }
+  const remote = FdSocket.nameOf(d.fd, "getpeername", decode);
+  if (remote === null) {
+    throw new Deno.errors.NotConnected(
+      `fromFd ${d.fd}: a stream socket that is neither listening nor connected`,
+    );
+  }
+  // What connect would ask for the named end; an unnamed pair asks nothing more.
+  requireStream("path" in remote && remote.path === "" ? local : remote);
+  d.take();
+  const socket = new FdSocket<StreamAddr>(d.fd, { label: "" });
+  return ffiConn({ socket, local, remote });
 }

@@ -3,8 +3,9 @@
  * `Deno.Conn` it wraps, over TCP loopback and Unix stream sockets.
  *
  * Both ends of each case run in this process and use the same variant (our
- * `listenStream`/`connectStream`, or Deno's `Deno.listen`/`Deno.connect`),
- * so the wrapper is paid twice per exchange. The variants take turns block
+ * `listenStream`/`connectStream` on the built-in backend, the same on the
+ * FFI backend, or Deno's `Deno.listen`/`Deno.connect`), so the wrapper is
+ * paid twice per exchange. The variants take turns block
  * by block, each block on a fresh connection, so drift on a noisy machine
  * hits both alike; each value is the median over the blocks.
  *
@@ -16,7 +17,9 @@
  *
  * Usage: `deno run --unstable-net --allow-all bench/stream_bench.ts [--json]`
  * (or `deno task bench stream`). Without `--json` it prints a table with the
- * ratio ours/built-in of the time per operation (goal: below 1.03).
+ * ratio ours/built-in of the time per operation (goal: below 1.03), and the
+ * same ratio for the FFI backend. `--smoke` runs 2 short blocks per case, to
+ * see that it works, not to measure.
  *
  * @module
  */
@@ -24,15 +27,20 @@
 import { BUILTIN, emit, median, OURS, type Row } from "./_harness.ts";
 import { connectStream, listenStream } from "../stream.ts";
 
+const SMOKE = Deno.args.includes("--smoke");
 const ECHO_SIZE = 64;
-const ECHO_BLOCKS = 40;
-const ECHO_BLOCK = 1_000;
-const BULK_BLOCKS = 32;
-const BULK_BLOCK = 16 << 20;
+const ECHO_BLOCKS = SMOKE ? 2 : 40;
+const ECHO_BLOCK = SMOKE ? 100 : 1_000;
+const BULK_BLOCKS = SMOKE ? 2 : 32;
+const BULK_BLOCK = SMOKE ? 1 << 20 : 16 << 20;
 const BULK_CHUNK = 64 << 10;
 
+/** Our StreamConn on the FFI backend (`backend: "ffi"`). */
+const FFI = `${OURS} (ffi)`;
+
 type Transport = "tcp" | "unix";
-type Variant = typeof OURS | typeof BUILTIN;
+type Variant = typeof OURS | typeof FFI | typeof BUILTIN;
+const VARIANTS: Variant[] = [OURS, FFI, BUILTIN];
 
 /** The part of a connection the cases use; both variants provide it. */
 interface Conn {
@@ -49,14 +57,15 @@ interface Pair {
 }
 
 async function openPair(variant: Variant, transport: Transport, dir: string): Promise<Pair> {
-  const path = `${dir}/bench-${variant === OURS ? "ours" : "builtin"}.sock`;
-  if (variant === OURS) {
+  const path = `${dir}/bench-${variant === BUILTIN ? "builtin" : "ours"}.sock`;
+  if (variant !== BUILTIN) {
+    const backend = variant === FFI ? "ffi" : "builtin";
     const listener = transport === "tcp"
-      ? listenStream({ hostname: "127.0.0.1", port: 0 })
-      : listenStream({ path });
+      ? listenStream({ hostname: "127.0.0.1", port: 0, backend })
+      : listenStream({ path, backend });
     const accepted = listener.accept();
     const client = await connectStream(
-      listener.addr.transport === "tcp" ? { port: listener.addr.port } : { path },
+      listener.addr.transport === "tcp" ? { port: listener.addr.port, backend } : { path, backend },
     );
     const server = await accepted;
     return {
@@ -180,18 +189,19 @@ const CASES: Case[] = (["tcp", "unix"] as const).flatMap((transport): Case[] => 
 });
 
 /** The time ratio ours/built-in: above 1 means ours takes longer per operation. */
-function timeRatio(row: Row): number {
-  const ours = row.values[OURS]!;
+function timeRatio(row: Row, variant: Variant = OURS): number {
+  const ours = row.values[variant]!;
   const builtin = row.values[BUILTIN]!;
   return row.better === "lower" ? ours / builtin : builtin / ours;
 }
 
 async function measure(c: Case, dir: string): Promise<Row> {
-  const samples: Record<Variant, number[]> = { [OURS]: [], [BUILTIN]: [] };
-  // Block -1 warms both up and is not counted.
+  const samples: Record<Variant, number[]> = { [OURS]: [], [FFI]: [], [BUILTIN]: [] };
+  // Block -1 warms every variant up and is not counted.
   for (let block = -1; block < c.blocks; block++) {
-    // Alternate which variant goes first, so neither always follows the other.
-    const order: Variant[] = block % 2 === 0 ? [OURS, BUILTIN] : [BUILTIN, OURS];
+    // Rotate which variant goes first, so none always follows another.
+    const first = (block + 1) % VARIANTS.length;
+    const order = [...VARIANTS.slice(first), ...VARIANTS.slice(0, first)];
     for (const variant of order) {
       // A fresh connection per block: a TCP connection keeps the buffer sizes
       // the kernel tuned for it, which alone moved bulk results by 15% when
@@ -210,21 +220,29 @@ async function measure(c: Case, dir: string): Promise<Row> {
     case: c.name,
     unit: c.unit,
     better: c.better,
-    values: { [OURS]: median(samples[OURS]), [BUILTIN]: median(samples[BUILTIN]) },
+    values: {
+      [OURS]: median(samples[OURS]),
+      [FFI]: median(samples[FFI]),
+      [BUILTIN]: median(samples[BUILTIN]),
+    },
   };
-  row.note = `time ratio ${timeRatio(row).toFixed(3)}, median of ${c.blocks} blocks`;
+  row.note = `time ratio ${timeRatio(row).toFixed(3)}, ffi ${
+    timeRatio(row, FFI).toFixed(3)
+  }, median of ${c.blocks} blocks`;
   return row;
 }
 
 function printTable(rows: Row[]): void {
-  const header = ["case", OURS, BUILTIN, "unit", "ours/built-in (time)"];
+  const header = ["case", OURS, FFI, BUILTIN, "unit", "ours/built-in (time)", "ffi/built-in"];
   const fmt = (v: number): string => v >= 100 ? v.toFixed(0) : v.toFixed(2);
   const body = rows.map((r) => [
     r.case,
     fmt(r.values[OURS]!),
+    fmt(r.values[FFI]!),
     fmt(r.values[BUILTIN]!),
     r.unit,
     timeRatio(r).toFixed(3),
+    timeRatio(r, FFI).toFixed(3),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]): string =>

@@ -72,6 +72,7 @@ export const SO_BINDTODEVICE = 25;
 export const SO_ATTACH_FILTER = 26;
 export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
+export const SO_KEEPALIVE = 9;
 export const SCM_RIGHTS = 1;
 export const SCM_CREDENTIALS = 2;
 
@@ -90,6 +91,9 @@ export const IPV6_MULTICAST_HOPS = 18;
 export const IPV6_MULTICAST_LOOP = 19;
 export const IPV6_JOIN_GROUP = 20;
 export const IPV6_LEAVE_GROUP = 21;
+
+/** IPPROTO_TCP options (the level is IPPROTO_TCP, also called SOL_TCP). */
+export const TCP_NODELAY = 1;
 
 /** SOL_PACKET options. */
 export const PACKET_RX_RING = 5;

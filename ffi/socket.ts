@@ -29,6 +29,7 @@ import {
   IP_MULTICAST_LOOP,
   IP_MULTICAST_TTL,
   IP_TTL,
+  IPPROTO_TCP,
   IPV6_JOIN_GROUP,
   IPV6_LEAVE_GROUP,
   IPV6_MULTICAST_HOPS,
@@ -61,6 +62,7 @@ import {
   SO_BINDTODEVICE,
   SO_BROADCAST,
   SO_ERROR,
+  SO_KEEPALIVE,
   SO_PASSCRED,
   SO_PEERCRED,
   SO_RCVBUF,
@@ -80,6 +82,7 @@ import {
   SOL_NETLINK,
   SOL_PACKET,
   SOL_SOCKET,
+  TCP_NODELAY,
 } from "./constants.ts";
 import { closedError, errnoError } from "./errors.ts";
 import { encodeFprog } from "./filter.ts";
@@ -199,6 +202,8 @@ export interface OptionValues {
   netlinkCapAck: boolean;
   /** Netlink: joins multicast group number N (any N, unlike the bind-time bit mask). */
   netlinkAddMembership: number;
+  keepAlive: boolean;
+  tcpNoDelay: boolean;
 }
 
 /** A multicast group (network-order address bytes) and the interface to join it on. */
@@ -244,6 +249,8 @@ const OPTIONS: Record<keyof OptionValues, readonly [number, number, Encoding]> =
   netlinkExtendedAck: [SOL_NETLINK, NETLINK_EXT_ACK, "bool"],
   netlinkCapAck: [SOL_NETLINK, NETLINK_CAP_ACK, "bool"],
   netlinkAddMembership: [SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, "int"],
+  keepAlive: [SOL_SOCKET, SO_KEEPALIVE, "bool"],
+  tcpNoDelay: [IPPROTO_TCP, TCP_NODELAY, "bool"],
 };
 const READ_ONLY: Record<keyof ReadOnlyOptionValues, readonly [number, number]> = {
   error: [SOL_SOCKET, SO_ERROR],
@@ -1375,6 +1382,85 @@ export class FdSocket<A = unknown> {
         w.closed();
       }
     }
+  }
+
+  // -------------------------------------------------------------------------
+  // Byte streams (SOCK_STREAM): bytes go straight between the caller's buffer
+  // and the kernel; the record inbox is not used.
+
+  /**
+   * Reads up to `p.length` (at least 1) bytes into `p` with `read(2)`.
+   * Resolves `null` at end of stream or once closed. Descriptors that came
+   * with the bytes are closed by the kernel, as for recv(2) without control.
+   */
+  readInto(p: Uint8Array, signal?: AbortSignal): Promise<number | null> {
+    if (this.closed) return Promise.resolve(null);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const length = BigInt(p.length);
+    return this.#tryOrPark(this.#readers, signal, (): number | null | Error | undefined => {
+      const n = confirmed(() => libc().read(this.#fd, p, length));
+      if (n >= 0) return n === 0 ? null : n;
+      return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "read", this.#label);
+    }, () => null);
+  }
+
+  /**
+   * Writes all of `data`, waiting for room as needed; `fds` ride with the
+   * first byte the kernel takes (Linux attaches them to that first skb).
+   * Resolves with `data.length`.
+   */
+  sendAll(data: Uint8Array, fds: number[] | undefined, call: string): Promise<number> {
+    if (this.closed) return Promise.reject(closedError(call, this.#label));
+    let done = 0;
+    let rights = fds !== undefined && fds.length > 0 ? fds : undefined;
+    return this.#tryOrPark(this.#writers, undefined, (): number | Error | undefined => {
+      while (done < data.length) {
+        const rest = done === 0 ? data : data.subarray(done);
+        const n = rights ? this.#sendmsg(rest, null, rights) : this.#sendto(rest, null);
+        if (n < 0) {
+          return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, call, this.#label);
+        }
+        if (n > 0) rights = undefined;
+        done += n;
+      }
+      return done;
+    }, () => closedError(call, this.#label));
+  }
+
+  /**
+   * Receives up to `maxSize` (at least 1) bytes with their control data
+   * (descriptors installed close-on-exec). Linux ends such a receive right
+   * after the bytes that carried descriptors, so they never come with bytes
+   * of a later write. Resolves `null` at end of stream or once closed.
+   */
+  receiveStream(maxSize: number, signal?: AbortSignal): Promise<Received<A> | null> {
+    if (this.closed) return Promise.resolve(null);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return this.#tryOrPark(this.#readers, signal, () => this.#takeStream(maxSize), () => null);
+  }
+
+  /** A one-slot arena of the size the last stream receive asked for. */
+  #streamArena: Arena | undefined;
+
+  #takeStream(maxSize: number): Received<A> | null | Error | undefined {
+    if (this.#streamArena?.slotSize !== maxSize) this.#streamArena = new Arena(1, maxSize);
+    const arena = this.#streamArena;
+    arena.prepare(1, true);
+    const flags = MSG_DONTWAIT | MSG_CMSG_CLOEXEC;
+    const n = confirmed(() => libc().recvmmsg(this.#fd, arena.headers, 1, flags, null));
+    if (n < 0) {
+      return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "recvmsg", this.#label);
+    }
+    arena.filled(n);
+    const hv = arena.headersView;
+    const len = hv.getUint32(56, true);
+    const r: Received<A> = { data: arena.data.slice(0, len), from: null, truncated: false };
+    const controlLength = hv.getUint32(40, true);
+    if (controlLength > 0) this.#parseControl(arena, 0, controlLength, r);
+    if ((hv.getInt32(48, true) & MSG_CTRUNC) !== 0) r.controlTruncated = true;
+    if (len > 0) return r;
+    closeFds(r.fds);
+    return null;
   }
 
   /**

@@ -4,6 +4,7 @@
 //   unref PATH                           leaves an unref'd receive and accept
 //                                        pending; the process must still end
 
+import { report } from "./_report.ts";
 import { connectSeqpacket, listenSeqpacket, seqpacketPair } from "../../seqpacket.ts";
 
 // A leading "@" stands for "\0" (an abstract name), which no argument can hold.
@@ -33,10 +34,4 @@ async function attempt(): Promise<void> {
   }
 }
 
-try {
-  await attempt();
-  console.log(JSON.stringify({ name: "ok" }));
-} catch (err) {
-  const e = err as Error;
-  console.log(JSON.stringify({ name: e.name, message: e.message }));
-}
+await report(attempt);
