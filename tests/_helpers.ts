@@ -331,66 +331,6 @@ export function isOpenFd(fd: number): boolean {
   return fcntl(fd, F_GETFD) >= 0;
 }
 
-let files: { open(path: Uint8Array, flags: number): number; close(fd: number): number } | undefined;
-
-function fileCalls(): { open(path: Uint8Array, flags: number): number; close(fd: number): number } {
-  return files ??= Deno.dlopen("libc.so.6", {
-    open: { parameters: ["buffer", "i32"], result: "i32" },
-    close: { parameters: ["i32"], result: "i32" },
-  }).symbols;
-}
-
-/** Opens `path` read-only and close-on-exec as a bare descriptor (needs --allow-ffi). */
-export function openFd(path: string): number {
-  const O_RDONLY_CLOEXEC = 0o2000000;
-  const fd = fileCalls().open(new TextEncoder().encode(path + "\0"), O_RDONLY_CLOEXEC);
-  if (fd < 0) throw new Error(`open ${path} failed`);
-  return fd;
-}
-
-/** Closes a bare descriptor: one from {@linkcode openFd}, or one received. */
-export function closeFd(fd: number): void {
-  if (fileCalls().close(fd) !== 0) throw new Error(`close ${fd} failed`);
-}
-
-let limits:
-  | {
-    getrlimit(which: number, out: Uint8Array): number;
-    setrlimit(which: number, v: Uint8Array): number;
-  }
-  | undefined;
-
-/**
- * Runs `body` (synchronously) with this process's limit of open files
- * lowered so that exactly `room` more descriptors fit, the lowest free
- * numbers, then puts the limit back (needs --allow-ffi).
- */
-export function withDescriptorRoom<T>(room: number, body: () => T): T {
-  limits ??= Deno.dlopen("libc.so.6", {
-    getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
-    setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
-  }).symbols;
-  const RLIMIT_NOFILE = 7;
-  const saved = new Uint8Array(16);
-  if (limits.getrlimit(RLIMIT_NOFILE, saved) !== 0) throw new Error("getrlimit failed");
-  let free = 0, n = 0;
-  for (; free < room; n++) if (!isOpenFd(n)) free++;
-  const lowered = new BigUint64Array([BigInt(n), new BigUint64Array(saved.buffer)[1]]);
-  if (limits.setrlimit(RLIMIT_NOFILE, new Uint8Array(lowered.buffer)) !== 0) {
-    throw new Error("setrlimit failed");
-  }
-  try {
-    return body();
-  } finally {
-    limits.setrlimit(RLIMIT_NOFILE, saved);
-  }
-}
-
-/** The text of the file behind descriptor `fd`, reopened through /proc. */
-export function fdText(fd: number): string {
-  return procText(`/proc/${Deno.pid}/fd/${fd}`);
-}
-
 /**
  * How many descriptors below 65,536 are open. It opens nothing while it
  * counts (a listing of /proc through `ls` would count that child's pipes), so
@@ -536,11 +476,12 @@ export function isCloseOnExec(fd: number): boolean {
 }
 
 /**
- * Starts `receive()` with this process's open-file limit lowered so that
- * exactly `room` more descriptors fit, then restores the limit: a receive of
- * a queued record completes synchronously, so it runs under the lower limit.
+ * Runs `body` (synchronously) with this process's limit of open files
+ * lowered so that exactly `room` more descriptors fit, the lowest free
+ * numbers, then puts the limit back: a receive of a queued record completes
+ * synchronously, so it runs under the lower limit (needs --allow-ffi).
  */
-export function startUnderFileLimit<T>(room: number, receive: () => Promise<T>): Promise<T> {
+export function withDescriptorRoom<T>(room: number, body: () => T): T {
   const RLIMIT_NOFILE = 7;
   const limit = new BigUint64Array(2);
   assert.equal(files().getrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer)), 0);
@@ -549,7 +490,7 @@ export function startUnderFileLimit<T>(room: number, receive: () => Promise<T>):
   const lowered = new BigUint64Array([BigInt(n), limit[1]]);
   assert.equal(files().setrlimit(RLIMIT_NOFILE, new Uint8Array(lowered.buffer)), 0);
   try {
-    return receive();
+    return body();
   } finally {
     files().setrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer));
   }

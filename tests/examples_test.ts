@@ -643,6 +643,7 @@ Deno.test("examples/activated_server.ts listens itself when started by hand", as
     "READY=1\nSTATUS=serving 2 sockets of its own",
     "STOPPING=1\nSTATUS=closing its sockets",
   ]);
+});
 
 // ---------------------------------------------------------------------------
 // ip.ts and watch_links.ts, in a namespace of the test's own

@@ -5,12 +5,7 @@
 import assert from "node:assert/strict";
 import { fromFd } from "../fd.ts";
 import { SocketError } from "../errors.ts";
-import {
-  listenSeqpacket,
-  type SeqpacketConn,
-  type SeqpacketListener,
-  seqpacketPair,
-} from "../seqpacket.ts";
+import { listenSeqpacket, type SeqpacketConn, seqpacketPair } from "../seqpacket.ts";
 import { StreamConn, type StreamListener } from "../stream.ts";
 import type { DatagramSocket } from "../datagram.ts";
 import { NetlinkSocket } from "../netlink.ts";

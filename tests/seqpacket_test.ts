@@ -31,8 +31,8 @@ import {
   python,
   randomBytes,
   RunningDigest,
-  startUnderFileLimit,
   tempDir,
+  withDescriptorRoom,
 } from "./_helpers.ts";
 
 const PEER = Deno.readTextFileSync(new URL("./peers/seqpacket_peer.py", import.meta.url));
@@ -385,7 +385,7 @@ Deno.test("SeqpacketConn.receive() reports controlTruncated when out of descript
     closeFd(fd);
     const before = descriptorCount();
     // Room for exactly two more descriptors: the lowest two free numbers.
-    const m = await startUnderFileLimit(2, () => b.receive());
+    const m = await withDescriptorRoom(2, () => b.receive());
     assert.equal(dec.decode(m?.data), "five");
     assert.equal(m?.controlTruncated, true);
     assert.equal(m?.fds?.length, 2, "the two that fit were delivered");

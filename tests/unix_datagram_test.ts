@@ -17,8 +17,8 @@ import {
   openFd,
   python,
   pythonOutput,
-  startUnderFileLimit,
   tempDir,
+  withDescriptorRoom,
 } from "./_helpers.ts";
 
 const PEER = Deno.readTextFileSync(new URL("./peers/unixgram_peer.py", import.meta.url));
@@ -247,7 +247,7 @@ Deno.test("DatagramSocket.receive() reports controlTruncated when out of descrip
     await a.send(enc.encode("five"), undefined, { fds: [fd, fd, fd, fd, fd] });
     closeFd(fd);
     const before = descriptorCount();
-    const m = await startUnderFileLimit(2, () => b.receive());
+    const m = await withDescriptorRoom(2, () => b.receive());
     assert.equal(dec.decode(m?.data), "five");
     assert.equal(m?.controlTruncated, true);
     assert.equal(m?.fds?.length, 2, "the two that fit were delivered");
