@@ -482,7 +482,7 @@ async function activate(
   toolArgs: string[],
   listening: number,
   clients: string[],
-  inetd = false,
+  mode: "listen" | "accept" | "inetd" = "listen",
 ): Promise<{ answers: string[]; report: ChildReport }> {
   const flags = ["--allow-ffi", "--allow-env", "--allow-read", "--allow-write", "--allow-net"];
   const command = new Deno.Command("systemd-socket-activate", {
@@ -494,7 +494,7 @@ async function activate(
       "--no-prompt",
       ...flags,
       CHILD,
-      ...(inetd ? ["inetd"] : []),
+      ...(mode === "inetd" ? ["inetd"] : []),
     ],
     stdin: "null",
     stdout: "piped",
@@ -508,23 +508,21 @@ async function activate(
     said.push(line);
     if (line.startsWith("Listening on ")) seen++;
   }
-  const stdout = new Response(tool.stdout).text();
+  const stdout = lines(tool.stdout);
   const client = await pythonOutput(CLIENT, [dir, ...clients]);
-  let reportLine: string;
-  if (inetd) {
-    for (let i = 0;; i++) {
-      const line = await nextLine(stderr, 10_000);
-      if (line.startsWith("{")) {
-        reportLine = line;
-        break;
-      }
-      assert.ok(i < 20, `no report from the child; the tool said ${said.join(" | ")}`);
-    }
-  } else {
-    reportLine = (await deadline(stdout, 30_000, "the child's report")).trim().split("\n").at(-1)!;
+  // With --inetd stdout is the connection, so the report comes on stderr.
+  const reports = mode === "inetd" ? stderr : stdout;
+  let reportLine = "";
+  for (let i = 0; !reportLine.startsWith("{"); i++) {
+    assert.ok(i < 20, `no report from the child; the tool said ${said.join(" | ")}`);
+    reportLine = await nextLine(reports, 30_000);
   }
-  const status = await deadline(tool.status, 30_000, "the child to exit");
-  assert.ok(status.success, `the child exited with ${status.code}`);
+  // With --accept the tool keeps listening for the next connection: it is
+  // killed on dispose. Otherwise it exec'd the child, whose status this is.
+  if (!toolArgs.includes("--accept")) {
+    const status = await deadline(tool.status, 30_000, "the child to exit");
+    assert.ok(status.success, `the child exited with ${status.code}`);
+  }
   return { answers: JSON.parse(client), report: JSON.parse(reportLine) };
 }
 
@@ -581,22 +579,31 @@ Deno.test(
 );
 
 Deno.test(
-  "listenFds() under systemd-socket-activate --accept gets the connection; --inetd fromFd(0)",
+  "listenFds() under systemd-socket-activate --accept gets the connection; --inetd: fromFd(0)",
   needsTools(...ACTIVATION_NEEDS),
   async () => {
     using dir = tempDir("sd-activate-");
     const path = `${dir.path}/accept.sock`;
-    const accepted = await activate(dir.path, ["--accept", "-l", path], 1, [`unix:${path}`]);
+    const accepted = await activate(dir.path, ["--accept", "-l", path], 1, [
+      `unix:${path}`,
+    ], "accept");
     assert.equal(accepted.report.sockets.length, 1);
     assert.equal(accepted.report.sockets[0].fd, 3);
     assert.equal(accepted.report.sockets[0].class, "StreamConn");
     assert.deepEqual(accepted.report.after, GONE);
     assert.deepEqual(accepted.answers, ["pong: ping 0"]);
 
+    // --inetd alone puts the listener on stdin (inetd's "wait"); with --accept, the connection.
     const inetdPath = `${dir.path}/inetd.sock`;
-    const inetd = await activate(dir.path, ["--inetd", "-l", inetdPath], 1, [
+    const waiting = await activate(dir.path, ["--inetd", "-l", inetdPath], 1, [
       `unix:${inetdPath}`,
-    ], true);
+    ], "inetd");
+    assert.deepEqual(waiting.report.sockets, [{ fd: 0, name: "stdin", class: "StreamListener" }]);
+    assert.deepEqual(waiting.answers, ["pong: ping 0"]);
+    const inetdConn = `${dir.path}/inetd-conn.sock`;
+    const inetd = await activate(dir.path, ["--inetd", "--accept", "-l", inetdConn], 1, [
+      `unix:${inetdConn}`,
+    ], "inetd");
     assert.deepEqual(inetd.report.sockets, [{ fd: 0, name: "stdin", class: "StreamConn" }]);
     assert.deepEqual(inetd.answers, ["pong: ping 0"]);
   },
