@@ -587,9 +587,9 @@ Deno.test(
     const accepted = await activate(dir.path, ["--accept", "-l", path], 1, [
       `unix:${path}`,
     ], "accept");
-    assert.equal(accepted.report.sockets.length, 1);
-    assert.equal(accepted.report.sockets[0].fd, 3);
-    assert.equal(accepted.report.sockets[0].class, "StreamConn");
+    // The tool sets no LISTEN_FDNAMES for a connection: the default name.
+    assert.deepEqual(accepted.report.before, [String(accepted.report.pid), "1", null]);
+    assert.deepEqual(accepted.report.sockets, [{ fd: 3, name: "unknown", class: "StreamConn" }]);
     assert.deepEqual(accepted.report.after, GONE);
     assert.deepEqual(accepted.answers, ["pong: ping 0"]);
 
@@ -606,5 +606,46 @@ Deno.test(
     ], "inetd");
     assert.deepEqual(inetd.report.sockets, [{ fd: 0, name: "stdin", class: "StreamConn" }]);
     assert.deepEqual(inetd.answers, ["pong: ping 0"]);
+  },
+);
+
+Deno.test(
+  "listenFds() without net permission for a passed UDP socket is NotCapable, the descriptor left open",
+  needsTools(...ACTIVATION_NEEDS),
+  async () => {
+    const port = freePort();
+    const child = new URL("./peers/adopt_without_net.ts", import.meta.url).pathname;
+    const command = new Deno.Command("systemd-socket-activate", {
+      args: [
+        "--datagram",
+        "-l",
+        `127.0.0.1:${port}`,
+        Deno.execPath(),
+        "run",
+        "--quiet",
+        "--no-prompt",
+        "--allow-ffi",
+        "--allow-env",
+        child,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    });
+    await using tool = killOnDispose(command.spawn());
+    const stderr = lines(tool.stderr);
+    assert.match(await nextLine(stderr, 10_000), /^Listening on /);
+    const stdout = new Response(tool.stdout).text();
+    await pythonOutput(
+      "import socket, sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)" +
+        ".sendto(b'wake', ('127.0.0.1', int(sys.argv[1])))",
+      [String(port)],
+    );
+    const out = await deadline(stdout, 30_000, "the child's line");
+    const report = JSON.parse(out.trim().split("\n").at(-1)!);
+    assert.equal(report.error?.name, "NotCapable", out);
+    assert.match(report.error.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+    assert.equal(report.open, true);
+    assert.ok((await tool.status).success);
   },
 );
