@@ -1524,8 +1524,8 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
 
   /**
    * One receive, then every record that is already there: those kept after
-   * their receive was aborted, then those Deno's receive hands over at once
-   * (it completes within a few microtasks when the kernel holds a record).
+   * their receive was aborted, then (UDP) those Deno's receive hands over at
+   * once (it completes within a few microtasks when the kernel holds a record).
    * A receive that does not complete at once stays in flight, and what it
    * brings is kept for the next receive, so nothing waits for a second record
    * and nothing is lost.
@@ -1544,9 +1544,10 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
       this.#inbox.shift();
       batch.push(cut(next, maxSize));
     }
+    // Not on Unix: a receive left in flight there would make the next send Busy.
     while (
-      batch.length < max && this.#inbox.length === 0 && this.#waiters.length === 0 &&
-      !this.#pumping && !this.#closed
+      this.#transport === "udp" && batch.length < max && this.#inbox.length === 0 &&
+      this.#waiters.length === 0 && !this.#pumping && !this.#closed
     ) {
       const next = await this.#receiveQueued();
       if (next === undefined) break;
