@@ -12,8 +12,11 @@
  * - **ffi**: the package's FFI engine (needs `--allow-ffi`): everything the
  *   built-in does, plus a socket with no name of its own (`path: ""`),
  *   kernel-level `connect()`, buffer sizes, multicast TTL and interface,
- *   turning broadcast off, Unix records of any size, `recvmmsg`
- *   batching on receive and `sendmmsg` for {@linkcode DatagramSocket.sendMany}.
+ *   turning broadcast off, Unix records of any size, descriptors
+ *   (`send(data, to, { fds })`, `Message.fds`) and credentials
+ *   (`passCredentials`) over Unix datagrams, {@linkcode datagramPair},
+ *   `recvmmsg` batching on receive and `sendmmsg` for
+ *   {@linkcode DatagramSocket.sendMany}.
  *
  * `backend: "builtin" | "ffi"` overrides the choice; `socket.backend` says
  * which one serves the socket. On the built-in backend `connect()` is
@@ -412,7 +415,8 @@ export function listenDatagram(options: DatagramOptions): DatagramSocket {
  *
  * Unlike a seqpacket pair, an end is not told when the other closes (Linux
  * gives a datagram socket no end of stream): its receive keeps waiting,
- * while a send to the closed end fails with `ConnectionRefused`.
+ * while a send to the closed end fails: `ConnectionRefused` the first time,
+ * `NotConnected` after that (the kernel has dropped the connection).
  *
  * Requires `--allow-ffi` only: no name is bound, none is reached.
  *
@@ -1520,8 +1524,8 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
 
   /**
    * One receive, then every record that is already there: those kept after
-   * their receive was aborted, then those Deno's receive hands over at once
-   * (it completes within a few microtasks when the kernel holds a record).
+   * their receive was aborted, then (UDP) those Deno's receive hands over at
+   * once (it completes within a few microtasks when the kernel holds a record).
    * A receive that does not complete at once stays in flight, and what it
    * brings is kept for the next receive, so nothing waits for a second record
    * and nothing is lost.
@@ -1540,9 +1544,10 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
       this.#inbox.shift();
       batch.push(cut(next, maxSize));
     }
+    // Not on Unix: a receive left in flight there would make the next send Busy.
     while (
-      batch.length < max && this.#inbox.length === 0 && this.#waiters.length === 0 &&
-      !this.#pumping && !this.#closed
+      this.#transport === "udp" && batch.length < max && this.#inbox.length === 0 &&
+      this.#waiters.length === 0 && !this.#pumping && !this.#closed
     ) {
       const next = await this.#receiveQueued();
       if (next === undefined) break;

@@ -41,7 +41,14 @@ import { requireUnix } from "./ffi/permissions.ts";
 import { decodeUnix, encodeUnix } from "./ffi/sockaddr.ts";
 import { closeFds as closeEngineFds, FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
-import type { Closer, Message, PeerCredentials, ReceiveOptions, UnixAddr } from "./types.ts";
+import type {
+  Closer,
+  Message,
+  PeerCredentials,
+  ReceiveManyOptions,
+  ReceiveOptions,
+  UnixAddr,
+} from "./types.ts";
 
 // Declared once, in types.ts; still exported here, where it was first.
 export type { PeerCredentials } from "./types.ts";
@@ -454,6 +461,36 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
       (maxSize, signal) =>
         this.#socket.receive(maxSize, signal) as Promise<SeqpacketMessage | null>,
     );
+  }
+
+  /**
+   * Receives a batch of records with one wait, as
+   * {@linkcode PacketSocketBase.receiveMany} does, typed as this socket's
+   * records: each with its descriptors and the sender's credentials.
+   *
+   * @param options `max` records (default 64, 1 to 1,024) of at most
+   * `maxSize` bytes each; `signal` aborts the wait, and then consumes nothing.
+   * @returns The records queued now (at least one), or `null` at end of
+   * stream and once this socket is closed.
+   * @throws {TypeError} For options of the wrong shape.
+   * @throws {RangeError} For a `max` outside 1 to 1,024 or a negative `maxSize`.
+   *
+   * @example Every record queued, with one await
+   * ```ts
+   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * await a.send(new Uint8Array(1));
+   * await a.send(new Uint8Array(2));
+   * const batch = await b.receiveMany();
+   * console.log(batch?.map((m) => m.data.length)); // [ 1, 2 ]
+   * console.log(batch?.[0].credentials?.pid === Deno.pid); // true
+   * a.close();
+   * b.close();
+   * ```
+   */
+  override receiveMany(options?: ReceiveManyOptions): Promise<SeqpacketMessage[] | null> {
+    return super.receiveMany(options) as Promise<SeqpacketMessage[] | null>;
   }
 
   /**

@@ -655,15 +655,6 @@ export class FdSocket<A = unknown> {
     this.#label = value;
   }
 
-  /**
-   * Changes the ancillary data receives ask for (see
-   * {@linkcode FdSocketOptions.control}): an adopted descriptor's options
-   * are known only once it is open.
-   */
-  setControl(control: "fds" | "fds+credentials" | undefined): void {
-    this.#control = control;
-  }
-
   /** The descriptor (it stays a number after close: check `closed`). */
   get fd(): number {
     return this.#fd;
@@ -672,6 +663,15 @@ export class FdSocket<A = unknown> {
   /** Whether close() has run. */
   get closed(): boolean {
     return this.#held.closed;
+  }
+
+  /**
+   * Changes the ancillary data receives ask for (see
+   * {@linkcode FdSocketOptions.control}): an adopted descriptor's options
+   * are known only once it is open.
+   */
+  setControl(control: "fds" | "fds+credentials" | undefined): void {
+    this.#control = control;
   }
 
   /** `bind(fd, addr)`. */

@@ -251,3 +251,15 @@ for (const immediate of [false, true]) {
     },
   });
 }
+
+Deno.test("receiveMany() on a built-in Unix datagram socket leaves no receive pending: a send still works", async () => {
+  using dir = tempDir();
+  using a = listenDatagram({ path: `${dir.path}/a.sock`, backend: "builtin" });
+  using b = listenDatagram({ path: `${dir.path}/b.sock`, backend: "builtin" });
+  await a.send(record(1, 1), b.localAddr);
+  const batch = await deadline(b.receiveMany(), 5000, "receiveMany");
+  assert.deepEqual(batch?.map((m) => m.data[0]), [1]);
+  // Deno refuses a send while a receive is pending on the socket.
+  await b.send(record(3, 1), a.localAddr);
+  assert.deepEqual((await a.receive())?.data, record(3, 1));
+});

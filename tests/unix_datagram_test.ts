@@ -202,6 +202,7 @@ Deno.test("datagramPair(): no end of stream when the peer closes; a send to the 
     const waited = a.receive({ signal: AbortSignal.timeout(50) });
     await assert.rejects(waited, (e: Error) => e.name === "TimeoutError" && e !== reason);
     await assert.rejects(a.send(enc.encode("x")), Deno.errors.ConnectionRefused);
+    await assert.rejects(a.write(enc.encode("x")), Deno.errors.NotConnected);
   } finally {
     a.close();
     b.close();
