@@ -1199,6 +1199,24 @@ export class FdSocket<A = unknown> {
     this.#waitersChanged();
   }
 
+  /**
+   * Closes the socket once: deregisters it, settles every parked operation
+   * (receives with `null`, the rest with BadResource), closes descriptors
+   * still waiting in the inbox, then closes the descriptor.
+   */
+  close(): void {
+    if (this.#held.closed) return;
+    finalizer.unregister(this.#held);
+    clearTimeout(this.#writeRetryTimer);
+    release(this.#held);
+    for (const queue of [this.#readers, this.#writers]) {
+      for (const w of queue.splice(0)) {
+        w.cleanup?.();
+        w.closed();
+      }
+    }
+  }
+
   // -------------------------------------------------------------------------
   // Byte streams (SOCK_STREAM): bytes go straight between the caller's buffer
   // and the kernel; the record inbox is not used.
@@ -1281,24 +1299,6 @@ export class FdSocket<A = unknown> {
     if (len > 0) return r;
     closeFds(r.fds);
     return null;
-  }
-
-  /**
-   * Closes the socket once: deregisters it, settles every parked operation
-   * (receives with `null`, the rest with BadResource), closes descriptors
-   * still waiting in the inbox, then closes the descriptor.
-   */
-  close(): void {
-    if (this.#held.closed) return;
-    finalizer.unregister(this.#held);
-    clearTimeout(this.#writeRetryTimer);
-    release(this.#held);
-    for (const queue of [this.#readers, this.#writers]) {
-      for (const w of queue.splice(0)) {
-        w.cleanup?.();
-        w.closed();
-      }
-    }
   }
 
   /**
