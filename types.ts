@@ -247,5 +247,3 @@ export interface ReceiveOptions {
   /** The most bytes to return, 65,536 when not given. */
   maxSize?: number;
 }
-
-export { PacketSocketBase } from "./_packet.ts";
