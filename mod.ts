@@ -27,6 +27,7 @@
  */
 
 export * from "./types.ts";
+export { PacketSocketBase } from "./_packet.ts";
 export * from "./errors.ts";
 export * from "./stream.ts";
 export * from "./datagram.ts";

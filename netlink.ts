@@ -50,6 +50,21 @@ import { checkInteger, decodeNetlink, encodeNetlink } from "./ffi/sockaddr.ts";
 import { checkInterfaceName, interfaceIndex } from "./ffi/interfaces.ts";
 import { FdSocket } from "./ffi/socket.ts";
 import type { Message, ReceiveOptions } from "./types.ts";
+import type {
+  Address,
+  Link,
+  NetlinkMessage,
+  Route,
+  SocketEntry,
+} from "./_internal/netlink_codec.ts";
+
+export type {
+  Address,
+  Link,
+  NetlinkMessage,
+  Route,
+  SocketEntry,
+} from "./_internal/netlink_codec.ts";
 
 // ---------------------------------------------------------------------------
 // Types
@@ -95,34 +110,6 @@ export interface NetlinkOptions {
 }
 
 /**
- * One netlink message: its header fields and payload (a view into the
- * record it came in).
- *
- * @example Count a dump's messages by type
- * ```ts
- * import type { NetlinkMessage } from "@bsd/sockets/netlink";
- *
- * function byType(messages: NetlinkMessage[]): Map<number, number> {
- *   const counts = new Map<number, number>();
- *   for (const m of messages) counts.set(m.type, (counts.get(m.type) ?? 0) + 1);
- *   return counts;
- * }
- * ```
- */
-export interface NetlinkMessage {
-  /** `nlmsg_type`: the family's message type. */
-  type: number;
-  /** `nlmsg_flags`. */
-  flags: number;
-  /** `nlmsg_seq`: the request it answers. */
-  seq: number;
-  /** `nlmsg_pid`: the sender's port id (0 for the kernel). */
-  pid: number;
-  /** The message after its 16-byte header. */
-  payload: Uint8Array;
-}
-
-/**
  * A request for {@linkcode NetlinkSocket.request}.
  *
  * @example Dump every link (RTM_GETLINK is 18; an ifinfomsg is 16 bytes)
@@ -158,175 +145,6 @@ export interface NetlinkRequestOptions {
   signal?: AbortSignal;
   /** Milliseconds before the request fails with `TimedOut`. Default 10,000. */
   timeout?: number;
-}
-
-/**
- * A network interface as `ip -j link` prints it. Fields `ip` leaves out are
- * absent here too.
- *
- * @example Whether a link has carrier
- * ```ts
- * import type { Link } from "@bsd/sockets/netlink";
- *
- * const hasCarrier = (l: Link) => l.flags.includes("LOWER_UP");
- * ```
- */
-export interface Link {
-  /** The interface index. */
-  ifindex: number;
-  /** The interface name. */
-  ifname: string;
-  /** `IFF_*` names (`"UP"`, `"LOOPBACK"`, …), `"NO-CARRIER"` and `"M-DOWN"` as ip adds them. */
-  flags: string[];
-  /** The MTU. */
-  mtu?: number;
-  /** The queueing discipline (`"noqueue"`, `"fq_codel"`, …). */
-  qdisc?: string;
-  /** The master device's name (bridge, bond, VRF). */
-  master?: string;
-  /** RFC 2863 state: `"UP"`, `"DOWN"`, `"UNKNOWN"`, `"LOWERLAYERDOWN"`, … */
-  operstate?: string;
-  /** `"DEFAULT"` or `"DORMANT"`. */
-  linkmode?: string;
-  /** The device group: `"default"` or its number. */
-  group?: string;
-  /** The transmit queue length, when not 0. */
-  txqlen?: number;
-  /** The hardware type: `"ether"`, `"loopback"`, `"none"`, … */
-  "link_type": string;
-  /** The hardware address. */
-  address?: string;
-  /** The hardware broadcast address (the peer's on a point-to-point link). */
-  broadcast?: string;
-  /** The device this one sits on (a veth's peer, a VLAN's parent), or null for none. */
-  link?: string | null;
-  /** The index of that device when it lives in another namespace. */
-  "link_index"?: number;
-  /** The namespace id of that device's namespace. */
-  "link_netnsid"?: number;
-  /** Set on a point-to-point link. */
-  "link_pointtopoint"?: boolean;
-  /** The permanent hardware address, when it differs from `address`. */
-  permaddr?: string;
-  /** Set when the link is held down by a protocol. */
-  "proto_down"?: boolean;
-  /** The alias (`ip link set … alias`). */
-  ifalias?: string;
-  /** Alternative names. */
-  altnames?: string[];
-  /** The operational state's number when ip has no name for it. */
-  "operstate_index"?: number;
-  /** The link mode's number when ip has no name for it. */
-  "linkmode_index"?: number;
-}
-
-/**
- * One address as `ip -j addr` prints it inside a link's `addr_info`,
- * flattened: with the link's `ifindex` and `ifname`.
- *
- * @example The IPv4 addresses in CIDR form
- * ```ts
- * import type { Address } from "@bsd/sockets/netlink";
- *
- * const cidr = (as: Address[]) =>
- *   as.filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`);
- * ```
- */
-export interface Address {
-  /** The interface's index. */
-  ifindex: number;
-  /** The interface's name. */
-  ifname: string;
-  /** `"inet"` or `"inet6"`. */
-  family: "inet" | "inet6";
-  /** The address. */
-  local: string;
-  /** The prefix length. */
-  prefixlen: number;
-  /** `"global"`, `"link"`, `"host"`, … */
-  scope: string;
-  /** The peer's address on a point-to-point address. */
-  address?: string;
-  /** The broadcast address. */
-  broadcast?: string;
-  /** The anycast address. */
-  anycast?: string;
-  /** The multicast address. */
-  multicast?: string;
-  /** The label (IPv4): the interface name, or `name:alias`. */
-  label?: string;
-  /** The metric of the prefix route. */
-  metric?: number;
-  /** Who added it (`"kernel_lo"`, …), when the kernel says. */
-  protocol?: string;
-  /** Seconds the address stays valid; 4294967295 is forever. */
-  "valid_life_time"?: number;
-  /** Seconds it stays preferred; 4294967295 is forever. */
-  "preferred_life_time"?: number;
-  /** Set on an address not configured permanently (SLAAC, DHCP). */
-  dynamic?: boolean;
-  /** Set on a secondary IPv4 address. */
-  secondary?: boolean;
-  /** Set on a temporary (privacy) IPv6 address. */
-  temporary?: boolean;
-  /** Set when duplicate address detection is off. */
-  nodad?: boolean;
-  /** Set while duplicate address detection runs. */
-  tentative?: boolean;
-  /** Set when duplicate address detection failed. */
-  dadfailed?: boolean;
-  /** Set once the preferred lifetime ran out. */
-  deprecated?: boolean;
-  /** Set when no prefix route was added for it. */
-  noprefixroute?: boolean;
-  /** Other flags, set like the rest: `optimistic`, `home`, `mngtmpaddr`, `autojoin`, `stable-privacy`. */
-  [flag: string]: string | number | boolean | undefined;
-}
-
-/**
- * A route as `ip -j route` prints it. As there, `type` is left out for
- * unicast, `table` for main, `protocol` for boot and `scope` for global.
- *
- * @example Find the default gateway
- * ```ts
- * import type { Route } from "@bsd/sockets/netlink";
- *
- * const gateway = (rs: Route[]) => rs.find((r) => r.dst === "default")?.gateway;
- * ```
- */
-export interface Route {
-  /** `"default"`, `"prefix/len"`, or a bare address for a full-length prefix. */
-  dst: string;
-  /** The next hop. */
-  gateway?: string;
-  /** The outgoing interface's name. */
-  dev?: string;
-  /** Who added it: `"kernel"`, `"static"`, `"dhcp"`, `"ra"`, …; absent for boot. */
-  protocol?: string;
-  /** `"link"`, `"host"`, …; absent for global. */
-  scope?: string;
-  /** `"local"`, `"broadcast"`, `"multicast"`, `"unreachable"`, …; absent for unicast. */
-  type?: string;
-  /** `"local"`, `"default"` or the number; absent for main. */
-  table?: string;
-  /** The preferred source address. */
-  prefsrc?: string;
-  /** The metric (priority). */
-  metric?: number;
-  /** Route flags: `"onlink"`, `"linkdown"`, `"dead"`, … */
-  flags: string[];
-  /** IPv6 router preference: `"low"`, `"medium"` or `"high"`. */
-  pref?: string | number;
-  /** A source prefix (`from`). */
-  from?: string;
-  /** A zero source prefix of this length, as ip prints it. */
-  src?: string;
-  /** The nexthop object's id. */
-  nhid?: number;
-  /** The firewall mark it matches. */
-  mark?: number;
-  /** The uid it matches. */
-  uid?: number;
 }
 
 /**
@@ -382,46 +200,6 @@ export interface WatchOptions {
   types?: ("link" | "address" | "route")[];
   /** Ends the iteration when aborted. */
   signal?: AbortSignal;
-}
-
-/**
- * A socket as `ss` shows it: the `Netid`, `State`, `Recv-Q`, `Send-Q`,
- * `Local Address:Port` and `Peer Address:Port` columns, with the inode and
- * uid `ss -e` adds. For Unix sockets, as in `ss -x`, the address is the path
- * (`@name` for an abstract name, `*` for none) and the "port" the inode.
- *
- * @example Format like ss
- * ```ts
- * import type { SocketEntry } from "@bsd/sockets/netlink";
- *
- * const line = (s: SocketEntry) =>
- *   `${s.state} ${s.recvQ} ${s.sendQ} ${s.localAddress}:${s.localPort} ` +
- *   `${s.peerAddress}:${s.peerPort}`;
- * ```
- */
-export interface SocketEntry {
-  /** `"tcp"`, `"udp"`, `"u_str"`, `"u_dgr"` or `"u_seq"`. */
-  netid: "tcp" | "udp" | "u_str" | "u_dgr" | "u_seq";
-  /** `"inet"`, `"inet6"` or `"unix"`. */
-  family: "inet" | "inet6" | "unix";
-  /** `"ESTAB"`, `"LISTEN"`, `"UNCONN"`, `"TIME-WAIT"`, … as ss names them. */
-  state: string;
-  /** Bytes (or, listening, connections) waiting to be read. */
-  recvQ: number;
-  /** Bytes waiting to be sent (or, listening, the backlog). */
-  sendQ: number;
-  /** The local address. */
-  localAddress: string;
-  /** The local port; for Unix sockets, the inode. */
-  localPort: number;
-  /** The peer's address. */
-  peerAddress: string;
-  /** The peer's port; for Unix sockets, the peer's inode (0 for none). */
-  peerPort: number;
-  /** The socket's inode (0 for a TIME-WAIT socket). */
-  inode: number;
-  /** The owner's uid, when the kernel reports it. */
-  uid?: number;
 }
 
 /**

@@ -44,7 +44,7 @@
 
 import { attachReceiver, checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
 import { checkBoolean, checkObject, checkOptionalInteger, describeValue } from "./_checks.ts";
-import type { BpfProgram } from "./bpf.ts";
+import { type BpfProgram, validateFilter } from "./bpf.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { ETHER_TYPE_NUMBERS, IP_PROTOCOL_NUMBERS } from "./ffi/constants.ts";
 import { describeAddress } from "./ffi/errors.ts";
@@ -547,6 +547,7 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
    * ```
    */
   setFilter(program: BpfProgram): void {
+    validateFilter(program);
     this.#sock.setOption("attachFilter", encodeFilter(program));
   }
 
@@ -679,7 +680,11 @@ export function openPacket(options: PacketOptions): LinkSocket {
   const protocol = typeof options.protocol === "string"
     ? etherTypeByName(options.protocol)
     : checkInteger("openPacket: protocol", options.protocol ?? ETHER_TYPE_NUMBERS.all, 1, 0xffff);
-  const filter = options.filter === undefined ? undefined : encodeFilter(options.filter);
+  let filter: Uint8Array | undefined;
+  if (options.filter !== undefined) {
+    validateFilter(options.filter);
+    filter = encodeFilter(options.filter);
+  }
   const immediate = checkBoolean("openPacket: immediate", options.immediate) ?? false;
   const bufferSize = checkOptionalInteger("openPacket: bufferSize", options.bufferSize, 1, 2 ** 40);
   const busyPoll = checkBusyPoll("openPacket", options.busyPoll);
@@ -918,6 +923,7 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
    * ```
    */
   setFilter(program: BpfProgram): void {
+    validateFilter(program);
     this.#sock.setOption("attachFilter", encodeFilter(program));
   }
 

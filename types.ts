@@ -301,5 +301,3 @@ export interface ReceiveManyOptions extends ReceiveOptions {
   /** The most records to return, 1 to 1,024; 64 when not given. */
   max?: number;
 }
-
-export { PacketSocketBase } from "./_packet.ts";

@@ -1,9 +1,73 @@
 // errno → error class, and the one message format every failure uses:
 //   connect "/run/x.sock": connection refused
-// Pure: importing this file loads no native code.
+// Pure: importing this file loads no native code. SocketError lives here so
+// that ffi/ imports nothing from above it; errors.ts re-exports it.
 
-import { SocketError } from "../errors.ts";
 import { ERRNO, ERRNO_NAME } from "./constants.ts";
+
+/**
+ * What a {@linkcode SocketError} carries besides its message.
+ *
+ * @example Build one as the library does
+ * ```ts
+ * import { SocketError } from "@bsd/sockets";
+ *
+ * const err = new SocketError('sendmsg "/run/x.sock": message too long', {
+ *   errno: 90,
+ *   code: "EMSGSIZE",
+ *   syscall: "sendmsg",
+ * });
+ * console.log(err.code); // "EMSGSIZE"
+ * ```
+ */
+export interface SocketErrorOptions {
+  /** The errno number, as Linux reported it. */
+  errno: number;
+  /** The errno name, such as `"EMSGSIZE"`. */
+  code: string;
+  /** The system call that failed, such as `"sendmsg"`. */
+  syscall: string;
+  /** The error this one was raised from, if any. */
+  cause?: unknown;
+}
+
+/**
+ * A system call failed with an errno that has no `Deno.errors` class.
+ *
+ * The message names the call and the address, then the reason:
+ * `sendmsg "/run/x.sock": message too long`.
+ *
+ * @example Tell a socket error by its code
+ * ```ts
+ * import { SocketError } from "@bsd/sockets";
+ *
+ * function isTooLong(err: unknown): boolean {
+ *   return err instanceof SocketError && err.code === "EMSGSIZE";
+ * }
+ * ```
+ */
+export class SocketError extends Error {
+  /** The errno number, as Linux reported it. */
+  readonly errno: number;
+  /** The errno name, such as `"EMSGSIZE"`. */
+  readonly code: string;
+  /** The system call that failed, such as `"sendmsg"`. */
+  readonly syscall: string;
+
+  /**
+   * Builds the error; the library does this, users normally only catch it.
+   *
+   * @param message The full message, naming the call and the address.
+   * @param options The errno number and name, the failed call, and a cause.
+   */
+  constructor(message: string, options: SocketErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "SocketError";
+    this.errno = options.errno;
+    this.code = options.code;
+    this.syscall = options.syscall;
+  }
+}
 
 type ErrorClass = new (message: string, options?: ErrorOptions) => Error;
 
@@ -69,7 +133,7 @@ export function errnoError(errno: number, syscall: string, address = ""): Error 
   const reason = ERRNO[code]?.[1] ?? `errno ${errno}`;
   const message = `${prefix(syscall, address)}: ${reason}`;
   const Class = CLASS_BY_CODE[code];
-  const err = Class ? new Class(message) : new SocketError(message, errno, code, syscall);
+  const err = Class ? new Class(message) : new SocketError(message, { errno, code, syscall });
   if (Class) Object.assign(err, { errno, code, syscall } satisfies ErrnoDetails);
   return err;
 }

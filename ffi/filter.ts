@@ -2,8 +2,15 @@
 // `struct sock_fprog` (linux/filter.h), for SO_ATTACH_FILTER.
 // Pure: importing this file loads no native code.
 
-import { type BpfProgram, validateFilter } from "../bpf.ts";
 import { BPF_MAXINSNS, HOST_LITTLE_ENDIAN } from "./constants.ts";
+
+/** One instruction as `struct sock_filter` holds it; bpf.ts's `BpfInstruction` has this shape. */
+export interface SockFilter {
+  readonly code: number;
+  readonly jt: number;
+  readonly jf: number;
+  readonly k: number;
+}
 
 /** `sizeof(struct sock_filter)`: u16 code, u8 jt, u8 jf, u32 k. */
 export const SIZEOF_SOCK_FILTER = 8;
@@ -11,11 +18,14 @@ export const SIZEOF_SOCK_FILTER = 8;
 export const SIZEOF_SOCK_FPROG = 16;
 
 /**
- * Validates `program` and lays it out as an array of `struct sock_filter`,
- * in host byte order, 8 bytes per instruction.
+ * Lays `program` out as an array of `struct sock_filter`, in host byte
+ * order, 8 bytes per instruction. The caller has validated it (bpf.ts
+ * `validateFilter`); only its length is checked here.
  */
-export function encodeFilter(program: BpfProgram): Uint8Array {
-  validateFilter(program);
+export function encodeFilter(program: readonly SockFilter[]): Uint8Array {
+  if (program.length < 1 || program.length > BPF_MAXINSNS) {
+    throw new RangeError(`a filter has 1 to ${BPF_MAXINSNS} instructions, not ${program.length}`);
+  }
   const out = new Uint8Array(program.length * SIZEOF_SOCK_FILTER);
   const view = new DataView(out.buffer);
   program.forEach(({ code, jt, jf, k }, i) => {
