@@ -706,3 +706,103 @@ Deno.test({
     assert.equal(status.code, 0);
   },
 });
+
+// ---------------------------------------------------------------------------
+// dbus_fd.ts and handoff.ts: descriptors doing a real protocol's job
+
+/** The system python, which has python3-dbus and python3-gi (the pyenv one on PATH may not). */
+const SYSTEM_PYTHON = "/usr/bin/python3";
+
+/** Whether dbus-daemon and the system python's dbus and gi modules are here. */
+function hasDbus(): boolean {
+  try {
+    const daemon = new Deno.Command("dbus-daemon", { args: ["--version"], stdout: "null" });
+    const modules = new Deno.Command(SYSTEM_PYTHON, {
+      args: ["-c", "import dbus, dbus.mainloop.glib, gi.repository.GLib"],
+      stdout: "null",
+      stderr: "null",
+    });
+    return daemon.outputSync().success && modules.outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+const DBUS_PEER = new URL("./peers/dbus_service.py", import.meta.url).pathname;
+
+Deno.test({
+  name:
+    "examples/dbus_fd.ts passes its stdin as an `h` argument through a private dbus-daemon to a python3-dbus service that reads it back",
+  ignore: !hasDbus(),
+  async fn() {
+    using dir = tempDir("dbus-");
+    const bus = `${dir.path}/bus`;
+    Deno.writeTextFileSync(
+      `${dir.path}/bus.conf`,
+      `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=${bus}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+`,
+    );
+    await using daemon = killOnDispose(
+      new Deno.Command("dbus-daemon", {
+        args: [`--config-file=${dir.path}/bus.conf`, "--nofork", "--print-address"],
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn(),
+    );
+    assert.match(await nextLine(lines(daemon.stdout), 10_000), /^unix:path=/);
+    await using service = killOnDispose(
+      new Deno.Command(SYSTEM_PYTHON, {
+        args: ["-u", DBUS_PEER, bus],
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn(),
+    );
+    assert.equal(await nextLine(lines(service.stdout), 10_000), "ready");
+
+    const rand = prng(0xdb05);
+    const content = Array.from({ length: 200 }, () => Math.floor(rand() * 1e9).toString(36))
+      .join(" ");
+    const file = `${dir.path}/input.txt`;
+    Deno.writeTextFileSync(file, content);
+    const ran = await runExample(
+      "dbus_fd.ts",
+      ["--allow-ffi", "--allow-read", "--allow-write", "--allow-net", "--allow-sys=uid"],
+      [bus, "org.bsd.Test", "/org/bsd/Test", "org.bsd.Test.ReadFd"],
+      // A shell puts the file on the example's stdin: the descriptor it passes.
+      { prefix: ["sh", "-c", `exec "$0" "$@" < "${file}"`] },
+    );
+    assertSuccess(ran);
+    assert.equal(ran.stdout, `${content}\n`);
+    assert.match(ran.stderr, /connected as :\d+\.\d+/);
+  },
+});
+
+Deno.test("examples/handoff.ts hands its listening socket to a new process with no refused or reset connection", async () => {
+  const ran = await runExample("handoff.ts", [
+    "--allow-ffi",
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    "--allow-run",
+  ]);
+  assertSuccess(ran);
+  const m =
+    /^connections: (\d+), refused: 0, reset: 0, other failures: 0, served by generation 1: (\d+), generation 2: (\d+)$/m
+      .exec(ran.stdout);
+  assert.ok(m, ran.stdout);
+  const [total, one, two] = m.slice(1).map(Number);
+  assert.equal(one + two, total, "every connection was served");
+  assert.ok(one >= 200 && two >= 100, ran.stdout);
+  assert.match(ran.stdout, /^generation 1 exited with 0$/m);
+});
