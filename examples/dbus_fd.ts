@@ -69,9 +69,10 @@ class Writer {
   }
 
   value(v: Value): void {
-    if (v.type === "g") this.signature(v.value);
-    else if (v.type === "s" || v.type === "o") this.string(v.value);
-    else this.u32(v.value);
+    const { type, value } = v;
+    if (typeof value === "number") this.u32(value);
+    else if (type === "g") this.signature(value);
+    else this.string(value);
   }
 
   /** Overwrites the u32 at `offset` (an array length known only once written). */

@@ -22,7 +22,14 @@
  * @module
  */
 
-import { connectStream, fromFd, listenStream, type StreamConn, StreamListener } from "@bsd/sockets";
+import {
+  connectStream,
+  fromFd,
+  listenStream,
+  type NetAddr,
+  type StreamConn,
+  StreamListener,
+} from "@bsd/sockets";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -46,7 +53,7 @@ async function serveOne(conn: StreamConn, generation: number): Promise<void> {
 /** One server generation; `dir` holds the control socket generations meet on. */
 async function serve(generation: number, dir: string): Promise<void> {
   const control = `${dir}/handoff-${generation}.sock`;
-  let listener: StreamListener;
+  let listener: StreamListener<NetAddr>;
   if (generation === 1) {
     // The FFI backend: only it has a descriptor to hand on.
     listener = listenStream({ hostname: "127.0.0.1", port: 0, backend: "ffi" });
@@ -60,8 +67,10 @@ async function serve(generation: number, dir: string): Promise<void> {
     const fd = message?.fds?.[0];
     if (fd === undefined) throw new Error("the previous generation sent no descriptor");
     const adopted = fromFd(fd);
-    if (!(adopted instanceof StreamListener)) throw new TypeError("not a listening socket");
-    listener = adopted;
+    if (!(adopted instanceof StreamListener) || adopted.addr.transport !== "tcp") {
+      throw new TypeError("the previous generation sent no TCP listener");
+    }
+    listener = adopted as StreamListener<NetAddr>;
     console.log(`adopted ${listener.addr.port}`);
   }
 
