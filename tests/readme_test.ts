@@ -23,9 +23,16 @@ function localImports(code: string): string {
   });
 }
 
-Deno.test("README quick examples exist for all four socket types", () => {
+Deno.test("README quick examples exist for all four socket types, descriptors and netlink", () => {
   const titles = quickExamples().map((e) => e.title);
-  assert.deepEqual(titles.map((t) => t.split(" ")[0]), ["Stream", "Datagram", "Seqpacket", "Raw"]);
+  assert.deepEqual(titles.map((t) => t.split(" ")[0]), [
+    "Stream",
+    "Datagram",
+    "Seqpacket",
+    "Raw",
+    "Descriptors",
+    "Netlink",
+  ]);
 });
 
 for (const { title, code } of quickExamples()) {
