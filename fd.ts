@@ -32,7 +32,7 @@ import type { LinkSocket, RawSocket } from "./raw.ts";
 import type { NetlinkSocket } from "./netlink.ts";
 import { adopterFor, type DescribedFd } from "./_internal/adopt.ts";
 import { describeValue } from "./_checks.ts";
-import { checkOpen, describeSocket, hasPeer, makeNonblockingCloexec } from "./ffi/descriptors.ts";
+import { checkOpen, describeSocket, makeNonblockingCloexec } from "./ffi/descriptors.ts";
 import { isOwnedFd } from "./ffi/socket.ts";
 
 /** What {@linkcode fromFd} may return: one class per kind of socket the module has. */
@@ -98,11 +98,6 @@ export function fromFd(fd: number): AdoptedSocket {
     throw new Deno.errors.NotSupported(
       `fromFd fd ${fd}: no socket class for family ${d.family ?? d.domain}, ` +
         `type ${d.kind ?? d.type}`,
-    );
-  }
-  if (d.kind === "stream" && !d.listening && !hasPeer(fd)) {
-    throw new Deno.errors.NotConnected(
-      `fromFd fd ${fd}: a ${d.family} stream socket neither listening nor connected`,
     );
   }
   let taken = false;

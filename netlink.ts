@@ -528,16 +528,13 @@ registerAdopter({
   adopt(d) {
     const label = describeAddress(`netlink/${d.protocol}`);
     // A socket that never bound has no port id yet: bind it as openNetlink does.
+    // Bound before take(): a failed bind leaves the descriptor as it was.
     const local = FdSocket.nameOf(d.fd, "getsockname", decodeAddr);
-    d.take();
-    const sock = new FdSocket<NetlinkAddr>(d.fd, { label, decode: decodeAddr });
-    try {
-      if (local === null || local.pid === 0) sock.bind(encodeNetlink(0, local?.groups ?? 0));
-      return adoptNetlink(sock, d.protocol);
-    } catch (err) {
-      sock.close();
-      throw err;
+    if (local === null || local.pid === 0) {
+      FdSocket.bindFd(d.fd, encodeNetlink(0, local?.groups ?? 0), label);
     }
+    d.take();
+    return adoptNetlink(new FdSocket<NetlinkAddr>(d.fd, { label, decode: decodeAddr }), d.protocol);
   },
 });
 

@@ -1478,7 +1478,7 @@ function adoptStream(d: DescribedFd): StreamListener | StreamConn {
   const remote = FdSocket.nameOf(d.fd, "getpeername", decode);
   if (remote === null) {
     throw new Deno.errors.NotConnected(
-      `fromFd ${d.fd}: a stream socket that is neither listening nor connected`,
+      `fromFd fd ${d.fd}: a ${d.family} stream socket neither listening nor connected`,
     );
   }
   // What connect would ask for the named end; an unnamed pair asks nothing more.

@@ -22,7 +22,6 @@ import {
   MFD_ALLOW_SEALING,
   MFD_CLOEXEC,
   O_NONBLOCK,
-  SIZEOF_SOCKADDR_STORAGE,
   SO_ACCEPTCONN,
   SO_DOMAIN,
   SO_PROTOCOL,
@@ -100,14 +99,6 @@ export function describeSocket(fd: number): SocketDescription {
     protocol: socketInt(fd, SO_PROTOCOL),
     listening: socketInt(fd, SO_ACCEPTCONN) !== 0,
   };
-}
-
-const nameOut = new Uint8Array(SIZEOF_SOCKADDR_STORAGE);
-
-/** Whether socket `fd` has a peer (`getpeername` succeeds). Reads only. */
-export function hasPeer(fd: number): boolean {
-  lengthOutView.setUint32(0, nameOut.length, true);
-  return libc().getpeername(fd, nameOut, lengthOut) === 0;
 }
 
 /** Sets `O_NONBLOCK` and `FD_CLOEXEC` on `fd`, as a socket the engine opened has them. */

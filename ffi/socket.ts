@@ -1463,6 +1463,11 @@ export class FdSocket<A = unknown> {
     return null;
   }
 
+  /** `bind(fd, addr)` on a descriptor no FdSocket owns yet (fromFd's adopters). */
+  static bindFd(fd: number, addr: Uint8Array, label: string): void {
+    if (libc().bind(fd, addr, addr.length) < 0) throw errnoError(errno(), "bind", label);
+  }
+
   /**
    * `getsockname`/`getpeername` of a descriptor no socket owns yet (for
    * fromFd), decoded; `null` when it has no peer (ENOTCONN).
