@@ -668,7 +668,7 @@ function adoptUnix(d: DescribedFd): DatagramSocket<UnixAddr> {
   d.take();
   const sock = new FdSocket<UnixAddr>(d.fd, unixEngineOptions(describeAddress(local), false));
   try {
-    if (sock.getOption("passCredentials") !== 0) sock.setControl("fds+credentials");
+    if (sock.getOption("passCredentials")) sock.setControl("fds+credentials");
     return makeSocket<UnixAddr>(sock, local, null, null, peer);
   } catch (err) {
     sock.close();
