@@ -63,7 +63,15 @@ import {
 } from "./ffi/sockaddr.ts";
 import { FdSocket } from "./ffi/socket.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
-import type { IpAddr, LinkAddr, Message, ReceiveOptions } from "./types.ts";
+import type {
+  IpAddr,
+  LinkAddr,
+  Message,
+  ReceiveOptions,
+  SocketOptionName,
+  SocketOptions,
+} from "./types.ts";
+import { getSocketOption, setSocketOption } from "./_internal/options.ts";
 
 export * from "./bpf.ts";
 
@@ -391,6 +399,64 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
    */
   get fd(): number | null {
     return this.#sock.closed ? null : this.#sock.fd;
+  }
+
+  /**
+   * Sets a socket option by name (`setsockopt`); {@linkcode SocketOptions}
+   * lists the names, their values and the sockets each applies to.
+   *
+   * @param name The option.
+   * @param value Its value.
+   * @throws {TypeError} For an unknown name or a value of the wrong type.
+   * @throws {RangeError} For a number out of the option's range.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this socket.
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example Send with a time to live of 1
+   * ```ts
+   * import type { RawSocket } from "@bsd/sockets/raw";
+   *
+   * function tune(sock: RawSocket): void {
+   *   sock.setOption("ttl", 1);
+   * }
+   * ```
+   */
+  setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
+    setSocketOption(
+      this.#sock,
+      { family: this.#family, kind: this.#ping ? "datagram" : "raw" },
+      this.#sock.label,
+      name,
+      value,
+    );
+  }
+
+  /**
+   * Reads a socket option by name (`getsockopt`), as the kernel holds it
+   * (a buffer size reads back doubled: the kernel counts its bookkeeping).
+   *
+   * @param name The option.
+   * @returns Its value.
+   * @throws {TypeError} For an unknown name.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this socket.
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example The time to live of outgoing packets
+   * ```ts
+   * import type { RawSocket } from "@bsd/sockets/raw";
+   *
+   * function show(sock: RawSocket): void {
+   *   console.log(sock.getOption("ttl"));
+   * }
+   * ```
+   */
+  getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
+    return getSocketOption(
+      this.#sock,
+      { family: this.#family, kind: this.#ping ? "datagram" : "raw" },
+      this.#sock.label,
+      name,
+    );
   }
 
   /** The local address: the wildcard until connected, then the source address used. */
@@ -809,6 +875,64 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
    */
   get fd(): number | null {
     return this.#sock.closed ? null : this.#sock.fd;
+  }
+
+  /**
+   * Sets a socket option by name (`setsockopt`); {@linkcode SocketOptions}
+   * lists the names, their values and the sockets each applies to.
+   *
+   * @param name The option.
+   * @param value Its value.
+   * @throws {TypeError} For an unknown name or a value of the wrong type.
+   * @throws {RangeError} For a number out of the option's range.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this socket.
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example A 4 MiB receive buffer
+   * ```ts
+   * import type { LinkSocket } from "@bsd/sockets/raw";
+   *
+   * function tune(sock: LinkSocket): void {
+   *   sock.setOption("receiveBufferSize", 4 << 20);
+   * }
+   * ```
+   */
+  setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
+    setSocketOption(
+      this.#sock,
+      { family: "packet", kind: this.#cooked ? "datagram" : "raw" },
+      this.#sock.label,
+      name,
+      value,
+    );
+  }
+
+  /**
+   * Reads a socket option by name (`getsockopt`), as the kernel holds it
+   * (a buffer size reads back doubled: the kernel counts its bookkeeping).
+   *
+   * @param name The option.
+   * @returns Its value.
+   * @throws {TypeError} For an unknown name.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this socket.
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example The receive buffer the kernel holds
+   * ```ts
+   * import type { LinkSocket } from "@bsd/sockets/raw";
+   *
+   * function show(sock: LinkSocket): void {
+   *   console.log(sock.getOption("receiveBufferSize"));
+   * }
+   * ```
+   */
+  getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
+    return getSocketOption(
+      this.#sock,
+      { family: "packet", kind: this.#cooked ? "datagram" : "raw" },
+      this.#sock.label,
+      name,
+    );
   }
 
   /** The interface this socket is bound to, with its hardware address and bound protocol. */

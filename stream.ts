@@ -45,13 +45,23 @@
  * @module
  */
 
-import type { Closer, NetAddr, Reader, UnixAddr, Writer } from "./types.ts";
+import type {
+  Closer,
+  NetAddr,
+  Reader,
+  SocketOptionName,
+  SocketOptions,
+  TcpInfo,
+  UnixAddr,
+  Writer,
+} from "./types.ts";
 import type { PeerCredentials } from "./seqpacket.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { checkFds, checkObject, checkSignal } from "./_checks.ts";
 import { DEFAULT_MAX_SIZE } from "./_packet.ts";
 import { closedError, describeAddress, withContext } from "./ffi/errors.ts";
-import { checkInteger, checkPort, checkUnixPath } from "./ffi/sockaddr.ts";
+import { checkInteger, checkPort, checkUnixPath, ipFamily } from "./ffi/sockaddr.ts";
+import type { Shape } from "./ffi/options.ts";
 import { FdSocket } from "./ffi/socket.ts";
 import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
 import {
@@ -70,6 +80,7 @@ import {
   ownSocketFile,
   removeOwnSocketFile,
 } from "./_socket_file.ts";
+import { getSocketOption, setSocketOption, tcpInfoOf } from "./_internal/options.ts";
 
 /**
  * Where a TCP stream socket listens or connects.
@@ -336,6 +347,87 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   get fd(): number | null {
     return this.#socket && !this.#socket.closed ? this.#socket.fd : null;
+  }
+
+  /**
+   * Sets a socket option by name (`setsockopt`); {@linkcode SocketOptions}
+   * lists the names, their values and the sockets each applies to.
+   *
+   * @param name The option.
+   * @param value Its value.
+   * @throws {TypeError} For an unknown name or a value of the wrong type.
+   * @throws {RangeError} For a number out of the option's range.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this
+   *   socket, or on the built-in backend (open it with `backend: "ffi"`).
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example Probe an idle connection after 30 s, every 5 s, 3 times
+   * ```ts
+   * import type { StreamConn } from "@bsd/sockets/stream";
+   *
+   * function tune(sock: StreamConn): void {
+   *   sock.setOption("keepAlive", true);
+   *   sock.setOption("keepAliveIdle", 30);
+   *   sock.setOption("keepAliveInterval", 5);
+   *   sock.setOption("keepAliveCount", 3);
+   * }
+   * ```
+   */
+  setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
+    setSocketOption(this.#socket, this.#shape(), this.#label, name, value);
+  }
+
+  /**
+   * Reads a socket option by name (`getsockopt`), as the kernel holds it
+   * (a buffer size reads back doubled: the kernel counts its bookkeeping).
+   *
+   * @param name The option.
+   * @returns Its value.
+   * @throws {TypeError} For an unknown name.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this
+   *   socket, or on the built-in backend (open it with `backend: "ffi"`).
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example Whether Nagle is off
+   * ```ts
+   * import type { StreamConn } from "@bsd/sockets/stream";
+   *
+   * function show(sock: StreamConn): void {
+   *   console.log(sock.getOption("noDelay"));
+   * }
+   * ```
+   */
+  getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
+    return getSocketOption(this.#socket, this.#shape(), this.#label, name);
+  }
+
+  /**
+   * TCP only, FFI backend: what the kernel reports of this connection
+   * (`TCP_INFO`): state, round-trip times, congestion window, bytes
+   * acknowledged and received, delivery rate and more.
+   *
+   * @returns The connection's {@linkcode TcpInfo}.
+   * @throws {Deno.errors.NotSupported} On a Unix connection or on the built-in backend.
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example Print the smoothed round-trip time
+   * ```ts
+   * import type { StreamConn } from "@bsd/sockets/stream";
+   *
+   * function report(conn: StreamConn): void {
+   *   const { state, rtt, cwnd } = conn.tcpInfo();
+   *   console.log(`${state}: rtt ${rtt} µs, cwnd ${cwnd}`);
+   * }
+   * ```
+   */
+  tcpInfo(): TcpInfo {
+    this.#tcp("tcpInfo");
+    return tcpInfoOf(this.#socket, this.#label);
+  }
+
+  #shape(): Shape {
+    const local: NetAddr | UnixAddr = this.#localAddr;
+    return { family: "path" in local ? "unix" : ipFamily(local.hostname), kind: "stream" };
   }
 
   /** The address of this end of the connection (`path: ""` for an unnamed Unix client). */
@@ -882,6 +974,60 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   get fd(): number | null {
     return this.#socket && !this.#socket.closed ? this.#socket.fd : null;
+  }
+
+  /**
+   * Sets a socket option by name (`setsockopt`); {@linkcode SocketOptions}
+   * lists the names, their values and the sockets each applies to.
+   *
+   * @param name The option.
+   * @param value Its value.
+   * @throws {TypeError} For an unknown name or a value of the wrong type.
+   * @throws {RangeError} For a number out of the option's range.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this
+   *   socket, or on the built-in backend (open it with `backend: "ffi"`).
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example A bigger receive buffer for accepted connections
+   * ```ts
+   * import type { StreamListener } from "@bsd/sockets/stream";
+   *
+   * function tune(sock: StreamListener): void {
+   *   sock.setOption("receiveBufferSize", 1 << 20);
+   * }
+   * ```
+   */
+  setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
+    setSocketOption(this.#socket, this.#shape(), this.#label, name, value);
+  }
+
+  /**
+   * Reads a socket option by name (`getsockopt`), as the kernel holds it
+   * (a buffer size reads back doubled: the kernel counts its bookkeeping).
+   *
+   * @param name The option.
+   * @returns Its value.
+   * @throws {TypeError} For an unknown name.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this
+   *   socket, or on the built-in backend (open it with `backend: "ffi"`).
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example Whether the port is shared
+   * ```ts
+   * import type { StreamListener } from "@bsd/sockets/stream";
+   *
+   * function show(sock: StreamListener): void {
+   *   console.log(sock.getOption("reusePort"));
+   * }
+   * ```
+   */
+  getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
+    return getSocketOption(this.#socket, this.#shape(), this.#label, name);
+  }
+
+  #shape(): Shape {
+    const local: NetAddr | UnixAddr = this.#addr;
+    return { family: "path" in local ? "unix" : ipFamily(local.hostname), kind: "stream" };
   }
 
   /**

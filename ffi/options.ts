@@ -63,9 +63,12 @@ import {
   TCP_NODELAY,
   TCP_USER_TIMEOUT,
 } from "./constants.ts";
+import type { SocketOptionName, SocketOptions, TcpInfo, TcpState } from "../types.ts";
 import { errnoError } from "./errors.ts";
 import { encodeFprog } from "./filter.ts";
 import { pointerOf, withPinned } from "./buffers.ts";
+import { checkInterfaceName } from "./interfaces.ts";
+import { checkInteger } from "./sockaddr.ts";
 import { errno, libc } from "./libc.ts";
 
 /** Address families, by the names the modules above use. */
@@ -370,67 +373,6 @@ export function getRawOptionOn(
 // ---------------------------------------------------------------------------
 // The public option names.
 
-/**
- * The options `setOption`/`getOption` take on every FFI-backed socket, by
- * name, with the type of their value. Times are in seconds except
- * `userTimeout` (milliseconds). Buffer sizes read back as the kernel holds
- * them: twice what was set (it counts its bookkeeping), capped by
- * `net.core.rmem_max`/`wmem_max` unless the process has `CAP_NET_ADMIN`.
- */
-export interface SocketOptions {
-  /** `SO_REUSEADDR`: bind a port whose earlier connections linger in TIME_WAIT. TCP and UDP. */
-  reuseAddress: boolean;
-  /** `SO_REUSEPORT`: sockets of one user share a port; the kernel spreads work over them. TCP and UDP. */
-  reusePort: boolean;
-  /** `SO_KEEPALIVE`: probe an idle connection. TCP. */
-  keepAlive: boolean;
-  /** `TCP_KEEPIDLE`: seconds idle before the first probe (1 to 32,767). TCP. */
-  keepAliveIdle: number;
-  /** `TCP_KEEPINTVL`: seconds between probes (1 to 32,767). TCP. */
-  keepAliveInterval: number;
-  /** `TCP_KEEPCNT`: unanswered probes before the connection is dropped (1 to 127). TCP. */
-  keepAliveCount: number;
-  /** `TCP_NODELAY`: send small writes at once (no Nagle). TCP. */
-  noDelay: boolean;
-  /** `TCP_USER_TIMEOUT`: milliseconds sent data may stay unacknowledged before the connection is dropped; 0 = the system's default. TCP. */
-  userTimeout: number;
-  /** `IP_TTL`: the time to live of outgoing IPv4 packets (1 to 255). IPv4. */
-  ttl: number;
-  /** `IPV6_UNICAST_HOPS`: the hop limit of outgoing IPv6 packets (1 to 255). IPv6. */
-  hopLimit: number;
-  /** `IP_TOS`: the type-of-service byte of outgoing IPv4 packets (0 to 255). IPv4. */
-  tos: number;
-  /** `IPV6_TCLASS`: the traffic class of outgoing IPv6 packets (0 to 255). IPv6. */
-  trafficClass: number;
-  /** `IPV6_V6ONLY`: an IPv6 socket does not also serve IPv4 (before bind). IPv6. */
-  v6Only: boolean;
-  /** `SO_BINDTODEVICE`: send and receive through this interface only; `""` unbinds. Needs `CAP_NET_RAW` to change once set. IP and packet sockets. */
-  bindToDevice: string;
-  /** `SO_RCVBUF`: the kernel's receive buffer, in bytes. Every socket. */
-  receiveBufferSize: number;
-  /** `SO_SNDBUF`: the kernel's send buffer, in bytes. Every socket. */
-  sendBufferSize: number;
-  /** `SO_BROADCAST`: allow sends to a broadcast address. IPv4 datagram and raw. */
-  broadcast: boolean;
-  /** `IP_MULTICAST_TTL`: the time to live of outgoing IPv4 multicast (0 to 255). IPv4 datagram and raw. */
-  multicastTtl: number;
-  /** `IPV6_MULTICAST_HOPS`: the hop limit of outgoing IPv6 multicast (0 to 255). IPv6 datagram and raw. */
-  multicastHops: number;
-  /** `IP_MULTICAST_LOOP`/`IPV6_MULTICAST_LOOP`: this host's own multicast comes back. Datagram and raw. */
-  multicastLoop: boolean;
-  /**
-   * `IP_MULTICAST_IF`/`IPV6_MULTICAST_IF`: the index of the interface outgoing
-   * multicast leaves by (0 = the routing table's choice). Datagram and raw;
-   * set-only on IPv4, where the kernel reports an address, not the interface.
-   */
-  multicastInterface: number;
-  /** `SO_MARK`: the firewall mark of outgoing packets (0 to 2³²−1). Needs `CAP_NET_ADMIN`. IP and packet sockets. */
-  mark: number;
-}
-
-/** The name of a socket option `setOption`/`getOption` take. */
-export type SocketOptionName = keyof SocketOptions;
-
 /** Where a public option applies: the engine's option per family, and the socket types. */
 interface Scope {
   on: Partial<Record<Family, keyof OptionValues>>;
@@ -550,19 +492,19 @@ export function resolveOption(
   reading = false,
 ): keyof OptionValues {
   if (typeof name !== "string" || !Object.hasOwn(PUBLIC, name)) {
-    throw new TypeError(`${call} "${label}": unknown socket option ${JSON.stringify(name)}`);
+    throw new TypeError(`${where(call, label)}: unknown socket option ${JSON.stringify(name)}`);
   }
   const scope = PUBLIC[name as SocketOptionName];
   const option = scope.on[shape.family];
   if (option === undefined || (scope.kinds && !scope.kinds.includes(shape.kind))) {
     throw new Deno.errors.NotSupported(
-      `${call} "${label}": ${name} applies to ${scope.what} sockets, not to this ` +
+      `${where(call, label)}: ${name} applies to ${scope.what} sockets, not to this ` +
         `${describeShape(shape)} socket`,
     );
   }
   if (reading && scope.setOnly?.includes(shape.family)) {
     throw new Deno.errors.NotSupported(
-      `${call} "${label}": ${name} cannot be read back on a ${describeShape(shape)} socket`,
+      `${where(call, label)}: ${name} cannot be read back on a ${describeShape(shape)} socket`,
     );
   }
   return option;
@@ -582,23 +524,17 @@ export function checkOptionValue(
 ): SocketOptions[SocketOptionName] {
   const scope = PUBLIC[name];
   const encoding = OPTIONS[scope.on.ipv4 ?? scope.on.ipv6 ?? scope.on.packet ?? "mark"][2];
-  const what = `${call} "${label}": ${name}`;
+  const what = `${where(call, label)}: ${name}`;
   if (encoding === "bool") {
     if (typeof value !== "boolean") throw new TypeError(`${what} must be a boolean`);
     return value;
   }
   if (encoding === "string") {
-    if (typeof value !== "string") throw new TypeError(`${what} must be a string`);
-    return value;
-  }
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new TypeError(`${what} must be an integer, got ${JSON.stringify(value)}`);
+    // "" unbinds; anything else must be able to name an interface.
+    return value === "" ? value : checkInterfaceName(value, what);
   }
   const [min, max] = scope.range ?? INT31;
-  if (value < min || value > max) {
-    throw new RangeError(`${what} must be ${min} to ${max}, got ${value}`);
-  }
-  return value;
+  return checkInteger(what, value, min, max);
 }
 
 // ---------------------------------------------------------------------------
@@ -620,78 +556,7 @@ const TCP_STATES = [
   "closing",
   "newSynReceived",
   "boundInactive",
-] as const;
-
-/** A TCP connection's state, as `tcpi_state` names it. */
-export type TcpState = (typeof TCP_STATES)[number];
-
-/**
- * What the kernel reports of one TCP connection (`TCP_INFO`). Times are in
- * microseconds; `cwnd`/`ssthresh` in segments; `deliveryRate` and
- * `pacingRate` in bytes per second. A field this kernel does not report is
- * absent.
- */
-export interface TcpInfo {
-  state: TcpState;
-  /** The congestion-avoidance state: 0 open, 1 disorder, 2 CWR, 3 recovery, 4 loss. */
-  caState: number;
-  /** Retransmissions of the current unacknowledged segment. */
-  retransmits: number;
-  probes: number;
-  backoff: number;
-  /** The retransmission timeout, µs. */
-  rto: number;
-  /** The delayed-ack timeout, µs. */
-  ato: number;
-  sendMss: number;
-  receiveMss: number;
-  unacked: number;
-  sacked: number;
-  lost: number;
-  retrans: number;
-  /** Milliseconds since data was last sent. */
-  lastDataSent: number;
-  /** Milliseconds since data was last received. */
-  lastDataReceived: number;
-  /** Milliseconds since an acknowledgement was last received. */
-  lastAckReceived: number;
-  pmtu: number;
-  receiveSsthresh: number;
-  /** The smoothed round-trip time, µs. */
-  rtt: number;
-  /** The round-trip time's mean deviation, µs. */
-  rttvar: number;
-  ssthresh: number;
-  cwnd: number;
-  advmss: number;
-  reordering: number;
-  receiveRtt: number;
-  receiveSpace: number;
-  totalRetrans: number;
-  pacingRate?: bigint;
-  maxPacingRate?: bigint;
-  bytesAcked?: bigint;
-  bytesReceived?: bigint;
-  segsOut?: number;
-  segsIn?: number;
-  notsentBytes?: number;
-  /** The lowest round-trip time seen, µs. */
-  minRtt?: number;
-  dataSegsIn?: number;
-  dataSegsOut?: number;
-  deliveryRate?: bigint;
-  busyTime?: bigint;
-  receiveWindowLimited?: bigint;
-  sendBufferLimited?: bigint;
-  delivered?: number;
-  deliveredCe?: number;
-  bytesSent?: bigint;
-  bytesRetrans?: bigint;
-  dsackDups?: number;
-  reorderSeen?: number;
-  receiveOutOfOrder?: number;
-  sendWindow?: number;
-}
+] as const satisfies readonly TcpState[];
 
 /** Each field after the leading bytes: its offset and width in `struct tcp_info`. */
 const TCP_INFO_FIELDS: readonly (readonly [Exclude<keyof TcpInfo, "state">, number, 1 | 4 | 8])[] =
@@ -762,4 +627,9 @@ export function readTcpInfo(fd: number, label: string): TcpInfo {
       : v.getBigUint64(offset, true);
   }
   return info as unknown as TcpInfo;
+}
+
+/** `call "address"`, as error messages begin (the label is quoted already). */
+function where(call: string, label: string): string {
+  return label === "" ? call : `${call} ${label}`;
 }

@@ -1,0 +1,58 @@
+// setOption/getOption/tcpInfo as every FFI-backed class exposes them: the
+// public name checked against the socket's family and type, the value
+// checked, then the engine's option set or read. Private to the package.
+
+import { checkOptionValue, readTcpInfo, resolveOption, type Shape } from "../ffi/options.ts";
+import type { SocketOptionName, SocketOptions, TcpInfo } from "../types.ts";
+import { closedError } from "../ffi/errors.ts";
+import type { FdSocket } from "../ffi/socket.ts";
+
+/** The error for an FFI-only call on the built-in backend. */
+export function needsFfiBackend(call: string, label: string): Deno.errors.NotSupported {
+  return new Deno.errors.NotSupported(
+    `${call} ${label}: not supported on the built-in backend; open the socket with backend: "ffi"`,
+  );
+}
+
+/**
+ * Sets public option `name` on `sock` (null: the built-in backend), checked
+ * before any system call.
+ */
+export function setSocketOption<K extends SocketOptionName>(
+  sock: FdSocket<unknown> | null,
+  shape: Shape,
+  label: string,
+  name: K,
+  value: SocketOptions[K],
+): void {
+  const call = "setOption";
+  if (sock === null) throw needsFfiBackend(call, label);
+  const option = resolveOption(name, shape, call, label);
+  checkOptionValue(name, value, call, label);
+  if (sock.closed) throw closedError(call, label);
+  if (option === "receiveBufferSize") sock.setBufferSize("receive", value as number);
+  else if (option === "sendBufferSize") sock.setBufferSize("send", value as number);
+  else sock.setOption(option, value as never);
+}
+
+/** Reads public option `name` of `sock` (null: the built-in backend). */
+export function getSocketOption<K extends SocketOptionName>(
+  sock: FdSocket<unknown> | null,
+  shape: Shape,
+  label: string,
+  name: K,
+): SocketOptions[K] {
+  const call = "getOption";
+  if (sock === null) throw needsFfiBackend(call, label);
+  const option = resolveOption(name, shape, call, label, true);
+  if (sock.closed) throw closedError(call, label);
+  return sock.getOption(option) as SocketOptions[K];
+}
+
+/** `TCP_INFO` of a TCP connection's socket (null: the built-in backend). */
+export function tcpInfoOf(sock: FdSocket<unknown> | null, label: string): TcpInfo {
+  const call = "tcpInfo";
+  if (sock === null) throw needsFfiBackend(call, label);
+  if (sock.closed) throw closedError(call, label);
+  return readTcpInfo(sock.fd, label);
+}
