@@ -66,7 +66,7 @@ import {
 } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { closedError, describeAddress, errnoError, withContext } from "./ffi/errors.ts";
-import { interfaceIndex } from "./ffi/interfaces.ts";
+import { checkInterfaceName, interfaceIndex } from "./ffi/interfaces.ts";
 import { requireNet, requireUnix } from "./ffi/permissions.ts";
 import {
   checkInteger,
@@ -80,9 +80,10 @@ import {
   parseIPv4,
   parseIPv6,
 } from "./ffi/sockaddr.ts";
+import type { BpfProgram } from "./bpf.ts";
 import { FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
 import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
-import { getSocketOption, setSocketOption } from "./_internal/options.ts";
+import { attachReusePortProgram, getSocketOption, setSocketOption } from "./_internal/options.ts";
 
 /** Which implementation serves a {@linkcode DatagramSocket}. */
 export type DatagramBackend = "builtin" | "ffi";
@@ -111,6 +112,23 @@ export interface UdpDatagramOptions {
   port: number;
   /** Sets `SO_REUSEADDR` before binding, so several sockets may share the port. */
   reuseAddress?: boolean;
+  /**
+   * Sets `SO_REUSEPORT` before binding: sockets of one user (in one process
+   * or several) share the port and the kernel spreads datagrams over them by
+   * a hash of their addresses, or as a program attached with
+   * {@linkcode DatagramSocket.attachReusePortFilter} says. FFI backend.
+   */
+  reusePort?: boolean;
+  /**
+   * IPv6 only: `true` serves IPv6 alone, `false` IPv4 too (as mapped
+   * addresses) on `"::"`; default: the system's (`net.ipv6.bindv6only`). FFI backend.
+   */
+  v6Only?: boolean;
+  /**
+   * Sends and receives through this interface only (`SO_BINDTODEVICE`, set
+   * before binding), by name (`"eth0"`). FFI backend.
+   */
+  interface?: string;
   /**
    * Whether sending to a broadcast address is allowed (`SO_BROADCAST`).
    * Defaults to `true`, as Deno's built-in sets it; `false` needs the FFI backend.
@@ -509,8 +527,19 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   const receiveBufferSize = checkBufferSize("receiveBufferSize", o.receiveBufferSize);
   const sendBufferSize = checkBufferSize("sendBufferSize", o.sendBufferSize);
   const busyPoll = checkBusyPoll("listenDatagram", o.busyPoll);
+  const reusePort = checkBoolean("listenDatagram: reusePort", o.reusePort);
+  const v6Only = checkBoolean("listenDatagram: v6Only", o.v6Only);
+  if (v6Only !== undefined && family !== "ipv6") {
+    throw new TypeError(`listenDatagram: v6Only applies to an IPv6 hostname, not ${hostname}`);
+  }
+  const device = o.interface === undefined
+    ? undefined
+    : checkInterfaceName(o.interface, "listenDatagram: interface");
   // What Deno.listenDatagram cannot do, in the order an error should name it.
   const lacking: string[] = [];
+  if (reusePort !== undefined) lacking.push("reusePort");
+  if (v6Only !== undefined) lacking.push("v6Only");
+  if (device !== undefined) lacking.push("interface");
   if (!broadcast) lacking.push("broadcast: false (it always allows broadcast)");
   if (ttl !== undefined) lacking.push("multicastTtl");
   if (multicastInterface !== undefined) lacking.push("multicastInterface");
@@ -553,6 +582,9 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   });
   try {
     if (reuseAddress) sock.setOption("reuseAddress", true);
+    if (reusePort) sock.setOption("reusePort", true);
+    if (v6Only !== undefined) sock.setOption("ipv6Only", v6Only);
+    if (device !== undefined) sock.setOption("bindToDevice", device);
     sock.setOption("broadcast", broadcast);
     setMulticastLoop(sock, family, loopback);
     if (ttl !== undefined) setMulticastTtl(sock, family, ttl);
@@ -907,6 +939,44 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       { family: this.#family ?? "unix", kind: "datagram" },
       this.#label,
       name,
+    );
+  }
+
+  /**
+   * FFI backend, TCP and UDP: steers the port's reuse-port group with a
+   * classic BPF program (`SO_ATTACH_REUSEPORT_CBPF`). The kernel runs it on
+   * each datagram and hands that to the group member whose index (in the order
+   * the members bound, from 0) the program returns; an index past the group
+   * falls back to the hash. For UDP the program sees the payload
+   * (`BPF.NET_OFF + n` reaches the IP and UDP headers); for TCP, the SYN's
+   * headers through `BPF.NET_OFF`. One program serves the whole group.
+   *
+   * @param program The program, checked with `validateFilter` first.
+   * @throws {TypeError} For a program of the wrong shape.
+   * @throws {RangeError} For an invalid program.
+   * @throws {Deno.errors.NotSupported} On the built-in backend or a Unix socket.
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example Even source ports to member 0, odd to member 1
+   * ```ts ignore
+   * import { BPF, bpfStatement } from "@bsd/sockets/raw";
+   * import { listenDatagram } from "@bsd/sockets/datagram";
+   *
+   * using a = listenDatagram({ hostname: "127.0.0.1", port: 5300, reusePort: true });
+   * using b = listenDatagram({ hostname: "127.0.0.1", port: 5300, reusePort: true });
+   * a.attachReusePortFilter([
+   *   bpfStatement(BPF.LD | BPF.H | BPF.ABS, BPF.NET_OFF + 20), // IPv4 without options
+   *   bpfStatement(BPF.ALU | BPF.AND | BPF.K, 1),
+   *   bpfStatement(BPF.RET | BPF.A, 0),
+   * ]);
+   * ```
+   */
+  attachReusePortFilter(program: BpfProgram): void {
+    attachReusePortProgram(
+      this.#fd,
+      { family: this.#family ?? "unix", kind: "datagram" },
+      this.#label,
+      program,
     );
   }
 

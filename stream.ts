@@ -57,11 +57,12 @@ import type {
 } from "./types.ts";
 import type { PeerCredentials } from "./seqpacket.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
-import { checkFds, checkObject, checkSignal } from "./_checks.ts";
+import { checkBoolean, checkFds, checkObject, checkSignal } from "./_checks.ts";
 import { DEFAULT_MAX_SIZE } from "./_packet.ts";
 import { closedError, describeAddress, withContext } from "./ffi/errors.ts";
 import { checkInteger, checkPort, checkUnixPath, ipFamily } from "./ffi/sockaddr.ts";
 import type { Shape } from "./ffi/options.ts";
+import type { BpfProgram } from "./bpf.ts";
 import { FdSocket } from "./ffi/socket.ts";
 import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
 import {
@@ -69,6 +70,7 @@ import {
   connectFfi,
   decoderFor,
   listenFfi,
+  type OpenTuning,
   readableFrom,
   requireStream,
   type StreamAddr,
@@ -80,7 +82,12 @@ import {
   ownSocketFile,
   removeOwnSocketFile,
 } from "./_socket_file.ts";
-import { getSocketOption, setSocketOption, tcpInfoOf } from "./_internal/options.ts";
+import {
+  attachReusePortProgram,
+  getSocketOption,
+  setSocketOption,
+  tcpInfoOf,
+} from "./_internal/options.ts";
 
 /**
  * Where a TCP stream socket listens or connects.
@@ -106,6 +113,24 @@ export interface TcpStreamOptions {
    * IP addresses (and `"localhost"`) only, no other host names.
    */
   backend?: StreamBackend;
+  /**
+   * `listenStream`, FFI backend: the length of the queue of connections not
+   * yet accepted (1 to 65,535, capped by `net.core.somaxconn`); 4,096 when
+   * not given. Giving it picks the FFI backend.
+   */
+  backlog?: number;
+  /**
+   * `listenStream`, FFI backend: set `SO_REUSEPORT` before binding, so
+   * several sockets of one user (in one process or several) share the port
+   * and the kernel spreads connections over them. Picks the FFI backend.
+   */
+  reusePort?: boolean;
+  /**
+   * `connectStream`, FFI backend: the local address to bind before
+   * connecting (the source address and port); an IP address of the same
+   * family as `hostname`, port 0 (the default) for any. Picks the FFI backend.
+   */
+  localAddr?: { hostname?: string; port?: number };
 }
 
 /**
@@ -132,6 +157,8 @@ export interface UnixStreamOptions {
    * need `"ffi"`.
    */
   backend?: StreamBackend;
+  /** `listenStream`, FFI backend: as {@linkcode TcpStreamOptions.backlog}. */
+  backlog?: number;
 }
 
 /**
@@ -1025,6 +1052,39 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     return getSocketOption(this.#socket, this.#shape(), this.#label, name);
   }
 
+  /**
+   * FFI backend, TCP and UDP: steers the port's reuse-port group with a
+   * classic BPF program (`SO_ATTACH_REUSEPORT_CBPF`). The kernel runs it on
+   * each connection request and hands that to the group member whose index (in the order
+   * the members bound, from 0) the program returns; an index past the group
+   * falls back to the hash. For UDP the program sees the payload
+   * (`BPF.NET_OFF + n` reaches the IP and UDP headers); for TCP, the SYN's
+   * headers through `BPF.NET_OFF`. One program serves the whole group.
+   *
+   * @param program The program, checked with `validateFilter` first.
+   * @throws {TypeError} For a program of the wrong shape.
+   * @throws {RangeError} For an invalid program.
+   * @throws {Deno.errors.NotSupported} On the built-in backend or a Unix socket.
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example Even source ports to member 0, odd to member 1
+   * ```ts ignore
+   * import { BPF, bpfStatement } from "@bsd/sockets/raw";
+   * import { listenStream } from "@bsd/sockets/stream";
+   *
+   * using a = listenStream({ hostname: "127.0.0.1", port: 8080, reusePort: true });
+   * using b = listenStream({ hostname: "127.0.0.1", port: 8080, reusePort: true });
+   * a.attachReusePortFilter([
+   *   bpfStatement(BPF.LD | BPF.H | BPF.ABS, BPF.NET_OFF + 20), // IPv4 without options
+   *   bpfStatement(BPF.ALU | BPF.AND | BPF.K, 1),
+   *   bpfStatement(BPF.RET | BPF.A, 0),
+   * ]);
+   * ```
+   */
+  attachReusePortFilter(program: BpfProgram): void {
+    attachReusePortProgram(this.#socket, this.#shape(), this.#label, program);
+  }
+
   #shape(): Shape {
     const local: NetAddr | UnixAddr = this.#addr;
     return { family: "path" in local ? "unix" : ipFamily(local.hostname), kind: "stream" };
@@ -1503,17 +1563,30 @@ type Target =
     path: string;
     label: string;
   })
-  & { backend: StreamBackend };
+  & { backend: StreamBackend }
+  & OpenTuning;
 
 function checkTarget(options: unknown, call: string, defaultHost: string): Target {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`${call}: options must be an object with a port or a path`);
   }
-  const o = options as { hostname?: unknown; port?: unknown; path?: unknown; backend?: unknown };
-  const backend = o.backend ?? "builtin";
+  const o = options as {
+    hostname?: unknown;
+    port?: unknown;
+    path?: unknown;
+    backend?: unknown;
+  } & Record<keyof OpenTuning, unknown>;
+  const tuning = checkTuning(o, call);
+  const wantsFfi = Object.keys(tuning).length > 0;
+  const backend = o.backend ?? (wantsFfi ? "ffi" : "builtin");
   if (backend !== "builtin" && backend !== "ffi") {
     throw new TypeError(
       `${call}: backend must be "builtin" or "ffi", got ${JSON.stringify(backend)}`,
+    );
+  }
+  if (backend === "builtin" && wantsFfi) {
+    throw new Deno.errors.NotSupported(
+      `${call}: ${Object.keys(tuning).join(", ")} need backend: "ffi"`,
     );
   }
   if (o.path !== undefined) {
@@ -1529,7 +1602,10 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
           `since Deno passes it as UTF-8; seqpacket sockets take any bytes`,
       );
     }
-    return { path, label, backend };
+    if (tuning.reusePort !== undefined || tuning.localAddr !== undefined) {
+      throw new TypeError(`${call} ${label}: reusePort and localAddr apply to TCP only`);
+    }
+    return { path, label, backend, ...tuning };
   }
   const port = checkPort(o.port, call);
   if (o.hostname !== undefined && typeof o.hostname !== "string") {
@@ -1542,7 +1618,34 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
     port,
     label: describeAddress({ hostname, port }),
     backend,
+    ...tuning,
   };
+}
+
+/** The open-time options of the FFI backend, checked; only those given. */
+function checkTuning(o: Record<keyof OpenTuning, unknown>, call: string): OpenTuning {
+  const tuning: OpenTuning = {};
+  if (o.backlog !== undefined) {
+    if (call !== "listen") throw new TypeError(`${call}: backlog applies to listenStream only`);
+    tuning.backlog = checkInteger(`${call}: backlog`, o.backlog, 1, 65535);
+  }
+  if (o.reusePort !== undefined) {
+    if (call !== "listen") throw new TypeError(`${call}: reusePort applies to listenStream only`);
+    tuning.reusePort = checkBoolean(`${call}: reusePort`, o.reusePort);
+  }
+  if (o.localAddr !== undefined) {
+    if (call !== "connect") {
+      throw new TypeError(`${call}: localAddr applies to connectStream only`);
+    }
+    checkObject(`${call}: localAddr`, o.localAddr);
+    const local = o.localAddr as { hostname?: unknown; port?: unknown };
+    if (local.hostname !== undefined && typeof local.hostname !== "string") {
+      throw new TypeError(`${call}: localAddr.hostname must be a string`);
+    }
+    const port = local.port === undefined ? 0 : checkPort(local.port, `${call}: localAddr`);
+    tuning.localAddr = { hostname: local.hostname as string | undefined, port };
+  }
+  return tuning;
 }
 
 // The shared checks do not know the call; the message should name it.

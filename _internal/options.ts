@@ -6,6 +6,8 @@ import { checkOptionValue, readTcpInfo, resolveOption, type Shape } from "../ffi
 import type { SocketOptionName, SocketOptions, TcpInfo } from "../types.ts";
 import { closedError } from "../ffi/errors.ts";
 import type { FdSocket } from "../ffi/socket.ts";
+import { encodeFilter } from "../ffi/filter.ts";
+import { type BpfProgram, validateFilter } from "../bpf.ts";
 
 /** The error for an FFI-only call on the built-in backend. */
 export function needsFfiBackend(call: string, label: string): Deno.errors.NotSupported {
@@ -55,4 +57,25 @@ export function tcpInfoOf(sock: FdSocket<unknown> | null, label: string): TcpInf
   if (sock === null) throw needsFfiBackend(call, label);
   if (sock.closed) throw closedError(call, label);
   return readTcpInfo(sock.fd, label);
+}
+
+/**
+ * Attaches `program` (checked first) as the reuse-port group's steering
+ * program: its return value is the index of the group member that gets the
+ * datagram or connection (`SO_ATTACH_REUSEPORT_CBPF`).
+ */
+export function attachReusePortProgram(
+  sock: FdSocket<unknown> | null,
+  shape: Shape,
+  label: string,
+  program: BpfProgram,
+): void {
+  const call = "attachReusePortFilter";
+  if (sock === null) throw needsFfiBackend(call, label);
+  if (shape.family !== "ipv4" && shape.family !== "ipv6") {
+    throw new Deno.errors.NotSupported(`${call} ${label}: reuse-port groups are TCP and UDP only`);
+  }
+  validateFilter(program);
+  if (sock.closed) throw closedError(call, label);
+  sock.setOption("attachReusePortFilter", encodeFilter(program));
 }

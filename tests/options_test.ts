@@ -242,3 +242,39 @@ Deno.test("setRawOption()/getRawOption(): SO_RCVBUF by number reads back doubled
   udp.close();
   assert.throws(() => getRawOption(udp, 1, 8, 4), Deno.errors.NotSupported);
 });
+
+Deno.test("connectStream({ localAddr }) binds the source address and port before connecting", async () => {
+  using listener = listenStream({ hostname: "127.0.0.1", port: 0, backend: "ffi" });
+  const accepted = listener.accept();
+  using probe = listenStream({ hostname: "127.0.0.2", port: 0, backend: "ffi" });
+  const port = probe.addr.port;
+  probe.close();
+  using client = await connectStream({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+    localAddr: { hostname: "127.0.0.2", port },
+  });
+  using server = await deadline(accepted, 5000, "accept");
+  assert.equal(client.backend, "ffi");
+  assert.deepEqual(client.localAddr, { transport: "tcp", hostname: "127.0.0.2", port });
+  assert.deepEqual(server.remoteAddr, { transport: "tcp", hostname: "127.0.0.2", port });
+  await assert.rejects(
+    connectStream({ hostname: "127.0.0.1", port: 1, localAddr: { hostname: "::1" } }),
+    TypeError,
+  );
+  await assert.rejects(
+    connectStream({ hostname: "127.0.0.1", port: 1, localAddr: {}, backend: "builtin" }),
+    Deno.errors.NotSupported,
+  );
+});
+
+Deno.test("listenDatagram({ v6Only, interface }) sets them before binding", () => {
+  using only = listenDatagram({ hostname: "::", port: 0, v6Only: true });
+  assert.equal(only.getOption("v6Only"), true);
+  using dual = listenDatagram({ hostname: "::", port: 0, v6Only: false });
+  assert.equal(dual.getOption("v6Only"), false);
+  using lo = listenDatagram({ hostname: "127.0.0.1", port: 0, interface: "lo" });
+  assert.equal(lo.backend, "ffi");
+  assert.equal(lo.getOption("bindToDevice"), "lo");
+  assert.throws(() => listenDatagram({ hostname: "127.0.0.1", port: 0, v6Only: true }), TypeError);
+});
