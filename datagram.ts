@@ -51,6 +51,7 @@ import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_soc
 import type {
   Message,
   NetAddr,
+  ReceiveInfo,
   ReceiveOptions,
   SocketOptionName,
   SocketOptions,
@@ -83,7 +84,13 @@ import {
 import type { BpfProgram } from "./bpf.ts";
 import { FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
 import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
-import { attachReusePortProgram, getSocketOption, setSocketOption } from "./_internal/options.ts";
+import {
+  attachReusePortProgram,
+  checkReceiveInfo,
+  enableReceiveInfo,
+  getSocketOption,
+  setSocketOption,
+} from "./_internal/options.ts";
 
 /** Which implementation serves a {@linkcode DatagramSocket}. */
 export type DatagramBackend = "builtin" | "ffi";
@@ -129,6 +136,15 @@ export interface UdpDatagramOptions {
    * before binding), by name (`"eth0"`). FFI backend.
    */
   interface?: string;
+  /**
+   * Per-packet information every received {@linkcode Message} carries:
+   * `"ttl"` (`ttl`, or `hopLimit` on IPv6), `"tos"` (`tos` or
+   * `trafficClass`), `"destination"` (the address the datagram was sent to
+   * and the interface it came in on) and `"timestamp"` (the kernel's receive
+   * time). On an IPv6 socket the IPv6 forms are given, for IPv6 datagrams.
+   * FFI backend.
+   */
+  receiveInfo?: readonly ReceiveInfo[];
   /**
    * Whether sending to a broadcast address is allowed (`SO_BROADCAST`).
    * Defaults to `true`, as Deno's built-in sets it; `false` needs the FFI backend.
@@ -535,8 +551,10 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   const device = o.interface === undefined
     ? undefined
     : checkInterfaceName(o.interface, "listenDatagram: interface");
+  const info = checkReceiveInfo("listenDatagram: receiveInfo", o.receiveInfo);
   // What Deno.listenDatagram cannot do, in the order an error should name it.
   const lacking: string[] = [];
+  if (info !== undefined) lacking.push("receiveInfo");
   if (reusePort !== undefined) lacking.push("reusePort");
   if (v6Only !== undefined) lacking.push("v6Only");
   if (device !== undefined) lacking.push("interface");
@@ -585,6 +603,7 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
     if (reusePort) sock.setOption("reusePort", true);
     if (v6Only !== undefined) sock.setOption("ipv6Only", v6Only);
     if (device !== undefined) sock.setOption("bindToDevice", device);
+    if (info !== undefined) enableReceiveInfo(sock, family, info);
     sock.setOption("broadcast", broadcast);
     setMulticastLoop(sock, family, loopback);
     if (ttl !== undefined) setMulticastTtl(sock, family, ttl);

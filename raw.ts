@@ -67,11 +67,17 @@ import type {
   IpAddr,
   LinkAddr,
   Message,
+  ReceiveInfo,
   ReceiveOptions,
   SocketOptionName,
   SocketOptions,
 } from "./types.ts";
-import { getSocketOption, setSocketOption } from "./_internal/options.ts";
+import {
+  checkReceiveInfo,
+  enableReceiveInfo,
+  getSocketOption,
+  setSocketOption,
+} from "./_internal/options.ts";
 
 export * from "./bpf.ts";
 
@@ -113,6 +119,12 @@ export interface RawOptions {
   headerIncluded?: boolean;
   /** Send and receive only through this interface (`SO_BINDTODEVICE`). */
   interface?: string;
+  /**
+   * Per-packet information every received {@linkcode Message} carries (see
+   * {@linkcode ReceiveInfo}): on a ping socket, which gets no IP header, this
+   * is how a reply's TTL is known.
+   */
+  receiveInfo?: readonly ReceiveInfo[];
   /**
    * Open an ICMP "ping" socket instead (`SOCK_DGRAM`, ICMP or ICMPv6 only),
    * which needs no `CAP_NET_RAW` when the process's group is inside the sysctl
@@ -182,6 +194,7 @@ export function openRaw(options: RawOptions): RawSocket {
   try {
     if (o.interface !== undefined) sock.setOption("bindToDevice", o.interface);
     if (o.headerIncluded) sock.setOption("ipHeaderIncluded", true);
+    if (o.receiveInfo) enableReceiveInfo(sock, o.family, o.receiveInfo);
     if (o.busyPoll !== undefined) sock.setBusyPoll(o.busyPoll);
     // Binding a ping socket to port 0 makes the kernel pick its echo
     // identifier now, so echoId is known before the first request.
@@ -195,6 +208,7 @@ export function openRaw(options: RawOptions): RawSocket {
 
 interface CheckedRawOptions {
   family: "ipv4" | "ipv6";
+  receiveInfo: ReceiveInfo[] | undefined;
   protocol: number;
   name: string;
   headerIncluded: boolean;
@@ -255,6 +269,7 @@ function checkRawOptions(options: RawOptions): CheckedRawOptions {
     headerIncluded,
     unprivileged,
     busyPoll: checkBusyPoll("openRaw", options.busyPoll),
+    receiveInfo: checkReceiveInfo("openRaw: receiveInfo", options.receiveInfo),
   };
   if (options.interface !== undefined) {
     checked.interface = checkInterfaceName(options.interface, "openRaw: interface");

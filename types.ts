@@ -207,7 +207,61 @@ export interface Message<A> {
    * `passCredentials: true`.
    */
   credentials?: PeerCredentials;
+  /** IPv4, with `receiveInfo: ["ttl"]`: the time to live the packet arrived with (`IP_TTL`). */
+  ttl?: number;
+  /** IPv6, with `receiveInfo: ["ttl"]`: the hop limit the packet arrived with (`IPV6_HOPLIMIT`). */
+  hopLimit?: number;
+  /** IPv4, with `receiveInfo: ["tos"]`: the packet's type-of-service byte (`IP_TOS`). */
+  tos?: number;
+  /** IPv6, with `receiveInfo: ["tos"]`: the packet's traffic class (`IPV6_TCLASS`). */
+  trafficClass?: number;
+  /**
+   * With `receiveInfo: ["destination"]`: the address the packet was sent to
+   * (one of this host's, or a broadcast or multicast group) and the index of
+   * the interface it came in on (`IP_PKTINFO`/`IPV6_PKTINFO`).
+   */
+  destination?: PacketDestination;
+  /**
+   * With `receiveInfo: ["timestamp"]`: when the kernel received the packet,
+   * in nanoseconds since the Unix epoch (`SO_TIMESTAMPNS`, the system clock).
+   * A `bigint`, since a `Date` keeps only milliseconds;
+   * `new Date(Number(t / 1_000_000n))` converts.
+   */
+  timestamp?: bigint;
 }
+
+/**
+ * Where a received packet was addressed: see {@linkcode Message.destination}.
+ *
+ * @example Answer from the address that was asked
+ * ```ts
+ * import type { PacketDestination } from "@bsd/sockets";
+ *
+ * const replyFrom = (d: PacketDestination): string => d.address;
+ * ```
+ */
+export interface PacketDestination {
+  /** The destination IP address, as text. */
+  address: string;
+  /** The index of the interface the packet arrived on. */
+  ifindex: number;
+}
+
+/**
+ * The per-packet information a socket may be opened to receive with each
+ * record (`receiveInfo` of `listenDatagram` and `openRaw`, FFI backend):
+ * `"ttl"` fills `ttl` (IPv4) or `hopLimit` (IPv6), `"tos"` fills `tos` or
+ * `trafficClass`, `"destination"` fills `destination`, `"timestamp"` fills
+ * `timestamp`.
+ *
+ * @example Everything a DNS server wants
+ * ```ts
+ * import type { ReceiveInfo } from "@bsd/sockets";
+ *
+ * const info: ReceiveInfo[] = ["destination", "timestamp"];
+ * ```
+ */
+export type ReceiveInfo = "ttl" | "destination" | "timestamp" | "tos";
 
 /**
  * The process credentials of a peer: what `SO_PEERCRED` reports for a

@@ -2,8 +2,15 @@
 // public name checked against the socket's family and type, the value
 // checked, then the engine's option set or read. Private to the package.
 
-import { checkOptionValue, readTcpInfo, resolveOption, type Shape } from "../ffi/options.ts";
-import type { SocketOptionName, SocketOptions, TcpInfo } from "../types.ts";
+import {
+  checkOptionValue,
+  INFO_NAMES,
+  infoOptions,
+  readTcpInfo,
+  resolveOption,
+  type Shape,
+} from "../ffi/options.ts";
+import type { ReceiveInfo, SocketOptionName, SocketOptions, TcpInfo } from "../types.ts";
 import { closedError } from "../ffi/errors.ts";
 import type { FdSocket } from "../ffi/socket.ts";
 import { encodeFilter } from "../ffi/filter.ts";
@@ -78,4 +85,31 @@ export function attachReusePortProgram(
   validateFilter(program);
   if (sock.closed) throw closedError(call, label);
   sock.setOption("attachReusePortFilter", encodeFilter(program));
+}
+
+/** `receiveInfo` checked: undefined, or the kinds asked for, each once. */
+export function checkReceiveInfo(what: string, value: unknown): ReceiveInfo[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new TypeError(`${what} must be an array of names`);
+  for (const name of value) {
+    if (!INFO_NAMES.includes(name)) {
+      throw new TypeError(
+        `${what}: ${JSON.stringify(name)} is not one of ${
+          INFO_NAMES.map((n) => `"${n}"`).join(", ")
+        }`,
+      );
+    }
+  }
+  return [...new Set(value as ReceiveInfo[])];
+}
+
+/** Turns on the options that make the kernel attach `names` to every record, and parses them. */
+export function enableReceiveInfo(
+  sock: FdSocket<unknown>,
+  family: "ipv4" | "ipv6",
+  names: readonly ReceiveInfo[],
+): void {
+  if (names.length === 0) return;
+  for (const option of infoOptions(names, family)) sock.setOption(option, true);
+  sock.setControl("info");
 }

@@ -17,11 +17,13 @@ import {
   IP_TOS,
   IP_TTL,
   IPPROTO_TCP,
+  IPV6_HOPLIMIT,
   IPV6_JOIN_GROUP,
   IPV6_LEAVE_GROUP,
   IPV6_MULTICAST_HOPS,
   IPV6_MULTICAST_IF,
   IPV6_MULTICAST_LOOP,
+  IPV6_PKTINFO,
   IPV6_RECVHOPLIMIT,
   IPV6_RECVPKTINFO,
   IPV6_RECVTCLASS,
@@ -34,6 +36,7 @@ import {
   PACKET_RX_RING,
   PACKET_STATISTICS,
   PACKET_VERSION,
+  SCM_TIMESTAMPNS,
   SO_ATTACH_FILTER,
   SO_ATTACH_REUSEPORT_CBPF,
   SO_BINDTODEVICE,
@@ -63,12 +66,19 @@ import {
   TCP_NODELAY,
   TCP_USER_TIMEOUT,
 } from "./constants.ts";
-import type { SocketOptionName, SocketOptions, TcpInfo, TcpState } from "../types.ts";
+import type {
+  PacketDestination,
+  ReceiveInfo,
+  SocketOptionName,
+  SocketOptions,
+  TcpInfo,
+  TcpState,
+} from "../types.ts";
 import { errnoError } from "./errors.ts";
 import { encodeFprog } from "./filter.ts";
 import { pointerOf, withPinned } from "./buffers.ts";
 import { checkInterfaceName } from "./interfaces.ts";
-import { checkInteger } from "./sockaddr.ts";
+import { checkInteger, formatIPv4, formatIPv6 } from "./sockaddr.ts";
 import { errno, libc } from "./libc.ts";
 
 /** Address families, by the names the modules above use. */
@@ -632,4 +642,79 @@ export function readTcpInfo(fd: number, label: string): TcpInfo {
 /** `call "address"`, as error messages begin (the label is quoted already). */
 function where(call: string, label: string): string {
   return label === "" ? call : `${call} ${label}`;
+}
+
+// ---------------------------------------------------------------------------
+// Per-packet information: the control messages the receive-info options ask for.
+
+/** What a received record may carry once receive info was asked for (see Message in types.ts). */
+export interface PacketInfo {
+  ttl?: number;
+  hopLimit?: number;
+  tos?: number;
+  trafficClass?: number;
+  destination?: PacketDestination;
+  timestamp?: bigint;
+}
+
+/** The engine options that make the kernel attach each kind of info, per family. */
+const INFO_OPTIONS: Record<ReceiveInfo, { ipv4: keyof OptionValues; ipv6: keyof OptionValues }> = {
+  ttl: { ipv4: "ipReceiveTtl", ipv6: "ipv6ReceiveHopLimit" },
+  destination: { ipv4: "ipPacketInfo", ipv6: "ipv6ReceivePacketInfo" },
+  tos: { ipv4: "ipReceiveTos", ipv6: "ipv6ReceiveTrafficClass" },
+  timestamp: { ipv4: "timestampNs", ipv6: "timestampNs" },
+};
+
+/** The engine options to set for `names` on a socket of `family`. */
+export function infoOptions(
+  names: readonly ReceiveInfo[],
+  family: "ipv4" | "ipv6",
+): (keyof OptionValues)[] {
+  return names.map((name) => INFO_OPTIONS[name][family]);
+}
+
+/** The public names `receiveInfo` takes. */
+export const INFO_NAMES: readonly ReceiveInfo[] = Object.keys(INFO_OPTIONS) as ReceiveInfo[];
+
+/**
+ * Decodes one control message of the receive-info kinds into `into`; false
+ * for a message of another kind. `body` is the offset of its data in `v`.
+ */
+export function decodeInfo(
+  v: DataView,
+  level: number,
+  type: number,
+  body: number,
+  into: PacketInfo,
+): boolean {
+  const bytes = (offset: number, n: number) =>
+    new Uint8Array(v.buffer, v.byteOffset + body + offset, n);
+  if (level === SOL_IP) {
+    // IP_TTL is an int; IP_TOS a single byte.
+    if (type === IP_TTL) into.ttl = v.getInt32(body, true);
+    else if (type === IP_TOS) into.tos = v.getUint8(body);
+    // struct in_pktinfo { int ipi_ifindex; in_addr ipi_spec_dst; in_addr ipi_addr; }
+    else if (type === IP_PKTINFO) {
+      into.destination = { address: formatIPv4(bytes(8, 4)), ifindex: v.getInt32(body, true) };
+    } else return false;
+    return true;
+  }
+  if (level === SOL_IPV6) {
+    if (type === IPV6_HOPLIMIT) into.hopLimit = v.getInt32(body, true);
+    else if (type === IPV6_TCLASS) into.trafficClass = v.getInt32(body, true);
+    // struct in6_pktinfo { in6_addr ipi6_addr; int ipi6_ifindex; }
+    else if (type === IPV6_PKTINFO) {
+      into.destination = {
+        address: formatIPv6(bytes(0, 16)),
+        ifindex: v.getInt32(body + 16, true),
+      };
+    } else return false;
+    return true;
+  }
+  if (level === SOL_SOCKET && type === SCM_TIMESTAMPNS) {
+    // struct timespec { time_t tv_sec; long tv_nsec; }
+    into.timestamp = v.getBigInt64(body, true) * 1_000_000_000n + v.getBigInt64(body + 8, true);
+    return true;
+  }
+  return false;
 }

@@ -52,12 +52,14 @@ import { closedError, errnoError } from "./errors.ts";
 import { pointerOf, withPinned } from "./buffers.ts";
 import {
   type Credentials,
+  decodeInfo,
   decodeUcred,
   type Family,
   getOptionOn,
   type Kind,
   type OptionValue,
   type OptionValues,
+  type PacketInfo,
   type ReadOnlyOptionValues,
   setOptionOn,
 } from "./options.ts";
@@ -81,7 +83,7 @@ const KIND: Record<Kind, number> = {
 };
 
 /** One record as the engine received it. */
-export interface Received<A> {
+export interface Received<A> extends PacketInfo {
   data: Uint8Array;
   from: A | null;
   truncated: boolean;
@@ -127,8 +129,15 @@ export interface FdSocketOptions<A> {
    * descriptors sent to the socket. Default: both where `zero` needs
    * credentials, none elsewhere.
    */
-  control?: "fds" | "fds+credentials";
+  control?: Control;
 }
+
+/**
+ * The ancillary data receives ask for: descriptors, descriptors and
+ * credentials (Unix), or per-packet information (IP: TTL, TOS,
+ * destination, timestamp, as the receive-info options turned on).
+ */
+export type Control = "fds" | "fds+credentials" | "info";
 
 // ---------------------------------------------------------------------------
 // Receive arena: recvmmsg slots built once, their pointers computed once.
@@ -387,7 +396,7 @@ export class FdSocket<A = unknown> {
   readonly #inbox: Received<A>[];
   readonly #decode?: (name: Uint8Array, length: number) => A | null;
   readonly #zero: ZeroMeans;
-  #control: "fds" | "fds+credentials" | undefined;
+  #control: Control | undefined;
   readonly #batch: number;
   readonly #unix: boolean;
   #vlen = 1;
@@ -472,7 +481,7 @@ export class FdSocket<A = unknown> {
    * {@linkcode FdSocketOptions.control}): an adopted descriptor's options
    * are known only once it is open.
    */
-  setControl(control: "fds" | "fds+credentials" | undefined): void {
+  setControl(control: Control | undefined): void {
     this.#control = control;
   }
 
@@ -894,8 +903,8 @@ export class FdSocket<A = unknown> {
     if (this.#source) return this.#source.fill(this.#inbox);
     const arena = arenaFor(maxSize, this.#unix);
     const vlen = Math.min(arena.slots, want ?? this.#vlen);
-    // Only Unix sockets that hand over descriptors or credentials ask for
-    // control data. Elsewhere a zero control length makes the kernel drop
+    // Only sockets that asked for ancillary data (Unix descriptors or
+    // credentials, IP receive info) ask for control data. Elsewhere a zero control length makes the kernel drop
     // descriptors (closing them) instead of installing them where nobody
     // would close them.
     const wantControl = this.#control !== undefined;
@@ -1003,7 +1012,7 @@ export class FdSocket<A = unknown> {
         level === SOL_SOCKET && type === SCM_CREDENTIALS && this.#control === "fds+credentials"
       ) {
         r.credentials = decodeUcred(v, body);
-      }
+      } else if (this.#control === "info") decodeInfo(v, level, type, body, r);
       off += CMSG_ALIGN(cmsgLen);
     }
   }
