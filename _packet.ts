@@ -3,7 +3,7 @@
 // Private: socket classes extend it, users never see it by name.
 
 import { checkBuffer } from "./ffi/buffers.ts";
-import { checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
+import { checkBoolean, checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkInteger } from "./ffi/sockaddr.ts";
 import { closeFds } from "./ffi/socket.ts";
 import type { Message, PacketSocket, ReceiveManyOptions, ReceiveOptions } from "./types.ts";
@@ -53,12 +53,14 @@ export function checkBusyPoll(call: string, value: unknown): number | undefined 
 function checkReceiveOptions(options: ReceiveOptions): {
   maxSize: number;
   signal?: AbortSignal;
+  peek: boolean;
 } {
   checkObject("receive options", options);
   const { maxSize = DEFAULT_MAX_SIZE, signal } = options;
   return {
     maxSize: checkInteger("receive: maxSize", maxSize, 0, MAX_MAX_SIZE),
     signal: checkSignal("receive", signal),
+    peek: checkBoolean("receive: peek", options.peek) ?? false,
   };
 }
 
@@ -84,16 +86,16 @@ function checkReceiveManyOptions(options: ReceiveManyOptions | undefined): {
  */
 export function receiveChecked<T>(
   options: ReceiveOptions | undefined,
-  receive: (maxSize: number, signal: AbortSignal | undefined) => Promise<T>,
+  receive: (maxSize: number, signal: AbortSignal | undefined, peek: boolean) => Promise<T>,
 ): Promise<T> {
-  if (options === undefined) return receive(DEFAULT_MAX_SIZE, undefined);
-  let checked: { maxSize: number; signal?: AbortSignal };
+  if (options === undefined) return receive(DEFAULT_MAX_SIZE, undefined, false);
+  let checked: { maxSize: number; signal?: AbortSignal; peek: boolean };
   try {
     checked = checkReceiveOptions(options);
   } catch (err) {
     return Promise.reject(err);
   }
-  return receive(checked.maxSize, checked.signal);
+  return receive(checked.maxSize, checked.signal, checked.peek);
 }
 
 /**

@@ -89,6 +89,7 @@ import {
   checkReceiveInfo,
   enableReceiveInfo,
   getSocketOption,
+  needsFfiBackend,
   setSocketOption,
 } from "./_internal/options.ts";
 
@@ -1200,10 +1201,14 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   receive(options?: ReceiveOptions): Promise<Message<A> | null> {
     return receiveChecked(
       options,
-      (maxSize, signal) =>
-        this.#fd
-          ? this.#fd.receive(maxSize, signal) as Promise<Message<A> | null>
-          : this.#builtin!.receive(maxSize, signal),
+      (maxSize, signal, peek) => {
+        if (this.#fd) {
+          const next = peek ? this.#fd.peek(maxSize, signal) : this.#fd.receive(maxSize, signal);
+          return next as Promise<Message<A> | null>;
+        }
+        if (peek) return Promise.reject(needsFfiBackend("receive", this.#label));
+        return this.#builtin!.receive(maxSize, signal);
+      },
     );
   }
 

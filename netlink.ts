@@ -454,7 +454,11 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
    * ```
    */
   receive(options?: ReceiveOptions): Promise<Message<NetlinkAddr> | null> {
-    return receiveChecked(options, (maxSize, signal) => this.#sock.receive(maxSize, signal));
+    return receiveChecked(
+      options,
+      (maxSize, signal, peek) =>
+        peek ? this.#sock.peek(maxSize, signal) : this.#sock.receive(maxSize, signal),
+    );
   }
 
   /**

@@ -603,7 +603,11 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
   receive(options?: ReceiveOptions): Promise<Message<IpAddr> | null> {
     // The engine's records hold exactly a message's fields on this socket
     // type: handed over as they are, at a capture's rate every object counts.
-    return receiveChecked(options, (maxSize, signal) => this.#sock.receive(maxSize, signal));
+    return receiveChecked(
+      options,
+      (maxSize, signal, peek) =>
+        peek ? this.#sock.peek(maxSize, signal) : this.#sock.receive(maxSize, signal),
+    );
   }
 
   /**
@@ -1038,7 +1042,11 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
   receive(options?: ReceiveOptions): Promise<Message<LinkAddr> | null> {
     // The engine's records hold exactly a message's fields on this socket
     // type: handed over as they are, at a capture's rate every object counts.
-    return receiveChecked(options, (maxSize, signal) => this.#sock.receive(maxSize, signal));
+    return receiveChecked(
+      options,
+      (maxSize, signal, peek) =>
+        peek ? this.#sock.peek(maxSize, signal) : this.#sock.receive(maxSize, signal),
+    );
   }
 
   /**

@@ -519,8 +519,12 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
   receive(options?: ReceiveOptions): Promise<SeqpacketMessage | null> {
     return receiveChecked(
       options,
-      (maxSize, signal) =>
-        this.#socket.receive(maxSize, signal) as Promise<SeqpacketMessage | null>,
+      (maxSize, signal, peek) =>
+        (peek
+          ? this.#socket.peek(maxSize, signal)
+          : this.#socket.receive(maxSize, signal)) as Promise<
+            SeqpacketMessage | null
+          >,
     );
   }
 

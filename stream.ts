@@ -234,6 +234,11 @@ export interface StreamReceiveOptions {
   maxSize?: number;
   /** Stops waiting; the promise then rejects with `signal.reason` and nothing is consumed. */
   signal?: AbortSignal;
+  /**
+   * Return the bytes there are without consuming them (`MSG_PEEK`): the next
+   * read or receive returns them again. A peek carries no descriptors.
+   */
+  peek?: boolean;
 }
 
 /**
@@ -816,6 +821,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   receive(options?: StreamReceiveOptions): Promise<StreamMessage | null> {
     let maxSize = DEFAULT_MAX_SIZE;
     let signal: AbortSignal | undefined;
+    let peek = false;
     try {
       if (options !== undefined) {
         checkObject(`${this.#readWhat}: options`, options);
@@ -823,10 +829,14 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
           maxSize = checkInteger(`${this.#readWhat}: maxSize`, options.maxSize, 1, 1 << 30);
         }
         signal = checkSignal(this.#readWhat, options.signal);
+        peek = checkBoolean(`${this.#readWhat}: peek`, options.peek) ?? false;
       }
       this.#ffiOnly("receive");
     } catch (err) {
       return Promise.reject(err);
+    }
+    if (peek) {
+      return this.#socket!.peekStream(maxSize, signal).then((data) => data && { data });
     }
     return this.#socket!.receiveStream(maxSize, signal).then((r) => {
       if (r === null) return null;

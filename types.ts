@@ -228,6 +228,12 @@ export interface Message<A> {
    * `new Date(Number(t / 1_000_000n))` converts.
    */
   timestamp?: bigint;
+  /**
+   * A peek only (`receive({ peek: true })`): the record's full length in
+   * bytes, as the kernel reports it (`MSG_TRUNC`), also when it is longer
+   * than `maxSize` and `data` holds only the first `maxSize` of them.
+   */
+  recordLength?: number;
 }
 
 /**
@@ -339,6 +345,13 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
   /** The most bytes to return, 65,536 when not given. */
   maxSize?: number;
+  /**
+   * FFI backend: return the next record without consuming it (`MSG_PEEK`);
+   * the next receive returns it again. The peeked message carries
+   * `recordLength`, the record's full length, and no descriptors or
+   * credentials (the receive that follows has them).
+   */
+  peek?: boolean;
 }
 
 /**

@@ -26,6 +26,7 @@ import {
   MSG_CTRUNC,
   MSG_DONTWAIT,
   MSG_NOSIGNAL,
+  MSG_PEEK,
   MSG_TRUNC,
   SCM_CREDENTIALS,
   SCM_MAX_FD,
@@ -91,6 +92,8 @@ export interface Received<A> extends PacketInfo {
   /** The kernel had more control data than fit (`MSG_CTRUNC`); descriptors may be missing. */
   controlTruncated?: boolean;
   credentials?: Credentials;
+  /** A peek's record: its full length, also past the bytes returned. */
+  recordLength?: number;
 }
 
 /**
@@ -1250,6 +1253,92 @@ export class FdSocket<A = unknown> {
     if (len > 0) return r;
     closeFds(r.fds);
     return null;
+  }
+
+  // -------------------------------------------------------------------------
+  // Peek: the next record or bytes, left in place for the next receive.
+
+  /**
+   * The next record without consuming it: a copy of the first record read
+   * ahead, or one `recvmsg(MSG_PEEK | MSG_TRUNC)`, which reports the
+   * record's full length (`recordLength`) even past `maxSize`. A peek
+   * carries no descriptors (the kernel's duplicates are closed at once; the
+   * receive that follows delivers the originals). Resolves `null` where
+   * receive would.
+   */
+  peek(maxSize: number, signal?: AbortSignal): Promise<Received<A> | null> {
+    if (this.closed || (this.#eof && this.#inbox.length === 0)) return Promise.resolve(null);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return this.#tryOrPark(this.#readers, signal, () => this.#peekOnce(maxSize), () => null);
+  }
+
+  #peekOnce(maxSize: number): Received<A> | null | Error | undefined {
+    if (this.#deferred) return this.#deferred;
+    if (this.#inbox.length === 0 && this.#source) {
+      const e = this.#source.fill(this.#inbox);
+      if (e !== 0) {
+        return e === EAGAIN || e === EINTR ? undefined : errnoError(e, "recvmsg", this.#label);
+      }
+    }
+    if (this.#inbox.length > 0) {
+      const { fds: _held, ...first } = this.#inbox[0];
+      const copy: Received<A> = { ...first, recordLength: first.data.length };
+      return cut(copy, maxSize);
+    }
+    if (this.#eof) return null;
+    const arena = arenaFor(maxSize, this.#unix);
+    // Credentials tell a seqpacket's 0-byte record from its end.
+    const wantControl = this.#control === "info" || this.#zero === "eof-without-credentials";
+    arena.prepare(1, wantControl);
+    const flags = MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC | (wantControl ? MSG_CMSG_CLOEXEC : 0);
+    const n = confirmed(() => libc().recvmmsg(this.#fd, arena.headers, 1, flags, null));
+    if (n < 0) {
+      return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "recvmsg", this.#label);
+    }
+    arena.filled(n);
+    const hv = arena.headersView;
+    // With MSG_TRUNC the kernel reports the record's full length.
+    const len = hv.getUint32(56, true);
+    const r: Received<A> = {
+      data: arena.data.slice(0, Math.min(len, arena.slotSize, maxSize)),
+      from: null,
+      truncated: false,
+      recordLength: len,
+    };
+    r.truncated = len > r.data.length;
+    const controlLength = hv.getUint32(40, true);
+    if (controlLength > 0) this.#parseControl(arena, 0, controlLength, r);
+    closeFds(r.fds);
+    delete r.fds;
+    if (len === 0 && this.#zero === "eof-without-credentials" && !r.credentials) return null;
+    if (this.#decode) {
+      const nameLength = hv.getUint32(8, true);
+      r.from = nameLength === 0 ? null : this.#decodeFrom(arena, 0, nameLength);
+    }
+    return r;
+  }
+
+  /**
+   * Byte streams: up to `maxSize` bytes that are there, without consuming
+   * them (`MSG_PEEK`). Resolves `null` at end of stream or once closed.
+   */
+  peekStream(maxSize: number, signal?: AbortSignal): Promise<Uint8Array | null> {
+    if (this.closed) return Promise.resolve(null);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return this.#tryOrPark(this.#readers, signal, (): Uint8Array | null | Error | undefined => {
+      if (this.#streamArena?.slotSize !== maxSize) this.#streamArena = new Arena(1, maxSize);
+      const arena = this.#streamArena;
+      // No control buffer: the kernel then keeps descriptors with the bytes.
+      arena.prepare(1, false);
+      const flags = MSG_DONTWAIT | MSG_PEEK;
+      const n = confirmed(() => libc().recvmmsg(this.#fd, arena.headers, 1, flags, null));
+      if (n < 0) {
+        return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "recvmsg", this.#label);
+      }
+      arena.filled(n);
+      const len = arena.headersView.getUint32(56, true);
+      return len === 0 ? null : arena.data.slice(0, len);
+    }, () => null);
   }
 
   /**
