@@ -6,7 +6,7 @@ import { openPacket, openRaw } from "../raw.ts";
 import { openNetlink } from "../netlink.ts";
 import { getRawOption, setRawOption } from "../raw_option.ts";
 import type { NetAddr, SocketOptionName, SocketOptions } from "../types.ts";
-import { deadline, needs, socketFdCount } from "./_helpers.ts";
+import { deadline, lines, needs, nextLine, python, socketFdCount } from "./_helpers.ts";
 
 type Values = Partial<SocketOptions>;
 
@@ -199,6 +199,7 @@ Deno.test(
 );
 
 Deno.test("tcpInfo() after 1 MiB on loopback: established, bytesAcked ≥ 1 MiB, rtt > 0", async () => {
+  const before = socketFdCount();
   const [client, server, done] = await tcpPair();
   try {
     const mib = new Uint8Array(1 << 20).fill(7);
@@ -224,8 +225,8 @@ Deno.test("tcpInfo() after 1 MiB on loopback: established, bytesAcked ≥ 1 MiB,
   } finally {
     done();
   }
-  const before = socketFdCount();
   assert.equal(socketFdCount(), before);
+  assert.throws(() => client.tcpInfo(), Deno.errors.BadResource);
 });
 
 Deno.test("setRawOption()/getRawOption(): SO_RCVBUF by number reads back doubled", () => {
@@ -278,3 +279,50 @@ Deno.test("listenDatagram({ v6Only, interface }) sets them before binding", () =
   assert.equal(lo.getOption("bindToDevice"), "lo");
   assert.throws(() => listenDatagram({ hostname: "127.0.0.1", port: 0, v6Only: true }), TypeError);
 });
+
+/** A Python receiver: prints "TTL TOS" (or "HOPS TCLASS" on IPv6) of the next datagram, as the kernel saw it. */
+const RECEIVER = `
+import socket, struct, sys
+IP_RECVTTL = 12  # Linux; the socket module does not name it
+v6 = sys.argv[1] == "6"
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+if v6:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVTCLASS, 1)
+    s.bind(("::1", 0))
+else:
+    s.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+    s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+_, anc, _, _ = s.recvmsg(64, 256)
+got = {}
+for level, kind, data in anc:
+    got[kind] = data[0] if len(data) == 1 else struct.unpack("i", data[:4])[0]
+if v6:
+    print(got[socket.IPV6_HOPLIMIT], got[socket.IPV6_TCLASS], flush=True)
+else:
+    print(got[socket.IP_TTL], got[socket.IP_TOS], flush=True)
+`;
+
+Deno.test(
+  "setOption(ttl, tos / hopLimit, trafficClass): a Python receiver sees them on the packet",
+  needs("python3"),
+  async () => {
+    for (const [family, hostname] of [["4", "127.0.0.1"], ["6", "::1"]] as const) {
+      await using peer = python(RECEIVER, family);
+      const out = lines(peer.stdout);
+      const port = Number(await nextLine(out));
+      using sock = listenDatagram({ hostname, port: 0, backend: "ffi" });
+      if (family === "4") {
+        sock.setOption("ttl", 5);
+        sock.setOption("tos", 0x28);
+      } else {
+        sock.setOption("hopLimit", 6);
+        sock.setOption("trafficClass", 0x48);
+      }
+      await sock.send(new Uint8Array([1]), { transport: "udp", hostname, port });
+      assert.equal(await nextLine(out), family === "4" ? "5 40" : "6 72");
+    }
+  },
+);
