@@ -48,16 +48,14 @@
  */
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
-import type {
-  Message,
-  NetAddr,
-  ReceiveInfo,
-  ReceiveOptions,
-  SocketOptionName,
-  SocketOptions,
-  UnixAddr,
-} from "./types.ts";
-import { attachReceiver, checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import type { Message, NetAddr, ReceiveInfo, ReceiveOptions, UnixAddr } from "./types.ts";
+import {
+  attachOptions,
+  attachReceiver,
+  checkBusyPoll,
+  PacketSocketBase,
+  receiveChecked,
+} from "./_packet.ts";
 import {
   checkBoolean,
   checkFds,
@@ -88,9 +86,7 @@ import {
   attachReusePortProgram,
   checkReceiveInfo,
   enableReceiveInfo,
-  getSocketOption,
   needsFfiBackend,
-  setSocketOption,
 } from "./_internal/options.ts";
 
 /** Which implementation serves a {@linkcode DatagramSocket}. */
@@ -864,6 +860,11 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     attachReceiver(this, engine);
     this.#local = local;
     this.#label = describeAddress(local);
+    attachOptions(this, {
+      socket: this.#fd,
+      shape: { family: family ?? "unix", kind: "datagram" },
+      label: () => this.#label,
+    });
     this.#sendWhat = `send ${this.#label}`;
     this.#transport = "path" in local ? "unixgram" : "udp";
     this.#family = family;
@@ -900,66 +901,6 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   get fd(): number | null {
     return this.#fd !== null && !this.#fd.closed ? this.#fd.fd : null;
-  }
-
-  /**
-   * Sets a socket option by name (`setsockopt`); {@linkcode SocketOptions}
-   * lists the names, their values and the sockets each applies to.
-   *
-   * @param name The option.
-   * @param value Its value.
-   * @throws {TypeError} For an unknown name or a value of the wrong type.
-   * @throws {RangeError} For a number out of the option's range.
-   * @throws {Deno.errors.NotSupported} For an option that does not apply to this
-   *   socket, or on the built-in backend (open it with `backend: "ffi"`).
-   * @throws {Deno.errors.BadResource} Once closed.
-   *
-   * @example Mark outgoing datagrams for expedited forwarding
-   * ```ts
-   * import type { DatagramSocket } from "@bsd/sockets/datagram";
-   *
-   * function tune(sock: DatagramSocket): void {
-   *   sock.setOption("tos", 0xb8);
-   * }
-   * ```
-   */
-  setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
-    setSocketOption(
-      this.#fd,
-      { family: this.#family ?? "unix", kind: "datagram" },
-      this.#label,
-      name,
-      value,
-    );
-  }
-
-  /**
-   * Reads a socket option by name (`getsockopt`), as the kernel holds it
-   * (a buffer size reads back doubled: the kernel counts its bookkeeping).
-   *
-   * @param name The option.
-   * @returns Its value.
-   * @throws {TypeError} For an unknown name.
-   * @throws {Deno.errors.NotSupported} For an option that does not apply to this
-   *   socket, or on the built-in backend (open it with `backend: "ffi"`).
-   * @throws {Deno.errors.BadResource} Once closed.
-   *
-   * @example The time to live of outgoing datagrams
-   * ```ts
-   * import type { DatagramSocket } from "@bsd/sockets/datagram";
-   *
-   * function show(sock: DatagramSocket): void {
-   *   console.log(sock.getOption("ttl"));
-   * }
-   * ```
-   */
-  getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
-    return getSocketOption(
-      this.#fd,
-      { family: this.#family ?? "unix", kind: "datagram" },
-      this.#label,
-      name,
-    );
   }
 
   /**

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { attachReceiver, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { attachOptions, attachReceiver, PacketSocketBase, receiveChecked } from "./_packet.ts";
 import { checkObject, checkOptionalInteger, checkSignal, describeValue } from "./_checks.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
 import {
@@ -49,7 +49,7 @@ import { closedError, describeAddress, errnoError } from "./ffi/errors.ts";
 import { checkInteger, decodeNetlink, encodeNetlink } from "./ffi/sockaddr.ts";
 import { checkInterfaceName, interfaceIndex } from "./ffi/interfaces.ts";
 import { FdSocket } from "./ffi/socket.ts";
-import type { Message, ReceiveOptions, SocketOptionName, SocketOptions } from "./types.ts";
+import type { Message, ReceiveOptions } from "./types.ts";
 import type {
   Address,
   Link,
@@ -57,7 +57,6 @@ import type {
   Route,
   SocketEntry,
 } from "./_internal/netlink_codec.ts";
-import { getSocketOption, setSocketOption } from "./_internal/options.ts";
 
 export type {
   Address,
@@ -321,6 +320,11 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
     this.#protocol = protocol;
     this.#local = sock.localAddress(decodeAddr);
     attachReceiver(this, sock);
+    attachOptions(this, {
+      socket: sock,
+      shape: { family: "netlink", kind: "raw" },
+      label: () => sock.label,
+    });
   }
 
   static {
@@ -340,53 +344,6 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
   /** The descriptor, or `null` once closed. The socket keeps owning it. */
   get fd(): number | null {
     return this.#sock.closed ? null : this.#sock.fd;
-  }
-
-  /**
-   * Sets a socket option by name (`setsockopt`); {@linkcode SocketOptions}
-   * lists the names, their values and the sockets each applies to.
-   *
-   * @param name The option.
-   * @param value Its value.
-   * @throws {TypeError} For an unknown name or a value of the wrong type.
-   * @throws {RangeError} For a number out of the option's range.
-   * @throws {Deno.errors.NotSupported} For an option that does not apply to this socket.
-   * @throws {Deno.errors.BadResource} Once closed.
-   *
-   * @example A 4 MiB receive buffer for a busy event stream
-   * ```ts
-   * import type { NetlinkSocket } from "@bsd/sockets/netlink";
-   *
-   * function tune(sock: NetlinkSocket): void {
-   *   sock.setOption("receiveBufferSize", 4 << 20);
-   * }
-   * ```
-   */
-  setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
-    setSocketOption(this.#sock, { family: "netlink", kind: "raw" }, this.#sock.label, name, value);
-  }
-
-  /**
-   * Reads a socket option by name (`getsockopt`), as the kernel holds it
-   * (a buffer size reads back doubled: the kernel counts its bookkeeping).
-   *
-   * @param name The option.
-   * @returns Its value.
-   * @throws {TypeError} For an unknown name.
-   * @throws {Deno.errors.NotSupported} For an option that does not apply to this socket.
-   * @throws {Deno.errors.BadResource} Once closed.
-   *
-   * @example The receive buffer the kernel holds
-   * ```ts
-   * import type { NetlinkSocket } from "@bsd/sockets/netlink";
-   *
-   * function show(sock: NetlinkSocket): void {
-   *   console.log(sock.getOption("receiveBufferSize"));
-   * }
-   * ```
-   */
-  getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
-    return getSocketOption(this.#sock, { family: "netlink", kind: "raw" }, this.#sock.label, name);
   }
 
   /**

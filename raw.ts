@@ -42,7 +42,13 @@
  * @module
  */
 
-import { attachReceiver, checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import {
+  attachOptions,
+  attachReceiver,
+  checkBusyPoll,
+  PacketSocketBase,
+  receiveChecked,
+} from "./_packet.ts";
 import { checkBoolean, checkObject, checkOptionalInteger, describeValue } from "./_checks.ts";
 import { type BpfProgram, validateFilter } from "./bpf.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
@@ -63,21 +69,8 @@ import {
 } from "./ffi/sockaddr.ts";
 import { FdSocket } from "./ffi/socket.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
-import type {
-  IpAddr,
-  LinkAddr,
-  Message,
-  ReceiveInfo,
-  ReceiveOptions,
-  SocketOptionName,
-  SocketOptions,
-} from "./types.ts";
-import {
-  checkReceiveInfo,
-  enableReceiveInfo,
-  getSocketOption,
-  setSocketOption,
-} from "./_internal/options.ts";
+import type { IpAddr, LinkAddr, Message, ReceiveInfo, ReceiveOptions } from "./types.ts";
+import { checkReceiveInfo, enableReceiveInfo } from "./_internal/options.ts";
 
 export * from "./bpf.ts";
 
@@ -384,6 +377,11 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
     super();
     this.#sock = sock;
     attachReceiver(this, sock);
+    attachOptions(this, {
+      socket: sock,
+      shape: { family, kind: ping ? "datagram" : "raw" },
+      label: () => sock.label,
+    });
     this.#family = family;
     this.#ping = ping;
     this.#local = sock.localAddress(decodeIp);
@@ -414,64 +412,6 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
    */
   get fd(): number | null {
     return this.#sock.closed ? null : this.#sock.fd;
-  }
-
-  /**
-   * Sets a socket option by name (`setsockopt`); {@linkcode SocketOptions}
-   * lists the names, their values and the sockets each applies to.
-   *
-   * @param name The option.
-   * @param value Its value.
-   * @throws {TypeError} For an unknown name or a value of the wrong type.
-   * @throws {RangeError} For a number out of the option's range.
-   * @throws {Deno.errors.NotSupported} For an option that does not apply to this socket.
-   * @throws {Deno.errors.BadResource} Once closed.
-   *
-   * @example Send with a time to live of 1
-   * ```ts
-   * import type { RawSocket } from "@bsd/sockets/raw";
-   *
-   * function tune(sock: RawSocket): void {
-   *   sock.setOption("ttl", 1);
-   * }
-   * ```
-   */
-  setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
-    setSocketOption(
-      this.#sock,
-      { family: this.#family, kind: this.#ping ? "datagram" : "raw" },
-      this.#sock.label,
-      name,
-      value,
-    );
-  }
-
-  /**
-   * Reads a socket option by name (`getsockopt`), as the kernel holds it
-   * (a buffer size reads back doubled: the kernel counts its bookkeeping).
-   *
-   * @param name The option.
-   * @returns Its value.
-   * @throws {TypeError} For an unknown name.
-   * @throws {Deno.errors.NotSupported} For an option that does not apply to this socket.
-   * @throws {Deno.errors.BadResource} Once closed.
-   *
-   * @example The time to live of outgoing packets
-   * ```ts
-   * import type { RawSocket } from "@bsd/sockets/raw";
-   *
-   * function show(sock: RawSocket): void {
-   *   console.log(sock.getOption("ttl"));
-   * }
-   * ```
-   */
-  getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
-    return getSocketOption(
-      this.#sock,
-      { family: this.#family, kind: this.#ping ? "datagram" : "raw" },
-      this.#sock.label,
-      name,
-    );
   }
 
   /** The local address: the wildcard until connected, then the source address used. */
@@ -874,6 +814,11 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
     attachReceiver(this, sock);
     this.#local = local;
     this.#cooked = cooked;
+    attachOptions(this, {
+      socket: sock,
+      shape: { family: "packet", kind: cooked ? "datagram" : "raw" },
+      label: () => sock.label,
+    });
   }
 
   static {
@@ -894,64 +839,6 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
    */
   get fd(): number | null {
     return this.#sock.closed ? null : this.#sock.fd;
-  }
-
-  /**
-   * Sets a socket option by name (`setsockopt`); {@linkcode SocketOptions}
-   * lists the names, their values and the sockets each applies to.
-   *
-   * @param name The option.
-   * @param value Its value.
-   * @throws {TypeError} For an unknown name or a value of the wrong type.
-   * @throws {RangeError} For a number out of the option's range.
-   * @throws {Deno.errors.NotSupported} For an option that does not apply to this socket.
-   * @throws {Deno.errors.BadResource} Once closed.
-   *
-   * @example A 4 MiB receive buffer
-   * ```ts
-   * import type { LinkSocket } from "@bsd/sockets/raw";
-   *
-   * function tune(sock: LinkSocket): void {
-   *   sock.setOption("receiveBufferSize", 4 << 20);
-   * }
-   * ```
-   */
-  setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
-    setSocketOption(
-      this.#sock,
-      { family: "packet", kind: this.#cooked ? "datagram" : "raw" },
-      this.#sock.label,
-      name,
-      value,
-    );
-  }
-
-  /**
-   * Reads a socket option by name (`getsockopt`), as the kernel holds it
-   * (a buffer size reads back doubled: the kernel counts its bookkeeping).
-   *
-   * @param name The option.
-   * @returns Its value.
-   * @throws {TypeError} For an unknown name.
-   * @throws {Deno.errors.NotSupported} For an option that does not apply to this socket.
-   * @throws {Deno.errors.BadResource} Once closed.
-   *
-   * @example The receive buffer the kernel holds
-   * ```ts
-   * import type { LinkSocket } from "@bsd/sockets/raw";
-   *
-   * function show(sock: LinkSocket): void {
-   *   console.log(sock.getOption("receiveBufferSize"));
-   * }
-   * ```
-   */
-  getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
-    return getSocketOption(
-      this.#sock,
-      { family: "packet", kind: this.#cooked ? "datagram" : "raw" },
-      this.#sock.label,
-      name,
-    );
   }
 
   /** The interface this socket is bound to, with its hardware address and bound protocol. */

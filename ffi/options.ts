@@ -67,7 +67,7 @@ import {
   TCP_USER_TIMEOUT,
 } from "./constants.ts";
 import type {
-  PacketDestination,
+  Message,
   ReceiveInfo,
   SocketOptionName,
   SocketOptions,
@@ -647,15 +647,11 @@ function where(call: string, label: string): string {
 // ---------------------------------------------------------------------------
 // Per-packet information: the control messages the receive-info options ask for.
 
-/** What a received record may carry once receive info was asked for (see Message in types.ts). */
-export interface PacketInfo {
-  ttl?: number;
-  hopLimit?: number;
-  tos?: number;
-  trafficClass?: number;
-  destination?: PacketDestination;
-  timestamp?: bigint;
-}
+/** What a received record may carry once receive info was asked for. */
+export type PacketInfo = Pick<
+  Message<unknown>,
+  "ttl" | "hopLimit" | "tos" | "trafficClass" | "destination" | "timestamp"
+>;
 
 /** The engine options that make the kernel attach each kind of info, per family. */
 const INFO_OPTIONS: Record<ReceiveInfo, { ipv4: keyof OptionValues; ipv6: keyof OptionValues }> = {

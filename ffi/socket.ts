@@ -1290,12 +1290,11 @@ export class FdSocket<A = unknown> {
     // Credentials tell a seqpacket's 0-byte record from its end.
     const wantControl = this.#control === "info" || this.#zero === "eof-without-credentials";
     arena.prepare(1, wantControl);
-    const flags = MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC | (wantControl ? MSG_CMSG_CLOEXEC : 0);
-    const n = confirmed(() => libc().recvmmsg(this.#fd, arena.headers, 1, flags, null));
-    if (n < 0) {
-      return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "recvmsg", this.#label);
-    }
-    arena.filled(n);
+    const failed = this.#peekInto(
+      arena,
+      MSG_PEEK | MSG_TRUNC | (wantControl ? MSG_CMSG_CLOEXEC : 0),
+    );
+    if (failed !== true) return failed;
     const hv = arena.headersView;
     // With MSG_TRUNC the kernel reports the record's full length.
     const len = hv.getUint32(56, true);
@@ -1318,6 +1317,17 @@ export class FdSocket<A = unknown> {
     return r;
   }
 
+  /** One nonblocking recvmmsg of one slot: true, an Error, or undefined on EAGAIN. */
+  #peekInto(arena: Arena, flags: number): true | Error | undefined {
+    const all = MSG_DONTWAIT | flags;
+    const n = confirmed(() => libc().recvmmsg(this.#fd, arena.headers, 1, all, null));
+    if (n < 0) {
+      return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "recvmsg", this.#label);
+    }
+    arena.filled(n);
+    return true;
+  }
+
   /**
    * Byte streams: up to `maxSize` bytes that are there, without consuming
    * them (`MSG_PEEK`). Resolves `null` at end of stream or once closed.
@@ -1330,12 +1340,8 @@ export class FdSocket<A = unknown> {
       const arena = this.#streamArena;
       // No control buffer: the kernel then keeps descriptors with the bytes.
       arena.prepare(1, false);
-      const flags = MSG_DONTWAIT | MSG_PEEK;
-      const n = confirmed(() => libc().recvmmsg(this.#fd, arena.headers, 1, flags, null));
-      if (n < 0) {
-        return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "recvmsg", this.#label);
-      }
-      arena.filled(n);
+      const failed = this.#peekInto(arena, MSG_PEEK);
+      if (failed !== true) return failed;
       const len = arena.headersView.getUint32(56, true);
       return len === 0 ? null : arena.data.slice(0, len);
     }, () => null);
