@@ -1255,6 +1255,24 @@ export class FdSocket<A = unknown> {
     return null;
   }
 
+  /**
+   * `getsockname`/`getpeername` of a descriptor no socket owns yet (for
+   * fromFd), decoded; `null` when it has no peer (ENOTCONN).
+   */
+  static nameOf<T>(
+    fd: number,
+    call: "getsockname" | "getpeername",
+    decode: (name: Uint8Array, length: number) => T,
+  ): T | null {
+    scratchLenView.setUint32(0, SIZEOF_SOCKADDR_STORAGE, true);
+    if (libc()[call](fd, scratchName, scratchLen) < 0) {
+      const e = errno();
+      if (e === ENOTCONN) return null;
+      throw errnoError(e, call, `fd ${fd}`);
+    }
+    return decode(scratchName, scratchLenView.getUint32(0, true));
+  }
+
   // -------------------------------------------------------------------------
   // Peek: the next record or bytes, left in place for the next receive.
 
@@ -1345,24 +1363,6 @@ export class FdSocket<A = unknown> {
       const len = arena.headersView.getUint32(56, true);
       return len === 0 ? null : arena.data.slice(0, len);
     }, () => null);
-  }
-
-  /**
-   * `getsockname`/`getpeername` of a descriptor no socket owns yet (for
-   * fromFd), decoded; `null` when it has no peer (ENOTCONN).
-   */
-  static nameOf<T>(
-    fd: number,
-    call: "getsockname" | "getpeername",
-    decode: (name: Uint8Array, length: number) => T,
-  ): T | null {
-    scratchLenView.setUint32(0, SIZEOF_SOCKADDR_STORAGE, true);
-    if (libc()[call](fd, scratchName, scratchLen) < 0) {
-      const e = errno();
-      if (e === ENOTCONN) return null;
-      throw errnoError(e, call, `fd ${fd}`);
-    }
-    return decode(scratchName, scratchLenView.getUint32(0, true));
   }
 
   #check(call: string, label = this.#label): void {
