@@ -3,10 +3,19 @@
 // Private: socket classes extend it, users never see it by name.
 
 import { checkBuffer } from "./ffi/buffers.ts";
-import { checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
+import { checkBoolean, checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkInteger } from "./ffi/sockaddr.ts";
-import { closeFds } from "./ffi/socket.ts";
-import type { Message, PacketSocket, ReceiveManyOptions, ReceiveOptions } from "./types.ts";
+import { closeFds, type FdSocket } from "./ffi/socket.ts";
+import type { Shape } from "./ffi/options.ts";
+import { getSocketOption, setSocketOption } from "./_internal/options.ts";
+import type {
+  Message,
+  PacketSocket,
+  ReceiveManyOptions,
+  ReceiveOptions,
+  SocketOptionName,
+  SocketOptions,
+} from "./types.ts";
 
 /** The default and the ceiling of `maxSize`. */
 export const DEFAULT_MAX_SIZE = 65536;
@@ -49,16 +58,38 @@ export function checkBusyPoll(call: string, value: unknown): number | undefined 
   return checkOptionalInteger(`${call}: busyPoll (microseconds)`, value, 0, MAX_BUSY_POLL);
 }
 
+/** Where a packet socket's options go: its engine socket (null: the built-in backend), its shape, its label. */
+export interface OptionTarget {
+  socket: FdSocket<unknown> | null;
+  shape: Shape;
+  label(): string;
+}
+
+const optionTargets = new WeakMap<object, OptionTarget>();
+
+/** Gives `socket` what its setOption/getOption act on. A subclass calls it once, in its constructor. */
+export function attachOptions<A>(socket: PacketSocketBase<A>, target: OptionTarget): void {
+  optionTargets.set(socket, target);
+}
+
+function optionTarget(socket: object, call: string): OptionTarget {
+  const target = optionTargets.get(socket);
+  if (target === undefined) throw new TypeError(`${call}: this socket has no engine attached`);
+  return target;
+}
+
 /** Checks a receive's options before any system call. */
 function checkReceiveOptions(options: ReceiveOptions): {
   maxSize: number;
   signal?: AbortSignal;
+  peek: boolean;
 } {
   checkObject("receive options", options);
   const { maxSize = DEFAULT_MAX_SIZE, signal } = options;
   return {
     maxSize: checkInteger("receive: maxSize", maxSize, 0, MAX_MAX_SIZE),
     signal: checkSignal("receive", signal),
+    peek: checkBoolean("receive: peek", options.peek) ?? false,
   };
 }
 
@@ -84,16 +115,16 @@ function checkReceiveManyOptions(options: ReceiveManyOptions | undefined): {
  */
 export function receiveChecked<T>(
   options: ReceiveOptions | undefined,
-  receive: (maxSize: number, signal: AbortSignal | undefined) => Promise<T>,
+  receive: (maxSize: number, signal: AbortSignal | undefined, peek: boolean) => Promise<T>,
 ): Promise<T> {
-  if (options === undefined) return receive(DEFAULT_MAX_SIZE, undefined);
-  let checked: { maxSize: number; signal?: AbortSignal };
+  if (options === undefined) return receive(DEFAULT_MAX_SIZE, undefined, false);
+  let checked: { maxSize: number; signal?: AbortSignal; peek: boolean };
   try {
     checked = checkReceiveOptions(options);
   } catch (err) {
     return Promise.reject(err);
   }
-  return receive(checked.maxSize, checked.signal);
+  return receive(checked.maxSize, checked.signal, checked.peek);
 }
 
 /**
@@ -183,6 +214,58 @@ export abstract class PacketSocketBase<A> implements PacketSocket<A> {
       return Promise.reject(new TypeError("receiveMany: this socket has no engine attached"));
     }
     return receiver.receiveMany(checked.max, checked.maxSize, checked.signal);
+  }
+
+  /**
+   * Sets a socket option by name (`setsockopt`); {@linkcode SocketOptions}
+   * lists the names, their values and the sockets each applies to.
+   *
+   * @param name The option.
+   * @param value Its value.
+   * @throws {TypeError} For an unknown name or a value of the wrong type.
+   * @throws {RangeError} For a number out of the option's range.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to
+   * this socket, or on the built-in backend (open it with `backend: "ffi"`).
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example A time to live of 1 for what a UDP socket sends
+   * ```ts
+   * import { listenDatagram } from "@bsd/sockets/datagram";
+   *
+   * using sock = listenDatagram({ hostname: "127.0.0.1", port: 0, backend: "ffi" });
+   * sock.setOption("ttl", 1);
+   * console.log(sock.getOption("ttl")); // 1
+   * ```
+   */
+  setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
+    const t = optionTarget(this, "setOption");
+    setSocketOption(t.socket, t.shape, t.label(), name, value);
+  }
+
+  /**
+   * Reads a socket option by name (`getsockopt`), as the kernel holds it (a
+   * buffer size reads back doubled: the kernel counts its bookkeeping).
+   *
+   * @param name The option.
+   * @returns Its value.
+   * @throws {TypeError} For an unknown name.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to
+   * this socket (or cannot be read back on it), or on the built-in backend.
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example The receive buffer a seqpacket socket has
+   * ```ts
+   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * console.log(a.getOption("receiveBufferSize") > 0); // true
+   * a.close();
+   * b.close();
+   * ```
+   */
+  getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
+    const t = optionTarget(this, "getOption");
+    return getSocketOption(t.socket, t.shape, t.label(), name);
   }
 
   /** Yields each record until end of stream or `close()`. */

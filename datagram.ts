@@ -48,8 +48,14 @@
  */
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
-import type { Message, NetAddr, ReceiveOptions, UnixAddr } from "./types.ts";
-import { attachReceiver, checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import type { Message, NetAddr, ReceiveInfo, ReceiveOptions, UnixAddr } from "./types.ts";
+import {
+  attachOptions,
+  attachReceiver,
+  checkBusyPoll,
+  PacketSocketBase,
+  receiveChecked,
+} from "./_packet.ts";
 import {
   checkBoolean,
   checkFds,
@@ -59,7 +65,7 @@ import {
 } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { closedError, describeAddress, errnoError, withContext } from "./ffi/errors.ts";
-import { interfaceIndex } from "./ffi/interfaces.ts";
+import { checkInterfaceName, interfaceIndex } from "./ffi/interfaces.ts";
 import { requireNet, requireUnix } from "./ffi/permissions.ts";
 import {
   checkInteger,
@@ -73,8 +79,15 @@ import {
   parseIPv4,
   parseIPv6,
 } from "./ffi/sockaddr.ts";
+import type { BpfProgram } from "./bpf.ts";
 import { FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
 import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
+import {
+  attachReusePortProgram,
+  checkReceiveInfo,
+  enableReceiveInfo,
+  needsFfiBackend,
+} from "./_internal/options.ts";
 
 /** Which implementation serves a {@linkcode DatagramSocket}. */
 export type DatagramBackend = "builtin" | "ffi";
@@ -103,6 +116,32 @@ export interface UdpDatagramOptions {
   port: number;
   /** Sets `SO_REUSEADDR` before binding, so several sockets may share the port. */
   reuseAddress?: boolean;
+  /**
+   * Sets `SO_REUSEPORT` before binding: sockets of one user (in one process
+   * or several) share the port and the kernel spreads datagrams over them by
+   * a hash of their addresses, or as a program attached with
+   * {@linkcode DatagramSocket.attachReusePortFilter} says. FFI backend.
+   */
+  reusePort?: boolean;
+  /**
+   * IPv6 only: `true` serves IPv6 alone, `false` IPv4 too (as mapped
+   * addresses) on `"::"`; default: the system's (`net.ipv6.bindv6only`). FFI backend.
+   */
+  v6Only?: boolean;
+  /**
+   * Sends and receives through this interface only (`SO_BINDTODEVICE`, set
+   * before binding), by name (`"eth0"`). FFI backend.
+   */
+  interface?: string;
+  /**
+   * Per-packet information every received {@linkcode Message} carries:
+   * `"ttl"` (`ttl`, or `hopLimit` on IPv6), `"tos"` (`tos` or
+   * `trafficClass`), `"destination"` (the address the datagram was sent to
+   * and the interface it came in on) and `"timestamp"` (the kernel's receive
+   * time). On an IPv6 socket the IPv6 forms are given, for IPv6 datagrams.
+   * FFI backend.
+   */
+  receiveInfo?: readonly ReceiveInfo[];
   /**
    * Whether sending to a broadcast address is allowed (`SO_BROADCAST`).
    * Defaults to `true`, as Deno's built-in sets it; `false` needs the FFI backend.
@@ -501,8 +540,21 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   const receiveBufferSize = checkBufferSize("receiveBufferSize", o.receiveBufferSize);
   const sendBufferSize = checkBufferSize("sendBufferSize", o.sendBufferSize);
   const busyPoll = checkBusyPoll("listenDatagram", o.busyPoll);
+  const reusePort = checkBoolean("listenDatagram: reusePort", o.reusePort);
+  const v6Only = checkBoolean("listenDatagram: v6Only", o.v6Only);
+  if (v6Only !== undefined && family !== "ipv6") {
+    throw new TypeError(`listenDatagram: v6Only applies to an IPv6 hostname, not ${hostname}`);
+  }
+  const device = o.interface === undefined
+    ? undefined
+    : checkInterfaceName(o.interface, "listenDatagram: interface");
+  const info = checkReceiveInfo("listenDatagram: receiveInfo", o.receiveInfo);
   // What Deno.listenDatagram cannot do, in the order an error should name it.
   const lacking: string[] = [];
+  if (info !== undefined) lacking.push("receiveInfo");
+  if (reusePort !== undefined) lacking.push("reusePort");
+  if (v6Only !== undefined) lacking.push("v6Only");
+  if (device !== undefined) lacking.push("interface");
   if (!broadcast) lacking.push("broadcast: false (it always allows broadcast)");
   if (ttl !== undefined) lacking.push("multicastTtl");
   if (multicastInterface !== undefined) lacking.push("multicastInterface");
@@ -545,6 +597,10 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   });
   try {
     if (reuseAddress) sock.setOption("reuseAddress", true);
+    if (reusePort) sock.setOption("reusePort", true);
+    if (v6Only !== undefined) sock.setOption("ipv6Only", v6Only);
+    if (device !== undefined) sock.setOption("bindToDevice", device);
+    if (info !== undefined) enableReceiveInfo(sock, family, info);
     sock.setOption("broadcast", broadcast);
     setMulticastLoop(sock, family, loopback);
     if (ttl !== undefined) setMulticastTtl(sock, family, ttl);
@@ -668,7 +724,7 @@ function adoptUnix(d: DescribedFd): DatagramSocket<UnixAddr> {
   d.take();
   const sock = new FdSocket<UnixAddr>(d.fd, unixEngineOptions(describeAddress(local), false));
   try {
-    if (sock.getOption("passCredentials") !== 0) sock.setControl("fds+credentials");
+    if (sock.getOption("passCredentials")) sock.setControl("fds+credentials");
     return makeSocket<UnixAddr>(sock, local, null, null, peer);
   } catch (err) {
     sock.close();
@@ -804,6 +860,11 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     attachReceiver(this, engine);
     this.#local = local;
     this.#label = describeAddress(local);
+    attachOptions(this, {
+      socket: this.#fd,
+      shape: { family: family ?? "unix", kind: "datagram" },
+      label: () => this.#label,
+    });
     this.#sendWhat = `send ${this.#label}`;
     this.#transport = "path" in local ? "unixgram" : "udp";
     this.#family = family;
@@ -840,6 +901,44 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   get fd(): number | null {
     return this.#fd !== null && !this.#fd.closed ? this.#fd.fd : null;
+  }
+
+  /**
+   * FFI backend, TCP and UDP: steers the port's reuse-port group with a
+   * classic BPF program (`SO_ATTACH_REUSEPORT_CBPF`). The kernel runs it on
+   * each datagram and hands that to the group member whose index (in the order
+   * the members bound, from 0) the program returns; an index past the group
+   * falls back to the hash. For UDP the program sees the payload
+   * (`BPF.NET_OFF + n` reaches the IP and UDP headers); for TCP, the SYN's
+   * headers through `BPF.NET_OFF`. One program serves the whole group.
+   *
+   * @param program The program, checked with `validateFilter` first.
+   * @throws {TypeError} For a program of the wrong shape.
+   * @throws {RangeError} For an invalid program.
+   * @throws {Deno.errors.NotSupported} On the built-in backend or a Unix socket.
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example Even source ports to member 0, odd to member 1
+   * ```ts ignore
+   * import { BPF, bpfStatement } from "@bsd/sockets/raw";
+   * import { listenDatagram } from "@bsd/sockets/datagram";
+   *
+   * using a = listenDatagram({ hostname: "127.0.0.1", port: 5300, reusePort: true });
+   * using b = listenDatagram({ hostname: "127.0.0.1", port: 5300, reusePort: true });
+   * a.attachReusePortFilter([
+   *   bpfStatement(BPF.LD | BPF.H | BPF.ABS, BPF.NET_OFF + 20), // IPv4 without options
+   *   bpfStatement(BPF.ALU | BPF.AND | BPF.K, 1),
+   *   bpfStatement(BPF.RET | BPF.A, 0),
+   * ]);
+   * ```
+   */
+  attachReusePortFilter(program: BpfProgram): void {
+    attachReusePortProgram(
+      this.#fd,
+      { family: this.#family ?? "unix", kind: "datagram" },
+      this.#label,
+      program,
+    );
   }
 
   /**
@@ -1043,10 +1142,14 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   receive(options?: ReceiveOptions): Promise<Message<A> | null> {
     return receiveChecked(
       options,
-      (maxSize, signal) =>
-        this.#fd
-          ? this.#fd.receive(maxSize, signal) as Promise<Message<A> | null>
-          : this.#builtin!.receive(maxSize, signal),
+      (maxSize, signal, peek) => {
+        if (this.#fd) {
+          const next = peek ? this.#fd.peek(maxSize, signal) : this.#fd.receive(maxSize, signal);
+          return next as Promise<Message<A> | null>;
+        }
+        if (peek) return Promise.reject(needsFfiBackend("receive", this.#label));
+        return this.#builtin!.receive(maxSize, signal);
+      },
     );
   }
 

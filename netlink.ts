@@ -22,7 +22,7 @@
  * @module
  */
 
-import { attachReceiver, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { attachOptions, attachReceiver, PacketSocketBase, receiveChecked } from "./_packet.ts";
 import { checkObject, checkOptionalInteger, checkSignal, describeValue } from "./_checks.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
 import {
@@ -320,6 +320,11 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
     this.#protocol = protocol;
     this.#local = sock.localAddress(decodeAddr);
     attachReceiver(this, sock);
+    attachOptions(this, {
+      socket: sock,
+      shape: { family: "netlink", kind: "raw" },
+      label: () => sock.label,
+    });
   }
 
   static {
@@ -406,7 +411,11 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
    * ```
    */
   receive(options?: ReceiveOptions): Promise<Message<NetlinkAddr> | null> {
-    return receiveChecked(options, (maxSize, signal) => this.#sock.receive(maxSize, signal));
+    return receiveChecked(
+      options,
+      (maxSize, signal, peek) =>
+        peek ? this.#sock.peek(maxSize, signal) : this.#sock.receive(maxSize, signal),
+    );
   }
 
   /**

@@ -42,7 +42,13 @@
  * @module
  */
 
-import { attachReceiver, checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import {
+  attachOptions,
+  attachReceiver,
+  checkBusyPoll,
+  PacketSocketBase,
+  receiveChecked,
+} from "./_packet.ts";
 import { checkBoolean, checkObject, checkOptionalInteger, describeValue } from "./_checks.ts";
 import { type BpfProgram, validateFilter } from "./bpf.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
@@ -63,7 +69,8 @@ import {
 } from "./ffi/sockaddr.ts";
 import { FdSocket } from "./ffi/socket.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
-import type { IpAddr, LinkAddr, Message, ReceiveOptions } from "./types.ts";
+import type { IpAddr, LinkAddr, Message, ReceiveInfo, ReceiveOptions } from "./types.ts";
+import { checkReceiveInfo, enableReceiveInfo } from "./_internal/options.ts";
 
 export * from "./bpf.ts";
 
@@ -105,6 +112,12 @@ export interface RawOptions {
   headerIncluded?: boolean;
   /** Send and receive only through this interface (`SO_BINDTODEVICE`). */
   interface?: string;
+  /**
+   * Per-packet information every received {@linkcode Message} carries (see
+   * {@linkcode ReceiveInfo}): on a ping socket, which gets no IP header, this
+   * is how a reply's TTL is known.
+   */
+  receiveInfo?: readonly ReceiveInfo[];
   /**
    * Open an ICMP "ping" socket instead (`SOCK_DGRAM`, ICMP or ICMPv6 only),
    * which needs no `CAP_NET_RAW` when the process's group is inside the sysctl
@@ -174,6 +187,7 @@ export function openRaw(options: RawOptions): RawSocket {
   try {
     if (o.interface !== undefined) sock.setOption("bindToDevice", o.interface);
     if (o.headerIncluded) sock.setOption("ipHeaderIncluded", true);
+    if (o.receiveInfo) enableReceiveInfo(sock, o.family, o.receiveInfo);
     if (o.busyPoll !== undefined) sock.setBusyPoll(o.busyPoll);
     // Binding a ping socket to port 0 makes the kernel pick its echo
     // identifier now, so echoId is known before the first request.
@@ -187,6 +201,7 @@ export function openRaw(options: RawOptions): RawSocket {
 
 interface CheckedRawOptions {
   family: "ipv4" | "ipv6";
+  receiveInfo: ReceiveInfo[] | undefined;
   protocol: number;
   name: string;
   headerIncluded: boolean;
@@ -247,6 +262,7 @@ function checkRawOptions(options: RawOptions): CheckedRawOptions {
     headerIncluded,
     unprivileged,
     busyPoll: checkBusyPoll("openRaw", options.busyPoll),
+    receiveInfo: checkReceiveInfo("openRaw: receiveInfo", options.receiveInfo),
   };
   if (options.interface !== undefined) {
     checked.interface = checkInterfaceName(options.interface, "openRaw: interface");
@@ -361,6 +377,11 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
     super();
     this.#sock = sock;
     attachReceiver(this, sock);
+    attachOptions(this, {
+      socket: sock,
+      shape: { family, kind: ping ? "datagram" : "raw" },
+      label: () => sock.label,
+    });
     this.#family = family;
     this.#ping = ping;
     this.#local = sock.localAddress(decodeIp);
@@ -522,7 +543,11 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
   receive(options?: ReceiveOptions): Promise<Message<IpAddr> | null> {
     // The engine's records hold exactly a message's fields on this socket
     // type: handed over as they are, at a capture's rate every object counts.
-    return receiveChecked(options, (maxSize, signal) => this.#sock.receive(maxSize, signal));
+    return receiveChecked(
+      options,
+      (maxSize, signal, peek) =>
+        peek ? this.#sock.peek(maxSize, signal) : this.#sock.receive(maxSize, signal),
+    );
   }
 
   /**
@@ -789,6 +814,11 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
     attachReceiver(this, sock);
     this.#local = local;
     this.#cooked = cooked;
+    attachOptions(this, {
+      socket: sock,
+      shape: { family: "packet", kind: cooked ? "datagram" : "raw" },
+      label: () => sock.label,
+    });
   }
 
   static {
@@ -899,7 +929,11 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
   receive(options?: ReceiveOptions): Promise<Message<LinkAddr> | null> {
     // The engine's records hold exactly a message's fields on this socket
     // type: handed over as they are, at a capture's rate every object counts.
-    return receiveChecked(options, (maxSize, signal) => this.#sock.receive(maxSize, signal));
+    return receiveChecked(
+      options,
+      (maxSize, signal, peek) =>
+        peek ? this.#sock.peek(maxSize, signal) : this.#sock.receive(maxSize, signal),
+    );
   }
 
   /**

@@ -33,7 +33,13 @@
  */
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
-import { attachReceiver, checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import {
+  attachOptions,
+  attachReceiver,
+  checkBusyPoll,
+  PacketSocketBase,
+  receiveChecked,
+} from "./_packet.ts";
 import { checkFds, checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { describeAddress } from "./ffi/errors.ts";
@@ -47,8 +53,11 @@ import type {
   PeerCredentials,
   ReceiveManyOptions,
   ReceiveOptions,
+  SocketOptionName,
+  SocketOptions,
   UnixAddr,
 } from "./types.ts";
+import { getSocketOption, setSocketOption } from "./_internal/options.ts";
 
 // Declared once, in types.ts; still exported here, where it was first.
 export type { PeerCredentials } from "./types.ts";
@@ -305,6 +314,11 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
     super();
     this.#socket = socket;
     attachReceiver(this, socket);
+    attachOptions(this, {
+      socket,
+      shape: { family: "unix", kind: "seqpacket" },
+      label: () => socket.label,
+    });
     this.#localAddr = local;
     this.#remoteAddr = remote;
     const label = socket.label;
@@ -458,8 +472,12 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
   receive(options?: ReceiveOptions): Promise<SeqpacketMessage | null> {
     return receiveChecked(
       options,
-      (maxSize, signal) =>
-        this.#socket.receive(maxSize, signal) as Promise<SeqpacketMessage | null>,
+      (maxSize, signal, peek) =>
+        (peek
+          ? this.#socket.peek(maxSize, signal)
+          : this.#socket.receive(maxSize, signal)) as Promise<
+            SeqpacketMessage | null
+          >,
     );
   }
 
@@ -716,6 +734,64 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
    */
   get fd(): number | null {
     return this.#socket.closed ? null : this.#socket.fd;
+  }
+
+  /**
+   * Sets a socket option by name (`setsockopt`); {@linkcode SocketOptions}
+   * lists the names, their values and the sockets each applies to.
+   *
+   * @param name The option.
+   * @param value Its value.
+   * @throws {TypeError} For an unknown name or a value of the wrong type.
+   * @throws {RangeError} For a number out of the option's range.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this socket.
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example A bigger send buffer
+   * ```ts
+   * import type { SeqpacketListener } from "@bsd/sockets/seqpacket";
+   *
+   * function tune(sock: SeqpacketListener): void {
+   *   sock.setOption("sendBufferSize", 1 << 20);
+   * }
+   * ```
+   */
+  setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
+    setSocketOption(
+      this.#socket,
+      { family: "unix", kind: "seqpacket" },
+      this.#socket.label,
+      name,
+      value,
+    );
+  }
+
+  /**
+   * Reads a socket option by name (`getsockopt`), as the kernel holds it
+   * (a buffer size reads back doubled: the kernel counts its bookkeeping).
+   *
+   * @param name The option.
+   * @returns Its value.
+   * @throws {TypeError} For an unknown name.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this socket.
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example The receive buffer the kernel holds
+   * ```ts
+   * import type { SeqpacketListener } from "@bsd/sockets/seqpacket";
+   *
+   * function show(sock: SeqpacketListener): void {
+   *   console.log(sock.getOption("receiveBufferSize"));
+   * }
+   * ```
+   */
+  getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
+    return getSocketOption(
+      this.#socket,
+      { family: "unix", kind: "seqpacket" },
+      this.#socket.label,
+      name,
+    );
   }
 
   /** The path or abstract name this listener is bound to, exactly as given. */

@@ -45,13 +45,24 @@
  * @module
  */
 
-import type { Closer, NetAddr, Reader, UnixAddr, Writer } from "./types.ts";
+import type {
+  Closer,
+  NetAddr,
+  Reader,
+  SocketOptionName,
+  SocketOptions,
+  TcpInfo,
+  UnixAddr,
+  Writer,
+} from "./types.ts";
 import type { PeerCredentials } from "./seqpacket.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
-import { checkFds, checkObject, checkSignal } from "./_checks.ts";
+import { checkBoolean, checkFds, checkObject, checkSignal } from "./_checks.ts";
 import { DEFAULT_MAX_SIZE } from "./_packet.ts";
 import { closedError, describeAddress, withContext } from "./ffi/errors.ts";
-import { checkInteger, checkPort, checkUnixPath } from "./ffi/sockaddr.ts";
+import { checkInteger, checkPort, checkUnixPath, ipFamily } from "./ffi/sockaddr.ts";
+import type { Shape } from "./ffi/options.ts";
+import type { BpfProgram } from "./bpf.ts";
 import { FdSocket } from "./ffi/socket.ts";
 import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
 import {
@@ -59,6 +70,7 @@ import {
   connectFfi,
   decoderFor,
   listenFfi,
+  type OpenTuning,
   readableFrom,
   requireStream,
   type StreamAddr,
@@ -70,6 +82,12 @@ import {
   ownSocketFile,
   removeOwnSocketFile,
 } from "./_socket_file.ts";
+import {
+  attachReusePortProgram,
+  getSocketOption,
+  setSocketOption,
+  tcpInfoOf,
+} from "./_internal/options.ts";
 
 /**
  * Where a TCP stream socket listens or connects.
@@ -95,6 +113,24 @@ export interface TcpStreamOptions {
    * IP addresses (and `"localhost"`) only, no other host names.
    */
   backend?: StreamBackend;
+  /**
+   * `listenStream`, FFI backend: the length of the queue of connections not
+   * yet accepted (1 to 65,535, capped by `net.core.somaxconn`); 4,096 when
+   * not given. Giving it picks the FFI backend.
+   */
+  backlog?: number;
+  /**
+   * `listenStream`, FFI backend: set `SO_REUSEPORT` before binding, so
+   * several sockets of one user (in one process or several) share the port
+   * and the kernel spreads connections over them. Picks the FFI backend.
+   */
+  reusePort?: boolean;
+  /**
+   * `connectStream`, FFI backend: the local address to bind before
+   * connecting (the source address and port); an IP address of the same
+   * family as `hostname`, port 0 (the default) for any. Picks the FFI backend.
+   */
+  localAddr?: { hostname?: string; port?: number };
 }
 
 /**
@@ -121,6 +157,8 @@ export interface UnixStreamOptions {
    * need `"ffi"`.
    */
   backend?: StreamBackend;
+  /** `listenStream`, FFI backend: as {@linkcode TcpStreamOptions.backlog}. */
+  backlog?: number;
 }
 
 /**
@@ -196,6 +234,11 @@ export interface StreamReceiveOptions {
   maxSize?: number;
   /** Stops waiting; the promise then rejects with `signal.reason` and nothing is consumed. */
   signal?: AbortSignal;
+  /**
+   * Return the bytes there are without consuming them (`MSG_PEEK`): the next
+   * read or receive returns them again. A peek carries no descriptors.
+   */
+  peek?: boolean;
 }
 
 /**
@@ -336,6 +379,87 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   get fd(): number | null {
     return this.#socket && !this.#socket.closed ? this.#socket.fd : null;
+  }
+
+  /**
+   * Sets a socket option by name (`setsockopt`); {@linkcode SocketOptions}
+   * lists the names, their values and the sockets each applies to.
+   *
+   * @param name The option.
+   * @param value Its value.
+   * @throws {TypeError} For an unknown name or a value of the wrong type.
+   * @throws {RangeError} For a number out of the option's range.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this
+   *   socket, or on the built-in backend (open it with `backend: "ffi"`).
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example Probe an idle connection after 30 s, every 5 s, 3 times
+   * ```ts
+   * import type { StreamConn } from "@bsd/sockets/stream";
+   *
+   * function tune(sock: StreamConn): void {
+   *   sock.setOption("keepAlive", true);
+   *   sock.setOption("keepAliveIdle", 30);
+   *   sock.setOption("keepAliveInterval", 5);
+   *   sock.setOption("keepAliveCount", 3);
+   * }
+   * ```
+   */
+  setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
+    setSocketOption(this.#socket, this.#shape(), this.#label, name, value);
+  }
+
+  /**
+   * Reads a socket option by name (`getsockopt`), as the kernel holds it
+   * (a buffer size reads back doubled: the kernel counts its bookkeeping).
+   *
+   * @param name The option.
+   * @returns Its value.
+   * @throws {TypeError} For an unknown name.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this
+   *   socket, or on the built-in backend (open it with `backend: "ffi"`).
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example Whether Nagle is off
+   * ```ts
+   * import type { StreamConn } from "@bsd/sockets/stream";
+   *
+   * function show(sock: StreamConn): void {
+   *   console.log(sock.getOption("noDelay"));
+   * }
+   * ```
+   */
+  getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
+    return getSocketOption(this.#socket, this.#shape(), this.#label, name);
+  }
+
+  /**
+   * TCP only, FFI backend: what the kernel reports of this connection
+   * (`TCP_INFO`): state, round-trip times, congestion window, bytes
+   * acknowledged and received, delivery rate and more.
+   *
+   * @returns The connection's {@linkcode TcpInfo}.
+   * @throws {Deno.errors.NotSupported} On a Unix connection or on the built-in backend.
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example Print the smoothed round-trip time
+   * ```ts
+   * import type { StreamConn } from "@bsd/sockets/stream";
+   *
+   * function report(conn: StreamConn): void {
+   *   const { state, rtt, cwnd } = conn.tcpInfo();
+   *   console.log(`${state}: rtt ${rtt} µs, cwnd ${cwnd}`);
+   * }
+   * ```
+   */
+  tcpInfo(): TcpInfo {
+    this.#tcp("tcpInfo");
+    return tcpInfoOf(this.#socket, this.#label);
+  }
+
+  #shape(): Shape {
+    const local: NetAddr | UnixAddr = this.#localAddr;
+    return { family: "path" in local ? "unix" : ipFamily(local.hostname), kind: "stream" };
   }
 
   /** The address of this end of the connection (`path: ""` for an unnamed Unix client). */
@@ -697,6 +821,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   receive(options?: StreamReceiveOptions): Promise<StreamMessage | null> {
     let maxSize = DEFAULT_MAX_SIZE;
     let signal: AbortSignal | undefined;
+    let peek = false;
     try {
       if (options !== undefined) {
         checkObject(`${this.#readWhat}: options`, options);
@@ -704,10 +829,14 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
           maxSize = checkInteger(`${this.#readWhat}: maxSize`, options.maxSize, 1, 1 << 30);
         }
         signal = checkSignal(this.#readWhat, options.signal);
+        peek = checkBoolean(`${this.#readWhat}: peek`, options.peek) ?? false;
       }
       this.#ffiOnly("receive");
     } catch (err) {
       return Promise.reject(err);
+    }
+    if (peek) {
+      return this.#socket!.peekStream(maxSize, signal).then((data) => data && { data });
     }
     return this.#socket!.receiveStream(maxSize, signal).then((r) => {
       if (r === null) return null;
@@ -882,6 +1011,93 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   get fd(): number | null {
     return this.#socket && !this.#socket.closed ? this.#socket.fd : null;
+  }
+
+  /**
+   * Sets a socket option by name (`setsockopt`); {@linkcode SocketOptions}
+   * lists the names, their values and the sockets each applies to.
+   *
+   * @param name The option.
+   * @param value Its value.
+   * @throws {TypeError} For an unknown name or a value of the wrong type.
+   * @throws {RangeError} For a number out of the option's range.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this
+   *   socket, or on the built-in backend (open it with `backend: "ffi"`).
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example A bigger receive buffer for accepted connections
+   * ```ts
+   * import type { StreamListener } from "@bsd/sockets/stream";
+   *
+   * function tune(sock: StreamListener): void {
+   *   sock.setOption("receiveBufferSize", 1 << 20);
+   * }
+   * ```
+   */
+  setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
+    setSocketOption(this.#socket, this.#shape(), this.#label, name, value);
+  }
+
+  /**
+   * Reads a socket option by name (`getsockopt`), as the kernel holds it
+   * (a buffer size reads back doubled: the kernel counts its bookkeeping).
+   *
+   * @param name The option.
+   * @returns Its value.
+   * @throws {TypeError} For an unknown name.
+   * @throws {Deno.errors.NotSupported} For an option that does not apply to this
+   *   socket, or on the built-in backend (open it with `backend: "ffi"`).
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example Whether the port is shared
+   * ```ts
+   * import type { StreamListener } from "@bsd/sockets/stream";
+   *
+   * function show(sock: StreamListener): void {
+   *   console.log(sock.getOption("reusePort"));
+   * }
+   * ```
+   */
+  getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
+    return getSocketOption(this.#socket, this.#shape(), this.#label, name);
+  }
+
+  /**
+   * FFI backend, TCP and UDP: steers the port's reuse-port group with a
+   * classic BPF program (`SO_ATTACH_REUSEPORT_CBPF`). The kernel runs it on
+   * each connection request and hands that to the group member whose index (in the order
+   * the members bound, from 0) the program returns; an index past the group
+   * falls back to the hash. For UDP the program sees the payload
+   * (`BPF.NET_OFF + n` reaches the IP and UDP headers); for TCP, the SYN's
+   * headers through `BPF.NET_OFF`. One program serves the whole group.
+   *
+   * @param program The program, checked with `validateFilter` first.
+   * @throws {TypeError} For a program of the wrong shape.
+   * @throws {RangeError} For an invalid program.
+   * @throws {Deno.errors.NotSupported} On the built-in backend or a Unix socket.
+   * @throws {Deno.errors.BadResource} Once closed.
+   *
+   * @example Even source ports to member 0, odd to member 1
+   * ```ts ignore
+   * import { BPF, bpfStatement } from "@bsd/sockets/raw";
+   * import { listenStream } from "@bsd/sockets/stream";
+   *
+   * using a = listenStream({ hostname: "127.0.0.1", port: 8080, reusePort: true });
+   * using b = listenStream({ hostname: "127.0.0.1", port: 8080, reusePort: true });
+   * a.attachReusePortFilter([
+   *   bpfStatement(BPF.LD | BPF.H | BPF.ABS, BPF.NET_OFF + 20), // IPv4 without options
+   *   bpfStatement(BPF.ALU | BPF.AND | BPF.K, 1),
+   *   bpfStatement(BPF.RET | BPF.A, 0),
+   * ]);
+   * ```
+   */
+  attachReusePortFilter(program: BpfProgram): void {
+    attachReusePortProgram(this.#socket, this.#shape(), this.#label, program);
+  }
+
+  #shape(): Shape {
+    const local: NetAddr | UnixAddr = this.#addr;
+    return { family: "path" in local ? "unix" : ipFamily(local.hostname), kind: "stream" };
   }
 
   /**
@@ -1357,17 +1573,30 @@ type Target =
     path: string;
     label: string;
   })
-  & { backend: StreamBackend };
+  & { backend: StreamBackend }
+  & OpenTuning;
 
 function checkTarget(options: unknown, call: string, defaultHost: string): Target {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`${call}: options must be an object with a port or a path`);
   }
-  const o = options as { hostname?: unknown; port?: unknown; path?: unknown; backend?: unknown };
-  const backend = o.backend ?? "builtin";
+  const o = options as {
+    hostname?: unknown;
+    port?: unknown;
+    path?: unknown;
+    backend?: unknown;
+  } & Record<keyof OpenTuning, unknown>;
+  const tuning = checkTuning(o, call);
+  const wantsFfi = Object.keys(tuning).length > 0;
+  const backend = o.backend ?? (wantsFfi ? "ffi" : "builtin");
   if (backend !== "builtin" && backend !== "ffi") {
     throw new TypeError(
       `${call}: backend must be "builtin" or "ffi", got ${JSON.stringify(backend)}`,
+    );
+  }
+  if (backend === "builtin" && wantsFfi) {
+    throw new Deno.errors.NotSupported(
+      `${call}: ${Object.keys(tuning).join(", ")} need backend: "ffi"`,
     );
   }
   if (o.path !== undefined) {
@@ -1383,7 +1612,10 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
           `since Deno passes it as UTF-8; seqpacket sockets take any bytes`,
       );
     }
-    return { path, label, backend };
+    if (tuning.reusePort !== undefined || tuning.localAddr !== undefined) {
+      throw new TypeError(`${call} ${label}: reusePort and localAddr apply to TCP only`);
+    }
+    return { path, label, backend, ...tuning };
   }
   const port = checkPort(o.port, call);
   if (o.hostname !== undefined && typeof o.hostname !== "string") {
@@ -1396,7 +1628,34 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
     port,
     label: describeAddress({ hostname, port }),
     backend,
+    ...tuning,
   };
+}
+
+/** The open-time options of the FFI backend, checked; only those given. */
+function checkTuning(o: Record<keyof OpenTuning, unknown>, call: string): OpenTuning {
+  const tuning: OpenTuning = {};
+  if (o.backlog !== undefined) {
+    if (call !== "listen") throw new TypeError(`${call}: backlog applies to listenStream only`);
+    tuning.backlog = checkInteger(`${call}: backlog`, o.backlog, 1, 65535);
+  }
+  if (o.reusePort !== undefined) {
+    if (call !== "listen") throw new TypeError(`${call}: reusePort applies to listenStream only`);
+    tuning.reusePort = checkBoolean(`${call}: reusePort`, o.reusePort);
+  }
+  if (o.localAddr !== undefined) {
+    if (call !== "connect") {
+      throw new TypeError(`${call}: localAddr applies to connectStream only`);
+    }
+    checkObject(`${call}: localAddr`, o.localAddr);
+    const local = o.localAddr as { hostname?: unknown; port?: unknown };
+    if (local.hostname !== undefined && typeof local.hostname !== "string") {
+      throw new TypeError(`${call}: localAddr.hostname must be a string`);
+    }
+    const port = local.port === undefined ? 0 : checkPort(local.port, `${call}: localAddr`);
+    tuning.localAddr = { hostname: local.hostname as string | undefined, port };
+  }
+  return tuning;
 }
 
 // The shared checks do not know the call; the message should name it.

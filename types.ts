@@ -207,7 +207,67 @@ export interface Message<A> {
    * `passCredentials: true`.
    */
   credentials?: PeerCredentials;
+  /** IPv4, with `receiveInfo: ["ttl"]`: the time to live the packet arrived with (`IP_TTL`). */
+  ttl?: number;
+  /** IPv6, with `receiveInfo: ["ttl"]`: the hop limit the packet arrived with (`IPV6_HOPLIMIT`). */
+  hopLimit?: number;
+  /** IPv4, with `receiveInfo: ["tos"]`: the packet's type-of-service byte (`IP_TOS`). */
+  tos?: number;
+  /** IPv6, with `receiveInfo: ["tos"]`: the packet's traffic class (`IPV6_TCLASS`). */
+  trafficClass?: number;
+  /**
+   * With `receiveInfo: ["destination"]`: the address the packet was sent to
+   * (one of this host's, or a broadcast or multicast group) and the index of
+   * the interface it came in on (`IP_PKTINFO`/`IPV6_PKTINFO`).
+   */
+  destination?: PacketDestination;
+  /**
+   * With `receiveInfo: ["timestamp"]`: when the kernel received the packet,
+   * in nanoseconds since the Unix epoch (`SO_TIMESTAMPNS`, the system clock).
+   * A `bigint`, since a `Date` keeps only milliseconds;
+   * `new Date(Number(t / 1_000_000n))` converts.
+   */
+  timestamp?: bigint;
+  /**
+   * A peek only (`receive({ peek: true })`): the record's full length in
+   * bytes, as the kernel reports it (`MSG_TRUNC`), also when it is longer
+   * than `maxSize` and `data` holds only the first `maxSize` of them.
+   */
+  recordLength?: number;
 }
+
+/**
+ * Where a received packet was addressed: see {@linkcode Message.destination}.
+ *
+ * @example Answer from the address that was asked
+ * ```ts
+ * import type { PacketDestination } from "@bsd/sockets";
+ *
+ * const replyFrom = (d: PacketDestination): string => d.address;
+ * ```
+ */
+export interface PacketDestination {
+  /** The destination IP address, as text. */
+  address: string;
+  /** The index of the interface the packet arrived on. */
+  ifindex: number;
+}
+
+/**
+ * The per-packet information a socket may be opened to receive with each
+ * record (`receiveInfo` of `listenDatagram` and `openRaw`, FFI backend):
+ * `"ttl"` fills `ttl` (IPv4) or `hopLimit` (IPv6), `"tos"` fills `tos` or
+ * `trafficClass`, `"destination"` fills `destination`, `"timestamp"` fills
+ * `timestamp`.
+ *
+ * @example Everything a DNS server wants
+ * ```ts
+ * import type { ReceiveInfo } from "@bsd/sockets";
+ *
+ * const info: ReceiveInfo[] = ["destination", "timestamp"];
+ * ```
+ */
+export type ReceiveInfo = "ttl" | "destination" | "timestamp" | "tos";
 
 /**
  * The process credentials of a peer: what `SO_PEERCRED` reports for a
@@ -285,6 +345,13 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
   /** The most bytes to return, 65,536 when not given. */
   maxSize?: number;
+  /**
+   * FFI backend: return the next record without consuming it (`MSG_PEEK`);
+   * the next receive returns it again. The peeked message carries
+   * `recordLength`, the record's full length, and no descriptors or
+   * credentials (the receive that follows has them).
+   */
+  peek?: boolean;
 }
 
 /**
@@ -300,4 +367,228 @@ export interface ReceiveOptions {
 export interface ReceiveManyOptions extends ReceiveOptions {
   /** The most records to return, 1 to 1,024; 64 when not given. */
   max?: number;
+}
+
+/**
+ * The options `setOption`/`getOption` take on every FFI-backed socket, by
+ * name, with the type of their value. Times are in seconds except
+ * `userTimeout` (milliseconds). Buffer sizes read back as the kernel holds
+ * them: twice what was set (it counts its bookkeeping), capped by
+ * `net.core.rmem_max`/`wmem_max` unless the process has `CAP_NET_ADMIN`.
+ * Each option applies to the sockets its description names; any other
+ * socket refuses it with `Deno.errors.NotSupported` before any system call.
+ *
+ * @example Keep-alive settings as one object
+ * ```ts
+ * import type { SocketOptions } from "@bsd/sockets";
+ *
+ * const keepAlive: Partial<SocketOptions> = {
+ *   keepAlive: true,
+ *   keepAliveIdle: 30,
+ *   keepAliveInterval: 5,
+ *   keepAliveCount: 3,
+ * };
+ * ```
+ */
+export interface SocketOptions {
+  /** `SO_REUSEADDR`: bind a port whose earlier connections linger in TIME_WAIT. TCP and UDP. */
+  reuseAddress: boolean;
+  /** `SO_REUSEPORT`: sockets of one user share a port; the kernel spreads work over them. TCP and UDP. */
+  reusePort: boolean;
+  /** `SO_KEEPALIVE`: probe an idle connection. TCP. */
+  keepAlive: boolean;
+  /** `TCP_KEEPIDLE`: seconds idle before the first probe (1 to 32,767). TCP. */
+  keepAliveIdle: number;
+  /** `TCP_KEEPINTVL`: seconds between probes (1 to 32,767). TCP. */
+  keepAliveInterval: number;
+  /** `TCP_KEEPCNT`: unanswered probes before the connection is dropped (1 to 127). TCP. */
+  keepAliveCount: number;
+  /** `TCP_NODELAY`: send small writes at once (no Nagle). TCP. */
+  noDelay: boolean;
+  /** `TCP_USER_TIMEOUT`: milliseconds sent data may stay unacknowledged before the connection is dropped; 0 = the system's default. TCP. */
+  userTimeout: number;
+  /** `IP_TTL`: the time to live of outgoing IPv4 packets (1 to 255). IPv4. */
+  ttl: number;
+  /** `IPV6_UNICAST_HOPS`: the hop limit of outgoing IPv6 packets (1 to 255). IPv6. */
+  hopLimit: number;
+  /** `IP_TOS`: the type-of-service byte of outgoing IPv4 packets (0 to 255). IPv4. */
+  tos: number;
+  /** `IPV6_TCLASS`: the traffic class of outgoing IPv6 packets (0 to 255). IPv6. */
+  trafficClass: number;
+  /** `IPV6_V6ONLY`: an IPv6 socket does not also serve IPv4 (before bind). IPv6. */
+  v6Only: boolean;
+  /** `SO_BINDTODEVICE`: send and receive through this interface only; `""` unbinds. Needs `CAP_NET_RAW` to change once set. IP and packet sockets. */
+  bindToDevice: string;
+  /** `SO_RCVBUF`: the kernel's receive buffer, in bytes. Every socket. */
+  receiveBufferSize: number;
+  /** `SO_SNDBUF`: the kernel's send buffer, in bytes. Every socket. */
+  sendBufferSize: number;
+  /** `SO_BROADCAST`: allow sends to a broadcast address. IPv4 datagram and raw. */
+  broadcast: boolean;
+  /** `IP_MULTICAST_TTL`: the time to live of outgoing IPv4 multicast (0 to 255). IPv4 datagram and raw. */
+  multicastTtl: number;
+  /** `IPV6_MULTICAST_HOPS`: the hop limit of outgoing IPv6 multicast (0 to 255). IPv6 datagram and raw. */
+  multicastHops: number;
+  /** `IP_MULTICAST_LOOP`/`IPV6_MULTICAST_LOOP`: this host's own multicast comes back. Datagram and raw. */
+  multicastLoop: boolean;
+  /**
+   * `IP_MULTICAST_IF`/`IPV6_MULTICAST_IF`: the index of the interface outgoing
+   * multicast leaves by (0 = the routing table's choice). Datagram and raw;
+   * set-only on IPv4, where the kernel reports an address, not the interface.
+   */
+  multicastInterface: number;
+  /** `SO_MARK`: the firewall mark of outgoing packets (0 to 2³²−1). Needs `CAP_NET_ADMIN`. IP and packet sockets. */
+  mark: number;
+}
+
+/**
+ * The name of a socket option `setOption`/`getOption` take.
+ *
+ * @example A list of names
+ * ```ts
+ * import type { SocketOptionName } from "@bsd/sockets";
+ *
+ * const tcpTimers: SocketOptionName[] = ["keepAliveIdle", "userTimeout"];
+ * ```
+ */
+export type SocketOptionName = keyof SocketOptions;
+
+/**
+ * A TCP connection's state, as `tcpi_state` names it.
+ *
+ * @example Test for an open connection
+ * ```ts
+ * import type { TcpState } from "@bsd/sockets";
+ *
+ * const open = (state: TcpState): boolean => state === "established";
+ * ```
+ */
+export type TcpState =
+  | "unknown"
+  | "established"
+  | "synSent"
+  | "synReceived"
+  | "finWait1"
+  | "finWait2"
+  | "timeWait"
+  | "closed"
+  | "closeWait"
+  | "lastAck"
+  | "listen"
+  | "closing"
+  | "newSynReceived"
+  | "boundInactive";
+
+/**
+ * What the kernel reports of one TCP connection (`TCP_INFO`). Times are in
+ * microseconds; `cwnd`/`ssthresh` in segments; `deliveryRate` and
+ * `pacingRate` in bytes per second. A field this kernel does not report is
+ * absent.
+ *
+ * @example The round-trip time in milliseconds
+ * ```ts
+ * import type { TcpInfo } from "@bsd/sockets";
+ *
+ * const rttMs = (info: TcpInfo): number => info.rtt / 1000;
+ * ```
+ */
+export interface TcpInfo {
+  /** The connection's state (`tcpi_state`). */
+  state: TcpState;
+  /** The congestion-avoidance state: 0 open, 1 disorder, 2 CWR, 3 recovery, 4 loss. */
+  caState: number;
+  /** Retransmissions of the segment now unacknowledged (`tcpi_retransmits`). */
+  retransmits: number;
+  /** Unanswered zero-window or keep-alive probes. */
+  probes: number;
+  /** The exponential backoff of the retransmission timer. */
+  backoff: number;
+  /** The retransmission timeout, µs. */
+  rto: number;
+  /** The delayed-acknowledgement timeout, µs. */
+  ato: number;
+  /** The largest segment sent, bytes. */
+  sendMss: number;
+  /** The largest segment the peer is believed to send, bytes. */
+  receiveMss: number;
+  /** Segments sent and not yet acknowledged. */
+  unacked: number;
+  /** Segments selectively acknowledged. */
+  sacked: number;
+  /** Segments believed lost. */
+  lost: number;
+  /** Segments retransmitted and not yet acknowledged. */
+  retrans: number;
+  /** Milliseconds since data was last sent. */
+  lastDataSent: number;
+  /** Milliseconds since data was last received. */
+  lastDataReceived: number;
+  /** Milliseconds since an acknowledgement was last received. */
+  lastAckReceived: number;
+  /** The path MTU, bytes. */
+  pmtu: number;
+  /** The receive-side slow-start threshold, bytes. */
+  receiveSsthresh: number;
+  /** The smoothed round-trip time, µs. */
+  rtt: number;
+  /** The round-trip time's mean deviation, µs. */
+  rttvar: number;
+  /** The slow-start threshold, segments. */
+  ssthresh: number;
+  /** The congestion window, segments. */
+  cwnd: number;
+  /** The segment size advertised to the peer, bytes. */
+  advmss: number;
+  /** The reordering the sender tolerates, segments. */
+  reordering: number;
+  /** The receiver's round-trip estimate, µs. */
+  receiveRtt: number;
+  /** The receive buffer space the auto-tuner aims for, bytes. */
+  receiveSpace: number;
+  /** Every retransmission over the connection's life. */
+  totalRetrans: number;
+  /** The pacing rate, bytes per second. */
+  pacingRate?: bigint;
+  /** The ceiling of the pacing rate, bytes per second. */
+  maxPacingRate?: bigint;
+  /** Bytes the peer acknowledged. */
+  bytesAcked?: bigint;
+  /** Bytes received in order. */
+  bytesReceived?: bigint;
+  /** Segments sent, retransmissions included. */
+  segsOut?: number;
+  /** Segments received. */
+  segsIn?: number;
+  /** Bytes queued and not yet sent. */
+  notsentBytes?: number;
+  /** The lowest round-trip time seen, µs. */
+  minRtt?: number;
+  /** Segments received that carried data. */
+  dataSegsIn?: number;
+  /** Segments sent that carried data. */
+  dataSegsOut?: number;
+  /** The latest delivery-rate sample, bytes per second. */
+  deliveryRate?: bigint;
+  /** Time spent sending data, µs. */
+  busyTime?: bigint;
+  /** Time the peer's receive window held sending back, µs. */
+  receiveWindowLimited?: bigint;
+  /** Time the send buffer held sending back, µs. */
+  sendBufferLimited?: bigint;
+  /** Segments delivered, retransmissions included. */
+  delivered?: number;
+  /** Segments delivered with an ECN congestion mark. */
+  deliveredCe?: number;
+  /** Bytes sent, retransmissions included. */
+  bytesSent?: bigint;
+  /** Bytes retransmitted. */
+  bytesRetrans?: bigint;
+  /** Duplicate segments the peer reported (DSACK). */
+  dsackDups?: number;
+  /** Reordering events seen. */
+  reorderSeen?: number;
+  /** Segments received out of order. */
+  receiveOutOfOrder?: number;
+  /** The peer's advertised receive window, bytes. */
+  sendWindow?: number;
 }

@@ -6,12 +6,23 @@ import type { NetAddr, UnixAddr } from "../types.ts";
 import { requireNet, requireUnix } from "../ffi/permissions.ts";
 import { decodeInet, decodeUnix, encodeInet, encodeUnix, ipFamily } from "../ffi/sockaddr.ts";
 import { FdSocket } from "../ffi/socket.ts";
+import { describeAddress } from "../ffi/errors.ts";
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "../_socket_file.ts";
+
+/** The FFI backend's open-time options, checked (only those given are present). */
+export interface OpenTuning {
+  backlog?: number;
+  reusePort?: boolean;
+  localAddr?: { hostname: string | undefined; port: number };
+}
 
 /** Where a stream socket listens or connects, checked. */
 export type StreamTarget =
-  | { path: undefined; hostname: string; port: number; label: string }
-  | { path: string; label: string };
+  & ({ path: undefined; hostname: string; port: number; label: string } | {
+    path: string;
+    label: string;
+  })
+  & OpenTuning;
 
 /** A stream socket's address in this package's shape. */
 export type StreamAddr = NetAddr | UnixAddr;
@@ -69,9 +80,10 @@ export function listenFfi(target: StreamTarget): Listening {
   try {
     // As Deno.listen does: a restarted server may bind while old connections linger.
     if (target.path === undefined) socket.setOption("reuseAddress", true);
+    if (target.reusePort) socket.setOption("reusePort", true);
     socket.bind(address);
     if (target.path !== undefined) file = ownSocketFile(target.path);
-    socket.listen();
+    socket.listen(target.backlog);
     const addr: StreamAddr = target.path === undefined
       ? socket.localAddress(decodeTcp)
       : { transport: "unix", path: target.path };
@@ -96,9 +108,12 @@ export async function connectFfi(
   signal: AbortSignal | undefined,
 ): Promise<Connected> {
   const { address, family } = encodeTarget(target);
+  const bindTo = target.localAddr && localAddress(target.localAddr, family, target.label);
   requireTarget(target);
+  if (bindTo) requireNet(bindTo.hostname, bindTo.port);
   const socket = FdSocket.open<StreamAddr>(family, "stream", 0, { label: target.label });
   try {
+    if (bindTo) socket.bind(bindTo.address, describeAddress(bindTo));
     await socket.connect(address, target.label, signal);
     const unix = target.path !== undefined;
     const local = socket.localAddress(decoderFor(unix));
@@ -110,6 +125,21 @@ export async function connectFfi(
     socket.close();
     throw err;
   }
+}
+
+/** The sockaddr to bind before connecting, of the target's family. */
+function localAddress(
+  local: { hostname: string | undefined; port: number },
+  family: "unix" | "ipv4" | "ipv6",
+  label: string,
+): { address: Uint8Array; hostname: string; port: number } {
+  const hostname = local.hostname ?? (family === "ipv6" ? "::" : "0.0.0.0");
+  if (family === "unix" || ipFamily(hostname) !== family) {
+    throw new TypeError(
+      `connect ${label}: localAddr ${JSON.stringify(hostname)} is not of the target's family`,
+    );
+  }
+  return { address: encodeInet(hostname, local.port), hostname, port: local.port };
 }
 
 /** Adopts a descriptor `accept4` returned; the listener's address is this end's for Unix. */

@@ -62,16 +62,16 @@ function parseArgs(args: string[]): Options {
 function open(family: "ipv4" | "ipv6", unprivileged: boolean): RawSocket {
   if (!unprivileged) {
     try {
-      return openRaw({ family, protocol: "icmp" });
+      return openRaw({ family, protocol: "icmp", receiveInfo: ["ttl"] });
     } catch (err) {
       if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
       console.error("no CAP_NET_RAW: using an unprivileged ping socket");
     }
   }
-  return openRaw({ family, protocol: "icmp", unprivileged: true });
+  return openRaw({ family, protocol: "icmp", unprivileged: true, receiveInfo: ["ttl"] });
 }
 
-/** Waits for the reply to `sequence`; resolves its TTL (null when unknown), or undefined on timeout. */
+/** Waits for the reply to `sequence`; resolves its size and TTL, or undefined on timeout. */
 async function awaitReply(
   sock: RawSocket,
   family: "ipv4" | "ipv6",
@@ -95,12 +95,13 @@ async function awaitReply(
     }
     if (message === null) return undefined;
     let icmp = message.data;
-    let ttl: number | null = null;
+    // The kernel reports the TTL (hop limit) of every packet: the only way to
+    // know it where no IP header comes with the packet (ping sockets, IPv6).
+    const ttl = message.ttl ?? message.hopLimit ?? null;
     if (headerIncluded) {
       const ip = decodeIPv4Header(icmp);
       if (ip.protocol !== 1) continue;
       icmp = ip.payload;
-      ttl = ip.ttl;
     }
     const echo = decodeEcho(icmp, family);
     if (echo?.type === "reply" && echo.id === expectedId && echo.sequence === sequence) {

@@ -1,5 +1,6 @@
 // The one check every buffer argument passes before any system call.
-// Pure: importing this file loads no native code.
+// Pure: importing this file loads no native code (pointerOf asks the runtime
+// for an address, which needs --allow-ffi only when called).
 //
 // Refused, each with a TypeError naming the call:
 // - anything but a Uint8Array (a DataView or Int8Array has no byte meaning here);
@@ -38,4 +39,27 @@ function describe(p: unknown): string {
   if (p === null) return "null";
   if (typeof p !== "object") return typeof p;
   return (p as object).constructor?.name ?? "object";
+}
+
+/** The address of `b`'s first byte (0 for an empty buffer). */
+export function pointerOf(b: Uint8Array): bigint {
+  return b.length === 0 ? 0n : BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+}
+
+/**
+ * Buffers the kernel reaches only through a pointer inside a struct (msghdr,
+ * mmsghdr, sock_fprog). Nothing else may reference them once their address
+ * is taken, and a GC before the call would free them (PERF-NOTES pitfall 3),
+ * so each is pinned here from creation until the call that reads it returns.
+ */
+const pinned = new Set<Uint8Array>();
+
+/** Runs `call` with `buffers` pinned. */
+export function withPinned<T>(buffers: readonly Uint8Array[], call: () => T): T {
+  for (const b of buffers) pinned.add(b);
+  try {
+    return call();
+  } finally {
+    for (const b of buffers) pinned.delete(b);
+  }
 }

@@ -274,3 +274,40 @@ export const MFD_ALLOW_SEALING = 0x2;
 
 /** clock_gettime() clocks. */
 export const CLOCK_MONOTONIC = 1;
+
+// ---------------------------------------------------------------------------
+// Socket options by name (ffi/options.ts), per-packet information, peek.
+
+/** SOL_SOCKET options. */
+export const SO_REUSEPORT = 15;
+export const SO_TIMESTAMPNS = 35;
+/** The control message type SO_TIMESTAMPNS delivers (the same number). */
+export const SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
+export const SO_MARK = 36;
+export const SO_ATTACH_REUSEPORT_CBPF = 51;
+
+/** IPPROTO_IP options and the control messages they deliver. */
+export const IP_TOS = 1;
+export const IP_PKTINFO = 8;
+export const IP_RECVTTL = 12;
+export const IP_RECVTOS = 13;
+
+/** IPPROTO_IPV6 options and the control messages they deliver. */
+export const IPV6_UNICAST_HOPS = 16;
+export const IPV6_V6ONLY = 26;
+export const IPV6_RECVPKTINFO = 49;
+export const IPV6_PKTINFO = 50;
+export const IPV6_RECVHOPLIMIT = 51;
+export const IPV6_HOPLIMIT = 52;
+export const IPV6_RECVTCLASS = 66;
+export const IPV6_TCLASS = 67;
+
+/** IPPROTO_TCP options. */
+export const TCP_KEEPIDLE = 4;
+export const TCP_KEEPINTVL = 5;
+export const TCP_KEEPCNT = 6;
+export const TCP_INFO = 11;
+export const TCP_USER_TIMEOUT = 18;
+
+/** recv() flag: read without consuming. */
+export const MSG_PEEK = 0x2;

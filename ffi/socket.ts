@@ -22,30 +22,12 @@ import {
   EMSGSIZE,
   ENOTCONN,
   ERRNO,
-  IP_ADD_MEMBERSHIP,
-  IP_DROP_MEMBERSHIP,
-  IP_HDRINCL,
-  IP_MULTICAST_IF,
-  IP_MULTICAST_LOOP,
-  IP_MULTICAST_TTL,
-  IP_TTL,
-  IPPROTO_TCP,
-  IPV6_JOIN_GROUP,
-  IPV6_LEAVE_GROUP,
-  IPV6_MULTICAST_HOPS,
-  IPV6_MULTICAST_IF,
-  IPV6_MULTICAST_LOOP,
   MSG_CMSG_CLOEXEC,
   MSG_CTRUNC,
   MSG_DONTWAIT,
   MSG_NOSIGNAL,
+  MSG_PEEK,
   MSG_TRUNC,
-  NETLINK_ADD_MEMBERSHIP,
-  NETLINK_CAP_ACK,
-  NETLINK_EXT_ACK,
-  PACKET_RX_RING,
-  PACKET_STATISTICS,
-  PACKET_VERSION,
   SCM_CREDENTIALS,
   SCM_MAX_FD,
   SCM_RIGHTS,
@@ -58,41 +40,34 @@ import {
   SIZEOF_MSGHDR,
   SIZEOF_SOCKADDR_STORAGE,
   SIZEOF_UCRED,
-  SO_ATTACH_FILTER,
-  SO_BINDTODEVICE,
-  SO_BROADCAST,
-  SO_ERROR,
-  SO_KEEPALIVE,
-  SO_PASSCRED,
-  SO_PEERCRED,
-  SO_RCVBUF,
-  SO_RCVBUFFORCE,
-  SO_REUSEADDR,
   SO_SNDBUF,
-  SO_SNDBUFFORCE,
-  SO_TYPE,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
   SOCK_RAW,
   SOCK_SEQPACKET,
   SOCK_STREAM,
-  SOL_IP,
-  SOL_IPV6,
-  SOL_NETLINK,
-  SOL_PACKET,
   SOL_SOCKET,
-  TCP_NODELAY,
 } from "./constants.ts";
 import { closedError, errnoError } from "./errors.ts";
-import { encodeFprog } from "./filter.ts";
+import { pointerOf, withPinned } from "./buffers.ts";
+import {
+  type Credentials,
+  decodeInfo,
+  decodeUcred,
+  type Family,
+  getOptionOn,
+  type Kind,
+  type OptionValue,
+  type OptionValues,
+  type PacketInfo,
+  type ReadOnlyOptionValues,
+  setOptionOn,
+} from "./options.ts";
 import { errno, libc } from "./libc.ts";
 import { theReactor } from "./reactor.ts";
 
-/** Address families, by the names the modules above use. */
-export type Family = "unix" | "ipv4" | "ipv6" | "packet" | "netlink";
-/** Socket types, by the names the modules above use. */
-export type Kind = "stream" | "datagram" | "seqpacket" | "raw";
+export type { Credentials, Family, Kind } from "./options.ts";
 
 const FAMILY: Record<Family, number> = {
   unix: AF_UNIX,
@@ -108,15 +83,8 @@ const KIND: Record<Kind, number> = {
   raw: SOCK_RAW,
 };
 
-/** The credentials of a process, as `SO_PEERCRED` and `SCM_CREDENTIALS` carry them. */
-export interface Credentials {
-  pid: number;
-  uid: number;
-  gid: number;
-}
-
 /** One record as the engine received it. */
-export interface Received<A> {
+export interface Received<A> extends PacketInfo {
   data: Uint8Array;
   from: A | null;
   truncated: boolean;
@@ -124,6 +92,8 @@ export interface Received<A> {
   /** The kernel had more control data than fit (`MSG_CTRUNC`); descriptors may be missing. */
   controlTruncated?: boolean;
   credentials?: Credentials;
+  /** A peek's record: its full length, also past the bytes returned. */
+  recordLength?: number;
 }
 
 /**
@@ -162,140 +132,15 @@ export interface FdSocketOptions<A> {
    * descriptors sent to the socket. Default: both where `zero` needs
    * credentials, none elsewhere.
    */
-  control?: "fds" | "fds+credentials";
+  control?: Control;
 }
 
-/** Typed socket options: the one path to setsockopt/getsockopt. */
-export interface OptionValues {
-  reuseAddress: boolean;
-  broadcast: boolean;
-  sendBufferSize: number;
-  receiveBufferSize: number;
-  /** As root, past `net.core.wmem_max`. */
-  sendBufferSizeForce: number;
-  /** As root, past `net.core.rmem_max`. */
-  receiveBufferSizeForce: number;
-  passCredentials: boolean;
-  bindToDevice: string;
-  /** The bytes of a `struct sock_filter` array (see ffi/filter.ts). */
-  attachFilter: Uint8Array;
-  ipTtl: number;
-  ipHeaderIncluded: boolean;
-  multicastTtl: number;
-  multicastLoop: boolean;
-  /** The interface index for outgoing IPv4 multicast (0 = the routing table's choice). */
-  multicastInterface: number;
-  addMembership: Membership;
-  dropMembership: Membership;
-  ipv6MulticastHops: number;
-  ipv6MulticastLoop: boolean;
-  ipv6MulticastInterface: number;
-  ipv6JoinGroup: Membership;
-  ipv6LeaveGroup: Membership;
-  /** AF_PACKET ring layout version (TPACKET_V1…V3). */
-  packetVersion: number;
-  /** AF_PACKET receive ring: the bytes of a `struct tpacket_req3` (see ffi/packet_ring.ts). */
-  packetReceiveRing: Uint8Array;
-  /** Netlink: errors carry the kernel's message and the failing attribute. */
-  netlinkExtendedAck: boolean;
-  /** Netlink: errors echo only the failed request's header, not all of it. */
-  netlinkCapAck: boolean;
-  /** Netlink: joins multicast group number N (any N, unlike the bind-time bit mask). */
-  netlinkAddMembership: number;
-  keepAlive: boolean;
-  tcpNoDelay: boolean;
-}
-
-/** A multicast group (network-order address bytes) and the interface to join it on. */
-export interface Membership {
-  group: Uint8Array;
-  ifindex: number;
-}
-
-/** Options that can only be read. */
-export interface ReadOnlyOptionValues {
-  error: number;
-  type: number;
-  peerCredentials: Credentials;
-  /** AF_PACKET: packets that passed the filter and of those dropped, since the last read (which resets both). */
-  packetStatistics: { packets: number; drops: number };
-}
-
-type Encoding = "bool" | "int" | "string" | "bytes" | "struct" | "mreqn" | "mreq6";
-const OPTIONS: Record<keyof OptionValues, readonly [number, number, Encoding]> = {
-  reuseAddress: [SOL_SOCKET, SO_REUSEADDR, "bool"],
-  broadcast: [SOL_SOCKET, SO_BROADCAST, "bool"],
-  sendBufferSize: [SOL_SOCKET, SO_SNDBUF, "int"],
-  receiveBufferSize: [SOL_SOCKET, SO_RCVBUF, "int"],
-  sendBufferSizeForce: [SOL_SOCKET, SO_SNDBUFFORCE, "int"],
-  receiveBufferSizeForce: [SOL_SOCKET, SO_RCVBUFFORCE, "int"],
-  passCredentials: [SOL_SOCKET, SO_PASSCRED, "bool"],
-  bindToDevice: [SOL_SOCKET, SO_BINDTODEVICE, "string"],
-  attachFilter: [SOL_SOCKET, SO_ATTACH_FILTER, "bytes"],
-  ipTtl: [SOL_IP, IP_TTL, "int"],
-  ipHeaderIncluded: [SOL_IP, IP_HDRINCL, "bool"],
-  multicastTtl: [SOL_IP, IP_MULTICAST_TTL, "int"],
-  multicastLoop: [SOL_IP, IP_MULTICAST_LOOP, "bool"],
-  multicastInterface: [SOL_IP, IP_MULTICAST_IF, "mreqn"],
-  addMembership: [SOL_IP, IP_ADD_MEMBERSHIP, "mreqn"],
-  dropMembership: [SOL_IP, IP_DROP_MEMBERSHIP, "mreqn"],
-  ipv6MulticastHops: [SOL_IPV6, IPV6_MULTICAST_HOPS, "int"],
-  ipv6MulticastLoop: [SOL_IPV6, IPV6_MULTICAST_LOOP, "bool"],
-  ipv6MulticastInterface: [SOL_IPV6, IPV6_MULTICAST_IF, "int"],
-  ipv6JoinGroup: [SOL_IPV6, IPV6_JOIN_GROUP, "mreq6"],
-  ipv6LeaveGroup: [SOL_IPV6, IPV6_LEAVE_GROUP, "mreq6"],
-  packetVersion: [SOL_PACKET, PACKET_VERSION, "int"],
-  packetReceiveRing: [SOL_PACKET, PACKET_RX_RING, "struct"],
-  netlinkExtendedAck: [SOL_NETLINK, NETLINK_EXT_ACK, "bool"],
-  netlinkCapAck: [SOL_NETLINK, NETLINK_CAP_ACK, "bool"],
-  netlinkAddMembership: [SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, "int"],
-  keepAlive: [SOL_SOCKET, SO_KEEPALIVE, "bool"],
-  tcpNoDelay: [IPPROTO_TCP, TCP_NODELAY, "bool"],
-};
-const READ_ONLY: Record<keyof ReadOnlyOptionValues, readonly [number, number]> = {
-  error: [SOL_SOCKET, SO_ERROR],
-  type: [SOL_SOCKET, SO_TYPE],
-  peerCredentials: [SOL_SOCKET, SO_PEERCRED],
-  packetStatistics: [SOL_PACKET, PACKET_STATISTICS],
-};
-
-function encodeOption(encoding: Encoding, value: unknown): Uint8Array {
-  switch (encoding) {
-    case "bool":
-    case "int": {
-      const out = new Uint8Array(4);
-      new DataView(out.buffer).setInt32(0, Number(value), true);
-      return out;
-    }
-    case "string":
-      return new TextEncoder().encode(`${value}\0`);
-    case "bytes":
-      // setOption() pins the filter until setsockopt returns.
-      return encodeFprog(value as Uint8Array, pointerOf(value as Uint8Array));
-    case "struct":
-      return value as Uint8Array;
-    case "mreqn": {
-      // struct ip_mreqn { in_addr multiaddr; in_addr address; int ifindex; }
-      const out = new Uint8Array(12);
-      if (typeof value === "number") {
-        new DataView(out.buffer).setInt32(8, value, true);
-      } else {
-        const m = value as Membership;
-        out.set(m.group, 0);
-        new DataView(out.buffer).setInt32(8, m.ifindex, true);
-      }
-      return out;
-    }
-    case "mreq6": {
-      // struct ipv6_mreq { in6_addr multiaddr; unsigned ifindex; }
-      const m = value as Membership;
-      const out = new Uint8Array(20);
-      out.set(m.group, 0);
-      new DataView(out.buffer).setUint32(16, m.ifindex, true);
-      return out;
-    }
-  }
-}
+/**
+ * The ancillary data receives ask for: descriptors, descriptors and
+ * credentials (Unix), or per-packet information (IP: TTL, TOS,
+ * destination, timestamp, as the receive-info options turned on).
+ */
+export type Control = "fds" | "fds+credentials" | "info";
 
 // ---------------------------------------------------------------------------
 // Receive arena: recvmmsg slots built once, their pointers computed once.
@@ -312,15 +157,6 @@ const UNIX_ARENA_BYTES = 128 << 20;
 const MAX_PROBE_AFTER = 64;
 const CMSG_ALIGN = (n: number): number => (n + 7) & ~7;
 const CMSG_SPACE = (n: number): number => SIZEOF_CMSGHDR + CMSG_ALIGN(n);
-/** A `struct ucred { pid_t pid; uid_t uid; gid_t gid; }` at `offset`. */
-function decodeUcred(v: DataView, offset: number): Credentials {
-  return {
-    pid: v.getInt32(offset, true),
-    uid: v.getUint32(offset + 4, true),
-    gid: v.getUint32(offset + 8, true),
-  };
-}
-
 /** Room for credentials and the most descriptors one message can carry. */
 const CONTROL_SIZE = CMSG_SPACE(SIZEOF_UCRED) + CMSG_SPACE(SCM_MAX_FD * 4);
 
@@ -544,24 +380,6 @@ export function confirmed(call: () => number): number {
   return again >= 0 ? again : -errno();
 }
 
-/**
- * Buffers the kernel reaches only through a pointer inside a struct (msghdr,
- * mmsghdr, sock_fprog). Nothing else may reference them once their address
- * is taken, and a GC before the call would free them (PERF-NOTES pitfall 3),
- * so each is pinned here from creation until the call that reads it returns.
- */
-const pinned = new Set<Uint8Array>();
-
-/** Runs `call` with `buffers` pinned. */
-function withPinned<T>(buffers: readonly Uint8Array[], call: () => T): T {
-  for (const b of buffers) pinned.add(b);
-  try {
-    return call();
-  } finally {
-    for (const b of buffers) pinned.delete(b);
-  }
-}
-
 /** `r`, cut to `maxSize` bytes (and marked truncated) when longer. */
 function cut<A>(r: Received<A>, maxSize: number): Received<A> {
   if (r.data.length > maxSize) {
@@ -569,10 +387,6 @@ function cut<A>(r: Received<A>, maxSize: number): Received<A> {
     r.truncated = true;
   }
   return r;
-}
-
-function pointerOf(b: Uint8Array): bigint {
-  return b.length === 0 ? 0n : BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
 }
 
 /** A nonblocking socket descriptor on the readiness engine. */
@@ -585,7 +399,7 @@ export class FdSocket<A = unknown> {
   readonly #inbox: Received<A>[];
   readonly #decode?: (name: Uint8Array, length: number) => A | null;
   readonly #zero: ZeroMeans;
-  #control: "fds" | "fds+credentials" | undefined;
+  #control: Control | undefined;
   readonly #batch: number;
   readonly #unix: boolean;
   #vlen = 1;
@@ -670,7 +484,7 @@ export class FdSocket<A = unknown> {
    * {@linkcode FdSocketOptions.control}): an adopted descriptor's options
    * are known only once it is open.
    */
-  setControl(control: "fds" | "fds+credentials" | undefined): void {
+  setControl(control: Control | undefined): void {
     this.#control = control;
   }
 
@@ -712,17 +526,10 @@ export class FdSocket<A = unknown> {
     this.#held.releaseSource = () => source.release();
   }
 
-  /** Sets a socket option. */
+  /** Sets one of the engine's socket options (ffi/options.ts). */
   setOption<K extends keyof OptionValues>(name: K, value: OptionValues[K]): void {
     this.#check("setsockopt");
-    const [level, opt, encoding] = OPTIONS[name];
-    // A filter is reached through the sock_fprog's pointer: pinned meanwhile.
-    const reached = value instanceof Uint8Array ? [value] : [];
-    const rc = withPinned(reached, () => {
-      const bytes = encodeOption(encoding, value);
-      return libc().setsockopt(this.#fd, level, opt, bytes, bytes.length);
-    });
-    if (rc < 0) throw errnoError(errno(), `setsockopt ${name}`, this.#label);
+    setOptionOn(this.#fd, this.#label, name, value);
   }
 
   /**
@@ -740,25 +547,10 @@ export class FdSocket<A = unknown> {
     }
   }
 
-  /** Reads a socket option. */
-  getOption<K extends keyof OptionValues | keyof ReadOnlyOptionValues>(
-    name: K,
-  ): K extends keyof ReadOnlyOptionValues ? ReadOnlyOptionValues[K] : number {
+  /** Reads one of the engine's socket options (ffi/options.ts). */
+  getOption<K extends keyof OptionValues | keyof ReadOnlyOptionValues>(name: K): OptionValue<K> {
     this.#check("getsockopt");
-    const [level, opt] = name in READ_ONLY
-      ? READ_ONLY[name as keyof ReadOnlyOptionValues]
-      : OPTIONS[name as keyof OptionValues];
-    const out = new Uint8Array(16);
-    scratchLenView.setUint32(0, out.length, true);
-    if (libc().getsockopt(this.#fd, level, opt, out, scratchLen) < 0) {
-      throw errnoError(errno(), `getsockopt ${name}`, this.#label);
-    }
-    const v = new DataView(out.buffer);
-    const value = name === "peerCredentials" ? decodeUcred(v, 0) : name === "packetStatistics"
-      // struct tpacket_stats { unsigned tp_packets; unsigned tp_drops; }
-      ? { packets: v.getUint32(0, true), drops: v.getUint32(4, true) }
-      : v.getInt32(0, true);
-    return value as K extends keyof ReadOnlyOptionValues ? ReadOnlyOptionValues[K] : number;
+    return getOptionOn(this.#fd, this.#label, name);
   }
 
   /** `getsockname`, decoded. */
@@ -1114,8 +906,8 @@ export class FdSocket<A = unknown> {
     if (this.#source) return this.#source.fill(this.#inbox);
     const arena = arenaFor(maxSize, this.#unix);
     const vlen = Math.min(arena.slots, want ?? this.#vlen);
-    // Only Unix sockets that hand over descriptors or credentials ask for
-    // control data. Elsewhere a zero control length makes the kernel drop
+    // Only sockets that asked for ancillary data (Unix descriptors or
+    // credentials, IP receive info) ask for control data. Elsewhere a zero control length makes the kernel drop
     // descriptors (closing them) instead of installing them where nobody
     // would close them.
     const wantControl = this.#control !== undefined;
@@ -1223,7 +1015,7 @@ export class FdSocket<A = unknown> {
         level === SOL_SOCKET && type === SCM_CREDENTIALS && this.#control === "fds+credentials"
       ) {
         r.credentials = decodeUcred(v, body);
-      }
+      } else if (this.#control === "info") decodeInfo(v, level, type, body, r);
       off += CMSG_ALIGN(cmsgLen);
     }
   }
@@ -1484,6 +1276,98 @@ export class FdSocket<A = unknown> {
       throw errnoError(e, call, `fd ${fd}`);
     }
     return decode(scratchName, scratchLenView.getUint32(0, true));
+  }
+
+  // -------------------------------------------------------------------------
+  // Peek: the next record or bytes, left in place for the next receive.
+
+  /**
+   * The next record without consuming it: a copy of the first record read
+   * ahead, or one `recvmsg(MSG_PEEK | MSG_TRUNC)`, which reports the
+   * record's full length (`recordLength`) even past `maxSize`. A peek
+   * carries no descriptors (the kernel's duplicates are closed at once; the
+   * receive that follows delivers the originals). Resolves `null` where
+   * receive would.
+   */
+  peek(maxSize: number, signal?: AbortSignal): Promise<Received<A> | null> {
+    if (this.closed || (this.#eof && this.#inbox.length === 0)) return Promise.resolve(null);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return this.#tryOrPark(this.#readers, signal, () => this.#peekOnce(maxSize), () => null);
+  }
+
+  #peekOnce(maxSize: number): Received<A> | null | Error | undefined {
+    if (this.#deferred) return this.#deferred;
+    if (this.#inbox.length === 0 && this.#source) {
+      const e = this.#source.fill(this.#inbox);
+      if (e !== 0) {
+        return e === EAGAIN || e === EINTR ? undefined : errnoError(e, "recvmsg", this.#label);
+      }
+    }
+    if (this.#inbox.length > 0) {
+      const { fds: _held, ...first } = this.#inbox[0];
+      const copy: Received<A> = { ...first, recordLength: first.data.length };
+      return cut(copy, maxSize);
+    }
+    if (this.#eof) return null;
+    const arena = arenaFor(maxSize, this.#unix);
+    // Credentials tell a seqpacket's 0-byte record from its end.
+    const wantControl = this.#control === "info" || this.#zero === "eof-without-credentials";
+    arena.prepare(1, wantControl);
+    const failed = this.#peekInto(
+      arena,
+      MSG_PEEK | MSG_TRUNC | (wantControl ? MSG_CMSG_CLOEXEC : 0),
+    );
+    if (failed !== true) return failed;
+    const hv = arena.headersView;
+    // With MSG_TRUNC the kernel reports the record's full length.
+    const len = hv.getUint32(56, true);
+    const r: Received<A> = {
+      data: arena.data.slice(0, Math.min(len, arena.slotSize, maxSize)),
+      from: null,
+      truncated: false,
+      recordLength: len,
+    };
+    r.truncated = len > r.data.length;
+    const controlLength = hv.getUint32(40, true);
+    if (controlLength > 0) this.#parseControl(arena, 0, controlLength, r);
+    closeFds(r.fds);
+    delete r.fds;
+    if (len === 0 && this.#zero === "eof-without-credentials" && !r.credentials) return null;
+    if (this.#decode) {
+      const nameLength = hv.getUint32(8, true);
+      r.from = nameLength === 0 ? null : this.#decodeFrom(arena, 0, nameLength);
+    }
+    return r;
+  }
+
+  /** One nonblocking recvmmsg of one slot: true, an Error, or undefined on EAGAIN. */
+  #peekInto(arena: Arena, flags: number): true | Error | undefined {
+    const all = MSG_DONTWAIT | flags;
+    const n = confirmed(() => libc().recvmmsg(this.#fd, arena.headers, 1, all, null));
+    if (n < 0) {
+      return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "recvmsg", this.#label);
+    }
+    arena.filled(n);
+    return true;
+  }
+
+  /**
+   * Byte streams: up to `maxSize` bytes that are there, without consuming
+   * them (`MSG_PEEK`). Resolves `null` at end of stream or once closed.
+   */
+  peekStream(maxSize: number, signal?: AbortSignal): Promise<Uint8Array | null> {
+    if (this.closed) return Promise.resolve(null);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return this.#tryOrPark(this.#readers, signal, (): Uint8Array | null | Error | undefined => {
+      if (this.#streamArena?.slotSize !== maxSize) this.#streamArena = new Arena(1, maxSize);
+      const arena = this.#streamArena;
+      // No control buffer: the kernel then keeps descriptors with the bytes.
+      arena.prepare(1, false);
+      const failed = this.#peekInto(arena, MSG_PEEK);
+      if (failed !== true) return failed;
+      const len = arena.headersView.getUint32(56, true);
+      return len === 0 ? null : arena.data.slice(0, len);
+    }, () => null);
   }
 
   #check(call: string, label = this.#label): void {

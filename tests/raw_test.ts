@@ -914,7 +914,7 @@ Deno.test({
     const text = decoder.decode(out.stdout);
     assert.equal(out.code, 0, text);
     assert.match(text, /^PING ::1: 56 data bytes \(ping socket\)$/m);
-    assert.match(text, /^64 bytes from ::1: icmp_seq=2 time=/m);
+    assert.match(text, /^64 bytes from ::1: icmp_seq=2 ttl=64 time=/m);
     assert.match(text, /^2 packets transmitted, 2 received, 0% packet loss/m);
   },
 });
