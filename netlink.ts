@@ -336,6 +336,11 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
     return this.#protocol;
   }
 
+  /** Which engine serves this socket: always `"ffi"` (netlink has no built-in). */
+  get backend(): "ffi" {
+    return "ffi";
+  }
+
   /** The descriptor, or `null` once closed. The socket keeps owning it. */
   get fd(): number | null {
     return this.#sock.closed ? null : this.#sock.fd;

@@ -228,6 +228,7 @@ Deno.test("NetlinkSocket.request() answers one link, and ENODEV for an index non
   assert.ok(sock.localAddr.pid > 0);
   assert.equal(sock.localAddr.transport, "netlink");
   assert.equal(typeof sock.fd, "number");
+  assert.equal(sock.backend, "ffi");
   const replies = await sock.request({
     type: RTM_GETLINK,
     payload: IFINFOMSG.encode({ index: 1 }),
@@ -245,6 +246,7 @@ Deno.test("NetlinkSocket.request() answers one link, and ENODEV for an index non
   assert.ok(links.length >= 1 && links.every((m) => m.type === RTM_NEWLINK));
   sock.close();
   assert.equal(sock.fd, null);
+  assert.equal(sock.backend, "ffi");
 });
 
 Deno.test(
