@@ -63,6 +63,7 @@ export type {
   Link,
   NetlinkMessage,
   Route,
+  RouteNexthop,
   SocketEntry,
 } from "./_internal/netlink_codec.ts";
 

@@ -205,6 +205,30 @@ export interface Route {
   mark?: number;
   /** The uid it matches. */
   uid?: number;
+  /** A multipath route's paths (`RTA_MULTIPATH`); such a route has no `gateway` or `dev` of its own. */
+  nexthops?: RouteNexthop[];
+}
+
+/**
+ * One path of a multipath route, as `ip -j route` prints it in `nexthops`.
+ *
+ * @example Describe the paths
+ * ```ts
+ * import type { Route } from "@bsd/sockets/netlink";
+ *
+ * const paths = (r: Route) =>
+ *   (r.nexthops ?? []).map((h) => `${h.gateway ?? "-"} dev ${h.dev} weight ${h.weight}`);
+ * ```
+ */
+export interface RouteNexthop {
+  /** The next hop. */
+  gateway?: string;
+  /** The outgoing interface's name. */
+  dev: string;
+  /** Its share of the traffic, 1 to 256 (`rtnh_hops` + 1). */
+  weight: number;
+  /** Next-hop flags: `"onlink"`, `"linkdown"`, `"dead"`, … */
+  flags: string[];
 }
 
 /**
@@ -487,6 +511,7 @@ const RTA = {
   GATEWAY: 5,
   PRIORITY: 6,
   PREFSRC: 7,
+  MULTIPATH: 9,
   TABLE: 15,
   MARK: 16,
   UID: 25,
@@ -1144,7 +1169,7 @@ export function decodeRoute(
   const prefsrc = tb[RTA.PREFSRC];
   if (prefsrc !== undefined) out.prefsrc = ip(r.family, prefsrc, "RTA_PREFSRC");
   if (tb[RTA.PRIORITY] !== undefined) out.metric = u32(tb[RTA.PRIORITY]!, "RTA_PRIORITY");
-  out.flags = r.flags === 0 ? [] : ROUTE_FLAGS.filter(([b]) => r.flags & b).map(([, n]) => n);
+  out.flags = routeFlags(r.flags);
   if (tb[RTA.MARK] !== undefined) {
     const mark = u32(tb[RTA.MARK]!, "RTA_MARK");
     if (mark) out.mark = mark;
@@ -1154,7 +1179,43 @@ export function decodeRoute(
     const pref = u8(tb[RTA.PREF]!, "RTA_PREF");
     out.pref = PREFERENCES.get(pref) ?? pref;
   }
+  const multipath = tb[RTA.MULTIPATH];
+  if (multipath !== undefined) out.nexthops = decodeNexthops(r.family, multipath, lookup);
   return { route: out as Route, table, family };
+}
+
+/** Route and next-hop flags by the names ip prints (print_rt_flags). */
+function routeFlags(flags: number): string[] {
+  return flags === 0 ? [] : ROUTE_FLAGS.filter(([b]) => flags & b).map(([, n]) => n);
+}
+
+/** The size of struct rtnexthop: len u16, flags u8, hops u8, ifindex i32. */
+const RTNEXTHOP_SIZE = 8;
+
+/** `RTA_MULTIPATH`: rtnexthop structs, each followed by its attributes (print_rta_multipath). */
+function decodeNexthops(family: number, data: Uint8Array, lookup: LinkLookup): RouteNexthop[] {
+  const v = viewOf(data), base = data.byteOffset;
+  const out: RouteNexthop[] = [];
+  let offset = 0;
+  while (offset + RTNEXTHOP_SIZE <= data.length) {
+    const length = v.getUint16(base + offset, HOST_LITTLE_ENDIAN);
+    if (length < RTNEXTHOP_SIZE || length > data.length - offset) {
+      throw new RangeError(
+        `RTA_MULTIPATH: a next hop at ${offset} claims ${length} bytes, ` +
+          `${data.length - offset} remain`,
+      );
+    }
+    const tb = attributeTable(data.subarray(offset + RTNEXTHOP_SIZE, offset + length));
+    const hop: Partial<RouteNexthop> = {};
+    const gateway = tb[RTA.GATEWAY];
+    if (gateway !== undefined) hop.gateway = ip(family, gateway, "RTA_GATEWAY");
+    hop.dev = nameOf(lookup, v.getInt32(base + offset + 4, HOST_LITTLE_ENDIAN));
+    hop.weight = data[offset + 3] + 1;
+    hop.flags = routeFlags(data[offset + 2]);
+    out.push(hop as RouteNexthop);
+    offset += align4(length);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------

@@ -385,6 +385,37 @@ function testNamespace(): NetNs {
     ns.ip("route", "add", "10.12.0.5", "dev", "nlv0", "metric", "7");
     ns.ip("route", "add", "unreachable", "10.13.0.0/24");
     ns.ip("-6", "route", "add", "fd10::/48", "via", "fd09::2");
+    // Multipath: ip prints the paths as "nexthops".
+    ns.ip(
+      "route",
+      "add",
+      "10.14.0.0/16",
+      "nexthop",
+      "via",
+      "10.9.0.2",
+      "weight",
+      "1",
+      "nexthop",
+      "via",
+      "10.9.0.4",
+      "dev",
+      "nlv0",
+      "weight",
+      "3",
+      "onlink",
+    );
+    ns.ip(
+      "-6",
+      "route",
+      "add",
+      "fd11::/48",
+      "nexthop",
+      "via",
+      "fd09::2",
+      "nexthop",
+      "via",
+      "fd09::4",
+    );
     return ns;
   } catch (err) {
     ns[Symbol.dispose]();
@@ -469,6 +500,11 @@ Deno.test(
     );
     assert.ok(ours.routes.some((r: Json) => r.dst === "10.12.0.5" && r.metric === 7));
     assert.ok(ours.routes.some((r: Json) => r.dst === "fd10::/48" && r.gateway === "fd09::2"));
+    const multipath = ours.routes.find((r: Json) => r.dst === "10.14.0.0/16");
+    assert.deepEqual(multipath.nexthops, [
+      { gateway: "10.9.0.2", dev: "nlv0", weight: 1, flags: [] },
+      { gateway: "10.9.0.4", dev: "nlv0", weight: 3, flags: ["onlink"] },
+    ]);
   },
 );
 
