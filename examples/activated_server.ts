@@ -95,9 +95,12 @@ function ownSockets(args: string[]): Pick<ListenedFd, "name" | "socket">[] {
 async function main(): Promise<void> {
   const passed = listenFds();
   const sockets = passed.length > 0 ? passed : ownSockets(Deno.args);
-  const stop = async () => {
-    await notifyStopping("closing its sockets");
-    for (const { socket } of sockets) socket.close();
+  // A signal listener's rejection would be unhandled and end the process with
+  // its sockets open: the manager being gone must not stop the shutdown.
+  const stop = () => {
+    notifyStopping("closing its sockets").catch(report).finally(() => {
+      for (const { socket } of sockets) socket.close();
+    });
   };
   Deno.addSignalListener("SIGTERM", stop);
   const serving = Promise.all(sockets.map((s) => serve(s).catch(report)));

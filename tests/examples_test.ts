@@ -552,7 +552,7 @@ async function runActivated(
   dir: string,
   web: number,
   local: string,
-  options: { tool?: string[]; args?: string[] },
+  options: { tool?: string[]; args?: string[]; managerGoneAtStop?: boolean },
 ): Promise<{ notes: string[]; answers: string[]; stdout: string; code: number }> {
   using notifications = listenDatagram({ path: `${dir}/notify.sock` });
   const tool = options.tool ? ["systemd-socket-activate", ...options.tool] : [];
@@ -591,8 +591,10 @@ async function runActivated(
     options.tool ? note() : undefined,
   ]);
   const answers = [first, await talk(await Deno.connect({ path: local, transport: "unix" }))];
+  // Closing it removes its socket file: the STOPPING=1 send then fails with NotFound.
+  if (options.managerGoneAtStop) notifications.close();
   child.kill("SIGTERM");
-  await note();
+  if (!options.managerGoneAtStop) await note();
   const status = await deadline(child.status, RUN_MS, "activated_server.ts to stop");
   return { notes, answers, stdout: await stdout, code: status.code };
 }
@@ -644,6 +646,21 @@ Deno.test("examples/activated_server.ts listens itself when started by hand", as
     "STOPPING=1\nSTATUS=closing its sockets",
   ]);
 });
+
+Deno.test(
+  "examples/activated_server.ts still closes its sockets and exits when STOPPING=1 cannot be sent",
+  async () => {
+    using dir = tempDir("sd-example-");
+    const port = freePort();
+    const path = `${dir.path}/local.sock`;
+    const ran = await runActivated(dir.path, port, path, {
+      args: ["--port", String(port), "--path", path],
+      managerGoneAtStop: true,
+    });
+    assert.equal(ran.code, 0, ran.stdout);
+    assert.deepEqual(ran.notes, ["READY=1\nSTATUS=serving 2 sockets of its own"]);
+  },
+);
 
 // ---------------------------------------------------------------------------
 // ip.ts and watch_links.ts, in a namespace of the test's own
