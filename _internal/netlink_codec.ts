@@ -207,6 +207,18 @@ export interface Route {
   uid?: number;
   /** A multipath route's paths (`RTA_MULTIPATH`); such a route has no `gateway` or `dev` of its own. */
   nexthops?: RouteNexthop[];
+  /**
+   * Its metrics (`RTA_METRICS`), in the one-object array ip prints: `mtu`,
+   * `advmss`, `window`, `rtt` and `rttvar` (ms), `congestion` (a name),
+   * `ecn` (`null` when set), …
+   */
+  metrics?: Record<string, number | string | null>[];
+  /** Seconds until it expires (an IPv6 route learned from a router advertisement). */
+  expires?: number;
+  /** The route's error, as the kernel keeps it for some IPv6 routes. */
+  error?: number;
+  /** Its realms (`RTA_FLOW`): `to`, and `from` when set, by name or number. */
+  flow?: { from?: string; to: string };
 }
 
 /**
@@ -512,6 +524,9 @@ const RTA = {
   PRIORITY: 6,
   PREFSRC: 7,
   MULTIPATH: 9,
+  FLOW: 11,
+  CACHEINFO: 12,
+  METRICS: 8,
   TABLE: 15,
   MARK: 16,
   UID: 25,
@@ -1181,7 +1196,86 @@ export function decodeRoute(
   }
   const multipath = tb[RTA.MULTIPATH];
   if (multipath !== undefined) out.nexthops = decodeNexthops(r.family, multipath, lookup);
+  if (tb[RTA.METRICS] !== undefined) out.metrics = [decodeMetrics(tb[RTA.METRICS]!)];
+  const cacheinfo = tb[RTA.CACHEINFO];
+  if (cacheinfo !== undefined) {
+    if (cacheinfo.length < 16) {
+      throw new RangeError(`RTA_CACHEINFO needs 16 bytes, got ${cacheinfo.length}`);
+    }
+    const v = viewOf(cacheinfo), base = cacheinfo.byteOffset;
+    // rta_expires is in clock ticks; ip divides by sysconf(_SC_CLK_TCK), 100 on Linux.
+    const ticks = v.getInt32(base + 8, HOST_LITTLE_ENDIAN);
+    if (ticks !== 0) out.expires = Math.trunc(ticks / USER_HZ);
+    const error = v.getUint32(base + 12, HOST_LITTLE_ENDIAN);
+    if (error !== 0) out.error = error;
+  }
+  if (tb[RTA.FLOW] !== undefined) {
+    const realms = u32(tb[RTA.FLOW]!, "RTA_FLOW");
+    const from = realms >>> 16;
+    out.flow = from ? { from: realmName(from), to: realmName(realms & 0xffff) } : {
+      to: realmName(realms & 0xffff),
+    };
+  }
   return { route: out as Route, table, family };
+}
+
+/** The kernel's USER_HZ: the unit of rta_expires. */
+const USER_HZ = 100;
+
+/** A realm as rtnl_rtrealm_n2a prints it without an rt_realms file. */
+function realmName(realm: number): string {
+  return realm === 0 ? "unknown" : String(realm);
+}
+
+/** RTAX_* names as ip prints them in "metrics" (mx_names; 16, CC_ALGO, is "congestion"). */
+const METRIC_NAMES: readonly (string | undefined)[] = [
+  undefined,
+  undefined,
+  "mtu",
+  "window",
+  "rtt",
+  "rttvar",
+  "ssthresh",
+  "cwnd",
+  "advmss",
+  "reordering",
+  "hoplimit",
+  "initcwnd",
+  "features",
+  "rto_min",
+  "initrwnd",
+  "quickack",
+  "congestion",
+  "fastopen_no_cookie",
+];
+const RTAX_LOCK = 1, RTAX_RTT = 4, RTAX_RTTVAR = 5, RTAX_HOPLIMIT = 10;
+const RTAX_FEATURES = 12, RTAX_CC_ALGO = 16, RTAX_FEATURE_ECN = 0x1;
+
+/** `RTA_METRICS` as print_rta_metrics prints it in JSON. */
+function decodeMetrics(data: Uint8Array): Record<string, number | string | null> {
+  const tb = attributeTable(data);
+  const lock = tb[RTAX_LOCK] !== undefined ? u32(tb[RTAX_LOCK]!, "RTAX_LOCK") : 0;
+  const out: Record<string, number | string | null> = {};
+  for (let i = 2; i < METRIC_NAMES.length; i++) {
+    const attr = tb[i];
+    // A locked metric without a value is printed as 0, as ip does.
+    if (attr === undefined && !(lock & (1 << i))) continue;
+    if (i === RTAX_CC_ALGO) {
+      if (attr !== undefined) out.congestion = str(attr);
+      continue;
+    }
+    let value = attr === undefined ? 0 : u32(attr, `metric ${METRIC_NAMES[i]}`);
+    if (i === RTAX_HOPLIMIT && value === 0xffffffff) continue;
+    if (i === RTAX_FEATURES) {
+      if (value & RTAX_FEATURE_ECN) out.ecn = null;
+      if (value & ~RTAX_FEATURE_ECN) out.features = `0x${value.toString(16)}`;
+      continue;
+    }
+    if (i === RTAX_RTT) value = Math.trunc(value / 8);
+    else if (i === RTAX_RTTVAR) value = Math.trunc(value / 4);
+    out[METRIC_NAMES[i]!] = value;
+  }
+  return out;
 }
 
 /** Route and next-hop flags by the names ip prints (print_rt_flags). */

@@ -416,6 +416,14 @@ function testNamespace(): NetNs {
       "via",
       "fd09::4",
     );
+    // Metrics, realms and an expiring IPv6 route: ip prints "metrics", "flow" and "expires".
+    ns.ip(
+      ..."route add 10.15.0.0/16 dev nlv0 mtu lock 1400 advmss 1300 rtt 80ms rttvar 20ms".split(
+        " ",
+      ),
+      ..."hoplimit 64 congctl cubic features ecn realm 5".split(" "),
+    );
+    ns.ip("-6", "route", "add", "fd12::/48", "dev", "nlv0", "expires", "3000");
     return ns;
   } catch (err) {
     ns[Symbol.dispose]();
@@ -505,6 +513,21 @@ Deno.test(
       { gateway: "10.9.0.2", dev: "nlv0", weight: 1, flags: [] },
       { gateway: "10.9.0.4", dev: "nlv0", weight: 3, flags: ["onlink"] },
     ]);
+    const metered = ours.routes.find((r: Json) => r.dst === "10.15.0.0/16");
+    assert.deepEqual(metered.metrics, [
+      {
+        mtu: 1400,
+        advmss: 1300,
+        rtt: 80,
+        rttvar: 20,
+        hoplimit: 64,
+        ecn: null,
+        congestion: "cubic",
+      },
+    ]);
+    assert.deepEqual(metered.flow, { to: "5" });
+    const expiring = ours.routes.find((r: Json) => r.dst === "fd12::/48");
+    assert.ok(expiring.expires > 2900 && expiring.expires <= 3000, String(expiring.expires));
   },
 );
 
