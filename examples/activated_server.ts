@@ -65,7 +65,10 @@ async function serve({ name, socket }: Pick<ListenedFd, "name" | "socket">): Pro
   } else if (socket instanceof SeqpacketConn) {
     await serveRecords(name, socket);
   } else if (socket instanceof DatagramSocket) {
-    for await (const m of socket) if (m.from) await socket.send(answer(name, m.data), m.from);
+    // A sender may be gone before its answer: that one reply fails, the socket serves on.
+    for await (const m of socket) {
+      if (m.from) await socket.send(answer(name, m.data), m.from).catch(report);
+    }
   } else if (socket instanceof StreamConn) {
     await serveStream(name, socket);
   } else {

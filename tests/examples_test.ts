@@ -662,6 +662,43 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "examples/activated_server.ts keeps answering on a datagram socket after a reply fails",
+  {
+    ignore: !new Deno.Command("sh", {
+      args: ["-c", "command -v systemd-socket-activate"],
+      stdout: "null",
+    }).outputSync().success,
+  },
+  async () => {
+    using dir = tempDir("sd-example-");
+    const path = `${dir.path}/dgram.sock`;
+    using notifications = listenDatagram({ path: `${dir.path}/notify.sock` });
+    const command = denoRun(`${EXAMPLES}activated_server.ts`, {
+      flags: ACTIVATED_FLAGS,
+      prefix: [
+        "env",
+        `NOTIFY_SOCKET=${dir.path}/notify.sock`,
+        ..."systemd-socket-activate --datagram --fdname=dgram -E NOTIFY_SOCKET -l".split(" "),
+        path,
+      ],
+      stderr: "piped",
+    });
+    await using child = killOnDispose(command.spawn());
+    const said = lines(child.stderr);
+    assert.ok((await nextLine(said, RUN_MS)).startsWith("Listening on "));
+    // A sender that is gone before its answer: the reply to it fails.
+    const gone = listenDatagram({ path: `${dir.path}/gone.sock` });
+    await gone.send(encoder.encode("one"), { transport: "unixgram", path });
+    gone.close();
+    await deadline(notifications.receive(), RUN_MS, "READY=1");
+    using client = listenDatagram({ path: `${dir.path}/client.sock` });
+    await client.send(encoder.encode("two"), { transport: "unixgram", path });
+    const reply = await deadline(client.receive(), RUN_MS, "the answer to the second sender");
+    assert.equal(decoder.decode(reply?.data), "dgram: two");
+  },
+);
+
 // ---------------------------------------------------------------------------
 // ip.ts and watch_links.ts, in a namespace of the test's own
 
