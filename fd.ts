@@ -85,6 +85,8 @@ export function fromFd(fd: number): AdoptedSocket {
   if (typeof fd !== "number") {
     throw new TypeError(`fromFd: fd must be a number, got ${describeValue(fd)}`);
   }
+  // -0 is descriptor 0, but Deno's FFI refuses -0 as an i32.
+  if (fd === 0) fd = 0;
   if (!Number.isInteger(fd)) throw new TypeError(`fromFd: fd must be an integer, got ${fd}`);
   if (fd < 0 || fd > MAX_FD) {
     throw new RangeError(`fromFd: fd must be from 0 to ${MAX_FD}, got ${fd}`);

@@ -63,6 +63,7 @@ export type {
   Link,
   NetlinkMessage,
   Route,
+  RouteNexthop,
   SocketEntry,
 } from "./_internal/netlink_codec.ts";
 
@@ -339,6 +340,11 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
   /** The netlink protocol number (0 for route, 4 for sock_diag, …). */
   get protocol(): number {
     return this.#protocol;
+  }
+
+  /** Which engine serves this socket: always `"ffi"` (netlink has no built-in). */
+  get backend(): "ffi" {
+    return "ffi";
   }
 
   /** The descriptor, or `null` once closed. The socket keeps owning it. */

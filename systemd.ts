@@ -23,6 +23,7 @@
 
 import { type AdoptedSocket, fromFd } from "./fd.ts";
 import { checkObject } from "./_checks.ts";
+import { checkBuffer } from "./ffi/buffers.ts";
 import { SCM_MAX_FD } from "./ffi/constants.ts";
 import { monotonicMicroseconds, sealedMemfd } from "./ffi/descriptors.ts";
 import { describeAddress } from "./ffi/errors.ts";
@@ -386,7 +387,10 @@ function encodeEntry(fields: Record<string, string | Uint8Array>): Uint8Array {
     if (typeof value !== "string" && !(value instanceof Uint8Array)) {
       throw new TypeError(`journal: ${name} must be a string or a Uint8Array, got ${typeof value}`);
     }
-    const bytes = typeof value === "string" ? encoder.encode(value) : value;
+    // As every buffer argument of the module: a shared or resizable one could change under us.
+    const bytes = typeof value === "string"
+      ? encoder.encode(value)
+      : checkBuffer(value, `journal: ${name}`);
     if (bytes.includes(0x0a)) {
       const head = new Uint8Array(name.length + 9);
       head.set(encoder.encode(name));
@@ -430,7 +434,8 @@ function tooLarge(err: unknown): boolean {
  * characters, not starting with `_` (trusted fields are journald's) or a digit.
  * @param options Another socket to write to.
  * @returns Once the entry is queued at the journal's socket.
- * @throws {TypeError} For a bad field name or value, or an empty entry; nothing is sent.
+ * @throws {TypeError} For a bad field name or value (a shared, resizable or detached
+ * buffer too), or an empty entry; nothing is sent.
  * @throws {Deno.errors.NotFound} When the socket does not exist (journald is not running here).
  * @throws {Deno.errors.ConnectionRefused} When journald no longer listens on it.
  *

@@ -205,6 +205,42 @@ export interface Route {
   mark?: number;
   /** The uid it matches. */
   uid?: number;
+  /** A multipath route's paths (`RTA_MULTIPATH`); such a route has no `gateway` or `dev` of its own. */
+  nexthops?: RouteNexthop[];
+  /**
+   * Its metrics (`RTA_METRICS`), in the one-object array ip prints: `mtu`,
+   * `advmss`, `window`, `rtt` and `rttvar` (ms), `congestion` (a name),
+   * `ecn` (`null` when set), …
+   */
+  metrics?: Record<string, number | string | null>[];
+  /** Seconds until it expires (an IPv6 route learned from a router advertisement). */
+  expires?: number;
+  /** The route's error, as the kernel keeps it for some IPv6 routes. */
+  error?: number;
+  /** Its realms (`RTA_FLOW`): `to`, and `from` when set, by name or number. */
+  flow?: { from?: string; to: string };
+}
+
+/**
+ * One path of a multipath route, as `ip -j route` prints it in `nexthops`.
+ *
+ * @example Describe the paths
+ * ```ts
+ * import type { Route } from "@bsd/sockets/netlink";
+ *
+ * const paths = (r: Route) =>
+ *   (r.nexthops ?? []).map((h) => `${h.gateway ?? "-"} dev ${h.dev} weight ${h.weight}`);
+ * ```
+ */
+export interface RouteNexthop {
+  /** The next hop. */
+  gateway?: string;
+  /** The outgoing interface's name. */
+  dev: string;
+  /** Its share of the traffic, 1 to 256 (`rtnh_hops` + 1). */
+  weight: number;
+  /** Next-hop flags: `"onlink"`, `"linkdown"`, `"dead"`, … */
+  flags: string[];
 }
 
 /**
@@ -487,6 +523,10 @@ const RTA = {
   GATEWAY: 5,
   PRIORITY: 6,
   PREFSRC: 7,
+  MULTIPATH: 9,
+  FLOW: 11,
+  CACHEINFO: 12,
+  METRICS: 8,
   TABLE: 15,
   MARK: 16,
   UID: 25,
@@ -1144,7 +1184,7 @@ export function decodeRoute(
   const prefsrc = tb[RTA.PREFSRC];
   if (prefsrc !== undefined) out.prefsrc = ip(r.family, prefsrc, "RTA_PREFSRC");
   if (tb[RTA.PRIORITY] !== undefined) out.metric = u32(tb[RTA.PRIORITY]!, "RTA_PRIORITY");
-  out.flags = r.flags === 0 ? [] : ROUTE_FLAGS.filter(([b]) => r.flags & b).map(([, n]) => n);
+  out.flags = routeFlags(r.flags);
   if (tb[RTA.MARK] !== undefined) {
     const mark = u32(tb[RTA.MARK]!, "RTA_MARK");
     if (mark) out.mark = mark;
@@ -1154,7 +1194,122 @@ export function decodeRoute(
     const pref = u8(tb[RTA.PREF]!, "RTA_PREF");
     out.pref = PREFERENCES.get(pref) ?? pref;
   }
+  const multipath = tb[RTA.MULTIPATH];
+  if (multipath !== undefined) out.nexthops = decodeNexthops(r.family, multipath, lookup);
+  if (tb[RTA.METRICS] !== undefined) out.metrics = [decodeMetrics(tb[RTA.METRICS]!)];
+  const cacheinfo = tb[RTA.CACHEINFO];
+  if (cacheinfo !== undefined) {
+    if (cacheinfo.length < 16) {
+      throw new RangeError(`RTA_CACHEINFO needs 16 bytes, got ${cacheinfo.length}`);
+    }
+    const v = viewOf(cacheinfo), base = cacheinfo.byteOffset;
+    // rta_expires is in clock ticks; ip divides by sysconf(_SC_CLK_TCK), 100 on Linux.
+    const ticks = v.getInt32(base + 8, HOST_LITTLE_ENDIAN);
+    if (ticks !== 0) out.expires = Math.trunc(ticks / USER_HZ);
+    const error = v.getUint32(base + 12, HOST_LITTLE_ENDIAN);
+    if (error !== 0) out.error = error;
+  }
+  if (tb[RTA.FLOW] !== undefined) {
+    const realms = u32(tb[RTA.FLOW]!, "RTA_FLOW");
+    const from = realms >>> 16;
+    out.flow = from ? { from: realmName(from), to: realmName(realms & 0xffff) } : {
+      to: realmName(realms & 0xffff),
+    };
+  }
   return { route: out as Route, table, family };
+}
+
+/** The kernel's USER_HZ: the unit of rta_expires. */
+const USER_HZ = 100;
+
+/** A realm as rtnl_rtrealm_n2a prints it without an rt_realms file. */
+function realmName(realm: number): string {
+  return realm === 0 ? "unknown" : String(realm);
+}
+
+/** RTAX_* names as ip prints them in "metrics" (mx_names; 16, CC_ALGO, is "congestion"). */
+const METRIC_NAMES: readonly (string | undefined)[] = [
+  undefined,
+  undefined,
+  "mtu",
+  "window",
+  "rtt",
+  "rttvar",
+  "ssthresh",
+  "cwnd",
+  "advmss",
+  "reordering",
+  "hoplimit",
+  "initcwnd",
+  "features",
+  "rto_min",
+  "initrwnd",
+  "quickack",
+  "congestion",
+  "fastopen_no_cookie",
+];
+const RTAX_LOCK = 1, RTAX_RTT = 4, RTAX_RTTVAR = 5, RTAX_HOPLIMIT = 10;
+const RTAX_FEATURES = 12, RTAX_CC_ALGO = 16, RTAX_FEATURE_ECN = 0x1;
+
+/** `RTA_METRICS` as print_rta_metrics prints it in JSON. */
+function decodeMetrics(data: Uint8Array): Record<string, number | string | null> {
+  const tb = attributeTable(data);
+  const lock = tb[RTAX_LOCK] !== undefined ? u32(tb[RTAX_LOCK]!, "RTAX_LOCK") : 0;
+  const out: Record<string, number | string | null> = {};
+  for (let i = 2; i < METRIC_NAMES.length; i++) {
+    const attr = tb[i];
+    // A locked metric without a value is printed as 0, as ip does.
+    if (attr === undefined && !(lock & (1 << i))) continue;
+    if (i === RTAX_CC_ALGO) {
+      if (attr !== undefined) out.congestion = str(attr);
+      continue;
+    }
+    let value = attr === undefined ? 0 : u32(attr, `metric ${METRIC_NAMES[i]}`);
+    if (i === RTAX_HOPLIMIT && value === 0xffffffff) continue;
+    if (i === RTAX_FEATURES) {
+      if (value & RTAX_FEATURE_ECN) out.ecn = null;
+      if (value & ~RTAX_FEATURE_ECN) out.features = `0x${value.toString(16)}`;
+      continue;
+    }
+    if (i === RTAX_RTT) value = Math.trunc(value / 8);
+    else if (i === RTAX_RTTVAR) value = Math.trunc(value / 4);
+    out[METRIC_NAMES[i]!] = value;
+  }
+  return out;
+}
+
+/** Route and next-hop flags by the names ip prints (print_rt_flags). */
+function routeFlags(flags: number): string[] {
+  return flags === 0 ? [] : ROUTE_FLAGS.filter(([b]) => flags & b).map(([, n]) => n);
+}
+
+/** The size of struct rtnexthop: len u16, flags u8, hops u8, ifindex i32. */
+const RTNEXTHOP_SIZE = 8;
+
+/** `RTA_MULTIPATH`: rtnexthop structs, each followed by its attributes (print_rta_multipath). */
+function decodeNexthops(family: number, data: Uint8Array, lookup: LinkLookup): RouteNexthop[] {
+  const v = viewOf(data), base = data.byteOffset;
+  const out: RouteNexthop[] = [];
+  let offset = 0;
+  while (offset + RTNEXTHOP_SIZE <= data.length) {
+    const length = v.getUint16(base + offset, HOST_LITTLE_ENDIAN);
+    if (length < RTNEXTHOP_SIZE || length > data.length - offset) {
+      throw new RangeError(
+        `RTA_MULTIPATH: a next hop at ${offset} claims ${length} bytes, ` +
+          `${data.length - offset} remain`,
+      );
+    }
+    const tb = attributeTable(data.subarray(offset + RTNEXTHOP_SIZE, offset + length));
+    const hop: Partial<RouteNexthop> = {};
+    const gateway = tb[RTA.GATEWAY];
+    if (gateway !== undefined) hop.gateway = ip(family, gateway, "RTA_GATEWAY");
+    hop.dev = nameOf(lookup, v.getInt32(base + offset + 4, HOST_LITTLE_ENDIAN));
+    hop.weight = data[offset + 3] + 1;
+    hop.flags = routeFlags(data[offset + 2]);
+    out.push(hop as RouteNexthop);
+    offset += align4(length);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------

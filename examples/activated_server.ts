@@ -65,7 +65,10 @@ async function serve({ name, socket }: Pick<ListenedFd, "name" | "socket">): Pro
   } else if (socket instanceof SeqpacketConn) {
     await serveRecords(name, socket);
   } else if (socket instanceof DatagramSocket) {
-    for await (const m of socket) if (m.from) await socket.send(answer(name, m.data), m.from);
+    // A sender may be gone before its answer: that one reply fails, the socket serves on.
+    for await (const m of socket) {
+      if (m.from) await socket.send(answer(name, m.data), m.from).catch(report);
+    }
   } else if (socket instanceof StreamConn) {
     await serveStream(name, socket);
   } else {
@@ -95,9 +98,12 @@ function ownSockets(args: string[]): Pick<ListenedFd, "name" | "socket">[] {
 async function main(): Promise<void> {
   const passed = listenFds();
   const sockets = passed.length > 0 ? passed : ownSockets(Deno.args);
-  const stop = async () => {
-    await notifyStopping("closing its sockets");
-    for (const { socket } of sockets) socket.close();
+  // A signal listener's rejection would be unhandled and end the process with
+  // its sockets open: the manager being gone must not stop the shutdown.
+  const stop = () => {
+    notifyStopping("closing its sockets").catch(report).finally(() => {
+      for (const { socket } of sockets) socket.close();
+    });
   };
   Deno.addSignalListener("SIGTERM", stop);
   const serving = Promise.all(sockets.map((s) => serve(s).catch(report)));

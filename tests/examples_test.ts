@@ -552,7 +552,7 @@ async function runActivated(
   dir: string,
   web: number,
   local: string,
-  options: { tool?: string[]; args?: string[] },
+  options: { tool?: string[]; args?: string[]; managerGoneAtStop?: boolean },
 ): Promise<{ notes: string[]; answers: string[]; stdout: string; code: number }> {
   using notifications = listenDatagram({ path: `${dir}/notify.sock` });
   const tool = options.tool ? ["systemd-socket-activate", ...options.tool] : [];
@@ -591,8 +591,10 @@ async function runActivated(
     options.tool ? note() : undefined,
   ]);
   const answers = [first, await talk(await Deno.connect({ path: local, transport: "unix" }))];
+  // Closing it removes its socket file: the STOPPING=1 send then fails with NotFound.
+  if (options.managerGoneAtStop) notifications.close();
   child.kill("SIGTERM");
-  await note();
+  if (!options.managerGoneAtStop) await note();
   const status = await deadline(child.status, RUN_MS, "activated_server.ts to stop");
   return { notes, answers, stdout: await stdout, code: status.code };
 }
@@ -644,6 +646,58 @@ Deno.test("examples/activated_server.ts listens itself when started by hand", as
     "STOPPING=1\nSTATUS=closing its sockets",
   ]);
 });
+
+Deno.test(
+  "examples/activated_server.ts still closes its sockets and exits when STOPPING=1 cannot be sent",
+  async () => {
+    using dir = tempDir("sd-example-");
+    const port = freePort();
+    const path = `${dir.path}/local.sock`;
+    const ran = await runActivated(dir.path, port, path, {
+      args: ["--port", String(port), "--path", path],
+      managerGoneAtStop: true,
+    });
+    assert.equal(ran.code, 0, ran.stdout);
+    assert.deepEqual(ran.notes, ["READY=1\nSTATUS=serving 2 sockets of its own"]);
+  },
+);
+
+Deno.test(
+  "examples/activated_server.ts keeps answering on a datagram socket after a reply fails",
+  {
+    ignore: !new Deno.Command("sh", {
+      args: ["-c", "command -v systemd-socket-activate"],
+      stdout: "null",
+    }).outputSync().success,
+  },
+  async () => {
+    using dir = tempDir("sd-example-");
+    const path = `${dir.path}/dgram.sock`;
+    using notifications = listenDatagram({ path: `${dir.path}/notify.sock` });
+    const command = denoRun(`${EXAMPLES}activated_server.ts`, {
+      flags: ACTIVATED_FLAGS,
+      prefix: [
+        "env",
+        `NOTIFY_SOCKET=${dir.path}/notify.sock`,
+        ..."systemd-socket-activate --datagram --fdname=dgram -E NOTIFY_SOCKET -l".split(" "),
+        path,
+      ],
+      stderr: "piped",
+    });
+    await using child = killOnDispose(command.spawn());
+    const said = lines(child.stderr);
+    assert.ok((await nextLine(said, RUN_MS)).startsWith("Listening on "));
+    // A sender that is gone before its answer: the reply to it fails.
+    const gone = listenDatagram({ path: `${dir.path}/gone.sock` });
+    await gone.send(encoder.encode("one"), { transport: "unixgram", path });
+    gone.close();
+    await deadline(notifications.receive(), RUN_MS, "READY=1");
+    using client = listenDatagram({ path: `${dir.path}/client.sock` });
+    await client.send(encoder.encode("two"), { transport: "unixgram", path });
+    const reply = await deadline(client.receive(), RUN_MS, "the answer to the second sender");
+    assert.equal(decoder.decode(reply?.data), "dgram: two");
+  },
+);
 
 // ---------------------------------------------------------------------------
 // ip.ts and watch_links.ts, in a namespace of the test's own

@@ -228,6 +228,7 @@ Deno.test("NetlinkSocket.request() answers one link, and ENODEV for an index non
   assert.ok(sock.localAddr.pid > 0);
   assert.equal(sock.localAddr.transport, "netlink");
   assert.equal(typeof sock.fd, "number");
+  assert.equal(sock.backend, "ffi");
   const replies = await sock.request({
     type: RTM_GETLINK,
     payload: IFINFOMSG.encode({ index: 1 }),
@@ -245,6 +246,7 @@ Deno.test("NetlinkSocket.request() answers one link, and ENODEV for an index non
   assert.ok(links.length >= 1 && links.every((m) => m.type === RTM_NEWLINK));
   sock.close();
   assert.equal(sock.fd, null);
+  assert.equal(sock.backend, "ffi");
 });
 
 Deno.test(
@@ -383,6 +385,45 @@ function testNamespace(): NetNs {
     ns.ip("route", "add", "10.12.0.5", "dev", "nlv0", "metric", "7");
     ns.ip("route", "add", "unreachable", "10.13.0.0/24");
     ns.ip("-6", "route", "add", "fd10::/48", "via", "fd09::2");
+    // Multipath: ip prints the paths as "nexthops".
+    ns.ip(
+      "route",
+      "add",
+      "10.14.0.0/16",
+      "nexthop",
+      "via",
+      "10.9.0.2",
+      "weight",
+      "1",
+      "nexthop",
+      "via",
+      "10.9.0.4",
+      "dev",
+      "nlv0",
+      "weight",
+      "3",
+      "onlink",
+    );
+    ns.ip(
+      "-6",
+      "route",
+      "add",
+      "fd11::/48",
+      "nexthop",
+      "via",
+      "fd09::2",
+      "nexthop",
+      "via",
+      "fd09::4",
+    );
+    // Metrics, realms and an expiring IPv6 route: ip prints "metrics", "flow" and "expires".
+    ns.ip(
+      ..."route add 10.15.0.0/16 dev nlv0 mtu lock 1400 advmss 1300 rtt 80ms rttvar 20ms".split(
+        " ",
+      ),
+      ..."hoplimit 64 congctl cubic features ecn realm 5".split(" "),
+    );
+    ns.ip("-6", "route", "add", "fd12::/48", "dev", "nlv0", "expires", "3000");
     return ns;
   } catch (err) {
     ns[Symbol.dispose]();
@@ -467,6 +508,26 @@ Deno.test(
     );
     assert.ok(ours.routes.some((r: Json) => r.dst === "10.12.0.5" && r.metric === 7));
     assert.ok(ours.routes.some((r: Json) => r.dst === "fd10::/48" && r.gateway === "fd09::2"));
+    const multipath = ours.routes.find((r: Json) => r.dst === "10.14.0.0/16");
+    assert.deepEqual(multipath.nexthops, [
+      { gateway: "10.9.0.2", dev: "nlv0", weight: 1, flags: [] },
+      { gateway: "10.9.0.4", dev: "nlv0", weight: 3, flags: ["onlink"] },
+    ]);
+    const metered = ours.routes.find((r: Json) => r.dst === "10.15.0.0/16");
+    assert.deepEqual(metered.metrics, [
+      {
+        mtu: 1400,
+        advmss: 1300,
+        rtt: 80,
+        rttvar: 20,
+        hoplimit: 64,
+        ecn: null,
+        congestion: "cubic",
+      },
+    ]);
+    assert.deepEqual(metered.flow, { to: "5" });
+    const expiring = ours.routes.find((r: Json) => r.dst === "fd12::/48");
+    assert.ok(expiring.expires > 2900 && expiring.expires <= 3000, String(expiring.expires));
   },
 );
 

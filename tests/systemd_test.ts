@@ -450,6 +450,28 @@ Deno.test(
   },
 );
 
+Deno.test("journal() refuses shared, resizable and detached values before sending anything", async () => {
+  using dir = tempDir("sd-journal-");
+  const path = `${dir.path}/journal.sock`;
+  using receiver = listenDatagram({ path });
+  const detached = new Uint8Array(4);
+  structuredClone(detached.buffer, { transfer: [detached.buffer] });
+  const bad = [
+    new Uint8Array(new SharedArrayBuffer(4)),
+    new Uint8Array(new ArrayBuffer(4, { maxByteLength: 8 })),
+    detached,
+  ];
+  for (const value of bad) {
+    await assert.rejects(
+      () => journal({ MESSAGE: "never", BLOB: value }, { path }),
+      (err) => err instanceof TypeError && /BLOB/.test(err.message),
+    );
+  }
+  await journal({ MESSAGE: "sent" }, { path });
+  const first = await deadline(receiver.receive(), 5000, "the entry that was sent");
+  assert.equal(new TextDecoder().decode(first!.data), "MESSAGE=sent\n");
+});
+
 // ---------------------------------------------------------------------------
 // listenFds under systemd-socket-activate
 
