@@ -59,8 +59,17 @@ import {
 } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { closedError, describeAddress, errnoError, withContext } from "./ffi/errors.ts";
-import { interfaceIndex } from "./ffi/interfaces.ts";
-import { requireNet, requireUnix } from "./ffi/permissions.ts";
+import { interfaceIndex, noSuchInterface, requireInterface } from "./ffi/interfaces.ts";
+import {
+  NO_CHECK,
+  peerPermit,
+  type Permit,
+  requireNet,
+  requirePermit,
+  requireUnix,
+} from "./ffi/permissions.ts";
+import { DestinationCache } from "./_internal/destinations.ts";
+import { applyBufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
 import {
   checkInteger,
   checkPort,
@@ -272,7 +281,7 @@ const UDP_LIMIT = { ipv4: 65507, ipv6: 65527 } as const;
  * ever committed.
  */
 const BUILTIN_RECORD_MAX: Record<Transport, number> = { udp: 65536, unixgram: 8 << 20 };
-/** Destinations remembered per socket: encoded once, permission checked once. */
+/** Destinations remembered per socket, each encoded once. */
 const DESTINATION_CACHE_SIZE = 256;
 
 type Transport = "udp" | "unixgram";
@@ -286,6 +295,8 @@ interface Destination<A> {
   builtin?: BuiltinAddr;
   label: string;
   limit: number;
+  /** Net or path permission to send there, on the FFI backend. */
+  permit: Permit;
 }
 
 // The slice of the unstable built-in API used here, typed locally so this
@@ -340,6 +351,8 @@ function builtinListen(): ListenBuiltin | undefined {
  * @throws {Deno.errors.NotSupported} When `backend: "builtin"` is asked and
  * the runtime lacks it (no `--unstable-net`) or an option needs the FFI engine.
  * @throws {Deno.errors.NotCapable} When a permission is missing.
+ * @throws {Deno.errors.NotFound} When `multicastInterface` names no
+ * interface, before the socket is made.
  * @throws {Deno.errors.AddrInUse} When the address is taken (or the path exists).
  *
  * @example A Unix datagram server and an unnamed client that gets a reply
@@ -452,10 +465,6 @@ function checkBackend(backend: unknown): DatagramBackend | undefined {
   );
 }
 
-function checkBufferSize(what: string, value: unknown): number | undefined {
-  return checkOptionalInteger(what, value, 1, 0x7fffffff);
-}
-
 /**
  * Picks the backend. `lacking` names what the options ask that the built-in
  * cannot give, first reason first; `preferFfi` picks the FFI engine whenever
@@ -498,16 +507,15 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   const multicastInterface = o.multicastInterface === undefined
     ? undefined
     : checkInterface("listenDatagram: multicastInterface", o.multicastInterface);
-  const receiveBufferSize = checkBufferSize("receiveBufferSize", o.receiveBufferSize);
-  const sendBufferSize = checkBufferSize("sendBufferSize", o.sendBufferSize);
+  const bufferSizes = checkBufferSizes("listenDatagram", o);
   const busyPoll = checkBusyPoll("listenDatagram", o.busyPoll);
   // What Deno.listenDatagram cannot do, in the order an error should name it.
   const lacking: string[] = [];
   if (!broadcast) lacking.push("broadcast: false (it always allows broadcast)");
   if (ttl !== undefined) lacking.push("multicastTtl");
   if (multicastInterface !== undefined) lacking.push("multicastInterface");
-  if (receiveBufferSize !== undefined) lacking.push("receiveBufferSize");
-  if (sendBufferSize !== undefined) lacking.push("sendBufferSize");
+  if (bufferSizes.receive !== undefined) lacking.push("receiveBufferSize");
+  if (bufferSizes.send !== undefined) lacking.push("sendBufferSize");
   if (busyPoll) lacking.push("busyPoll");
   if (/%[^0-9]/.test(hostname)) lacking.push("an IPv6 zone given by interface name");
   const backend = chooseBackend(asked, lacking);
@@ -539,6 +547,9 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   }
 
   const address = encodeInet(hostname, port, interfaceIndex);
+  const multicastIndex = multicastInterface === undefined
+    ? undefined
+    : resolveInterface(multicastInterface, `listenDatagram ${label}`);
   const sock = FdSocket.open<NetAddr>(family, "datagram", 0, {
     label,
     decode: (name, length) => decodeInet(name, length, "udp"),
@@ -548,12 +559,11 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
     sock.setOption("broadcast", broadcast);
     setMulticastLoop(sock, family, loopback);
     if (ttl !== undefined) setMulticastTtl(sock, family, ttl);
-    if (multicastInterface !== undefined) {
-      const index = resolveInterface(multicastInterface, `listenDatagram ${label}`);
-      if (family === "ipv4") sock.setOption("multicastInterface", index);
-      else sock.setOption("ipv6MulticastInterface", index);
+    if (multicastIndex !== undefined) {
+      if (family === "ipv4") sock.setOption("multicastInterface", multicastIndex);
+      else sock.setOption("ipv6MulticastInterface", multicastIndex);
     }
-    setBufferSizes(sock, receiveBufferSize, sendBufferSize);
+    applyBufferSizes(sock, bufferSizes);
     if (busyPoll !== undefined) sock.setBusyPoll(busyPoll);
     sock.bind(address, label);
     const local = sock.localAddress((name, length) => decodeInet(name, length, "udp"));
@@ -569,8 +579,7 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
   const asked = checkBackend(o.backend);
   const path = o.path;
   const address = encodeUnix(path, true, "listenDatagram");
-  const receiveBufferSize = checkBufferSize("receiveBufferSize", o.receiveBufferSize);
-  const sendBufferSize = checkBufferSize("sendBufferSize", o.sendBufferSize);
+  const bufferSizes = checkBufferSizes("listenDatagram", o);
   const busyPoll = checkBusyPoll("listenDatagram", o.busyPoll);
   const passCredentials = checkBoolean("listenDatagram: passCredentials", o.passCredentials);
   const lacking: string[] = [];
@@ -580,8 +589,8 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
   if (path.startsWith("\0") && /[^\x00-\x7f]/.test(path)) {
     lacking.push("an abstract name with characters above U+007F");
   }
-  if (receiveBufferSize !== undefined) lacking.push("receiveBufferSize");
-  if (sendBufferSize !== undefined) lacking.push("sendBufferSize");
+  if (bufferSizes.receive !== undefined) lacking.push("receiveBufferSize");
+  if (bufferSizes.send !== undefined) lacking.push("sendBufferSize");
   if (busyPoll) lacking.push("busyPoll");
   if (passCredentials) lacking.push("passCredentials");
   // Deno's built-in Unix datagram socket refuses a send while a receive is
@@ -617,7 +626,7 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
     );
     try {
       if (passCredentials) sock.setOption("passCredentials", true);
-      setBufferSizes(sock, receiveBufferSize, sendBufferSize);
+      applyBufferSizes(sock, bufferSizes);
       if (busyPoll !== undefined) sock.setBusyPoll(busyPoll);
       sock.bind(address, label);
       const local = path === ""
@@ -699,13 +708,9 @@ function checkInterface(what: string, value: unknown): string | number {
   throw new TypeError(`${what} must be an interface name or index, got ${JSON.stringify(value)}`);
 }
 
+/** The interface's index; 0 stays 0, the kernel's choice. */
 function resolveInterface(value: string | number, what: string): number {
-  if (typeof value === "number") return value;
-  const index = interfaceIndex(value);
-  if (index === 0) {
-    throw new TypeError(`${what}: no network interface is called ${JSON.stringify(value)}`);
-  }
-  return index;
+  return value === 0 ? 0 : requireInterface(value, what);
 }
 
 function setMulticastLoop(sock: FdSocket<NetAddr>, family: "ipv4" | "ipv6", on: boolean): void {
@@ -716,15 +721,6 @@ function setMulticastLoop(sock: FdSocket<NetAddr>, family: "ipv4" | "ipv6", on: 
 function setMulticastTtl(sock: FdSocket<NetAddr>, family: "ipv4" | "ipv6", ttl: number): void {
   if (family === "ipv4") sock.setOption("multicastTtl", ttl);
   else sock.setOption("ipv6MulticastHops", ttl);
-}
-
-function setBufferSizes(
-  sock: FdSocket<NetAddr> | FdSocket<UnixAddr>,
-  receive: number | undefined,
-  send: number | undefined,
-): void {
-  if (receive !== undefined) sock.setBufferSize("receive", receive);
-  if (send !== undefined) sock.setBufferSize("send", send);
 }
 
 /** Converts an address from Deno's built-in to this package's shape; `null` for no name. */
@@ -780,9 +776,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   readonly #transport: Transport;
   readonly #family: "ipv4" | "ipv6" | null;
   readonly #owned: OwnedSocketFile | null;
-  readonly #destinations = new Map<string, Destination<A>>();
-  #lastTo: A | undefined;
-  #lastDestination: Destination<A> | undefined;
+  readonly #destinations: DestinationCache<Destination<A>>;
   #peer: Destination<A> | null = null;
   #closed = false;
 
@@ -816,8 +810,13 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
         sockaddr: null,
         label: describeAddress(peer),
         limit: "path" in peer ? Infinity : UDP_LIMIT[family ?? "ipv4"],
+        permit: this.#permitFor(peer),
       };
     }
+    this.#destinations = new DestinationCache<Destination<A>>({
+      key: (to) => this.#key(to as A),
+      make: (to) => this.#makeDestination(to as A),
+    }, DESTINATION_CACHE_SIZE);
   }
 
   /** Which implementation serves this socket: `"builtin"` or `"ffi"`. */
@@ -1121,8 +1120,10 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    *
    * @param group An IPv4 (`224.0.0.0/4`) or IPv6 (`ff00::/8`) group of this socket's family.
    * @param options The interface to join on; by default the kernel's choice.
-   * @throws {TypeError} When `group` is not a multicast address of this
-   * socket's family, or no interface has the given name.
+   * @throws {TypeError} When `group` is not a multicast address of this socket's family.
+   * @throws {Deno.errors.NotFound} When no interface has the given name or
+   * index (or, on the built-in backend, the named one has no IPv4 address),
+   * before any system call.
    * @throws {Deno.errors.NotSupported} On a Unix socket, or for an interface
    * form the built-in backend cannot take (see {@linkcode MulticastOptions}).
    *
@@ -1195,23 +1196,31 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * sends. The built-in backend can set it only for IPv4, and only once the
    * socket has joined a group; open with `multicastTtl` or `backend: "ffi"` otherwise.
    *
+   * Synchronous, as every setter that is one `setsockopt` is, on the FFI
+   * backend; the built-in backend can only set it through Deno's async
+   * membership call and returns its promise. `await` works on both, and bad
+   * input throws at once on both.
+   *
    * @param ttl 0 to 255.
+   * @returns Nothing on the FFI backend; on the built-in one, a promise that
+   * settles once it is set.
    * @throws {RangeError} For a TTL out of range.
-   * @throws {Deno.errors.NotSupported} On a Unix socket, or where the built-in backend cannot.
+   * @throws {Deno.errors.NotSupported} On a Unix socket, or where the built-in
+   * backend cannot (there as a rejection).
    *
    * @example Let multicast cross one router
    * ```ts
    * import { listenDatagram } from "@bsd/sockets/datagram";
    *
    * using sock = listenDatagram({ hostname: "127.0.0.1", port: 0, backend: "ffi" });
-   * await sock.setMulticastTtl(2);
+   * sock.setMulticastTtl(2); // `await` it on the built-in backend
    * ```
    */
-  async setMulticastTtl(ttl: number): Promise<void> {
+  setMulticastTtl(ttl: number): void | Promise<void> {
     const family = this.#udpFamily("setMulticastTtl");
     checkInteger("multicast TTL", ttl, 0, 255);
     if (this.#closed) throw closedError("setMulticastTtl", this.#label);
-    if (this.#builtin) return await this.#builtin.setTtl(ttl, family);
+    if (this.#builtin) return this.#builtin.setTtl(ttl, family);
     setMulticastTtl(this.#fd as FdSocket<NetAddr>, family, ttl);
   }
 
@@ -1220,24 +1229,31 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * this host. The built-in backend can change it only once the socket has
    * joined a group; open with `multicastLoopback` otherwise.
    *
+   * Synchronous on the FFI backend and a promise on the built-in one, as
+   * {@linkcode DatagramSocket.setMulticastTtl} is.
+   *
    * @param on `true` to loop multicast back (the default), `false` not to.
-   * @throws {Deno.errors.NotSupported} On a Unix socket, or where the built-in backend cannot.
+   * @returns Nothing on the FFI backend; on the built-in one, a promise that
+   * settles once it is set.
+   * @throws {TypeError} When `on` is not a boolean.
+   * @throws {Deno.errors.NotSupported} On a Unix socket, or where the built-in
+   * backend cannot (there as a rejection).
    *
    * @example Do not hear your own multicast
    * ```ts
    * import { listenDatagram } from "@bsd/sockets/datagram";
    *
    * using sock = listenDatagram({ hostname: "127.0.0.1", port: 0, backend: "ffi" });
-   * await sock.setMulticastLoopback(false);
+   * sock.setMulticastLoopback(false);
    * ```
    */
-  async setMulticastLoopback(on: boolean): Promise<void> {
+  setMulticastLoopback(on: boolean): void | Promise<void> {
     const family = this.#udpFamily("setMulticastLoopback");
     if (typeof on !== "boolean") {
       throw new TypeError(`setMulticastLoopback: on must be a boolean, got ${typeof on}`);
     }
     if (this.#closed) throw closedError("setMulticastLoopback", this.#label);
-    if (this.#builtin) return await this.#builtin.setLoopback(on);
+    if (this.#builtin) return this.#builtin.setLoopback(on);
     setMulticastLoop(this.#fd as FdSocket<NetAddr>, family, on);
   }
 
@@ -1347,6 +1363,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       if (this.#closed) throw closedError(call, this.#label);
       throw this.#notConnected(call);
     }
+    requirePermit(this.#peer.permit);
     return this.#peer;
   }
 
@@ -1365,9 +1382,8 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     );
   }
 
-  /** Checks `to` once per destination: shape, encoding and, on FFI, permission. */
+  /** Checks `to`: shape and encoding once per destination, permission as the policy asks. */
   #destination(to: A, call: string): Destination<A> {
-    if (to === this.#lastTo && this.#lastDestination) return this.#lastDestination;
     if (typeof to !== "object" || to === null) {
       throw new TypeError(
         `${call} ${this.#label}: the destination must be an address object, got ${
@@ -1375,23 +1391,31 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
         }`,
       );
     }
-    // The key is only looked up for well-typed fields, so a port of "80"
-    // cannot reach the entry checked for 80.
+    this.#call = call;
+    return this.#destinations.resolve(to);
+  }
+
+  /** The call whose destination is being checked, for the messages of #makeDestination. */
+  #call = "send";
+
+  // Only well-typed fields make a key, so a port of "80" cannot reach the
+  // entry checked for 80.
+  #key(to: A): string {
     const { hostname, port, path } = to as Partial<NetAddr & UnixAddr>;
-    const key = this.#transport === "udp"
+    return this.#transport === "udp"
       ? (typeof hostname === "string" && typeof port === "number" ? `${hostname}\n${port}` : "")
       : (typeof path === "string" ? path : "");
-    let destination = key === "" ? undefined : this.#destinations.get(key);
-    if (destination === undefined) {
-      destination = this.#transport === "udp"
-        ? this.#udpDestination(to as NetAddr, call) as Destination<A>
-        : this.#unixDestination(to as UnixAddr, call) as Destination<A>;
-      if (this.#destinations.size >= DESTINATION_CACHE_SIZE) this.#destinations.clear();
-      this.#destinations.set(key, destination);
-    }
-    this.#lastTo = to;
-    this.#lastDestination = destination;
-    return destination;
+  }
+
+  #makeDestination(to: A): Destination<A> {
+    return (this.#transport === "udp"
+      ? this.#udpDestination(to as NetAddr, this.#call)
+      : this.#unixDestination(to as UnixAddr, this.#call)) as Destination<A>;
+  }
+
+  /** Deno's built-in checks every send itself; on FFI this class checks as it would. */
+  #permitFor(to: A): Permit {
+    return this.#fd === null ? NO_CHECK : peerPermit(to as NetAddr | UnixAddr);
   }
 
   #udpDestination(to: NetAddr, call: string): Destination<NetAddr> {
@@ -1410,8 +1434,13 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     const ffi = this.#fd !== null;
     const sockaddr = encodeInet(to.hostname, port, ffi ? interfaceIndex : undefined);
     const addr = decodeInet(sockaddr, sockaddr.length, "udp");
-    if (ffi) requireNet(to.hostname, port);
-    return { addr, sockaddr, label: describeAddress(addr), limit: UDP_LIMIT[family] };
+    return {
+      addr,
+      sockaddr,
+      label: describeAddress(addr),
+      limit: UDP_LIMIT[family],
+      permit: this.#permitFor({ transport: "udp", hostname: to.hostname, port } as A),
+    };
   }
 
   #unixDestination(to: UnixAddr, call: string): Destination<UnixAddr> {
@@ -1429,9 +1458,14 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     // Checked (and on FFI encoded) once.
     const sockaddr = this.#fd ? encodeUnix(to.path, false, call) : null;
     if (sockaddr === null) checkUnixPath(to.path, false, call);
-    if (this.#fd) requireUnix(to.path);
     const addr: UnixAddr = { transport: "unixgram", path: to.path };
-    return { addr, sockaddr, label: describeAddress(addr), limit: Infinity };
+    return {
+      addr,
+      sockaddr,
+      label: describeAddress(addr),
+      limit: Infinity,
+      permit: this.#permitFor(addr as A),
+    };
   }
 }
 
@@ -1800,9 +1834,13 @@ function builtinInterfaceV4(iface: string | number | undefined, what: string): s
         `give the name or use backend: "ffi"`,
     );
   }
-  const found = Deno.networkInterfaces().find((i) => i.name === iface && i.family === "IPv4");
+  const named = Deno.networkInterfaces().filter((i) => i.name === iface);
+  if (named.length === 0) throw noSuchInterface(what, iface);
+  const found = named.find((i) => i.family === "IPv4");
   if (!found) {
-    throw new TypeError(`${what}: no network interface called ${JSON.stringify(iface)} has IPv4`);
+    throw new Deno.errors.NotFound(
+      `${what}: network interface ${JSON.stringify(iface)} has no IPv4 address`,
+    );
   }
   return found.address;
 }

@@ -53,6 +53,7 @@ import { DEFAULT_MAX_SIZE } from "./_packet.ts";
 import { closedError, describeAddress, withContext } from "./ffi/errors.ts";
 import { checkInteger, checkPort, checkUnixPath } from "./ffi/sockaddr.ts";
 import { FdSocket } from "./ffi/socket.ts";
+import { NO_CHECK, peerPermit, type Permit, requirePermit } from "./ffi/permissions.ts";
 import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
 import {
   acceptedFfi,
@@ -62,6 +63,7 @@ import {
   readableFrom,
   requireStream,
   type StreamAddr,
+  targetPermit,
   writableTo,
 } from "./_internal/stream_ffi.ts";
 import {
@@ -292,6 +294,8 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   #closed = false;
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
+  /** The permission the connection was made with, checked again after a revocation. */
+  readonly #permit: Permit;
 
   /**
    * Wraps a connected `Deno.Conn` (TCP or Unix). Normally you get a
@@ -322,6 +326,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     this.#readWhat = `read ${this.#label}`;
     this.#writeWhat = `write ${this.#label}`;
     if (this.#socket) this.#socket.label = this.#label;
+    this.#permit = permits.get(conn) ?? NO_CHECK;
   }
 
   /** Which engine serves this connection (see {@linkcode StreamBackend}). */
@@ -425,6 +430,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   write(p: Uint8Array): Promise<number> {
     try {
       checkBuffer(p, this.#writeWhat);
+      if (!this.#closed) requirePermit(this.#permit);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -661,6 +667,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
           `${this.#writeWhat}: descriptors need at least 1 byte of data to go with`,
         );
       }
+      if (!this.#closed) requirePermit(this.#permit);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -768,10 +775,18 @@ class FfiConn {
   ) {}
 }
 
+// A connection keeps the permission it was made with (the address connected
+// to, or the listener's for an accepted one), so a revocation reaches its next
+// write. Keyed by what the constructor is given, since its parameter is public.
+const permits = new WeakMap<object, Permit>();
+
 function ffiConn<A extends NetAddr | UnixAddr>(
   c: { socket: FdSocket<StreamAddr>; local: StreamAddr; remote: StreamAddr },
+  permit: Permit = NO_CHECK,
 ): StreamConn<A> {
-  return new StreamConn<A>(new FfiConn(c.socket, c.local, c.remote) as unknown as Deno.Conn);
+  const conn = new FfiConn(c.socket, c.local, c.remote);
+  permits.set(conn, permit);
+  return new StreamConn<A>(conn as unknown as Deno.Conn);
 }
 
 type Settled<A extends NetAddr | UnixAddr> =
@@ -836,6 +851,8 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   // the moment), and the file itself, remembered by its absolute name.
   #path: string | null = null;
   #owned: OwnedSocketFile | null = null;
+  /** What listening here asked, which each accepted connection keeps asking. */
+  #permit: Permit = NO_CHECK;
 
   /**
    * Wraps a listening `Deno.Listener` (TCP or Unix). Normally you get a
@@ -853,6 +870,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       this.#addr = listener.addr as A;
       this.#label = describeAddress(this.#addr);
       this.#owned = listener.file;
+      this.#permit = peerPermit(this.#addr);
       return;
     }
     this.#listener = listener;
@@ -864,6 +882,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       // Already gone (null): whatever appears there later is not ours.
       this.#owned = ownSocketFile(this.#path);
     }
+    this.#permit = peerPermit(this.#addr);
   }
 
   /** The address this listener is bound to (with the real port when `port: 0` was asked). */
@@ -919,7 +938,10 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#socket) {
       const socket = this.#socket;
-      return socket.accept((fd) => ffiConn<A>(acceptedFfi(fd, this.#addr, socket.label)), signal);
+      return socket.accept(
+        (fd) => ffiConn<A>(acceptedFfi(fd, this.#addr, socket.label), this.#permit),
+        signal,
+      );
     }
     const ready = this.#ready.shift();
     if (ready) return ready.ok ? Promise.resolve(ready.conn) : Promise.reject(ready.error);
@@ -948,6 +970,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     this.#inflight = this.#listener!.accept().then(
       (conn) => {
         this.#inflight = null;
+        permits.set(conn, this.#permit);
         this.#deliver({ ok: true, conn: new StreamConn<A>(conn) });
       },
       (err) => {
@@ -1316,7 +1339,7 @@ export async function connectStream(options: ConnectStreamOptions): Promise<Stre
   const signal = checkSignal("connect", options.signal);
   signal?.throwIfAborted();
   if (target.backend === "ffi") {
-    const conn = ffiConn(await connectFfi(target, signal));
+    const conn = ffiConn(await connectFfi(target, signal), targetPermit(target));
     // A Unix connect completes at once; an abort since then still wins.
     if (signal?.aborted) {
       conn.close();
@@ -1330,6 +1353,7 @@ export async function connectStream(options: ConnectStreamOptions): Promise<Stre
     const conn = target.path === undefined
       ? await Deno.connect({ hostname: target.hostname, port: target.port, signal })
       : await abandonable(Deno.connect({ transport: "unix", path: target.path }), signal);
+    permits.set(conn, targetPermit(target));
     return new StreamConn(conn);
   } catch (err) {
     if (signal?.aborted && err === signal.reason) throw err;
@@ -1482,8 +1506,9 @@ function adoptStream(d: DescribedFd): StreamListener | StreamConn {
     );
   }
   // What connect would ask for the named end; an unnamed pair asks nothing more.
-  requireStream("path" in remote && remote.path === "" ? local : remote);
+  const named = "path" in remote && remote.path === "" ? local : remote;
+  requireStream(named);
   d.take();
   const socket = new FdSocket<StreamAddr>(d.fd, { label: "" });
-  return ffiConn({ socket, local, remote });
+  return ffiConn({ socket, local, remote }, peerPermit(named));
 }

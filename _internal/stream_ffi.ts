@@ -3,7 +3,7 @@
 // Private to the package; stream.ts wraps what this returns in its classes.
 
 import type { NetAddr, UnixAddr } from "../types.ts";
-import { requireNet, requireUnix } from "../ffi/permissions.ts";
+import { peerPermit, type Permit, requireNet, requireUnix } from "../ffi/permissions.ts";
 import { decodeInet, decodeUnix, encodeInet, encodeUnix, ipFamily } from "../ffi/sockaddr.ts";
 import { FdSocket } from "../ffi/socket.ts";
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "../_socket_file.ts";
@@ -46,6 +46,13 @@ function encodeTarget(
 export function requireStream(addr: StreamAddr): void {
   if ("path" in addr) requireUnix(addr.path);
   else requireNet(addr.hostname, addr.port);
+}
+
+/** The permit of what connecting to `target` asks, for the connection to keep. */
+export function targetPermit(target: StreamTarget): Permit {
+  return target.path !== undefined
+    ? peerPermit({ path: target.path })
+    : peerPermit({ hostname: target.hostname, port: target.port });
 }
 
 function requireTarget(target: StreamTarget): void {
