@@ -19,11 +19,11 @@
  *   {@linkcode DatagramSocket.sendMany}.
  *
  * `backend: "builtin" | "ffi"` overrides the choice; `socket.backend` says
- * which one serves the socket. On the built-in backend `connect()` is
- * emulated: this class drops other senders' datagrams, the kernel does not. Both backends report truncation (a record
- * longer than `maxSize` comes back cut, with `truncated: true`), refuse a UDP
- * payload over the protocol's limit before sending anything, and report an
- * unnamed Unix sender as `from: null`.
+ * which one serves the socket. On the built-in backend `connect()` is emulated:
+ * this class drops other senders' datagrams, the kernel does not. Both backends
+ * report truncation (a record longer than `maxSize` comes back cut, with
+ * `truncated: true`), refuse a UDP payload over the protocol's limit before
+ * sending anything, and report an unnamed Unix sender as `from: null`.
  *
  * Permissions: `--allow-net` for the UDP address; for a Unix path,
  * `--allow-read` and `--allow-write` of the path and `--allow-net` (or
@@ -122,7 +122,9 @@ export interface UdpDatagramOptions {
    * host (`IP_MULTICAST_LOOP`). Defaults to `true`, the kernel's default.
    */
   multicastLoopback?: boolean;
-  /** The TTL (IPv6: hop limit) of multicast sent, 0 to 255; the kernel's default is 1. FFI backend. */
+  /**
+   * The TTL (IPv6: hop limit) of multicast sent, 0 to 255; the kernel's default is 1. FFI backend.
+   */
   multicastTtl?: number;
   /** The interface multicast is sent on, by name (`"lo"`) or index. FFI backend. */
   multicastInterface?: string | number;
@@ -134,13 +136,13 @@ export interface UdpDatagramOptions {
   /** The send buffer in bytes (`SO_SNDBUF`, `SO_SNDBUFFORCE` as root). FFI backend. */
   sendBufferSize?: number;
   /**
-   * Microseconds a receive that finds no record keeps trying before it
-   * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
-   * Deno's pool threads (about 10–50 µs a wake-up on the benchmarks' 2-vCPU VM); a spinning
-   * one takes a reply that lands within the budget at once, but holds the JS
-   * thread (no timers, no other I/O) for up to this long per receive. It
-   * yields its CPU between tries, so a peer on the same CPU still runs.
-   * FFI backend.
+   * Microseconds a receive that finds no record keeps trying before it waits, 0
+   * to 10,000; default 0. A waiting receive is woken through one of Deno's pool
+   * threads, a hand-off that costs more than the reply itself on loopback; a
+   * spinning one takes a reply that lands within the budget at once, but holds
+   * the JS thread (no timers, no other I/O) for up to this long per receive. It
+   * yields its CPU between tries, so a peer on the same CPU still runs. FFI
+   * backend.
    */
   busyPoll?: number;
   /** Forces a backend; by default the built-in when it can serve the options. */
@@ -175,13 +177,13 @@ export interface UnixDatagramOptions {
   /** The send buffer in bytes, which bounds the largest record. FFI backend. */
   sendBufferSize?: number;
   /**
-   * Microseconds a receive that finds no record keeps trying before it
-   * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
-   * Deno's pool threads (about 10–50 µs a wake-up on the benchmarks' 2-vCPU VM); a spinning
-   * one takes a reply that lands within the budget at once, but holds the JS
-   * thread (no timers, no other I/O) for up to this long per receive. It
-   * yields its CPU between tries, so a peer on the same CPU still runs.
-   * FFI backend.
+   * Microseconds a receive that finds no record keeps trying before it waits, 0
+   * to 10,000; default 0. A waiting receive is woken through one of Deno's pool
+   * threads, a hand-off that costs more than the reply itself on loopback; a
+   * spinning one takes a reply that lands within the budget at once, but holds
+   * the JS thread (no timers, no other I/O) for up to this long per receive. It
+   * yields its CPU between tries, so a peer on the same CPU still runs. FFI
+   * backend.
    */
   busyPoll?: number;
   /**
@@ -859,9 +861,11 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * is omitted. Waits while the receiver's queue is full (Unix) or the send
    * buffer is; never sends part of a record.
    *
-   * On the FFI backend the first send to each destination checks
-   * `--allow-net` (or the Unix path permissions) for it; Deno's built-in
-   * checks every send itself.
+   * Each send needs `--allow-net` (or the Unix path permissions) for its
+   * destination, the connected peer's when `to` is omitted; Deno's built-in
+   * checks every send itself, and the FFI backend checks a destination on
+   * its first send and again after any `Deno.permissions.revoke`, so on both
+   * a revoked permission takes effect on the next send.
    *
    * @param data The record, 0 bytes or more. A UDP record may be at most
    * 65,507 bytes to an IPv4 address and 65,527 to an IPv6 one.
@@ -874,7 +878,9 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * @throws {TypeError} For a buffer that is not a fixed, unshared Uint8Array,
    * a destination or options of the wrong shape, or `fds` on a UDP socket.
    * @throws {Deno.errors.NotSupported} For `fds` on the built-in backend.
-   * @throws {Deno.errors.NotConnected} When `to` is omitted and the socket is not connected.
+   * @throws {Deno.errors.NotConnected} When `to` is omitted and the socket is
+   * not connected: the answer every socket type gives a send with no destination.
+   * @throws {Deno.errors.NotCapable} Without the permission for the destination.
    * @throws {Deno.errors.BadResource} When the socket is or gets closed, or
    * a descriptor in `fds` is not open.
    * @throws {Deno.errors.ConnectionRefused} (Unix) When the peer of a
@@ -1670,11 +1676,6 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     if (this.#waiters.length > 0) this.#pump();
   }
 
-  /**
-   * Keeps one receive in flight while someone waits, and no longer: reading
-   * ahead doubled the round trip of a request and its reply (measured, UDP),
-   * and Deno's Unix datagram socket refuses a send while a receive is pending.
-   */
   /** A record from the shared buffer, copied out before the next receive may reuse it. */
   #message(view: Uint8Array, from: A | null): Message<A> {
     return {
@@ -1684,6 +1685,12 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     };
   }
 
+  /**
+   * Keeps one receive in flight while someone waits, and no longer: reading
+   * ahead would add a receive's turn to the round trip of every request and
+   * its reply, and Deno's Unix datagram socket refuses a send while a
+   * receive is pending.
+   */
   async #pump(): Promise<void> {
     if (this.#pumping) return;
     this.#pumping = true;
@@ -1717,7 +1724,10 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     }
   }
 
-  /** Sends one record; a `signal` can stop it only before it starts, as Deno's send cannot be called off. */
+  /**
+   * Sends one record; a `signal` can stop it only before it starts, as Deno's send cannot be called
+   * off.
+   */
   send(data: Uint8Array, to: Destination<A>, signal?: AbortSignal): Promise<number> {
     const label = to.label;
     if (this.#closed) return Promise.reject(closedError("send", label));

@@ -405,7 +405,8 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
    * @returns The record and its sender, or `null`.
    * @throws {TypeError} For options of the wrong shape.
    * @throws {RangeError} For a `maxSize` out of range.
-   * @throws {SocketError} `ENOBUFS` when notifications were lost because the receive queue was full.
+   * @throws {SocketError} `ENOBUFS` when notifications were lost because the receive queue was
+   * full.
    *
    * @example Receive with a deadline
    * ```ts ignore

@@ -6,11 +6,11 @@
  *
  * | socket | a record is |
  * | --- | --- |
- * | `openRaw({ family: "ipv4" })` | the IPv4 header, then the payload (decode it with `@bsd/sockets/icmp`) |
+ * | `openRaw({ family: "ipv4" })` | the IPv4 header, then the payload (see `@bsd/sockets/icmp`) |
  * | `openRaw({ family: "ipv6" })` | the payload only: IPv6 raw sockets never see the IP header |
  * | `openRaw({ unprivileged: true })` | the ICMP message only, IPv4 or IPv6 |
  * | `openPacket({ interface })` | the whole frame, Ethernet header first |
- * | `openPacket({ interface, cooked: true })` | the network-layer packet; `from.protocol` says which |
+ * | `openPacket({ interface, cooked: true })` | the network-layer packet (`from.protocol`) |
  *
  * A raw socket sees every packet of its protocol the host receives, including
  * the requests the kernel answers itself and, on loopback, the packets it
@@ -131,8 +131,8 @@ export interface RawOptions {
   /**
    * Microseconds a receive that finds no record keeps trying before it
    * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
-   * Deno's pool threads (about 10–50 µs a wake-up on the benchmarks' 2-vCPU VM); a spinning
-   * one takes a reply that lands within the budget at once, but holds the JS
+   * Deno's pool threads, a hand-off that costs more than the reply itself on
+   * loopback; a spinning one takes a reply that lands within the budget at once, but holds the JS
    * thread (no timers, no other I/O) for up to this long per receive. It
    * yields its CPU between tries, so a peer on the same CPU still runs.
    */
@@ -468,7 +468,8 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
    * import { encodeEcho } from "@bsd/sockets/icmp";
    *
    * using sock = openRaw({ family: "ipv4", protocol: "icmp" });
-   * await sock.send(encodeEcho({ id: 1, sequence: 1 }), { transport: "ip", hostname: "127.0.0.1" });
+   * const request = encodeEcho({ id: 1, sequence: 1 });
+   * await sock.send(request, { transport: "ip", hostname: "127.0.0.1" });
    * ```
    */
   send(data: Uint8Array, to?: IpAddr): Promise<number> {
@@ -668,8 +669,8 @@ export interface PacketOptions {
   /**
    * Microseconds a receive that finds no record keeps trying before it
    * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
-   * Deno's pool threads (about 10–50 µs a wake-up on the benchmarks' 2-vCPU VM); a spinning
-   * one takes a reply that lands within the budget at once, but holds the JS
+   * Deno's pool threads, a hand-off that costs more than the reply itself on
+   * loopback; a spinning one takes a reply that lands within the budget at once, but holds the JS
    * thread (no timers, no other I/O) for up to this long per receive. It
    * yields its CPU between tries, so a peer on the same CPU still runs.
    * Frames from the ring come in batches anyway; this suits `immediate`.

@@ -149,9 +149,9 @@ export interface SeqpacketSocketOptions {
    * Microseconds a receive that finds no record keeps trying before it
    * waits (Linux's `SO_BUSY_POLL` idea, done here on the JS thread), from 0
    * to 10,000; default 0. A waiting receive is woken through one of Deno's
-   * thread-pool threads, which cost about 10–50 µs a wake-up on the
-   * benchmarks' 2-vCPU VM; spinning answers a reply that comes within the budget as soon
-   * as it lands. The price: while it spins (at most this long per receive)
+   * thread-pool threads, a hand-off that costs more than the reply itself
+   * on loopback; spinning answers a reply that comes within the budget as
+   * soon as it lands. The price: while it spins (at most this long per receive)
    * the JS thread runs nothing else, no timers and no other I/O. Between
    * tries it yields its CPU, so a peer on the same CPU still runs. For
    * request-reply traffic where latency matters more than CPU time; a few
@@ -177,7 +177,10 @@ export interface ListenSeqpacketOptions extends SeqpacketSocketOptions {
    * (U+0000–U+00FF), further `"\0"` bytes allowed. Not `""`.
    */
   path: string;
-  /** How many connections may wait for `accept()`; default 4096 (the kernel caps it at `net.core.somaxconn`). */
+  /**
+   * How many connections may wait for `accept()`; default 4096 (the kernel caps it at
+   * `net.core.somaxconn`).
+   */
   backlog?: number;
 }
 

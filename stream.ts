@@ -410,10 +410,16 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * Writes all of `p`. Unlike `Deno.Conn.write`, it never stops part way: it
    * resolves once every byte has been handed to the kernel.
    *
+   * The connection keeps the permission it was made with (the address it
+   * connected to, or for an accepted one the listener's), checked again
+   * after any `Deno.permissions.revoke`: a revoked permission takes effect
+   * on the next write or send, on both backends, as on every socket type.
+   *
    * @param p The bytes: a `Uint8Array` over a fixed-length, non-shared
    * `ArrayBuffer`.
    * @returns `p.length`.
    * @throws {TypeError} For a buffer that is not such a `Uint8Array`.
+   * @throws {Deno.errors.NotCapable} When that permission was revoked.
    * @throws {Deno.errors.BrokenPipe} After `closeWrite()` or when the peer has gone.
    * @throws {Deno.errors.ConnectionReset} When the peer reset the connection.
    * @throws {Deno.errors.BadResource} When this connection is closed.
@@ -640,6 +646,8 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * or descriptors with no data to carry them.
    * @throws {Deno.errors.NotSupported} For descriptors on the built-in
    * backend (it needs `backend: "ffi"`) or over TCP.
+   * @throws {Deno.errors.NotCapable} When the connection's permission was
+   * revoked (see {@linkcode StreamConn.write}).
    * @throws {Deno.errors.BadResource} When this connection is closed, or a
    * descriptor is not open.
    *

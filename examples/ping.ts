@@ -4,7 +4,8 @@
  * summary `ping` prints.
  *
  * ```sh
- * deno run --allow-ffi --allow-net examples/ping.ts [-c COUNT] [-i MS] [-s BYTES] [-W MS] [--unprivileged] [HOST]
+ * deno run --allow-ffi --allow-net examples/ping.ts \
+ *   [-c COUNT] [-i MS] [-s BYTES] [-W MS] [--unprivileged] [HOST]
  * ```
  *
  * - `HOST`: an IPv4 or IPv6 address, default `127.0.0.1`.
@@ -71,7 +72,9 @@ function open(family: "ipv4" | "ipv6", unprivileged: boolean): RawSocket {
   return openRaw({ family, protocol: "icmp", unprivileged: true });
 }
 
-/** Waits for the reply to `sequence`; resolves its TTL (null when unknown), or undefined on timeout. */
+/**
+ * Waits for the reply to `sequence`; resolves its TTL (null when unknown), or undefined on timeout.
+ */
 async function awaitReply(
   sock: RawSocket,
   family: "ipv4" | "ipv6",
