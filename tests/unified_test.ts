@@ -118,6 +118,14 @@ Deno.test({
   },
 });
 
+Deno.test("[ffi] an IPv6 destination whose zone names no interface is NotFound naming it", async () => {
+  using sock = listenDatagram({ hostname: "::1", port: 0, backend: "ffi" });
+  await assert.rejects(
+    sock.send(new Uint8Array(1), { transport: "udp", hostname: `fe80::1%${NO_SUCH}`, port: 9 }),
+    notFoundNaming(`"${NO_SUCH}"`),
+  );
+});
+
 for (const backend of BACKENDS) {
   Deno.test(`[${backend}] joinMulticast on an unknown interface is NotFound naming it`, async () => {
     using sock = listenDatagram({ hostname: "127.0.0.1", port: 0, backend });
