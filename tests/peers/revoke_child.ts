@@ -43,6 +43,26 @@ async function streamCase(backend: StreamBackend, accepted: boolean): Promise<Ca
   };
 }
 
+/** A case of two sockets: `send` from one, `receive` on the other. */
+function pairCase(
+  send: () => Promise<unknown>,
+  receive: () => Promise<{ data: Uint8Array } | null>,
+  revoke: Deno.PermissionDescriptor,
+  sockets: Disposable[],
+): Case {
+  return {
+    async first() {
+      await send();
+      return (await receive())?.data.length ?? 0;
+    },
+    again: send,
+    revoke,
+    close() {
+      for (const s of sockets) s[Symbol.dispose]();
+    },
+  };
+}
+
 async function make(): Promise<Case> {
   switch (kind) {
     case "udp-ffi":
@@ -53,51 +73,24 @@ async function make(): Promise<Case> {
       const b = listenDatagram({ hostname: "127.0.0.1", port: 0, backend });
       if (kind === "udp-connected") await a.connect(b.localAddr);
       const send = () => kind === "udp-connected" ? a.send(payload) : a.send(payload, b.localAddr);
-      return {
-        async first() {
-          await send();
-          return (await b.receive())?.data.length ?? 0;
-        },
-        again: send,
-        revoke: { name: "net" },
-        close() {
-          a.close();
-          b.close();
-        },
-      };
+      return pairCase(send, () => b.receive(), { name: "net" }, [a, b]);
     }
     case "unixgram": {
       const a = listenDatagram({ path: `${dir}/a.sock`, backend: "ffi" });
       const b = listenDatagram({ path: `${dir}/b.sock`, backend: "ffi" });
-      return {
-        async first() {
-          await a.send(payload, b.localAddr);
-          return (await b.receive())?.data.length ?? 0;
-        },
-        again: () => a.send(payload, b.localAddr),
-        revoke: { name: "write" },
-        close() {
-          a.close();
-          b.close();
-        },
-      };
+      return pairCase(() => a.send(payload, b.localAddr), () => b.receive(), { name: "write" }, [
+        a,
+        b,
+      ]);
     }
     case "seqpacket": {
       using listener = listenSeqpacket({ path: `${dir}/s.sock` });
       const client = await connectSeqpacket({ path: `${dir}/s.sock` });
       const server = await listener.accept();
-      return {
-        async first() {
-          await client.send(payload);
-          return (await server.receive())?.data.length ?? 0;
-        },
-        again: () => client.send(payload),
-        revoke: { name: "write" },
-        close() {
-          client.close();
-          server.close();
-        },
-      };
+      return pairCase(() => client.send(payload), () => server.receive(), { name: "write" }, [
+        client,
+        server,
+      ]);
     }
     case "stream-ffi":
       return await streamCase("ffi", false);
@@ -109,36 +102,14 @@ async function make(): Promise<Case> {
       const a = openRaw({ family: "ipv6", protocol: 253 });
       const b = openRaw({ family: "ipv6", protocol: 253 });
       const to = { transport: "ip", hostname: "::1" } as const;
-      return {
-        async first() {
-          await a.send(payload, to);
-          return (await b.receive())?.data.length ?? 0;
-        },
-        again: () => a.send(payload, to),
-        revoke: { name: "net" },
-        close() {
-          a.close();
-          b.close();
-        },
-      };
+      return pairCase(() => a.send(payload, to), () => b.receive(), { name: "net" }, [a, b]);
     }
     case "packet": {
       const a = openPacket({ interface: "lo", protocol: 0x88b5, immediate: true });
       const b = openPacket({ interface: "lo", protocol: 0x88b5, immediate: true });
       const frame = new Uint8Array(64);
       frame.set([0x88, 0xb5], 12);
-      return {
-        async first() {
-          await a.send(frame);
-          return (await b.receive())?.data.length ?? 0;
-        },
-        again: () => a.send(frame),
-        revoke: { name: "net" },
-        close() {
-          a.close();
-          b.close();
-        },
-      };
+      return pairCase(() => a.send(frame), () => b.receive(), { name: "net" }, [a, b]);
     }
   }
   throw new TypeError(`revoke_child: unknown kind ${kind}`);
