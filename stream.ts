@@ -53,6 +53,7 @@ import { DEFAULT_MAX_SIZE } from "./_packet.ts";
 import { closedError, describeAddress, withContext } from "./ffi/errors.ts";
 import { checkInteger, checkPort, checkUnixPath } from "./ffi/sockaddr.ts";
 import { FdSocket } from "./ffi/socket.ts";
+import { type BufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
 import { NO_CHECK, peerPermit, type Permit, requirePermit } from "./ffi/permissions.ts";
 import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
 import {
@@ -97,6 +98,14 @@ export interface TcpStreamOptions {
    * IP addresses (and `"localhost"`) only, no other host names.
    */
   backend?: StreamBackend;
+  /**
+   * The receive buffer in bytes (`SO_RCVBUF`; past `net.core.rmem_max` only
+   * as root), 1 to 2^31-1. FFI backend: the built-in one cannot set it. A
+   * listener's connections inherit it.
+   */
+  receiveBufferSize?: number;
+  /** The send buffer in bytes (`SO_SNDBUF`), as `receiveBufferSize`. FFI backend. */
+  sendBufferSize?: number;
 }
 
 /**
@@ -123,6 +132,14 @@ export interface UnixStreamOptions {
    * need `"ffi"`.
    */
   backend?: StreamBackend;
+  /**
+   * The receive buffer in bytes (`SO_RCVBUF`; past `net.core.rmem_max` only
+   * as root), 1 to 2^31-1. FFI backend: the built-in one cannot set it. A
+   * listener's connections inherit it.
+   */
+  receiveBufferSize?: number;
+  /** The send buffer in bytes (`SO_SNDBUF`), as `receiveBufferSize`. FFI backend. */
+  sendBufferSize?: number;
 }
 
 /**
@@ -1389,17 +1406,32 @@ type Target =
     path: string;
     label: string;
   })
-  & { backend: StreamBackend };
+  & { backend: StreamBackend; sizes: BufferSizes };
 
 function checkTarget(options: unknown, call: string, defaultHost: string): Target {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`${call}: options must be an object with a port or a path`);
   }
-  const o = options as { hostname?: unknown; port?: unknown; path?: unknown; backend?: unknown };
+  const o = options as {
+    hostname?: unknown;
+    port?: unknown;
+    path?: unknown;
+    backend?: unknown;
+    receiveBufferSize?: unknown;
+    sendBufferSize?: unknown;
+  };
   const backend = o.backend ?? "builtin";
   if (backend !== "builtin" && backend !== "ffi") {
     throw new TypeError(
       `${call}: backend must be "builtin" or "ffi", got ${JSON.stringify(backend)}`,
+    );
+  }
+  const sizes = checkBufferSizes(call, o);
+  if (backend === "builtin" && (sizes.receive !== undefined || sizes.send !== undefined)) {
+    throw new Deno.errors.NotSupported(
+      `${call}: the built-in backend cannot set ${
+        sizes.receive !== undefined ? "receiveBufferSize" : "sendBufferSize"
+      }; use backend: "ffi"`,
     );
   }
   if (o.path !== undefined) {
@@ -1415,7 +1447,7 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
           `since Deno passes it as UTF-8; seqpacket sockets take any bytes`,
       );
     }
-    return { path, label, backend };
+    return { path, label, backend, sizes };
   }
   const port = checkPort(o.port, call);
   if (o.hostname !== undefined && typeof o.hostname !== "string") {
@@ -1428,6 +1460,7 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
     port,
     label: describeAddress({ hostname, port }),
     backend,
+    sizes,
   };
 }
 

@@ -6,12 +6,16 @@ import type { NetAddr, UnixAddr } from "../types.ts";
 import { peerPermit, type Permit, requireNet, requireUnix } from "../ffi/permissions.ts";
 import { decodeInet, decodeUnix, encodeInet, encodeUnix, ipFamily } from "../ffi/sockaddr.ts";
 import { FdSocket } from "../ffi/socket.ts";
+import { applyBufferSizes, type BufferSizes } from "./buffer_sizes.ts";
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "../_socket_file.ts";
 
 /** Where a stream socket listens or connects, checked. */
 export type StreamTarget =
-  | { path: undefined; hostname: string; port: number; label: string }
-  | { path: string; label: string };
+  & (
+    | { path: undefined; hostname: string; port: number; label: string }
+    | { path: string; label: string }
+  )
+  & { sizes?: BufferSizes };
 
 /** A stream socket's address in this package's shape. */
 export type StreamAddr = NetAddr | UnixAddr;
@@ -76,6 +80,7 @@ export function listenFfi(target: StreamTarget): Listening {
   try {
     // As Deno.listen does: a restarted server may bind while old connections linger.
     if (target.path === undefined) socket.setOption("reuseAddress", true);
+    if (target.sizes) applyBufferSizes(socket, target.sizes);
     socket.bind(address);
     if (target.path !== undefined) file = ownSocketFile(target.path);
     socket.listen();
@@ -106,6 +111,7 @@ export async function connectFfi(
   requireTarget(target);
   const socket = FdSocket.open<StreamAddr>(family, "stream", 0, { label: target.label });
   try {
+    if (target.sizes) applyBufferSizes(socket, target.sizes);
     await socket.connect(address, target.label, signal);
     const unix = target.path !== undefined;
     const local = socket.localAddress(decoderFor(unix));

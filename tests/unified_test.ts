@@ -7,6 +7,7 @@ import { type DatagramBackend, listenDatagram } from "../datagram.ts";
 import { openNetlink, setLinkUp } from "../netlink.ts";
 import { openPacket, openRaw } from "../raw.ts";
 import { seqpacketPair } from "../seqpacket.ts";
+import { connectStream, listenStream } from "../stream.ts";
 import { denoJson, needs, socketFdCount, tempDir } from "./_helpers.ts";
 
 const BUILTIN_PRESENT = typeof (Deno as { listenDatagram?: unknown }).listenDatagram ===
@@ -175,6 +176,40 @@ Deno.test({
 });
 
 Deno.test({
+  name: "receiveBufferSize and sendBufferSize on FFI streams: listener, accepted and client",
+  ...needs("CAP_NET_ADMIN"),
+  async fn() {
+    using listener = listenStream({ hostname: "127.0.0.1", port: 0, backend: "ffi", ...SIZES });
+    assertSizes(listener.fd, "listener");
+    using client = await connectStream({
+      hostname: "127.0.0.1",
+      port: listener.addr.port,
+      backend: "ffi",
+      ...SIZES,
+    });
+    assertSizes(client.fd, "client");
+    using accepted = await listener.accept();
+    assertSizes(accepted.fd, "accepted");
+  },
+});
+
+Deno.test("the built-in stream backend refuses buffer sizes, naming the option and the fix", async () => {
+  const before = socketFdCount();
+  assert.throws(
+    () => listenStream({ hostname: "127.0.0.1", port: 0, receiveBufferSize: RECEIVE }),
+    (e: Error) =>
+      e instanceof Deno.errors.NotSupported &&
+      /receiveBufferSize; use backend: "ffi"/.test(e.message),
+  );
+  await assert.rejects(
+    connectStream({ hostname: "127.0.0.1", port: 9, sendBufferSize: SEND }),
+    (e: Error) =>
+      e instanceof Deno.errors.NotSupported && /sendBufferSize; use backend: "ffi"/.test(e.message),
+  );
+  assert.equal(socketFdCount(), before);
+});
+
+Deno.test({
   name: "receiveBufferSize and sendBufferSize set both buffers on raw and packet sockets",
   ...needs("CAP_NET_RAW", "CAP_NET_ADMIN"),
   fn() {
@@ -202,6 +237,7 @@ Deno.test("buffer sizes are checked alike on every type, before any system call"
     ["openNetlink", (s) => openNetlink({ protocol: "route", ...s })],
     ["openRaw", (s) => openRaw({ family: "ipv6", protocol: 253, ...s })],
     ["openPacket", (s) => openPacket({ interface: "lo", ...s })],
+    ["listen", (s) => listenStream({ hostname: "127.0.0.1", port: 0, backend: "ffi", ...s })],
   ];
   for (const [call, open] of opens) {
     for (const name of ["receiveBufferSize", "sendBufferSize"]) {
