@@ -168,7 +168,7 @@ async function captureOurs(
   const sock = openPacket({
     interface: net.veth.a.name,
     filter: compileFilter({ ipProtocol: "udp", dstPort: PORT }, { link: "ethernet" }),
-    bufferSize: BUFFER_SIZE,
+    receiveBufferSize: BUFFER_SIZE,
     immediate,
   });
   let captured = 0;
