@@ -889,6 +889,7 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
    * a cooked socket has no destination of its own.
    * @throws {Deno.errors.NotCapable} Once unscoped net access is revoked.
    * @throws {RangeError} For an address field out of range.
+   * @throws {Deno.errors.NotFound} When `to.ifindex` names no interface.
    * @throws {Deno.errors.BadResource} Once the socket is closed.
    * @throws {SocketError} `EMSGSIZE` for a frame over the interface's MTU.
    *
@@ -926,6 +927,11 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
         protocol: to.protocol ?? this.#local.protocol,
         address: to.address,
       });
+      // Another interface than the bound one is looked up first, so that
+      // one that does not exist gets the answer every type gives.
+      if (to.ifindex !== undefined && to.ifindex !== this.#local.ifindex) {
+        requireInterface(to.ifindex, "send");
+      }
       requirePermit(this.#permit);
       return this.#sock.send(data, addr);
     } catch (err) {

@@ -74,6 +74,11 @@ Deno.test({
       (e: Error) => e instanceof Deno.errors.NotConnected && /^send "lo"/.test(e.message),
     );
     await assert.rejects(cooked.write(new Uint8Array(64)), Deno.errors.NotConnected);
+    // A destination on an interface that does not exist: NotFound, as everywhere.
+    await assert.rejects(
+      cooked.send(new Uint8Array(64), { ...cooked.localAddr, ifindex: 0x7ffffff0 }),
+      (e: Error) => e instanceof Deno.errors.NotFound && /index 2147483632/.test(e.message),
+    );
     // After close the answer is the closed socket's, as on every type.
     raw.close();
     await assert.rejects(raw.write(new Uint8Array(1)), Deno.errors.BadResource);
