@@ -1062,6 +1062,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * @returns The number of bytes sent.
    * @throws {Deno.errors.NotConnected} When the socket is not connected:
    * call {@linkcode DatagramSocket.connect} first, or use `send(data, to)`.
+   * @throws {Deno.errors.NotCapable} When the permission for the peer was revoked.
    * @throws {RangeError} When a UDP record is over the limit.
    *
    * @example Write to the connected peer

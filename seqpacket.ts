@@ -423,6 +423,7 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
    * @returns `p.length`.
    * @throws {Deno.errors.BadResource} When this socket is or gets closed.
    * @throws {Deno.errors.BrokenPipe} When the peer has closed.
+   * @throws {Deno.errors.NotCapable} When a permission for the peer's path was revoked.
    *
    * @example Use it as a Writer
    * ```ts
