@@ -5,7 +5,10 @@
 import { SCM_MAX_FD } from "./ffi/constants.ts";
 import { checkInteger } from "./ffi/sockaddr.ts";
 
-/** How a bad value reads in a message: a string quoted, a number or boolean as written, else its type. */
+/**
+ * How a bad value reads in a message: a string quoted, a number or boolean as written, else its
+ * type.
+ */
 export function describeValue(value: unknown): string {
   if (value === null) return "null";
   if (typeof value === "string") return JSON.stringify(value);

@@ -19,11 +19,11 @@
  *   {@linkcode DatagramSocket.sendMany}.
  *
  * `backend: "builtin" | "ffi"` overrides the choice; `socket.backend` says
- * which one serves the socket. On the built-in backend `connect()` is
- * emulated: this class drops other senders' datagrams, the kernel does not. Both backends report truncation (a record
- * longer than `maxSize` comes back cut, with `truncated: true`), refuse a UDP
- * payload over the protocol's limit before sending anything, and report an
- * unnamed Unix sender as `from: null`.
+ * which one serves the socket. On the built-in backend `connect()` is emulated:
+ * this class drops other senders' datagrams, the kernel does not. Both backends
+ * report truncation (a record longer than `maxSize` comes back cut, with
+ * `truncated: true`), refuse a UDP payload over the protocol's limit before
+ * sending anything, and report an unnamed Unix sender as `from: null`.
  *
  * Permissions: `--allow-net` for the UDP address; for a Unix path,
  * `--allow-read` and `--allow-write` of the path and `--allow-net` (or
@@ -65,8 +65,22 @@ import {
 } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { closedError, describeAddress, errnoError, withContext } from "./ffi/errors.ts";
-import { checkInterfaceName, interfaceIndex } from "./ffi/interfaces.ts";
-import { requireNet, requireUnix } from "./ffi/permissions.ts";
+import {
+  checkInterfaceName,
+  interfaceIndex,
+  noSuchInterface,
+  requireInterface,
+} from "./ffi/interfaces.ts";
+import {
+  NO_CHECK,
+  peerPermit,
+  type Permit,
+  requireNet,
+  requirePermit,
+  requireUnix,
+} from "./ffi/permissions.ts";
+import { DestinationCache } from "./_internal/destinations.ts";
+import { applyBufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
 import {
   checkInteger,
   checkPort,
@@ -152,7 +166,9 @@ export interface UdpDatagramOptions {
    * host (`IP_MULTICAST_LOOP`). Defaults to `true`, the kernel's default.
    */
   multicastLoopback?: boolean;
-  /** The TTL (IPv6: hop limit) of multicast sent, 0 to 255; the kernel's default is 1. FFI backend. */
+  /**
+   * The TTL (IPv6: hop limit) of multicast sent, 0 to 255; the kernel's default is 1. FFI backend.
+   */
   multicastTtl?: number;
   /** The interface multicast is sent on, by name (`"lo"`) or index. FFI backend. */
   multicastInterface?: string | number;
@@ -164,13 +180,13 @@ export interface UdpDatagramOptions {
   /** The send buffer in bytes (`SO_SNDBUF`, `SO_SNDBUFFORCE` as root). FFI backend. */
   sendBufferSize?: number;
   /**
-   * Microseconds a receive that finds no record keeps trying before it
-   * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
-   * Deno's pool threads (about 10–50 µs a wake-up on the benchmarks' 2-vCPU VM); a spinning
-   * one takes a reply that lands within the budget at once, but holds the JS
-   * thread (no timers, no other I/O) for up to this long per receive. It
-   * yields its CPU between tries, so a peer on the same CPU still runs.
-   * FFI backend.
+   * Microseconds a receive that finds no record keeps trying before it waits, 0
+   * to 10,000; default 0. A waiting receive is woken through one of Deno's pool
+   * threads, a hand-off that costs more than the reply itself on loopback; a
+   * spinning one takes a reply that lands within the budget at once, but holds
+   * the JS thread (no timers, no other I/O) for up to this long per receive. It
+   * yields its CPU between tries, so a peer on the same CPU still runs. FFI
+   * backend.
    */
   busyPoll?: number;
   /** Forces a backend; by default the built-in when it can serve the options. */
@@ -205,13 +221,13 @@ export interface UnixDatagramOptions {
   /** The send buffer in bytes, which bounds the largest record. FFI backend. */
   sendBufferSize?: number;
   /**
-   * Microseconds a receive that finds no record keeps trying before it
-   * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
-   * Deno's pool threads (about 10–50 µs a wake-up on the benchmarks' 2-vCPU VM); a spinning
-   * one takes a reply that lands within the budget at once, but holds the JS
-   * thread (no timers, no other I/O) for up to this long per receive. It
-   * yields its CPU between tries, so a peer on the same CPU still runs.
-   * FFI backend.
+   * Microseconds a receive that finds no record keeps trying before it waits, 0
+   * to 10,000; default 0. A waiting receive is woken through one of Deno's pool
+   * threads, a hand-off that costs more than the reply itself on loopback; a
+   * spinning one takes a reply that lands within the budget at once, but holds
+   * the JS thread (no timers, no other I/O) for up to this long per receive. It
+   * yields its CPU between tries, so a peer on the same CPU still runs. FFI
+   * backend.
    */
   busyPoll?: number;
   /**
@@ -311,7 +327,7 @@ const UDP_LIMIT = { ipv4: 65507, ipv6: 65527 } as const;
  * ever committed.
  */
 const BUILTIN_RECORD_MAX: Record<Transport, number> = { udp: 65536, unixgram: 8 << 20 };
-/** Destinations remembered per socket: encoded once, permission checked once. */
+/** Destinations remembered per socket, each encoded once. */
 const DESTINATION_CACHE_SIZE = 256;
 
 type Transport = "udp" | "unixgram";
@@ -325,6 +341,8 @@ interface Destination<A> {
   builtin?: BuiltinAddr;
   label: string;
   limit: number;
+  /** Net or path permission to send there, on the FFI backend. */
+  permit: Permit;
 }
 
 // The slice of the unstable built-in API used here, typed locally so this
@@ -379,6 +397,8 @@ function builtinListen(): ListenBuiltin | undefined {
  * @throws {Deno.errors.NotSupported} When `backend: "builtin"` is asked and
  * the runtime lacks it (no `--unstable-net`) or an option needs the FFI engine.
  * @throws {Deno.errors.NotCapable} When a permission is missing.
+ * @throws {Deno.errors.NotFound} When `multicastInterface` names no
+ * interface, before the socket is made.
  * @throws {Deno.errors.AddrInUse} When the address is taken (or the path exists).
  *
  * @example A Unix datagram server and an unnamed client that gets a reply
@@ -491,10 +511,6 @@ function checkBackend(backend: unknown): DatagramBackend | undefined {
   );
 }
 
-function checkBufferSize(what: string, value: unknown): number | undefined {
-  return checkOptionalInteger(what, value, 1, 0x7fffffff);
-}
-
 /**
  * Picks the backend. `lacking` names what the options ask that the built-in
  * cannot give, first reason first; `preferFfi` picks the FFI engine whenever
@@ -537,8 +553,7 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   const multicastInterface = o.multicastInterface === undefined
     ? undefined
     : checkInterface("listenDatagram: multicastInterface", o.multicastInterface);
-  const receiveBufferSize = checkBufferSize("receiveBufferSize", o.receiveBufferSize);
-  const sendBufferSize = checkBufferSize("sendBufferSize", o.sendBufferSize);
+  const bufferSizes = checkBufferSizes("listenDatagram", o);
   const busyPoll = checkBusyPoll("listenDatagram", o.busyPoll);
   const reusePort = checkBoolean("listenDatagram: reusePort", o.reusePort);
   const v6Only = checkBoolean("listenDatagram: v6Only", o.v6Only);
@@ -558,8 +573,8 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   if (!broadcast) lacking.push("broadcast: false (it always allows broadcast)");
   if (ttl !== undefined) lacking.push("multicastTtl");
   if (multicastInterface !== undefined) lacking.push("multicastInterface");
-  if (receiveBufferSize !== undefined) lacking.push("receiveBufferSize");
-  if (sendBufferSize !== undefined) lacking.push("sendBufferSize");
+  if (bufferSizes.receive !== undefined) lacking.push("receiveBufferSize");
+  if (bufferSizes.send !== undefined) lacking.push("sendBufferSize");
   if (busyPoll) lacking.push("busyPoll");
   if (/%[^0-9]/.test(hostname)) lacking.push("an IPv6 zone given by interface name");
   const backend = chooseBackend(asked, lacking);
@@ -591,6 +606,9 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   }
 
   const address = encodeInet(hostname, port, interfaceIndex);
+  const multicastIndex = multicastInterface === undefined
+    ? undefined
+    : resolveInterface(multicastInterface, `listenDatagram ${label}`);
   const sock = FdSocket.open<NetAddr>(family, "datagram", 0, {
     label,
     decode: (name, length) => decodeInet(name, length, "udp"),
@@ -604,12 +622,11 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
     sock.setOption("broadcast", broadcast);
     setMulticastLoop(sock, family, loopback);
     if (ttl !== undefined) setMulticastTtl(sock, family, ttl);
-    if (multicastInterface !== undefined) {
-      const index = resolveInterface(multicastInterface, `listenDatagram ${label}`);
-      if (family === "ipv4") sock.setOption("multicastInterface", index);
-      else sock.setOption("ipv6MulticastInterface", index);
+    if (multicastIndex !== undefined) {
+      if (family === "ipv4") sock.setOption("multicastInterface", multicastIndex);
+      else sock.setOption("ipv6MulticastInterface", multicastIndex);
     }
-    setBufferSizes(sock, receiveBufferSize, sendBufferSize);
+    applyBufferSizes(sock, bufferSizes);
     if (busyPoll !== undefined) sock.setBusyPoll(busyPoll);
     sock.bind(address, label);
     const local = sock.localAddress((name, length) => decodeInet(name, length, "udp"));
@@ -625,8 +642,7 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
   const asked = checkBackend(o.backend);
   const path = o.path;
   const address = encodeUnix(path, true, "listenDatagram");
-  const receiveBufferSize = checkBufferSize("receiveBufferSize", o.receiveBufferSize);
-  const sendBufferSize = checkBufferSize("sendBufferSize", o.sendBufferSize);
+  const bufferSizes = checkBufferSizes("listenDatagram", o);
   const busyPoll = checkBusyPoll("listenDatagram", o.busyPoll);
   const passCredentials = checkBoolean("listenDatagram: passCredentials", o.passCredentials);
   const lacking: string[] = [];
@@ -636,8 +652,8 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
   if (path.startsWith("\0") && /[^\x00-\x7f]/.test(path)) {
     lacking.push("an abstract name with characters above U+007F");
   }
-  if (receiveBufferSize !== undefined) lacking.push("receiveBufferSize");
-  if (sendBufferSize !== undefined) lacking.push("sendBufferSize");
+  if (bufferSizes.receive !== undefined) lacking.push("receiveBufferSize");
+  if (bufferSizes.send !== undefined) lacking.push("sendBufferSize");
   if (busyPoll) lacking.push("busyPoll");
   if (passCredentials) lacking.push("passCredentials");
   // Deno's built-in Unix datagram socket refuses a send while a receive is
@@ -673,7 +689,7 @@ function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
     );
     try {
       if (passCredentials) sock.setOption("passCredentials", true);
-      setBufferSizes(sock, receiveBufferSize, sendBufferSize);
+      applyBufferSizes(sock, bufferSizes);
       if (busyPoll !== undefined) sock.setBusyPoll(busyPoll);
       sock.bind(address, label);
       const local = path === ""
@@ -755,13 +771,9 @@ function checkInterface(what: string, value: unknown): string | number {
   throw new TypeError(`${what} must be an interface name or index, got ${JSON.stringify(value)}`);
 }
 
+/** The interface's index; 0 stays 0, the kernel's choice. */
 function resolveInterface(value: string | number, what: string): number {
-  if (typeof value === "number") return value;
-  const index = interfaceIndex(value);
-  if (index === 0) {
-    throw new TypeError(`${what}: no network interface is called ${JSON.stringify(value)}`);
-  }
-  return index;
+  return value === 0 ? 0 : requireInterface(value, what);
 }
 
 function setMulticastLoop(sock: FdSocket<NetAddr>, family: "ipv4" | "ipv6", on: boolean): void {
@@ -772,15 +784,6 @@ function setMulticastLoop(sock: FdSocket<NetAddr>, family: "ipv4" | "ipv6", on: 
 function setMulticastTtl(sock: FdSocket<NetAddr>, family: "ipv4" | "ipv6", ttl: number): void {
   if (family === "ipv4") sock.setOption("multicastTtl", ttl);
   else sock.setOption("ipv6MulticastHops", ttl);
-}
-
-function setBufferSizes(
-  sock: FdSocket<NetAddr> | FdSocket<UnixAddr>,
-  receive: number | undefined,
-  send: number | undefined,
-): void {
-  if (receive !== undefined) sock.setBufferSize("receive", receive);
-  if (send !== undefined) sock.setBufferSize("send", send);
 }
 
 /** Converts an address from Deno's built-in to this package's shape; `null` for no name. */
@@ -836,9 +839,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   readonly #transport: Transport;
   readonly #family: "ipv4" | "ipv6" | null;
   readonly #owned: OwnedSocketFile | null;
-  readonly #destinations = new Map<string, Destination<A>>();
-  #lastTo: A | undefined;
-  #lastDestination: Destination<A> | undefined;
+  readonly #destinations: DestinationCache<Destination<A>>;
   #peer: Destination<A> | null = null;
   #closed = false;
 
@@ -877,8 +878,13 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
         sockaddr: null,
         label: describeAddress(peer),
         limit: "path" in peer ? Infinity : UDP_LIMIT[family ?? "ipv4"],
+        permit: this.#permitFor(peer),
       };
     }
+    this.#destinations = new DestinationCache<Destination<A>>({
+      key: (to) => this.#key(to as A),
+      make: (to) => this.#makeDestination(to as A),
+    }, DESTINATION_CACHE_SIZE);
   }
 
   /** Which implementation serves this socket: `"builtin"` or `"ffi"`. */
@@ -959,9 +965,11 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * is omitted. Waits while the receiver's queue is full (Unix) or the send
    * buffer is; never sends part of a record.
    *
-   * On the FFI backend the first send to each destination checks
-   * `--allow-net` (or the Unix path permissions) for it; Deno's built-in
-   * checks every send itself.
+   * Each send needs `--allow-net` (or the Unix path permissions) for its
+   * destination, the connected peer's when `to` is omitted; Deno's built-in
+   * checks every send itself, and the FFI backend checks a destination on
+   * its first send and again after any `Deno.permissions.revoke`, so on both
+   * a revoked permission takes effect on the next send.
    *
    * @param data The record, 0 bytes or more. A UDP record may be at most
    * 65,507 bytes to an IPv4 address and 65,527 to an IPv6 one.
@@ -974,7 +982,9 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * @throws {TypeError} For a buffer that is not a fixed, unshared Uint8Array,
    * a destination or options of the wrong shape, or `fds` on a UDP socket.
    * @throws {Deno.errors.NotSupported} For `fds` on the built-in backend.
-   * @throws {Deno.errors.NotConnected} When `to` is omitted and the socket is not connected.
+   * @throws {Deno.errors.NotConnected} When `to` is omitted and the socket is
+   * not connected: the answer every socket type gives a send with no destination.
+   * @throws {Deno.errors.NotCapable} Without the permission for the destination.
    * @throws {Deno.errors.BadResource} When the socket is or gets closed, or
    * a descriptor in `fds` is not open.
    * @throws {Deno.errors.ConnectionRefused} (Unix) When the peer of a
@@ -1160,6 +1170,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * @returns The number of bytes sent.
    * @throws {Deno.errors.NotConnected} When the socket is not connected:
    * call {@linkcode DatagramSocket.connect} first, or use `send(data, to)`.
+   * @throws {Deno.errors.NotCapable} When the permission for the peer was revoked.
    * @throws {RangeError} When a UDP record is over the limit.
    *
    * @example Write to the connected peer
@@ -1224,8 +1235,10 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    *
    * @param group An IPv4 (`224.0.0.0/4`) or IPv6 (`ff00::/8`) group of this socket's family.
    * @param options The interface to join on; by default the kernel's choice.
-   * @throws {TypeError} When `group` is not a multicast address of this
-   * socket's family, or no interface has the given name.
+   * @throws {TypeError} When `group` is not a multicast address of this socket's family.
+   * @throws {Deno.errors.NotFound} When no interface has the given name or
+   * index (or, on the built-in backend, the named one has no IPv4 address),
+   * before any system call.
    * @throws {Deno.errors.NotSupported} On a Unix socket, or for an interface
    * form the built-in backend cannot take (see {@linkcode MulticastOptions}).
    *
@@ -1298,23 +1311,31 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * sends. The built-in backend can set it only for IPv4, and only once the
    * socket has joined a group; open with `multicastTtl` or `backend: "ffi"` otherwise.
    *
+   * Synchronous, as every setter that is one `setsockopt` is, on the FFI
+   * backend; the built-in backend can only set it through Deno's async
+   * membership call and returns its promise. `await` works on both, and bad
+   * input throws at once on both.
+   *
    * @param ttl 0 to 255.
+   * @returns Nothing on the FFI backend; on the built-in one, a promise that
+   * settles once it is set.
    * @throws {RangeError} For a TTL out of range.
-   * @throws {Deno.errors.NotSupported} On a Unix socket, or where the built-in backend cannot.
+   * @throws {Deno.errors.NotSupported} On a Unix socket, or where the built-in
+   * backend cannot (there as a rejection).
    *
    * @example Let multicast cross one router
    * ```ts
    * import { listenDatagram } from "@bsd/sockets/datagram";
    *
    * using sock = listenDatagram({ hostname: "127.0.0.1", port: 0, backend: "ffi" });
-   * await sock.setMulticastTtl(2);
+   * sock.setMulticastTtl(2); // `await` it on the built-in backend
    * ```
    */
-  async setMulticastTtl(ttl: number): Promise<void> {
+  setMulticastTtl(ttl: number): void | Promise<void> {
     const family = this.#udpFamily("setMulticastTtl");
     checkInteger("multicast TTL", ttl, 0, 255);
     if (this.#closed) throw closedError("setMulticastTtl", this.#label);
-    if (this.#builtin) return await this.#builtin.setTtl(ttl, family);
+    if (this.#builtin) return this.#builtin.setTtl(ttl, family);
     setMulticastTtl(this.#fd as FdSocket<NetAddr>, family, ttl);
   }
 
@@ -1323,24 +1344,31 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * this host. The built-in backend can change it only once the socket has
    * joined a group; open with `multicastLoopback` otherwise.
    *
+   * Synchronous on the FFI backend and a promise on the built-in one, as
+   * {@linkcode DatagramSocket.setMulticastTtl} is.
+   *
    * @param on `true` to loop multicast back (the default), `false` not to.
-   * @throws {Deno.errors.NotSupported} On a Unix socket, or where the built-in backend cannot.
+   * @returns Nothing on the FFI backend; on the built-in one, a promise that
+   * settles once it is set.
+   * @throws {TypeError} When `on` is not a boolean.
+   * @throws {Deno.errors.NotSupported} On a Unix socket, or where the built-in
+   * backend cannot (there as a rejection).
    *
    * @example Do not hear your own multicast
    * ```ts
    * import { listenDatagram } from "@bsd/sockets/datagram";
    *
    * using sock = listenDatagram({ hostname: "127.0.0.1", port: 0, backend: "ffi" });
-   * await sock.setMulticastLoopback(false);
+   * sock.setMulticastLoopback(false);
    * ```
    */
-  async setMulticastLoopback(on: boolean): Promise<void> {
+  setMulticastLoopback(on: boolean): void | Promise<void> {
     const family = this.#udpFamily("setMulticastLoopback");
     if (typeof on !== "boolean") {
       throw new TypeError(`setMulticastLoopback: on must be a boolean, got ${typeof on}`);
     }
     if (this.#closed) throw closedError("setMulticastLoopback", this.#label);
-    if (this.#builtin) return await this.#builtin.setLoopback(on);
+    if (this.#builtin) return this.#builtin.setLoopback(on);
     setMulticastLoop(this.#fd as FdSocket<NetAddr>, family, on);
   }
 
@@ -1450,6 +1478,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       if (this.#closed) throw closedError(call, this.#label);
       throw this.#notConnected(call);
     }
+    requirePermit(this.#peer.permit);
     return this.#peer;
   }
 
@@ -1468,9 +1497,8 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     );
   }
 
-  /** Checks `to` once per destination: shape, encoding and, on FFI, permission. */
+  /** Checks `to`: shape and encoding once per destination, permission as the policy asks. */
   #destination(to: A, call: string): Destination<A> {
-    if (to === this.#lastTo && this.#lastDestination) return this.#lastDestination;
     if (typeof to !== "object" || to === null) {
       throw new TypeError(
         `${call} ${this.#label}: the destination must be an address object, got ${
@@ -1478,23 +1506,31 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
         }`,
       );
     }
-    // The key is only looked up for well-typed fields, so a port of "80"
-    // cannot reach the entry checked for 80.
+    this.#call = call;
+    return this.#destinations.resolve(to);
+  }
+
+  /** The call whose destination is being checked, for the messages of #makeDestination. */
+  #call = "send";
+
+  // Only well-typed fields make a key, so a port of "80" cannot reach the
+  // entry checked for 80.
+  #key(to: A): string {
     const { hostname, port, path } = to as Partial<NetAddr & UnixAddr>;
-    const key = this.#transport === "udp"
+    return this.#transport === "udp"
       ? (typeof hostname === "string" && typeof port === "number" ? `${hostname}\n${port}` : "")
       : (typeof path === "string" ? path : "");
-    let destination = key === "" ? undefined : this.#destinations.get(key);
-    if (destination === undefined) {
-      destination = this.#transport === "udp"
-        ? this.#udpDestination(to as NetAddr, call) as Destination<A>
-        : this.#unixDestination(to as UnixAddr, call) as Destination<A>;
-      if (this.#destinations.size >= DESTINATION_CACHE_SIZE) this.#destinations.clear();
-      this.#destinations.set(key, destination);
-    }
-    this.#lastTo = to;
-    this.#lastDestination = destination;
-    return destination;
+  }
+
+  #makeDestination(to: A): Destination<A> {
+    return (this.#transport === "udp"
+      ? this.#udpDestination(to as NetAddr, this.#call)
+      : this.#unixDestination(to as UnixAddr, this.#call)) as Destination<A>;
+  }
+
+  /** Deno's built-in checks every send itself; on FFI this class checks as it would. */
+  #permitFor(to: A): Permit {
+    return this.#fd === null ? NO_CHECK : peerPermit(to as NetAddr | UnixAddr);
   }
 
   #udpDestination(to: NetAddr, call: string): Destination<NetAddr> {
@@ -1513,8 +1549,13 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     const ffi = this.#fd !== null;
     const sockaddr = encodeInet(to.hostname, port, ffi ? interfaceIndex : undefined);
     const addr = decodeInet(sockaddr, sockaddr.length, "udp");
-    if (ffi) requireNet(to.hostname, port);
-    return { addr, sockaddr, label: describeAddress(addr), limit: UDP_LIMIT[family] };
+    return {
+      addr,
+      sockaddr,
+      label: describeAddress(addr),
+      limit: UDP_LIMIT[family],
+      permit: this.#permitFor({ transport: "udp", hostname: to.hostname, port } as A),
+    };
   }
 
   #unixDestination(to: UnixAddr, call: string): Destination<UnixAddr> {
@@ -1532,9 +1573,14 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     // Checked (and on FFI encoded) once.
     const sockaddr = this.#fd ? encodeUnix(to.path, false, call) : null;
     if (sockaddr === null) checkUnixPath(to.path, false, call);
-    if (this.#fd) requireUnix(to.path);
     const addr: UnixAddr = { transport: "unixgram", path: to.path };
-    return { addr, sockaddr, label: describeAddress(addr), limit: Infinity };
+    return {
+      addr,
+      sockaddr,
+      label: describeAddress(addr),
+      limit: Infinity,
+      permit: this.#permitFor(addr as A),
+    };
   }
 }
 
@@ -1739,11 +1785,6 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     if (this.#waiters.length > 0) this.#pump();
   }
 
-  /**
-   * Keeps one receive in flight while someone waits, and no longer: reading
-   * ahead doubled the round trip of a request and its reply (measured, UDP),
-   * and Deno's Unix datagram socket refuses a send while a receive is pending.
-   */
   /** A record from the shared buffer, copied out before the next receive may reuse it. */
   #message(view: Uint8Array, from: A | null): Message<A> {
     return {
@@ -1753,6 +1794,12 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     };
   }
 
+  /**
+   * Keeps one receive in flight while someone waits, and no longer: reading
+   * ahead would add a receive's turn to the round trip of every request and
+   * its reply, and Deno's Unix datagram socket refuses a send while a
+   * receive is pending.
+   */
   async #pump(): Promise<void> {
     if (this.#pumping) return;
     this.#pumping = true;
@@ -1786,7 +1833,10 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
     }
   }
 
-  /** Sends one record; a `signal` can stop it only before it starts, as Deno's send cannot be called off. */
+  /**
+   * Sends one record; a `signal` can stop it only before it starts, as Deno's send cannot be called
+   * off.
+   */
   send(data: Uint8Array, to: Destination<A>, signal?: AbortSignal): Promise<number> {
     const label = to.label;
     if (this.#closed) return Promise.reject(closedError("send", label));
@@ -1903,9 +1953,13 @@ function builtinInterfaceV4(iface: string | number | undefined, what: string): s
         `give the name or use backend: "ffi"`,
     );
   }
-  const found = Deno.networkInterfaces().find((i) => i.name === iface && i.family === "IPv4");
+  const named = Deno.networkInterfaces().filter((i) => i.name === iface);
+  if (named.length === 0) throw noSuchInterface(what, iface);
+  const found = named.find((i) => i.family === "IPv4");
   if (!found) {
-    throw new TypeError(`${what}: no network interface called ${JSON.stringify(iface)} has IPv4`);
+    throw new Deno.errors.NotFound(
+      `${what}: network interface ${JSON.stringify(iface)} has no IPv4 address`,
+    );
   }
   return found.address;
 }

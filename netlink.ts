@@ -47,7 +47,8 @@ import { checkBuffer } from "./ffi/buffers.ts";
 import { ERRNO, NETLINK_PROTOCOL_NUMBERS } from "./ffi/constants.ts";
 import { closedError, describeAddress, errnoError } from "./ffi/errors.ts";
 import { checkInteger, decodeNetlink, encodeNetlink } from "./ffi/sockaddr.ts";
-import { checkInterfaceName, interfaceIndex } from "./ffi/interfaces.ts";
+import { applyBufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
+import { checkInterfaceName, requireInterface } from "./ffi/interfaces.ts";
 import { FdSocket } from "./ffi/socket.ts";
 import type { Message, ReceiveOptions } from "./types.ts";
 import type {
@@ -108,6 +109,13 @@ export interface NetlinkOptions {
   protocol: NetlinkProtocol | number;
   /** Multicast groups to join at bind time, one bit each. Default 0. */
   groups?: number;
+  /**
+   * The receive buffer in bytes (`SO_RCVBUF`; past `net.core.rmem_max` only
+   * as root): room for a burst of events before the kernel drops them.
+   */
+  receiveBufferSize?: number;
+  /** The send buffer in bytes (`SO_SNDBUF`; past `net.core.wmem_max` only as root). */
+  sendBufferSize?: number;
 }
 
 /**
@@ -279,9 +287,11 @@ export function openNetlink(options: NetlinkOptions): NetlinkSocket {
   checkObject("openNetlink: options", options);
   const { number, name } = protocolNumber(options.protocol);
   const groups = checkOptionalInteger("openNetlink: groups", options.groups, 0, 0xffffffff) ?? 0;
+  const sizes = checkBufferSizes("openNetlink", options);
   const label = describeAddress(`netlink/${name}`);
   const sock = FdSocket.open<NetlinkAddr>("netlink", "raw", number, { label, decode: decodeAddr });
   try {
+    applyBufferSizes(sock, sizes);
     sock.setOption("netlinkExtendedAck", true);
     sock.setOption("netlinkCapAck", true);
     sock.bind(encodeNetlink(0, groups));
@@ -406,7 +416,8 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
    * @returns The record and its sender, or `null`.
    * @throws {TypeError} For options of the wrong shape.
    * @throws {RangeError} For a `maxSize` out of range.
-   * @throws {SocketError} `ENOBUFS` when notifications were lost because the receive queue was full.
+   * @throws {SocketError} `ENOBUFS` when notifications were lost because the receive queue was
+   * full.
    *
    * @example Receive with a deadline
    * ```ts ignore
@@ -707,9 +718,9 @@ export async function listRoutes(options: ListRoutesOptions = {}): Promise<Route
  * @param up `true` for up, `false` for down.
  * @throws {TypeError} For a name that cannot name an interface, or `up` not a boolean.
  * @throws {RangeError} For an index outside 1 to 2^31-1 or a name over 15 bytes.
- * @throws {Deno.errors.NotFound} When no interface has that name.
+ * @throws {Deno.errors.NotFound} When no interface has that name or index,
+ * naming it, before the netlink socket is opened.
  * @throws {Deno.errors.PermissionDenied} Without `CAP_NET_ADMIN`.
- * @throws {SocketError} `ENODEV` when no interface has that index.
  *
  * @example Take a link down and bring it back
  * ```ts ignore
@@ -721,15 +732,10 @@ export async function listRoutes(options: ListRoutesOptions = {}): Promise<Route
  */
 export async function setLinkUp(link: string | number, up: boolean): Promise<void> {
   if (typeof up !== "boolean") throw new TypeError("setLinkUp: up must be a boolean");
-  let ifindex: number;
-  if (typeof link === "number") ifindex = checkInteger("setLinkUp: link", link, 1, 0x7fffffff);
-  else {
-    const name = checkInterfaceName(link, "setLinkUp: link");
-    ifindex = interfaceIndex(name);
-    if (ifindex === 0) {
-      throw new Deno.errors.NotFound(`setLinkUp ${JSON.stringify(name)}: no such interface`);
-    }
-  }
+  const checked = typeof link === "number"
+    ? checkInteger("setLinkUp: link", link, 1, 0x7fffffff)
+    : checkInterfaceName(link, "setLinkUp: link");
+  const ifindex = requireInterface(checked, "setLinkUp");
   using sock = openNetlink({ protocol: "route" });
   await sock.request(setLinkRequest(ifindex, up));
 }

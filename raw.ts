@@ -6,11 +6,11 @@
  *
  * | socket | a record is |
  * | --- | --- |
- * | `openRaw({ family: "ipv4" })` | the IPv4 header, then the payload (decode it with `@bsd/sockets/icmp`) |
+ * | `openRaw({ family: "ipv4" })` | the IPv4 header, then the payload (see `@bsd/sockets/icmp`) |
  * | `openRaw({ family: "ipv6" })` | the payload only: IPv6 raw sockets never see the IP header |
  * | `openRaw({ unprivileged: true })` | the ICMP message only, IPv4 or IPv6 |
  * | `openPacket({ interface })` | the whole frame, Ethernet header first |
- * | `openPacket({ interface, cooked: true })` | the network-layer packet; `from.protocol` says which |
+ * | `openPacket({ interface, cooked: true })` | the network-layer packet (`from.protocol`) |
  *
  * A raw socket sees every packet of its protocol the host receives, including
  * the requests the kernel answers itself and, on loopback, the packets it
@@ -55,9 +55,22 @@ import { checkBuffer } from "./ffi/buffers.ts";
 import { ETHER_TYPE_NUMBERS, IP_PROTOCOL_NUMBERS } from "./ffi/constants.ts";
 import { describeAddress } from "./ffi/errors.ts";
 import { encodeFilter } from "./ffi/filter.ts";
-import { checkInterfaceName, interfaceIndex, interfaceName } from "./ffi/interfaces.ts";
+import {
+  checkInterfaceName,
+  interfaceIndex,
+  interfaceName,
+  requireInterface,
+} from "./ffi/interfaces.ts";
 import { ringBlocks, useReceiveRing } from "./ffi/packet_ring.ts";
-import { requireAnyNet, requireNet } from "./ffi/permissions.ts";
+import {
+  type Permit,
+  permit,
+  requireAnyNet,
+  requireNet,
+  requirePermit,
+} from "./ffi/permissions.ts";
+import { type CheckedDestination, DestinationCache } from "./_internal/destinations.ts";
+import { applyBufferSizes, type BufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
 import {
   checkInteger,
   decodeInet,
@@ -131,12 +144,16 @@ export interface RawOptions {
   /**
    * Microseconds a receive that finds no record keeps trying before it
    * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
-   * Deno's pool threads (about 10–50 µs a wake-up on the benchmarks' 2-vCPU VM); a spinning
-   * one takes a reply that lands within the budget at once, but holds the JS
+   * Deno's pool threads, a hand-off that costs more than the reply itself on
+   * loopback; a spinning one takes a reply that lands within the budget at once, but holds the JS
    * thread (no timers, no other I/O) for up to this long per receive. It
    * yields its CPU between tries, so a peer on the same CPU still runs.
    */
   busyPoll?: number;
+  /** The receive buffer in bytes (`SO_RCVBUF`; past `net.core.rmem_max` only as root). */
+  receiveBufferSize?: number;
+  /** The send buffer in bytes (`SO_SNDBUF`; past `net.core.wmem_max` only as root). */
+  sendBufferSize?: number;
 }
 
 /**
@@ -172,9 +189,7 @@ export interface RawOptions {
 export function openRaw(options: RawOptions): RawSocket {
   const o = checkRawOptions(options);
   const label = describeAddress(`${o.family}/${o.name}`);
-  if (o.interface !== undefined && interfaceIndex(o.interface) === 0) {
-    throw noSuchInterface("openRaw", o.interface);
-  }
+  if (o.interface !== undefined) requireInterface(o.interface, "openRaw");
   let sock: FdSocket<IpAddr>;
   try {
     sock = FdSocket.open<IpAddr>(o.family, o.unprivileged ? "datagram" : "raw", o.protocol, {
@@ -189,6 +204,7 @@ export function openRaw(options: RawOptions): RawSocket {
     if (o.headerIncluded) sock.setOption("ipHeaderIncluded", true);
     if (o.receiveInfo) enableReceiveInfo(sock, o.family, o.receiveInfo);
     if (o.busyPoll !== undefined) sock.setBusyPoll(o.busyPoll);
+    applyBufferSizes(sock, o.bufferSizes);
     // Binding a ping socket to port 0 makes the kernel pick its echo
     // identifier now, so echoId is known before the first request.
     if (o.unprivileged) sock.bind(encodeInet(o.family === "ipv4" ? "0.0.0.0" : "::", 0));
@@ -208,6 +224,7 @@ interface CheckedRawOptions {
   interface?: string;
   unprivileged: boolean;
   busyPoll?: number;
+  bufferSizes: BufferSizes;
 }
 
 function checkRawOptions(options: RawOptions): CheckedRawOptions {
@@ -263,6 +280,7 @@ function checkRawOptions(options: RawOptions): CheckedRawOptions {
     unprivileged,
     busyPoll: checkBusyPoll("openRaw", options.busyPoll),
     receiveInfo: checkReceiveInfo("openRaw: receiveInfo", options.receiveInfo),
+    bufferSizes: checkBufferSizes("openRaw", options),
   };
   if (options.interface !== undefined) {
     checked.interface = checkInterfaceName(options.interface, "openRaw: interface");
@@ -281,28 +299,18 @@ function explainDenied(err: unknown, hint: string): unknown {
   return err;
 }
 
-function noSuchInterface(call: string, name: string): Error {
-  return new Deno.errors.NotFound(`${call} ${JSON.stringify(name)}: no such network interface`);
-}
-
 /** A destination host, checked and encoded. */
-interface Destination {
+interface Destination extends CheckedDestination {
   hostname: string;
   addr: Uint8Array;
   label: string;
 }
 
-/**
- * The sockaddr and the quoted label for a destination host, checked. `last`
- * is the previous destination: the same host again skips the parsing, never
- * the permission check (a revoked permission shows at once).
- */
-function destination(
-  to: unknown,
-  call: string,
-  family: "ipv4" | "ipv6",
-  last?: Destination,
-): Destination {
+/** Destinations remembered per socket, each encoded once. */
+const DESTINATION_CACHE_SIZE = 256;
+
+/** Throws `TypeError` unless `to` is shaped as an `IpAddr`. */
+function checkIpAddr(to: unknown, call: string): asserts to is IpAddr {
   if (typeof to !== "object" || to === null || typeof (to as IpAddr).hostname !== "string") {
     throw new TypeError(
       `${call}: destination must be an IpAddr ({ transport: "ip", hostname }), got ${
@@ -310,16 +318,17 @@ function destination(
       }`,
     );
   }
-  const { transport, hostname } = to as IpAddr;
+  const { transport } = to as IpAddr;
   if (transport !== undefined && transport !== "ip") {
     throw new TypeError(
       `${call}: destination transport must be "ip", got ${JSON.stringify(transport)}`,
     );
   }
-  if (last?.hostname === hostname) {
-    requireNet(hostname);
-    return last;
-  }
+}
+
+/** The sockaddr, the quoted label and the net permission for a destination host. */
+function destination(to: IpAddr, call: string, family: "ipv4" | "ipv6"): Destination {
+  const { hostname } = to;
   if (ipFamily(hostname) !== family) {
     throw new TypeError(
       `${call} ${describeAddress(hostname)}: the destination is ${
@@ -327,12 +336,22 @@ function destination(
       }, this socket is ${family === "ipv4" ? "IPv4" : "IPv6"}`,
     );
   }
-  requireNet(hostname);
   return {
     addr: encodeInet(hostname, 0, interfaceIndex),
     label: describeAddress(hostname),
     hostname,
+    permit: hostPermit(hostname),
   };
+}
+
+function hostPermit(hostname: string): Permit {
+  return permit(() => requireNet(hostname));
+}
+
+function notConnected(call: string, label: string, how: string): Error {
+  return new Deno.errors.NotConnected(
+    `${call} ${label}: socket is not connected; ${how}`,
+  );
 }
 
 // Set by the class's static block: only this module can make a RawSocket.
@@ -366,7 +385,8 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
   #local: IpAddr;
   #remote: IpAddr | null;
   #echoId: number | null;
-  #lastDestination: Destination | undefined;
+  #peerPermit: Permit | null;
+  readonly #destinations: DestinationCache<Destination>;
 
   private constructor(
     sock: FdSocket<IpAddr>,
@@ -387,6 +407,11 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
     this.#local = sock.localAddress(decodeIp);
     this.#echoId = ping ? this.#boundPort() : null;
     this.#remote = remote;
+    this.#peerPermit = remote === null ? null : hostPermit(remote.hostname);
+    this.#destinations = new DestinationCache<Destination>({
+      key: (to) => (to as IpAddr).hostname,
+      make: (to) => destination(to as IpAddr, "send", family),
+    }, DESTINATION_CACHE_SIZE);
   }
 
   static {
@@ -444,16 +469,19 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
    * host. On IPv4 with `headerIncluded`, `data` starts with the IPv4 header.
    * Waits for room in the send queue; never sends in part.
    *
-   * Requires `--allow-net` for the destination host.
+   * Requires `--allow-net` for the destination host (the connected one when
+   * `to` is omitted). Each host is checked on its first send and again after
+   * any `Deno.permissions.revoke`, so a revoked permission takes effect on
+   * the next send.
    *
    * @param data The packet: for ICMP, the ICMP message with its header.
    * @param to The destination host; omit on a connected socket.
    * @returns The number of bytes sent.
    * @throws {TypeError} For a buffer or destination of the wrong shape or family.
    * @throws {Deno.errors.NotCapable} Without net access to the destination.
+   * @throws {Deno.errors.NotConnected} When `to` is omitted and the socket is not connected.
    * @throws {Deno.errors.BadResource} Once the socket is closed.
-   * @throws {SocketError} `EMSGSIZE` for a packet too large, `EDESTADDRREQ`
-   * with no destination on an unconnected socket.
+   * @throws {SocketError} `EMSGSIZE` for a packet too large.
    *
    * @example Send an echo request
    * ```ts ignore
@@ -461,21 +489,27 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
    * import { encodeEcho } from "@bsd/sockets/icmp";
    *
    * using sock = openRaw({ family: "ipv4", protocol: "icmp" });
-   * await sock.send(encodeEcho({ id: 1, sequence: 1 }), { transport: "ip", hostname: "127.0.0.1" });
+   * const request = encodeEcho({ id: 1, sequence: 1 });
+   * await sock.send(request, { transport: "ip", hostname: "127.0.0.1" });
    * ```
    */
   send(data: Uint8Array, to?: IpAddr): Promise<number> {
     try {
       if (to === undefined) {
         checkBuffer(data, `send ${this.#sock.label}`);
+        if (this.#sock.closed) return this.#sock.send(data, null);
+        if (this.#peerPermit === null) {
+          throw notConnected(
+            "send",
+            this.#sock.label,
+            "call connect(to) first, or give send(data, to)",
+          );
+        }
+        requirePermit(this.#peerPermit);
         return this.#sock.send(data, null);
       }
-      const dest = this.#lastDestination = destination(
-        to,
-        "send",
-        this.#family,
-        this.#lastDestination,
-      );
+      checkIpAddr(to, "send");
+      const dest = this.#destinations.resolve(to);
       checkBuffer(data, `send ${dest.label}`);
       return this.#sock.send(data, dest.addr, { label: dest.label });
     } catch (err) {
@@ -504,10 +538,13 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
    * ```
    */
   async connect(to: IpAddr): Promise<void> {
+    checkIpAddr(to, "connect");
     const dest = destination(to, "connect", this.#family);
+    requirePermit(dest.permit);
     await this.#sock.connect(dest.addr, dest.label);
     this.#sock.label = dest.label;
     this.#remote = { transport: "ip", hostname: dest.hostname };
+    this.#peerPermit = dest.permit;
     this.#local = this.#sock.localAddress(decodeIp);
   }
 
@@ -517,7 +554,7 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
    * @param p The packet.
    * @returns The number of bytes sent.
    * @throws {TypeError} For a buffer of the wrong kind.
-   * @throws {SocketError} `EDESTADDRREQ` when not connected.
+   * @throws {Deno.errors.NotConnected} When the socket is not connected.
    */
   write(p: Uint8Array): Promise<number> {
     return this.send(p);
@@ -645,12 +682,20 @@ export interface PacketOptions {
    * burst longer than this is dropped and counted (see
    * {@linkcode LinkSocket.statistics}).
    */
+  receiveBufferSize?: number;
+  /**
+   * The old name of {@linkcode PacketOptions.receiveBufferSize}, still taken.
+   *
+   * @deprecated Use `receiveBufferSize`, the name every socket type takes.
+   */
   bufferSize?: number;
+  /** The send buffer in bytes (`SO_SNDBUF`; past `net.core.wmem_max` only as root). */
+  sendBufferSize?: number;
   /**
    * Microseconds a receive that finds no record keeps trying before it
    * waits, 0 to 10,000; default 0. A waiting receive is woken through one of
-   * Deno's pool threads (about 10–50 µs a wake-up on the benchmarks' 2-vCPU VM); a spinning
-   * one takes a reply that lands within the budget at once, but holds the JS
+   * Deno's pool threads, a hand-off that costs more than the reply itself on
+   * loopback; a spinning one takes a reply that lands within the budget at once, but holds the JS
    * thread (no timers, no other I/O) for up to this long per receive. It
    * yields its CPU between tries, so a peer on the same CPU still runs.
    * Frames from the ring come in batches anyway; this suits `immediate`.
@@ -711,12 +756,18 @@ export function openPacket(options: PacketOptions): LinkSocket {
     filter = encodeFilter(options.filter);
   }
   const immediate = checkBoolean("openPacket: immediate", options.immediate) ?? false;
-  const bufferSize = checkOptionalInteger("openPacket: bufferSize", options.bufferSize, 1, 2 ** 40);
+  const sizes = checkBufferSizes("openPacket", options);
+  const oldSize = checkOptionalInteger("openPacket: bufferSize", options.bufferSize, 1, 2 ** 40);
+  if (oldSize !== undefined && sizes.receive !== undefined) {
+    throw new TypeError(
+      "openPacket: give receiveBufferSize only; bufferSize is its deprecated old name",
+    );
+  }
+  const receiveSize = sizes.receive ?? oldSize;
   const busyPoll = checkBusyPoll("openPacket", options.busyPoll);
   const label = describeAddress(name);
   requireAnyNet(`every host, for a packet socket on ${label}`);
-  const ifindex = interfaceIndex(name);
-  if (ifindex === 0) throw noSuchInterface("openPacket", name);
+  const ifindex = requireInterface(name, "openPacket");
 
   const decode = linkDecoder(ifindex, name);
   let sock: FdSocket<LinkAddr>;
@@ -728,8 +779,9 @@ export function openPacket(options: PacketOptions): LinkSocket {
   }
   try {
     if (filter) sock.setOption("attachFilter", filter);
-    if (!immediate) useReceiveRing(sock, ringBlocks(bufferSize));
-    else if (bufferSize !== undefined) sock.setBufferSize("receive", bufferSize);
+    if (!immediate) useReceiveRing(sock, ringBlocks(receiveSize));
+    else if (receiveSize !== undefined) sock.setBufferSize("receive", receiveSize);
+    if (sizes.send !== undefined) sock.setBufferSize("send", sizes.send);
     if (busyPoll !== undefined) sock.setBusyPoll(busyPoll);
     sock.bind(encodeLink({ ifindex, protocol }));
     return adoptLink(sock, sock.localAddress(decode), cooked);
@@ -807,6 +859,7 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
   readonly #sock: FdSocket<LinkAddr>;
   readonly #local: LinkAddr;
   readonly #cooked: boolean;
+  readonly #permit: Permit;
 
   private constructor(sock: FdSocket<LinkAddr>, local: LinkAddr, cooked: boolean) {
     super();
@@ -819,6 +872,9 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
       shape: { family: "packet", kind: cooked ? "datagram" : "raw" },
       label: () => sock.label,
     });
+    this.#permit = permit(() =>
+      requireAnyNet(`every host, for a packet socket on ${describeAddress(local.interface)}`)
+    );
   }
 
   static {
@@ -852,11 +908,18 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
    * (default: the bound one), `protocol` and `address` are used; a cooked
    * socket needs them to build the link-layer header. Never sends in part.
    *
+   * Needs unscoped `--allow-net`, checked again after any
+   * `Deno.permissions.revoke`, so a revoked permission takes effect on the next send.
+   *
    * @param data The frame, link-layer header first unless cooked.
    * @param to Where to send: needed on cooked sockets.
    * @returns The number of bytes sent.
-   * @throws {TypeError} For a buffer or address of the wrong shape, or a cooked send without `to`.
+   * @throws {TypeError} For a buffer or address of the wrong shape.
+   * @throws {Deno.errors.NotConnected} On a cooked socket when `to` is omitted:
+   * a cooked socket has no destination of its own.
+   * @throws {Deno.errors.NotCapable} Once unscoped net access is revoked.
    * @throws {RangeError} For an address field out of range.
+   * @throws {Deno.errors.NotFound} When `to.ifindex` names no interface.
    * @throws {Deno.errors.BadResource} Once the socket is closed.
    * @throws {SocketError} `EMSGSIZE` for a frame over the interface's MTU.
    *
@@ -873,12 +936,15 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
     try {
       checkBuffer(data, `send ${this.#sock.label}`);
       if (to === undefined) {
-        if (this.#cooked) {
-          throw new TypeError(
-            `send ${this.#sock.label}: a cooked packet socket needs a destination ` +
-              "(to.address and to.protocol) to build the link-layer header",
+        if (this.#cooked && !this.#sock.closed) {
+          throw notConnected(
+            "send",
+            this.#sock.label,
+            "a cooked packet socket needs a destination (to.address and to.protocol) " +
+              "to build the link-layer header",
           );
         }
+        requirePermit(this.#permit);
         return this.#sock.send(data, null);
       }
       if (typeof to !== "object" || to === null) {
@@ -891,6 +957,12 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
         protocol: to.protocol ?? this.#local.protocol,
         address: to.address,
       });
+      // Another interface than the bound one is looked up first, so that
+      // one that does not exist gets the answer every type gives.
+      if (to.ifindex !== undefined && to.ifindex !== this.#local.ifindex) {
+        requireInterface(to.ifindex, "send");
+      }
+      requirePermit(this.#permit);
       return this.#sock.send(data, addr);
     } catch (err) {
       return Promise.reject(err);
@@ -902,7 +974,7 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
    *
    * @param p The frame.
    * @returns The number of bytes sent.
-   * @throws {TypeError} On a cooked socket, which needs `send(p, to)`.
+   * @throws {Deno.errors.NotConnected} On a cooked socket, which needs `send(p, to)`.
    */
   write(p: Uint8Array): Promise<number> {
     return this.send(p);

@@ -43,7 +43,8 @@ import {
 import { checkFds, checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { describeAddress } from "./ffi/errors.ts";
-import { requireUnix } from "./ffi/permissions.ts";
+import { applyBufferSizes, type BufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
+import { peerPermit, type Permit, requirePermit, requireUnix } from "./ffi/permissions.ts";
 import { decodeUnix, encodeUnix } from "./ffi/sockaddr.ts";
 import { closeFds as closeEngineFds, FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
@@ -149,12 +150,17 @@ export interface SeqpacketSocketOptions {
    */
   sendBufferSize?: number;
   /**
+   * The receive buffer size in bytes (`SO_RCVBUF`; past
+   * `net.core.rmem_max` only with `CAP_NET_ADMIN`, `SO_RCVBUFFORCE`).
+   */
+  receiveBufferSize?: number;
+  /**
    * Microseconds a receive that finds no record keeps trying before it
    * waits (Linux's `SO_BUSY_POLL` idea, done here on the JS thread), from 0
    * to 10,000; default 0. A waiting receive is woken through one of Deno's
-   * thread-pool threads, which cost about 10–50 µs a wake-up on the
-   * benchmarks' 2-vCPU VM; spinning answers a reply that comes within the budget as soon
-   * as it lands. The price: while it spins (at most this long per receive)
+   * thread-pool threads, a hand-off that costs more than the reply itself
+   * on loopback; spinning answers a reply that comes within the budget as
+   * soon as it lands. The price: while it spins (at most this long per receive)
    * the JS thread runs nothing else, no timers and no other I/O. Between
    * tries it yields its CPU, so a peer on the same CPU still runs. For
    * request-reply traffic where latency matters more than CPU time; a few
@@ -180,7 +186,10 @@ export interface ListenSeqpacketOptions extends SeqpacketSocketOptions {
    * (U+0000–U+00FF), further `"\0"` bytes allowed. Not `""`.
    */
   path: string;
-  /** How many connections may wait for `accept()`; default 4096 (the kernel caps it at `net.core.somaxconn`). */
+  /**
+   * How many connections may wait for `accept()`; default 4096 (the kernel caps it at
+   * `net.core.somaxconn`).
+   */
   backlog?: number;
 }
 
@@ -239,13 +248,13 @@ function engineOptions(label: string): FdSocketOptions<UnixAddr> {
 
 /** The checked {@linkcode SeqpacketSocketOptions}. */
 interface Tuning {
-  sendBufferSize?: number;
+  bufferSizes: BufferSizes;
   busyPoll?: number;
 }
 
 function checkTuning(call: string, options: SeqpacketSocketOptions): Tuning {
   return {
-    sendBufferSize: checkSize(call, "sendBufferSize", options.sendBufferSize, MAX_BUFFER_SIZE),
+    bufferSizes: checkBufferSizes(call, options),
     busyPoll: checkBusyPoll(call, options.busyPoll),
   };
 }
@@ -253,7 +262,7 @@ function checkTuning(call: string, options: SeqpacketSocketOptions): Tuning {
 /** Applies what a connection's options ask for; `passCredentials` as well unless inherited. */
 function prepare(socket: FdSocket<UnixAddr>, tuning: Tuning, passCredentials = true): void {
   if (passCredentials) socket.setOption("passCredentials", true);
-  if (tuning.sendBufferSize !== undefined) socket.setBufferSize("send", tuning.sendBufferSize);
+  applyBufferSizes(socket, tuning.bufferSizes);
   if (tuning.busyPoll !== undefined) socket.setBusyPoll(tuning.busyPoll);
 }
 
@@ -268,8 +277,6 @@ function checkPath(call: string, path: unknown): Uint8Array {
 function checkSize(call: string, what: string, value: unknown, max: number): number | undefined {
   return checkOptionalInteger(`${call}: ${what}`, value, 1, max);
 }
-
-const MAX_BUFFER_SIZE = 0x7fffffff;
 
 /** Builds a connection around an engine socket; only this module can. */
 let adopt: (socket: FdSocket<UnixAddr>, local: UnixAddr, remote: UnixAddr) => SeqpacketConn;
@@ -309,6 +316,7 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
   readonly #remoteAddr: UnixAddr;
   readonly #sendWhat: string;
   readonly #readWhat: string;
+  readonly #permit: Permit;
 
   private constructor(socket: FdSocket<UnixAddr>, local: UnixAddr, remote: UnixAddr) {
     super();
@@ -321,6 +329,7 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
     });
     this.#localAddr = local;
     this.#remoteAddr = remote;
+    this.#permit = peerPermit(remote);
     const label = socket.label;
     this.#sendWhat = label === "" ? "send" : `send ${label}`;
     this.#readWhat = label === "" ? "read" : `read ${label}`;
@@ -384,6 +393,9 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
    * @throws {Deno.errors.BadResource} When this socket is or gets closed, or
    * a descriptor in `fds` is not open.
    * @throws {Deno.errors.BrokenPipe} When the peer has closed.
+   * @throws {Deno.errors.NotCapable} When a permission for the peer's path
+   * (as {@linkcode connectSeqpacket} asks) was revoked since the connection
+   * was made: a revocation takes effect on the next send.
    * @throws {SocketError} With code `"EMSGSIZE"` for a record over the limit.
    *
    * @example Pass standard output to the other end
@@ -410,6 +422,7 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
           signal: checkSignal(this.#sendWhat, options.signal),
         };
       }
+      requirePermit(this.#permit);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -424,6 +437,7 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
    * @returns `p.length`.
    * @throws {Deno.errors.BadResource} When this socket is or gets closed.
    * @throws {Deno.errors.BrokenPipe} When the peer has closed.
+   * @throws {Deno.errors.NotCapable} When a permission for the peer's path was revoked.
    *
    * @example Use it as a Writer
    * ```ts
@@ -1153,7 +1167,9 @@ registerAdopter({
     );
     try {
       socket.setOption("passCredentials", true);
-      return remote === null ? listen(socket, local, {}, null) : adopt(socket, local, remote);
+      return remote === null
+        ? listen(socket, local, { bufferSizes: {} }, null)
+        : adopt(socket, local, remote);
     } catch (err) {
       socket.close();
       throw err;

@@ -64,6 +64,8 @@ import { checkInteger, checkPort, checkUnixPath, ipFamily } from "./ffi/sockaddr
 import type { Shape } from "./ffi/options.ts";
 import type { BpfProgram } from "./bpf.ts";
 import { FdSocket } from "./ffi/socket.ts";
+import { type BufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
+import { NO_CHECK, peerPermit, type Permit, requirePermit } from "./ffi/permissions.ts";
 import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
 import {
   acceptedFfi,
@@ -74,6 +76,7 @@ import {
   readableFrom,
   requireStream,
   type StreamAddr,
+  targetPermit,
   writableTo,
 } from "./_internal/stream_ffi.ts";
 import {
@@ -131,6 +134,14 @@ export interface TcpStreamOptions {
    * family as `hostname`, port 0 (the default) for any. Picks the FFI backend.
    */
   localAddr?: { hostname?: string; port?: number };
+  /**
+   * The receive buffer in bytes (`SO_RCVBUF`; past `net.core.rmem_max` only
+   * as root), 1 to 2^31-1. FFI backend: the built-in one cannot set it. A
+   * listener's connections inherit it.
+   */
+  receiveBufferSize?: number;
+  /** The send buffer in bytes (`SO_SNDBUF`), as `receiveBufferSize`. FFI backend. */
+  sendBufferSize?: number;
 }
 
 /**
@@ -159,6 +170,14 @@ export interface UnixStreamOptions {
   backend?: StreamBackend;
   /** `listenStream`, FFI backend: as {@linkcode TcpStreamOptions.backlog}. */
   backlog?: number;
+  /**
+   * The receive buffer in bytes (`SO_RCVBUF`; past `net.core.rmem_max` only
+   * as root), 1 to 2^31-1. FFI backend: the built-in one cannot set it. A
+   * listener's connections inherit it.
+   */
+  receiveBufferSize?: number;
+  /** The send buffer in bytes (`SO_SNDBUF`), as `receiveBufferSize`. FFI backend. */
+  sendBufferSize?: number;
 }
 
 /**
@@ -335,6 +354,8 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   #closed = false;
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
+  /** The permission the connection was made with, checked again after a revocation. */
+  readonly #permit: Permit;
 
   /**
    * Wraps a connected `Deno.Conn` (TCP or Unix). Normally you get a
@@ -365,6 +386,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     this.#readWhat = `read ${this.#label}`;
     this.#writeWhat = `write ${this.#label}`;
     if (this.#socket) this.#socket.label = this.#label;
+    this.#permit = permits.get(conn) ?? NO_CHECK;
   }
 
   /** Which engine serves this connection (see {@linkcode StreamBackend}). */
@@ -529,10 +551,16 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * Writes all of `p`. Unlike `Deno.Conn.write`, it never stops part way: it
    * resolves once every byte has been handed to the kernel.
    *
+   * The connection keeps the permission it was made with (the address it
+   * connected to, or for an accepted one the listener's), checked again
+   * after any `Deno.permissions.revoke`: a revoked permission takes effect
+   * on the next write or send, on both backends, as on every socket type.
+   *
    * @param p The bytes: a `Uint8Array` over a fixed-length, non-shared
    * `ArrayBuffer`.
    * @returns `p.length`.
    * @throws {TypeError} For a buffer that is not such a `Uint8Array`.
+   * @throws {Deno.errors.NotCapable} When that permission was revoked.
    * @throws {Deno.errors.BrokenPipe} After `closeWrite()` or when the peer has gone.
    * @throws {Deno.errors.ConnectionReset} When the peer reset the connection.
    * @throws {Deno.errors.BadResource} When this connection is closed.
@@ -549,6 +577,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   write(p: Uint8Array): Promise<number> {
     try {
       checkBuffer(p, this.#writeWhat);
+      if (!this.#closed) requirePermit(this.#permit);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -758,6 +787,8 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * or descriptors with no data to carry them.
    * @throws {Deno.errors.NotSupported} For descriptors on the built-in
    * backend (it needs `backend: "ffi"`) or over TCP.
+   * @throws {Deno.errors.NotCapable} When the connection's permission was
+   * revoked (see {@linkcode StreamConn.write}).
    * @throws {Deno.errors.BadResource} When this connection is closed, or a
    * descriptor is not open.
    *
@@ -785,6 +816,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
           `${this.#writeWhat}: descriptors need at least 1 byte of data to go with`,
         );
       }
+      if (!this.#closed) requirePermit(this.#permit);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -897,10 +929,18 @@ class FfiConn {
   ) {}
 }
 
+// A connection keeps the permission it was made with (the address connected
+// to, or the listener's for an accepted one), so a revocation reaches its next
+// write. Keyed by what the constructor is given, since its parameter is public.
+const permits = new WeakMap<object, Permit>();
+
 function ffiConn<A extends NetAddr | UnixAddr>(
   c: { socket: FdSocket<StreamAddr>; local: StreamAddr; remote: StreamAddr },
+  permit: Permit = NO_CHECK,
 ): StreamConn<A> {
-  return new StreamConn<A>(new FfiConn(c.socket, c.local, c.remote) as unknown as Deno.Conn);
+  const conn = new FfiConn(c.socket, c.local, c.remote);
+  permits.set(conn, permit);
+  return new StreamConn<A>(conn as unknown as Deno.Conn);
 }
 
 type Settled<A extends NetAddr | UnixAddr> =
@@ -965,6 +1005,8 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   // the moment), and the file itself, remembered by its absolute name.
   #path: string | null = null;
   #owned: OwnedSocketFile | null = null;
+  /** What listening here asked, which each accepted connection keeps asking. */
+  #permit: Permit = NO_CHECK;
 
   /**
    * Wraps a listening `Deno.Listener` (TCP or Unix). Normally you get a
@@ -982,6 +1024,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       this.#addr = listener.addr as A;
       this.#label = describeAddress(this.#addr);
       this.#owned = listener.file;
+      this.#permit = peerPermit(this.#addr);
       return;
     }
     this.#listener = listener;
@@ -993,6 +1036,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       // Already gone (null): whatever appears there later is not ours.
       this.#owned = ownSocketFile(this.#path);
     }
+    this.#permit = peerPermit(this.#addr);
   }
 
   /** The address this listener is bound to (with the real port when `port: 0` was asked). */
@@ -1135,7 +1179,10 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#socket) {
       const socket = this.#socket;
-      return socket.accept((fd) => ffiConn<A>(acceptedFfi(fd, this.#addr, socket.label)), signal);
+      return socket.accept(
+        (fd) => ffiConn<A>(acceptedFfi(fd, this.#addr, socket.label), this.#permit),
+        signal,
+      );
     }
     const ready = this.#ready.shift();
     if (ready) return ready.ok ? Promise.resolve(ready.conn) : Promise.reject(ready.error);
@@ -1164,6 +1211,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     this.#inflight = this.#listener!.accept().then(
       (conn) => {
         this.#inflight = null;
+        permits.set(conn, this.#permit);
         this.#deliver({ ok: true, conn: new StreamConn<A>(conn) });
       },
       (err) => {
@@ -1532,7 +1580,7 @@ export async function connectStream(options: ConnectStreamOptions): Promise<Stre
   const signal = checkSignal("connect", options.signal);
   signal?.throwIfAborted();
   if (target.backend === "ffi") {
-    const conn = ffiConn(await connectFfi(target, signal));
+    const conn = ffiConn(await connectFfi(target, signal), targetPermit(target));
     // A Unix connect completes at once; an abort since then still wins.
     if (signal?.aborted) {
       conn.close();
@@ -1546,6 +1594,7 @@ export async function connectStream(options: ConnectStreamOptions): Promise<Stre
     const conn = target.path === undefined
       ? await Deno.connect({ hostname: target.hostname, port: target.port, signal })
       : await abandonable(Deno.connect({ transport: "unix", path: target.path }), signal);
+    permits.set(conn, targetPermit(target));
     return new StreamConn(conn);
   } catch (err) {
     if (signal?.aborted && err === signal.reason) throw err;
@@ -1573,7 +1622,7 @@ type Target =
     path: string;
     label: string;
   })
-  & { backend: StreamBackend }
+  & { backend: StreamBackend; sizes: BufferSizes }
   & OpenTuning;
 
 function checkTarget(options: unknown, call: string, defaultHost: string): Target {
@@ -1585,6 +1634,8 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
     port?: unknown;
     path?: unknown;
     backend?: unknown;
+    receiveBufferSize?: unknown;
+    sendBufferSize?: unknown;
   } & Record<keyof OpenTuning, unknown>;
   const tuning = checkTuning(o, call);
   const wantsFfi = Object.keys(tuning).length > 0;
@@ -1597,6 +1648,14 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
   if (backend === "builtin" && wantsFfi) {
     throw new Deno.errors.NotSupported(
       `${call}: ${Object.keys(tuning).join(", ")} need backend: "ffi"`,
+    );
+  }
+  const sizes = checkBufferSizes(call, o);
+  if (backend === "builtin" && (sizes.receive !== undefined || sizes.send !== undefined)) {
+    throw new Deno.errors.NotSupported(
+      `${call}: the built-in backend cannot set ${
+        sizes.receive !== undefined ? "receiveBufferSize" : "sendBufferSize"
+      }; use backend: "ffi"`,
     );
   }
   if (o.path !== undefined) {
@@ -1615,7 +1674,7 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
     if (tuning.reusePort !== undefined || tuning.localAddr !== undefined) {
       throw new TypeError(`${call} ${label}: reusePort and localAddr apply to TCP only`);
     }
-    return { path, label, backend, ...tuning };
+    return { path, label, backend, sizes, ...tuning };
   }
   const port = checkPort(o.port, call);
   if (o.hostname !== undefined && typeof o.hostname !== "string") {
@@ -1628,6 +1687,7 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
     port,
     label: describeAddress({ hostname, port }),
     backend,
+    sizes,
     ...tuning,
   };
 }
@@ -1741,8 +1801,9 @@ function adoptStream(d: DescribedFd): StreamListener | StreamConn {
     );
   }
   // What connect would ask for the named end; an unnamed pair asks nothing more.
-  requireStream("path" in remote && remote.path === "" ? local : remote);
+  const named = "path" in remote && remote.path === "" ? local : remote;
+  requireStream(named);
   d.take();
   const socket = new FdSocket<StreamAddr>(d.fd, { label: "" });
-  return ffiConn({ socket, local, remote });
+  return ffiConn({ socket, local, remote }, peerPermit(named));
 }

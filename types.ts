@@ -185,7 +185,9 @@ export interface LinkAddr {
 export interface Message<A> {
   /** The record's bytes; may be empty, since a 0-byte record is not end of stream. */
   data: Uint8Array;
-  /** The sender's address; `null` when the sender is unnamed, and on a connected seqpacket socket. */
+  /**
+   * The sender's address; `null` when the sender is unnamed, and on a connected seqpacket socket.
+   */
   from: A | null;
   /** `true` when the record was longer than the buffer and was cut. */
   truncated: boolean;

@@ -3,7 +3,9 @@
 // the kinds of descriptor it owns, and fd.ts asks the first one that matches.
 // Private to the package.
 
-/** A descriptor as the kernel describes it (`SO_DOMAIN`, `SO_TYPE`, `SO_PROTOCOL`, `SO_ACCEPTCONN`). */
+/**
+ * A descriptor as the kernel describes it (`SO_DOMAIN`, `SO_TYPE`, `SO_PROTOCOL`, `SO_ACCEPTCONN`).
+ */
 export interface DescribedFd {
   /** The descriptor, open and not owned by any live socket of this module. */
   readonly fd: number;

@@ -157,7 +157,10 @@ export interface Address {
   deprecated?: boolean;
   /** Set when no prefix route was added for it. */
   noprefixroute?: boolean;
-  /** Other flags, set like the rest: `optimistic`, `home`, `mngtmpaddr`, `autojoin`, `stable-privacy`. */
+  /**
+   * Other flags, set like the rest: `optimistic`, `home`, `mngtmpaddr`, `autojoin`,
+   * `stable-privacy`.
+   */
   [flag: string]: string | number | boolean | undefined;
 }
 

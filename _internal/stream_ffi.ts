@@ -3,10 +3,11 @@
 // Private to the package; stream.ts wraps what this returns in its classes.
 
 import type { NetAddr, UnixAddr } from "../types.ts";
-import { requireNet, requireUnix } from "../ffi/permissions.ts";
+import { peerPermit, type Permit, requireNet, requireUnix } from "../ffi/permissions.ts";
 import { decodeInet, decodeUnix, encodeInet, encodeUnix, ipFamily } from "../ffi/sockaddr.ts";
 import { FdSocket } from "../ffi/socket.ts";
 import { describeAddress } from "../ffi/errors.ts";
+import { applyBufferSizes, type BufferSizes } from "./buffer_sizes.ts";
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "../_socket_file.ts";
 
 /** The FFI backend's open-time options, checked (only those given are present). */
@@ -18,10 +19,11 @@ export interface OpenTuning {
 
 /** Where a stream socket listens or connects, checked. */
 export type StreamTarget =
-  & ({ path: undefined; hostname: string; port: number; label: string } | {
-    path: string;
-    label: string;
-  })
+  & (
+    | { path: undefined; hostname: string; port: number; label: string }
+    | { path: string; label: string }
+  )
+  & { sizes?: BufferSizes }
   & OpenTuning;
 
 /** A stream socket's address in this package's shape. */
@@ -59,6 +61,13 @@ export function requireStream(addr: StreamAddr): void {
   else requireNet(addr.hostname, addr.port);
 }
 
+/** The permit of what connecting to `target` asks, for the connection to keep. */
+export function targetPermit(target: StreamTarget): Permit {
+  return target.path !== undefined
+    ? peerPermit({ path: target.path })
+    : peerPermit({ hostname: target.hostname, port: target.port });
+}
+
 function requireTarget(target: StreamTarget): void {
   if (target.path !== undefined) requireUnix(target.path);
   else requireNet(target.hostname, target.port);
@@ -81,6 +90,7 @@ export function listenFfi(target: StreamTarget): Listening {
     // As Deno.listen does: a restarted server may bind while old connections linger.
     if (target.path === undefined) socket.setOption("reuseAddress", true);
     if (target.reusePort) socket.setOption("reusePort", true);
+    if (target.sizes) applyBufferSizes(socket, target.sizes);
     socket.bind(address);
     if (target.path !== undefined) file = ownSocketFile(target.path);
     socket.listen(target.backlog);
@@ -114,6 +124,7 @@ export async function connectFfi(
   const socket = FdSocket.open<StreamAddr>(family, "stream", 0, { label: target.label });
   try {
     if (bindTo) socket.bind(bindTo.address, describeAddress(bindTo));
+    if (target.sizes) applyBufferSizes(socket, target.sizes);
     await socket.connect(address, target.label, signal);
     const unix = target.path !== undefined;
     const local = socket.localAddress(decoderFor(unix));

@@ -63,7 +63,10 @@ export interface Row {
   unit: string;
   /** Whether a lower or a higher value is better. */
   better: "lower" | "higher";
-  /** One value per contender ({@linkcode OURS}, {@linkcode BUILTIN}, {@linkcode C}, …); `null` = not measured. */
+  /**
+   * One value per contender ({@linkcode OURS}, {@linkcode BUILTIN},
+   * {@linkcode C}, …); `null` = not measured.
+   */
   values: Record<string, number | null>;
   /** A short remark shown after the case, e.g. `"12 lost of 100000"`. */
   note?: string;
@@ -146,7 +149,8 @@ let building: Promise<string> | undefined;
  * name and renamed, so two processes building at once do not clash.
  *
  * @returns The output directory, with a trailing slash.
- * @throws {Error} If gcc is missing (saying how to install it) or a file does not compile (with gcc's output).
+ * @throws {Error} If gcc is missing (saying how to install it) or a file does not compile (with
+ * gcc's output).
  */
 export function buildC(): Promise<string> {
   building ??= build().finally(() => building = undefined);

@@ -71,7 +71,10 @@ interface Endpoint {
   readonly where: string;
   send(data: Uint8Array, to: unknown): Promise<number>;
   sendBatch(data: Uint8Array, to: unknown, count: number): Promise<number>;
-  /** The next datagram and its sender, or `null` once closed; `data` is valid until the next receive. */
+  /**
+   * The next datagram and its sender, or `null` once closed; `data` is valid until the next
+   * receive.
+   */
   receive(): Promise<{ data: Uint8Array; from: unknown } | null>;
   close(): void;
 }

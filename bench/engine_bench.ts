@@ -93,9 +93,9 @@ async function roundTrips(
 
 /**
  * Runs one benchmark role and prints its result line. Roles:
- * `client PATH N SIZE [BUSY_POLL_US]`, `server PATH [BUSY_POLL_US]`, `sink PATH N`, `flood PATH N SIZE`
- * (ours), `builtin-client`, `builtin-sink`, `builtin-flood` with the
- * same arguments (Deno's Unix datagram socket), and `floor-client`,
+ * `client PATH N SIZE [BUSY_POLL_US]`, `server PATH [BUSY_POLL_US]`,
+ * `sink PATH N`, `flood PATH N SIZE` (ours), `builtin-client`, `builtin-sink`,
+ * `builtin-flood` with the same arguments (Deno's Unix datagram socket), and `floor-client`,
  * `floor-sink`, `floor-flood` (bare FFI calls, see `bench/_ffi_floor.ts`).
  *
  * @param role The role name.

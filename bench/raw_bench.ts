@@ -63,7 +63,9 @@ const QUIET_MS = 300;
 const FLOOD_CPU = "1";
 const CAPTURE_CPU = "0";
 
-/** The flood peer: `count` datagrams of `size` bytes with Deno's built-in UDP, as fast as it sends. */
+/**
+ * The flood peer: `count` datagrams of `size` bytes with Deno's built-in UDP, as fast as it sends.
+ */
 async function flood([host, port, count, size]: string[]): Promise<void> {
   const sock = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 });
   const to: Deno.NetAddr = { transport: "udp", hostname: host, port: Number(port) };
@@ -114,7 +116,10 @@ interface FloodRun {
   seconds: number;
 }
 
-/** Floods from inside the namespace with Deno's built-in UDP; returns what it sent and how long it took. */
+/**
+ * Floods from inside the namespace with Deno's built-in UDP; returns what it sent and how long it
+ * took.
+ */
 async function denoFlood(ns: NetNs, target: string): Promise<FloodRun> {
   const argv = denoArgv(new URL(import.meta.url), [
     "flood",
@@ -163,7 +168,7 @@ async function captureOurs(
   const sock = openPacket({
     interface: net.veth.a.name,
     filter: compileFilter({ ipProtocol: "udp", dstPort: PORT }, { link: "ethernet" }),
-    bufferSize: BUFFER_SIZE,
+    receiveBufferSize: BUFFER_SIZE,
     immediate,
   });
   let captured = 0;
@@ -318,7 +323,10 @@ async function benchCapture(reps: number): Promise<void> {
   }
 }
 
-/** Our echo round trips to 127.0.0.1, µs, with a filter that passes only replies (the C one's ICMP_FILTER). */
+/**
+ * Our echo round trips to 127.0.0.1, µs, with a filter that passes only replies (the C one's
+ * ICMP_FILTER).
+ */
 async function oursIcmp(n: number, warmup: number): Promise<number[]> {
   using sock = openRaw({ family: "ipv4", protocol: "icmp" });
   sock.setFilter(compileFilter({ ipProtocol: "icmp", icmpType: 0 }, { link: "ip" }));

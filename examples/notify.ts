@@ -6,7 +6,8 @@
  *
  * ```sh
  * # the receiver: prints each notification and who sent it
- * deno run --allow-ffi --allow-read --allow-write --allow-net examples/notify.ts --listen /tmp/notify.sock
+ * deno run --allow-ffi --allow-read --allow-write --allow-net examples/notify.ts \
+ *   --listen /tmp/notify.sock
  * # the sender, from another shell
  * NOTIFY_SOCKET=/tmp/notify.sock deno run --allow-ffi --allow-env --allow-read --allow-write \
  *   --allow-net examples/notify.ts READY=1 STATUS="Serving"

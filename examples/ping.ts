@@ -4,7 +4,8 @@
  * summary `ping` prints.
  *
  * ```sh
- * deno run --allow-ffi --allow-net examples/ping.ts [-c COUNT] [-i MS] [-s BYTES] [-W MS] [--unprivileged] [HOST]
+ * deno run --allow-ffi --allow-net examples/ping.ts \
+ *   [-c COUNT] [-i MS] [-s BYTES] [-W MS] [--unprivileged] [HOST]
  * ```
  *
  * - `HOST`: an IPv4 or IPv6 address, default `127.0.0.1`.

@@ -6,10 +6,13 @@
  * merged into one read.
  *
  * ```sh
- * deno run --allow-ffi --allow-net --allow-read --allow-write examples/seqpacket_echo.ts server PATH [--count N]
- * deno run --allow-ffi --allow-net --allow-read --allow-write examples/seqpacket_echo.ts client PATH MESSAGE...
+ * deno run --allow-ffi --allow-net --allow-read --allow-write examples/seqpacket_echo.ts \
+ *   server PATH [--count N]
+ * deno run --allow-ffi --allow-net --allow-read --allow-write examples/seqpacket_echo.ts \
+ *   client PATH MESSAGE...
  * # both in one process, on a socket in a temporary directory, then exit
- * deno run --allow-ffi --allow-net --allow-read --allow-write examples/seqpacket_echo.ts [MESSAGE...]
+ * deno run --allow-ffi --allow-net --allow-read --allow-write examples/seqpacket_echo.ts \
+ *   [MESSAGE...]
  * ```
  *
  * The server names each client by the process id the kernel recorded when

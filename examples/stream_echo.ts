@@ -9,11 +9,14 @@
  * deno run --allow-net examples/stream_echo.ts server [--port P] [--count N]
  * deno run --allow-net examples/stream_echo.ts client [--port P] MESSAGE...
  * # a Unix socket
- * deno run --allow-net --allow-read --allow-write examples/stream_echo.ts server --unix /tmp/echo.sock
- * deno run --allow-net --allow-read --allow-write examples/stream_echo.ts client --unix /tmp/echo.sock hi
+ * deno run --allow-net --allow-read --allow-write examples/stream_echo.ts \
+ *   server --unix /tmp/echo.sock
+ * deno run --allow-net --allow-read --allow-write examples/stream_echo.ts \
+ *   client --unix /tmp/echo.sock hi
  * # both in one process, then exit: TCP on a free port, or a Unix socket
  * # (at PATH, or in a temporary directory without one)
- * deno run --allow-net --allow-read --allow-write examples/stream_echo.ts [--unix [PATH]] [MESSAGE...]
+ * deno run --allow-net --allow-read --allow-write examples/stream_echo.ts \
+ *   [--unix [PATH]] [MESSAGE...]
  * ```
  *
  * `--count N` makes the server stop after N connections. A stream keeps no

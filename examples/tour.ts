@@ -275,7 +275,9 @@ const seqpacketFd: RowProducer = {
   },
 };
 
-/** Opens an ICMP socket: raw with CAP_NET_RAW, a ping socket without; `null` if neither is allowed. */
+/**
+ * Opens an ICMP socket: raw with CAP_NET_RAW, a ping socket without; `null` if neither is allowed.
+ */
 function openIcmp(): RawSocket | null {
   try {
     return openRaw({ family: "ipv4", protocol: "icmp" });

@@ -3,8 +3,8 @@
 //
 // Linux x86_64 and aarch64 share every number below (the generic and the
 // x86_64 ABIs agree on sockets); the one layout that differs between them,
-// `struct epoll_event`, is described by EPOLL_EVENT_SIZE. Another platform is
-// added by giving it its own table and choosing it in `platformTable()`.
+// `struct epoll_event`, is described by EPOLL_EVENT_SIZE. Another platform
+// would need its own numbers here, chosen by `Deno.build`.
 
 /** Whether this machine stores integers little-endian (struct fields in host order). */
 export const HOST_LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;

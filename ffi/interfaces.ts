@@ -46,3 +46,24 @@ export function interfaceName(index: number): string | null {
   const end = nameBuffer.indexOf(0);
   return new TextDecoder().decode(nameBuffer.subarray(0, end < 0 ? IFNAMSIZ : end));
 }
+
+/** The error for an interface that does not exist, naming it: the one answer every type gives. */
+export function noSuchInterface(call: string, iface: string | number): Error {
+  const name = typeof iface === "string" ? JSON.stringify(iface) : `index ${iface}`;
+  return new Deno.errors.NotFound(`${call} ${name}: no such network interface`);
+}
+
+/**
+ * The index of the interface `iface` names (a name, or an index that exists).
+ *
+ * @param iface An interface name, checked by {@linkcode checkInterfaceName}, or an index.
+ * @param call The call, for the message.
+ * @throws {Deno.errors.NotFound} When no such interface exists.
+ */
+export function requireInterface(iface: string | number, call: string): number {
+  const index = typeof iface === "number"
+    ? (interfaceName(iface) === null ? 0 : iface)
+    : interfaceIndex(iface);
+  if (index === 0) throw noSuchInterface(call, iface);
+  return index;
+}

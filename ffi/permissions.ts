@@ -47,3 +47,68 @@ export function requireUnix(path: string): void {
 export function requireAnyNet(what: string): void {
   requirePermission({ name: "net" }, `net access to ${what}`, "--allow-net");
 }
+
+// A permission revoked while a socket is open takes effect on its next send,
+// as with Deno's own sockets. Querying per send would cost more than the send,
+// and Deno narrows a permission only through revoke and revokeSync, so both
+// are counted: a check stays valid while the count is unchanged. An async
+// revoke counts when called and again when done, so a send racing it checks
+// once more after it has landed.
+let revocations = 0;
+{
+  const permissions = Deno.permissions as unknown as {
+    revoke(desc: Deno.PermissionDescriptor): Promise<Deno.PermissionStatus>;
+    revokeSync?(desc: Deno.PermissionDescriptor): Deno.PermissionStatus;
+  };
+  const revoke = permissions.revoke;
+  permissions.revoke = function (desc) {
+    revocations++;
+    return revoke.call(this, desc).finally(() => revocations++);
+  };
+  const revokeSync = permissions.revokeSync;
+  if (typeof revokeSync === "function") {
+    permissions.revokeSync = function (desc) {
+      try {
+        return revokeSync.call(this, desc);
+      } finally {
+        revocations++;
+      }
+    };
+  }
+}
+
+/** A permission check a socket keeps, valid until the next revocation. */
+export interface Permit {
+  /** The revocation count it was checked at; -1 before the first check. */
+  checkedAt: number;
+  /** Runs the check: throws `NotCapable` when the permission is missing. */
+  check(): void;
+}
+
+/** A permit that needs no check (an unnamed peer, or a backend Deno checks itself). */
+export const NO_CHECK: Permit = { checkedAt: Infinity, check() {} };
+
+/** Makes a permit for `check`, checked on its first use. */
+export function permit(check: () => void): Permit {
+  return { checkedAt: -1, check };
+}
+
+/** Runs `p`'s check unless nothing was revoked since it last passed. */
+export function requirePermit(p: Permit): void {
+  if (p.checkedAt === revocations || p.checkedAt === Infinity) return;
+  p.check();
+  p.checkedAt = revocations;
+}
+
+/**
+ * The permit to send to a peer: Unix path permissions for a path (none for an
+ * unnamed peer), net access to `host:port` for an IP endpoint.
+ */
+export function peerPermit(peer: { path: string } | { hostname: string; port: number }): Permit {
+  if ("path" in peer) {
+    const path = peer.path;
+    return path === "" ? NO_CHECK : permit(() => requireUnix(path));
+  }
+  const { hostname, port } = peer;
+  return permit(() => requireNet(hostname, port));
+}

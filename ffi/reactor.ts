@@ -7,7 +7,7 @@
 // the try and the wait is missed. An event disarms the socket, and once
 // nothing waits it leaves the set. A socket nobody waits on is thus on no
 // epoll wait queue: the kernel skips the wake-up path for each record it
-// queues (about 0.1 µs a record), and the engine is never woken for records
+// queues, and the engine is never woken for records
 // a try-first call picks up.
 // `nonblocking: true` epoll_wait calls (the only ones) run on Deno's blocking
 // pool; each result wakes every ready socket it lists at once.
@@ -79,8 +79,8 @@ export class Reactor {
    * With ref/unref at hand, two waits stay in flight, unref'd while nothing
    * waits: when one returns, the other is already parked in the kernel, so
    * the next event does not wait for a pool thread to be handed new work
-   * (measured: a pinned Deno-to-Deno seqpacket round trip 32 µs instead of
-   * 39–43). Without it, one wait runs only while something waits, so an idle
+   * (a visible share of a loopback round trip). Without it, one wait runs
+   * only while something waits, so an idle
    * program can exit.
    */
   readonly #keep = this.#core !== undefined;

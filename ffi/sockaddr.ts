@@ -329,7 +329,9 @@ function newSockaddr(size: number, family: number): [Uint8Array, DataView] {
  * `resolveZone` (the engine passes `if_nametoindex`).
  *
  * @throws {TypeError} for a hostname that is not an IP address, a non-integer
- * port, or a zone that names no interface (or cannot be resolved here).
+ * port, or a zone name that cannot be resolved here.
+ * @throws {Deno.errors.NotFound} for a zone that names no interface, naming it:
+ * the answer every socket type gives an unknown interface.
  * @throws {RangeError} for a port outside 0–65535 or a numeric zone over 2^32-1.
  */
 export function encodeInet(
@@ -376,8 +378,8 @@ function zoneIndex(
   }
   const index = resolveZone(zone);
   if (!Number.isInteger(index) || index <= 0 || index > 0xffffffff) {
-    throw new TypeError(
-      `zone ${JSON.stringify(zone)} in ${JSON.stringify(hostname)} names no network interface`,
+    throw new Deno.errors.NotFound(
+      `zone ${JSON.stringify(zone)} in ${JSON.stringify(hostname)}: no such network interface`,
     );
   }
   return index;

@@ -850,7 +850,7 @@ export class FdSocket<A = unknown> {
    * Sets the microseconds a receive that finds nothing keeps trying on the JS thread
    * before it parks (0: it parks at once). Spinning spares the wake-up of a
    * parked receive, which passes through one of Deno's pool threads and
-   * costs about 10–50 µs on the benchmarks' VM, but holds the JS thread
+   * costs more than a loopback reply, but holds the JS thread
    * (timers and other I/O wait) for up to this long per receive.
    */
   setBusyPoll(microseconds: number): void {
@@ -860,8 +860,8 @@ export class FdSocket<A = unknown> {
   /**
    * `#take`, tried again until a record comes or the busy-poll budget is
    * spent. Between tries the thread yields its CPU, so a peer that shares it
-   * gets to run and answer (spinning without the yield made a pinned
-   * Deno-to-Deno round trip five times slower: 84 µs against 16.5).
+   * gets to run and answer (without the yield, a peer pinned to the same
+   * CPU waits for the spin to end before it can reply).
    */
   #takeSpinning(maxSize: number): Received<A> | null | Error | undefined {
     let r = this.#take(maxSize);
@@ -958,8 +958,7 @@ export class FdSocket<A = unknown> {
    * After single records it asks for two only now and then, and less often
    * each time the second slot comes back empty: a request-reply socket
    * reads one record per call, and an empty second slot costs the kernel
-   * another attempt (measured: 0.2 µs of an 11 µs pinned round trip when it
-   * came every other call).
+   * another attempt on every call that asks for it.
    */
   #nextBatch(asked: number, got: number): void {
     if (got === asked && asked > 1) {

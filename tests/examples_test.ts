@@ -96,7 +96,9 @@ Deno.test("examples/: every program is run by a test named after it", () => {
 // ---------------------------------------------------------------------------
 // tour.ts
 
-/** The permission flags of `deno task demo`, read from deno.json so the test runs what users run. */
+/**
+ * The permission flags of `deno task demo`, read from deno.json so the test runs what users run.
+ */
 function demoFlags(): string[] {
   const config = JSON.parse(
     Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),

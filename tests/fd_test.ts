@@ -64,7 +64,9 @@ async function fromPeer(...kinds: string[]): Promise<
 /** Descriptors a test adopted: their sockets close them. */
 const owned = new Set<number>();
 
-/** `flags:` of /proc/self/fdinfo/N (octal, O_NONBLOCK and O_CLOEXEC among them), read by a child. */
+/**
+ * `flags:` of /proc/self/fdinfo/N (octal, O_NONBLOCK and O_CLOEXEC among them), read by a child.
+ */
 function fdFlags(fd: number): string {
   const out = new Deno.Command("sh", {
     args: ["-c", `grep '^flags:' /proc/${Deno.pid}/fdinfo/${fd}`],
@@ -221,7 +223,9 @@ async function roundTrip(socket: Adopted): Promise<string> {
   return new TextDecoder().decode(m?.data);
 }
 
-/** A check that the socket's own address (a listener's `addr`, else `localAddr`) is `want(info)`. */
+/**
+ * A check that the socket's own address (a listener's `addr`, else `localAddr`) is `want(info)`.
+ */
 function localIs(want: (info: PeerInfo) => unknown) {
   return (s: Adopted, info: PeerInfo) =>
     assert.deepEqual("addr" in s ? s.addr : (s as { localAddr: unknown }).localAddr, want(info));

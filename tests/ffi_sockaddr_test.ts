@@ -42,7 +42,7 @@ function concat(...parts: ArrayLike<number>[]): Uint8Array {
 /** Asserts `fn` throws exactly `kind` with `needle` in its message. */
 function assertThrowsNaming(
   fn: () => unknown,
-  kind: typeof TypeError | typeof RangeError,
+  kind: typeof TypeError | typeof RangeError | typeof Deno.errors.NotFound,
   needle: string,
 ): void {
   assert.throws(fn, (e: unknown) => {
@@ -454,9 +454,13 @@ Deno.test("encodeInet() resolves a named zone with the resolver, and only with i
   assert.deepEqual(asked, ["lo"]);
   assert.equal(decodeInet(buf, 28, "udp").hostname, "fe80::1%1");
   assert.deepEqual(buf, encodeInet("fe80::1%1", 7));
-  assertThrowsNaming(() => encodeInet("fe80::1%eth9", 7, resolve), TypeError, '"eth9"');
+  assertThrowsNaming(() => encodeInet("fe80::1%eth9", 7, resolve), Deno.errors.NotFound, '"eth9"');
   assertThrowsNaming(() => encodeInet("fe80::1%lo", 7), TypeError, '"fe80::1%lo"');
-  assertThrowsNaming(() => encodeInet("fe80::1%lo", 7, () => -1), TypeError, '"lo"');
+  assertThrowsNaming(
+    () => encodeInet("fe80::1%lo", 7, () => -1),
+    Deno.errors.NotFound,
+    '"lo"',
+  );
   assertThrowsNaming(() => encodeInet("fe80::1%4294967296", 7), RangeError, "4294967296");
   // A numeric zone never asks the resolver.
   encodeInet("fe80::1%3", 7, resolve);
