@@ -49,7 +49,7 @@ export function pointerOf(b: Uint8Array): bigint {
 /**
  * Buffers the kernel reaches only through a pointer inside a struct (msghdr,
  * mmsghdr, sock_fprog). Nothing else may reference them once their address
- * is taken, and a GC before the call would free them (PERF-NOTES pitfall 3),
+ * is taken, and a GC before the call would free them,
  * so each is pinned here from creation until the call that reads it returns.
  */
 const pinned = new Set<Uint8Array>();
