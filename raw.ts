@@ -423,6 +423,11 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
     return this.#sock.localAddress((name, length) => decodeInet(name, length, "udp").port);
   }
 
+  /** Which engine serves this socket: always `"ffi"` (raw and packet sockets have no built-in). */
+  get backend(): "ffi" {
+    return "ffi";
+  }
+
   /**
    * The socket's descriptor, `null` after `close()`. The socket keeps owning
    * it: pass it on, never close it yourself.
@@ -879,6 +884,11 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
 
   static {
     adoptLink = (sock, local, cooked) => new LinkSocket(sock, local, cooked);
+  }
+
+  /** Which engine serves this socket: always `"ffi"` (raw and packet sockets have no built-in). */
+  get backend(): "ffi" {
+    return "ffi";
   }
 
   /**

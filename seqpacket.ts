@@ -339,6 +339,11 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
     adopt = (socket, local, remote) => new SeqpacketConn(socket, local, remote);
   }
 
+  /** Which engine serves this socket: always `"ffi"` (seqpacket has no built-in). */
+  get backend(): "ffi" {
+    return "ffi";
+  }
+
   /**
    * The connection's descriptor, `null` after `close()`. The connection keeps
    * owning it: pass it on (`send(data, { fds: [conn.fd] })`), never close it yourself.
@@ -731,6 +736,11 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
 
   static {
     listen = (socket, addr, tuning, file) => new SeqpacketListener(socket, addr, tuning, file);
+  }
+
+  /** Which engine serves this socket: always `"ffi"` (seqpacket has no built-in). */
+  get backend(): "ffi" {
+    return "ffi";
   }
 
   /**

@@ -8,7 +8,8 @@ import { SocketError } from "../errors.ts";
 import { listenSeqpacket, type SeqpacketConn, seqpacketPair } from "../seqpacket.ts";
 import { StreamConn, type StreamListener } from "../stream.ts";
 import type { DatagramSocket } from "../datagram.ts";
-import { NetlinkSocket } from "../netlink.ts";
+import { NetlinkSocket, openNetlink } from "../netlink.ts";
+import { openPacket, openRaw } from "../raw.ts";
 import { closeFds } from "../ffi/socket.ts";
 import { deadline, fdTable, isOpenFd, killOnDispose, needs, tempDir } from "./_helpers.ts";
 
@@ -315,3 +316,26 @@ Deno.test(
     }
   },
 );
+
+Deno.test('backend is "ffi" on every class that has no built-in engine, as fromFd\'s callers read it', () => {
+  using dir = tempDir("bsd-backend-");
+  const [a, b] = seqpacketPair();
+  const listener = listenSeqpacket({ path: `${dir.path}/s.sock` });
+  const netlink = openNetlink({ protocol: "route" });
+  try {
+    for (const s of [a, b, listener, netlink]) assert.equal(s.backend, "ffi");
+  } finally {
+    for (const s of [a, b, listener, netlink]) s.close();
+  }
+});
+
+Deno.test({
+  name: 'backend is "ffi" on raw and packet sockets',
+  ...needs("CAP_NET_RAW"),
+  fn() {
+    using raw = openRaw({ family: "ipv4", protocol: "icmp" });
+    using link = openPacket({ interface: "lo" });
+    assert.equal(raw.backend, "ffi");
+    assert.equal(link.backend, "ffi");
+  },
+});
