@@ -49,7 +49,8 @@ const LOCALHOST_V4 = "127.0.0.1";
  */
 export function checkInteger(what: string, value: unknown, min: number, max: number): number {
   if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new TypeError(`${what} must be an integer, got ${String(value)}`);
+    const shown = typeof value === "string" ? JSON.stringify(value) : String(value);
+    throw new TypeError(`${what} must be an integer, got ${shown}`);
   }
   if (value < min || value > max) {
     throw new RangeError(`${what} must be between ${min} and ${max}, got ${value}`);

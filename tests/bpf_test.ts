@@ -528,7 +528,7 @@ Deno.test("validateFilter() refuses fields outside u16/u8/u8/u32 and wrong shape
     [[{ ...RET0, jf: -1 }], RangeError, /jf/],
     [[{ ...RET0, k: 2 ** 32 }], RangeError, /k must be between 0 and 4294967295/],
     [[{ ...RET0, k: 0.5 }], TypeError, /k must be an integer, got 0.5/],
-    [[{ ...RET0, k: "0" }], TypeError, /k must be an integer, got 0/],
+    [[{ ...RET0, k: "0" }], TypeError, /k must be an integer, got "0"/],
     [[{ code: 6, jt: 0, jf: 0 }], TypeError, /k must be an integer, got undefined/],
     [[RET0, null], TypeError, /BPF instruction 1 must be an object, got null/],
     [[7], TypeError, /must be an object, got number/],

@@ -300,7 +300,7 @@ Deno.test("busyPoll outside 0-10,000 or not an integer is refused before any soc
   }
   assert.throws(
     () => seqpacketPair({ busyPoll: "50" as unknown as number }),
-    /busyPoll \(microseconds\) must be an integer, got 50/,
+    /busyPoll \(microseconds\) must be an integer, got "50"/,
   );
   assert.equal(openSocketCount(), before);
   assert.throws(() => Deno.lstatSync(path), Deno.errors.NotFound);
