@@ -87,6 +87,7 @@ import {
 import { closedError, errnoError } from "./errors.ts";
 import { encodeFprog } from "./filter.ts";
 import { errno, libc } from "./libc.ts";
+import { ReactorReader } from "./reactor_reader.ts";
 import { theReactor } from "./reactor.ts";
 
 /** Address families, by the names the modules above use. */
@@ -473,6 +474,8 @@ interface Held {
   releaseSource?: () => void;
   /** Whether the descriptor is in the engine's epoll set (only while something waits). */
   registered: boolean;
+  /** The stream reader on the runtime's reactor, once one was opened. */
+  reader?: ReactorReader | null;
 }
 
 function release(held: Held): void {
@@ -480,6 +483,7 @@ function release(held: Held): void {
   const reactor = theReactor();
   if (held.registered) reactor.unwatch(held.fd);
   reactor.idle(held.token);
+  held.reader?.close();
   for (const r of held.inbox) closeFds(r.fds);
   held.inbox.length = 0;
   ownedFds.delete(held.fd);
@@ -499,6 +503,20 @@ export function closeFds(fds: number[] | undefined): void {
 }
 
 // ---------------------------------------------------------------------------
+
+/** A stream read parked on the runtime's reactor. */
+interface ReactorRead {
+  p: Uint8Array;
+  resolve(n: number | null): void;
+  reject(err: Error): void;
+  cleanup?: () => void;
+}
+
+/**
+ * The most a reactor read asks for: a larger `p` gets what one read(2)
+ * returns anyway, and the reader's buffer stays this size at most.
+ */
+const REACTOR_READ_MAX = 1 << 16;
 
 interface Waiter {
   /** Tries the call: true once settled, false on EAGAIN. */
@@ -1356,12 +1374,14 @@ export class FdSocket<A = unknown> {
   /** Lets pending operations keep the process alive (the default). */
   ref(): void {
     this.#refed = true;
+    this.#held.reader?.ref();
     this.#waitersChanged();
   }
 
   /** Lets the process exit even while operations are pending. */
   unref(): void {
     this.#refed = false;
+    this.#held.reader?.unref();
     if (this.#writeRetryTimer !== undefined) Deno.unrefTimer(this.#writeRetryTimer);
     this.#waitersChanged();
   }
@@ -1382,6 +1402,11 @@ export class FdSocket<A = unknown> {
         w.closed();
       }
     }
+    this.#ahead = null;
+    for (const read of this.#reactorReads.splice(0)) {
+      read.cleanup?.();
+      read.resolve(null);
+    }
   }
 
   // -------------------------------------------------------------------------
@@ -1396,14 +1421,107 @@ export class FdSocket<A = unknown> {
   readInto(p: Uint8Array, signal?: AbortSignal): Promise<number | null> {
     if (this.closed) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const length = BigInt(p.length);
-    return this.#tryOrPark(this.#readers, signal, (): number | null | Error | undefined => {
-      const n = confirmed(() => libc().read(this.#fd, p, length));
+    if (this.#ahead !== null && this.#reactorReads.length === 0) {
+      return Promise.resolve(this.#takeAhead(p));
+    }
+    const attempt = (): number | null | Error | undefined => {
+      const n = confirmed(() => libc().read(this.#fd, p, BigInt(p.length)));
       if (n >= 0) return n === 0 ? null : n;
       return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "read", this.#label);
-    }, () => null);
+    };
+    if (this.#readers.length > 0 || this.#reactorReads.length > 0) {
+      return this.#parkRead(p, signal, attempt);
+    }
+    const r = attempt();
+    if (r !== undefined) return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
+    return this.#parkRead(p, signal, attempt);
   }
 
+  /** Bytes the reactor's reader read past what its reader asked for. */
+  #ahead: Uint8Array | null = null;
+  /** Reads parked on the runtime's reactor, oldest first. */
+  readonly #reactorReads: ReactorRead[] = [];
+
+  /** Copies what was read ahead into `p`. */
+  #takeAhead(p: Uint8Array): number {
+    const ahead = this.#ahead!;
+    const n = Math.min(p.length, ahead.length);
+    p.set(ahead.subarray(0, n));
+    this.#ahead = n === ahead.length ? null : ahead.subarray(n);
+    return n;
+  }
+
+  /** Parks a stream read: on the runtime's reactor where it offers one, else on the engine. */
+  #parkRead(
+    p: Uint8Array,
+    signal: AbortSignal | undefined,
+    attempt: () => number | null | Error | undefined,
+  ): Promise<number | null> {
+    if (this.#held.reader === undefined) {
+      this.#held.reader = ReactorReader.open(this.#fd);
+      if (!this.#refed) this.#held.reader?.unref();
+    }
+    const reader = this.#held.reader;
+    if (reader === null || this.#readers.length > 0) {
+      return this.#park(this.#readers, signal, attempt, () => null);
+    }
+    return new Promise<number | null>((resolve, reject) => {
+      const read: ReactorRead = { p, resolve, reject };
+      if (signal) {
+        const abort = (): void => {
+          const i = this.#reactorReads.indexOf(read);
+          if (i < 0) return;
+          this.#reactorReads.splice(i, 1);
+          if (i === 0) {
+            reader.cancel();
+            this.#nextReactorRead();
+          }
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", abort, { once: true });
+        read.cleanup = () => signal.removeEventListener("abort", abort);
+      }
+      this.#reactorReads.push(read);
+      if (this.#reactorReads.length === 1) this.#nextReactorRead();
+    });
+  }
+
+  /** Starts the reactor read for the oldest parked read, if any. */
+  #nextReactorRead(): void {
+    const reader = this.#held.reader;
+    if (this.closed || !reader || reader.reading || this.#reactorReads.length === 0) return;
+    const size = Math.min(this.#reactorReads[0].p.length, REACTOR_READ_MAX);
+    reader.read(size, (n) => this.#reactorReadDone(reader, n));
+  }
+
+  #reactorReadDone(reader: ReactorReader, n: number): void {
+    if (this.closed) return;
+    const queue = this.#reactorReads;
+    if (n > 0) {
+      // The read was sized for the oldest parked read, so it takes all of it.
+      const bytes = reader.buffer.subarray(0, n);
+      const first = queue.shift();
+      if (first && first.p.length >= n) {
+        first.p.set(bytes);
+        first.cleanup?.();
+        first.resolve(n);
+      } else {
+        if (first) queue.unshift(first);
+        this.#ahead = bytes.slice();
+      }
+    }
+    while (queue.length > 0 && (this.#ahead !== null || n <= 0)) {
+      const read = queue.shift()!;
+      read.cleanup?.();
+      if (this.#ahead !== null) read.resolve(this.#takeAhead(read.p));
+      else if (n === 0) read.resolve(null);
+      else {
+        read.reject(errnoError(-n, "read", this.#label));
+        break;
+      }
+    }
+    this.#nextReactorRead();
+  }
   /**
    * Writes all of `data`, waiting for room as needed; `fds` ride with the
    * first byte the kernel takes (Linux attaches them to that first skb).
@@ -1443,6 +1561,12 @@ export class FdSocket<A = unknown> {
   #streamArena: Arena | undefined;
 
   #takeStream(maxSize: number): Received<A> | null | Error | undefined {
+    if (this.#ahead !== null) {
+      // Bytes a read(p) on the reactor read ahead: their descriptors, if any, are gone.
+      const data = new Uint8Array(Math.min(maxSize, this.#ahead.length));
+      this.#takeAhead(data);
+      return { data, from: null, truncated: false };
+    }
     if (this.#streamArena?.slotSize !== maxSize) this.#streamArena = new Arena(1, maxSize);
     const arena = this.#streamArena;
     arena.prepare(1, true);
