@@ -87,7 +87,7 @@ import {
 import { closedError, errnoError } from "./errors.ts";
 import { encodeFprog } from "./filter.ts";
 import { errno, libc } from "./libc.ts";
-import { ReactorReader } from "./reactor_reader.ts";
+import { ReactorPipe } from "./reactor_pipe.ts";
 import { theReactor } from "./reactor.ts";
 
 /** Address families, by the names the modules above use. */
@@ -474,8 +474,8 @@ interface Held {
   releaseSource?: () => void;
   /** Whether the descriptor is in the engine's epoll set (only while something waits). */
   registered: boolean;
-  /** The stream reader on the runtime's reactor, once one was opened. */
-  reader?: ReactorReader | null;
+  /** The stream's pipe on the runtime's reactor, once one was opened. */
+  reader?: ReactorPipe | null;
 }
 
 function release(held: Held): void {
@@ -1403,6 +1403,7 @@ export class FdSocket<A = unknown> {
       }
     }
     this.#ahead = null;
+    this.#writeClosed?.();
     for (const read of this.#reactorReads.splice(0)) {
       read.cleanup?.();
       read.resolve(null);
@@ -1457,11 +1458,7 @@ export class FdSocket<A = unknown> {
     signal: AbortSignal | undefined,
     attempt: () => number | null | Error | undefined,
   ): Promise<number | null> {
-    if (this.#held.reader === undefined) {
-      this.#held.reader = ReactorReader.open(this.#fd);
-      if (!this.#refed) this.#held.reader?.unref();
-    }
-    const reader = this.#held.reader;
+    const reader = this.#reactorPipe();
     if (reader === null || this.#readers.length > 0) {
       return this.#park(this.#readers, signal, attempt, () => null);
     }
@@ -1486,6 +1483,15 @@ export class FdSocket<A = unknown> {
     });
   }
 
+  /** The socket's pipe on the runtime's reactor, opened on first use; null without one. */
+  #reactorPipe(): ReactorPipe | null {
+    if (this.#held.reader === undefined) {
+      this.#held.reader = ReactorPipe.open(this.#fd);
+      if (!this.#refed) this.#held.reader?.unref();
+    }
+    return this.#held.reader;
+  }
+
   /** Starts the reactor read for the oldest parked read, if any. */
   #nextReactorRead(): void {
     const reader = this.#held.reader;
@@ -1494,7 +1500,7 @@ export class FdSocket<A = unknown> {
     reader.read(size, (n) => this.#reactorReadDone(reader, n));
   }
 
-  #reactorReadDone(reader: ReactorReader, n: number): void {
+  #reactorReadDone(reader: ReactorPipe, n: number): void {
     if (this.closed) return;
     const queue = this.#reactorReads;
     if (n > 0) {
@@ -1529,9 +1535,12 @@ export class FdSocket<A = unknown> {
    */
   sendAll(data: Uint8Array, fds: number[] | undefined, call: string): Promise<number> {
     if (this.closed) return Promise.reject(closedError(call, this.#label));
+    // A write still finishing on the reactor goes first.
+    const tail = this.#writeTail;
+    if (tail !== null) return tail.then(() => this.sendAll(data, fds, call));
     let done = 0;
     let rights = fds !== undefined && fds.length > 0 ? fds : undefined;
-    return this.#tryOrPark(this.#writers, undefined, (): number | Error | undefined => {
+    const attempt = (): number | Error | undefined => {
       while (done < data.length) {
         const rest = done === 0 ? data : data.subarray(done);
         const n = rights ? this.#sendmsg(rest, null, rights) : this.#sendto(rest, null);
@@ -1542,7 +1551,45 @@ export class FdSocket<A = unknown> {
         done += n;
       }
       return done;
-    }, () => closedError(call, this.#label));
+    };
+    const onClose = () => closedError(call, this.#label);
+    if (this.#writers.length > 0) return this.#park(this.#writers, undefined, attempt, onClose);
+    const r = attempt();
+    if (r !== undefined) return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
+    const pipe = rights === undefined ? this.#reactorPipe() : null;
+    if (pipe === null) return this.#park(this.#writers, undefined, attempt, onClose);
+    return this.#writeOnReactor(pipe, data.subarray(done), data.length, call);
+  }
+
+  /** The end of the write the reactor is finishing, which later writes wait for. */
+  #writeTail: Promise<unknown> | null = null;
+  /** Settles the reactor's write as closed. */
+  #writeClosed: (() => void) | null = null;
+
+  /** Hands the rest of a write to the reactor; resolves with `total` once it is all sent. */
+  #writeOnReactor(
+    pipe: ReactorPipe,
+    rest: Uint8Array,
+    total: number,
+    call: string,
+  ): Promise<number> {
+    let tail: Promise<unknown> | null = null;
+    const written = new Promise<number>((resolve, reject) => {
+      const settle = (err: Error | null): void => {
+        this.#writeClosed = null;
+        if (this.#writeTail === tail) this.#writeTail = null;
+        if (err) reject(err);
+        else resolve(total);
+      };
+      this.#writeClosed = () => settle(closedError(call, this.#label));
+      pipe.write(rest, (status) => {
+        if (this.closed) return;
+        settle(status < 0 ? errnoError(-status, call, this.#label) : null);
+      });
+    });
+    // Later writes follow this one whether it succeeds or fails.
+    if (this.#writeClosed !== null) this.#writeTail = tail = written.then(() => {}, () => {});
+    return written;
   }
 
   /**

@@ -1,10 +1,10 @@
-// Reads a stream socket on Deno's own event loop instead of the engine's
-// epoll wait. Node compatibility's `pipe_wrap.Pipe` registers a descriptor
+// Reads and writes a stream socket on Deno's own event loop instead of the
+// engine's epoll wait. Node compatibility's `pipe_wrap.Pipe` registers a descriptor
 // with the runtime's reactor on `open(fd)` and reads it with read(2) on the
 // JS thread when it becomes readable, so a parked read needs no hop through
-// a blocking-pool thread (PERF-NOTES, "Waking the JS thread"). It reads the
-// socket itself, so it serves only reads whose caller cannot see control
-// data (StreamConn.read). `process.binding` is internal and deprecated:
+// a blocking-pool thread (PERF-NOTES, "Waking the JS thread"); its writes
+// finish on the same loop. It reads and writes the socket itself, so it
+// serves only calls with no control data (StreamConn.read and write). `process.binding` is internal and deprecated:
 // everything is feature-detected, and the engine's wait stays the path
 // wherever it is missing.
 //
@@ -20,16 +20,25 @@ interface PipeHandle {
   readStart(): number;
   readStop(): number;
   close(callback?: () => void): void;
+  writeBuffer(req: WriteRequest, data: Uint8Array): number;
   ref(): void;
   unref(): void;
   onread: (() => void) | null;
 }
 
+interface WriteRequest {
+  oncomplete: ((status: number) => void) | null;
+  /** Keeps the bytes referenced until the write is over. */
+  buffer?: Uint8Array;
+}
+
 interface Bindings {
   Pipe: new (type: number) => PipeHandle;
+  WriteWrap: new () => WriteRequest;
   socketType: number;
   state: Int32Array;
   nread: number;
+  async: number;
 }
 
 /** libuv's end-of-stream code; every other negative count is -errno on Linux. */
@@ -45,16 +54,29 @@ function find(): Bindings | null {
     if (typeof binding !== "function") return null;
     const pipe = binding("pipe_wrap"), stream = binding("stream_wrap");
     const proto = pipe?.Pipe?.prototype;
-    const methods = ["open", "useUserBuffer", "readStart", "readStop", "close", "ref", "unref"];
+    const methods = [
+      "open",
+      "useUserBuffer",
+      "readStart",
+      "readStop",
+      "writeBuffer",
+      "close",
+      "ref",
+      "unref",
+    ];
     if (!proto || methods.some((m) => typeof proto[m] !== "function")) return null;
     if (typeof pipe.constants?.SOCKET !== "number") return null;
-    if (!(stream?.streamBaseState instanceof Int32Array)) return null;
+    if (typeof stream?.WriteWrap !== "function") return null;
+    if (!(stream.streamBaseState instanceof Int32Array)) return null;
     if (typeof stream.kReadBytesOrError !== "number") return null;
+    if (typeof stream.kLastWriteWasAsync !== "number") return null;
     return {
       Pipe: pipe.Pipe,
+      WriteWrap: stream.WriteWrap,
       socketType: pipe.constants.SOCKET,
       state: stream.streamBaseState,
       nread: stream.kReadBytesOrError,
+      async: stream.kLastWriteWasAsync,
     };
   } catch {
     return null;
@@ -62,36 +84,40 @@ function find(): Bindings | null {
 }
 
 /**
- * Turns reads on the runtime's reactor on or off for sockets that have not
- * started one yet (tests run the engine's fallback path with it off).
+ * Turns the runtime's reactor on or off for stream sockets that have not
+ * used it yet (tests run the engine's fallback path with it off).
  */
-export function setReactorReads(on: boolean): void {
+export function setReactorPipes(on: boolean): void {
   enabled = on;
 }
 
-/** Whether new stream sockets read on the runtime's reactor. */
-export function reactorReadsAvailable(): boolean {
+/** Whether new stream sockets read and write on the runtime's reactor. */
+export function reactorPipesAvailable(): boolean {
   if (!enabled) return false;
   if (bindings === undefined) bindings = find();
   return bindings !== null;
 }
 
 /**
- * One outstanding read at a time on a duplicate of a socket's descriptor.
- * Between reads it holds no reference to its owner, so a socket dropped
- * unclosed can still be collected.
+ * One outstanding read and one outstanding write at a time on a duplicate
+ * of a socket's descriptor. Between calls it holds no reference to its
+ * owner, so a socket dropped unclosed can still be collected. It keeps the
+ * process alive only while a call is outstanding and it is ref'd.
  */
-export class ReactorReader {
+export class ReactorPipe {
   readonly #pipe: PipeHandle;
   readonly #b: Bindings;
   #buffer = new Uint8Array(0);
   #done: ((n: number) => void) | null = null;
+  #written: ((status: number) => void) | null = null;
   #refed = true;
+  /** Whether the handle is ref'd now: only while ref'd and something is outstanding. */
+  #holding = false;
   #closed = false;
 
   /** A reader on a duplicate of `fd`, or null when the runtime offers none. */
-  static open(fd: number): ReactorReader | null {
-    if (!reactorReadsAvailable()) return null;
+  static open(fd: number): ReactorPipe | null {
+    if (!reactorPipesAvailable()) return null;
     const dup = libc().fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dup < 0) return null;
     let pipe: PipeHandle;
@@ -102,7 +128,7 @@ export class ReactorReader {
       libc().close(dup);
       return null;
     }
-    return new ReactorReader(pipe, bindings!);
+    return new ReactorPipe(pipe, bindings!);
   }
 
   private constructor(pipe: PipeHandle, b: Bindings) {
@@ -116,7 +142,7 @@ export class ReactorReader {
       this.#pipe.readStop();
       const done = this.#done;
       this.#done = null;
-      if (this.#refed) this.#pipe.unref();
+      this.#hold();
       done(n === UV_EOF ? 0 : n);
     };
   }
@@ -133,8 +159,8 @@ export class ReactorReader {
 
   /**
    * Waits for the socket to be readable and reads up to `size` bytes into
-   * {@linkcode ReactorReader.buffer}; `done` gets the count, 0 at end of
-   * stream, or -errno. Nothing is read after {@linkcode ReactorReader.cancel}.
+   * {@linkcode ReactorPipe.buffer}; `done` gets the count, 0 at end of
+   * stream, or -errno. Nothing is read after {@linkcode ReactorPipe.cancel}.
    */
   read(size: number, done: (n: number) => void): void {
     if (this.#buffer.length !== size) {
@@ -142,13 +168,38 @@ export class ReactorReader {
       this.#pipe.useUserBuffer(this.#buffer);
     }
     this.#done = done;
-    if (this.#refed) this.#pipe.ref();
+    this.#hold();
     const rc = this.#pipe.readStart();
     if (rc !== 0) {
       this.#done = null;
-      if (this.#refed) this.#pipe.unref();
+      this.#hold();
       done(rc);
     }
+  }
+
+  /** Whether a write is outstanding. */
+  get writing(): boolean {
+    return this.#written !== null;
+  }
+
+  /**
+   * Writes all of `data`; `done` gets 0 once the last byte is handed to the
+   * kernel, or -errno. It may be called before this returns.
+   */
+  write(data: Uint8Array, done: (status: number) => void): void {
+    const req = new this.#b.WriteWrap();
+    const finish = (status: number): void => {
+      if (this.#written !== finish) return;
+      this.#written = null;
+      this.#hold();
+      done(status);
+    };
+    this.#written = finish;
+    req.oncomplete = finish;
+    req.buffer = data;
+    this.#hold();
+    const rc = this.#pipe.writeBuffer(req, data);
+    if (rc !== 0 || this.#b.state[this.#b.async] === 0) finish(rc);
   }
 
   /** Stops the outstanding read; its callback is never called. */
@@ -156,26 +207,37 @@ export class ReactorReader {
     if (this.#done === null) return;
     this.#done = null;
     this.#pipe.readStop();
-    if (this.#refed) this.#pipe.unref();
+    this.#hold();
   }
 
-  /** Lets an outstanding read keep the process alive (the default). */
+  /** Lets outstanding calls keep the process alive (the default). */
   ref(): void {
-    if (!this.#refed && this.#done !== null) this.#pipe.ref();
     this.#refed = true;
+    this.#hold();
   }
 
-  /** Lets the process exit while a read is outstanding. */
+  /** Lets the process exit while calls are outstanding. */
   unref(): void {
-    if (this.#refed && this.#done !== null) this.#pipe.unref();
     this.#refed = false;
+    this.#hold();
+  }
+
+  /** Refs the handle exactly while it is ref'd and a call is outstanding. */
+  #hold(): void {
+    const want = this.#refed && !this.#closed && (this.#done !== null || this.#written !== null);
+    if (want === this.#holding) return;
+    this.#holding = want;
+    if (want) this.#pipe.ref();
+    else this.#pipe.unref();
   }
 
   /** Stops reading and closes the duplicate descriptor (synchronously). */
   close(): void {
     if (this.#closed) return;
-    this.#closed = true;
     this.cancel();
+    this.#written = null;
+    this.#closed = true;
+    this.#hold();
     this.#pipe.onread = null;
     this.#pipe.close();
   }
