@@ -50,6 +50,8 @@ const SIZES = [
 const FLOOR = "Deno FFI floor";
 /** The floor receiving as seqpacket must: with a control buffer and SO_PASSCRED. */
 const FLOOR_CMSG = "Deno FFI floor + cmsg";
+/** Ours receiving with `read(p)` into a buffer of the caller's. */
+const READ = `${OURS} read(p)`;
 /** The busy-poll budget, µs, of the rows that use one. */
 const BUSY_POLL = 50;
 const SENDER = [0];
@@ -94,7 +96,7 @@ async function roundTrips(
 /**
  * Runs one benchmark role and prints its result line. Roles:
  * `client PATH N SIZE [BUSY_POLL_US]`, `server PATH [BUSY_POLL_US]`, `sink PATH N`, `flood PATH N SIZE`
- * (ours), `builtin-client`, `builtin-sink`, `builtin-flood` with the
+ * (ours), `client-read`, `sink-read` (ours with `read(p)` instead of `receive()`), `builtin-client`, `builtin-sink`, `builtin-flood` with the
  * same arguments (Deno's Unix datagram socket), and `floor-client`,
  * `floor-sink`, `floor-flood` (bare FFI calls, see `bench/_ffi_floor.ts`).
  *
@@ -114,6 +116,35 @@ export async function runPeer(role: string, args: string[]): Promise<void> {
           return (await conn.receive())?.data ?? null;
         }),
       );
+    }
+    case "client-read": {
+      using conn = await connectSeqpacket({ path });
+      peerReady();
+      const buf = new Uint8Array(65536);
+      return peerResult(
+        await roundTrips(n, size, async (msg) => {
+          await conn.send(msg);
+          const got = await conn.read(buf);
+          return got === null ? null : buf.subarray(0, got);
+        }),
+      );
+    }
+    case "sink-read": {
+      using listener = listenSeqpacket({ path });
+      peerReady();
+      using conn = await listener.accept();
+      const buf = new Uint8Array(65536);
+      let records = 0, first = 0, last = 0;
+      while ((await conn.read(buf)) !== null) {
+        last = performance.now();
+        if (records++ === 0) first = last;
+      }
+      if (records !== n) throw new Error(`sink: ${records} records, expected ${n}`);
+      return peerResult({
+        role: "sink",
+        n: records,
+        msgs_per_s: (records - 1) / ((last - first) / 1000),
+      });
     }
     case "server": {
       using listener = listenSeqpacket({ path, busyPoll: Number(a ?? 0) });
@@ -258,6 +289,7 @@ async function pingPong(dir: string, pin: number[] | undefined): Promise<Record<
   return {
     cc: await medianRun(dir, cServer, cClient, rtt),
     oc: await medianRun(dir, cServer, (p) => ours("client", [p, PING_N, 64], pin), rtt),
+    ocRead: await medianRun(dir, cServer, (p) => ours("client-read", [p, PING_N, 64], pin), rtt),
     oo: await medianRun(
       dir,
       (p) => ours("server", [p], pin),
@@ -330,6 +362,7 @@ async function throughput(
     },
     receive: {
       [OURS]: await medianRun(dir, (p) => ours("sink", [p, n], RECEIVER), cFlood, received),
+      [READ]: await medianRun(dir, (p) => ours("sink-read", [p, n], RECEIVER), cFlood, received),
       [C]: median(cc.receive),
       [BUILTIN]: await medianRun(
         dir,
@@ -348,8 +381,62 @@ async function throughput(
   };
 }
 
+/**
+ * `--read`: only `read(p)` against `receive()` and C, side by side, pinned
+ * round trip and 64 B receive rate (a quick look at the receive paths).
+ */
+async function readOnly(dir: string): Promise<void> {
+  const pin = [0];
+  const cServer: Start = (p) => c(["seqpacket", "server", p], pin);
+  const cClient: Start = (p) => c(["seqpacket", "client", p, "-n", PING_N], pin);
+  emit({
+    group: "seqpacket",
+    case: "ping-pong 64 B, pinned, against the C echo server: receive() and read(p)",
+    unit: "µs",
+    better: "lower",
+    values: {
+      [OURS]: await medianRun(dir, cServer, (p) => ours("client", [p, PING_N, 64], pin), rtt),
+      [READ]: await medianRun(
+        dir,
+        cServer,
+        (p) => ours("client-read", [p, PING_N, 64], pin),
+        rtt,
+      ),
+      [C]: await medianRun(dir, cServer, cClient, rtt),
+    },
+    note: `median round trip of ${PING_N}, median of ${RUNS} runs`,
+  });
+  const { n } = SIZES[0];
+  const args = ["-n", n, "-s", 64];
+  const cFlood: Start = (p) => c(["seqpacket", "flood", p, ...args], SENDER);
+  const cc: number[] = [];
+  await medianRun(dir, (p) => c(["seqpacket", "sink", p, ...args], RECEIVER), cFlood, (s) => {
+    cc.push(s.msgs_per_s!);
+    return 0;
+  });
+  emit({
+    group: "seqpacket",
+    case: "receive 64 B from a C sender: receive() and read(p)",
+    unit: "msg/s",
+    better: "higher",
+    values: {
+      [OURS]: await medianRun(dir, (p) => ours("sink", [p, n], RECEIVER), cFlood, received),
+      [READ]: await medianRun(dir, (p) => ours("sink-read", [p, n], RECEIVER), cFlood, received),
+      [C]: median(cc),
+    },
+    note: `${n} records, median of ${RUNS}`,
+  });
+}
+
 async function main(): Promise<void> {
   const dir = Deno.makeTempDirSync({ prefix: "bsd-seqbench-" });
+  if (Deno.args.includes("--read")) {
+    try {
+      return await readOnly(dir);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  }
   try {
     for (const [pin, how] of [[[0], "pinned"], [undefined, "unpinned"]] as const) {
       const r = await pingPong(dir, pin ? [...pin] : undefined);
@@ -363,6 +450,7 @@ async function main(): Promise<void> {
           (pin ? "; goal: within 1.25× C" : ""),
       });
       const more = [
+        ["read(p), against the C echo server", r.ocRead],
         ["both ends the same", r.oo],
         [`busyPoll ${BUSY_POLL} µs, against the C echo server`, r.ocSpin],
         [`busyPoll ${BUSY_POLL} µs, both ends the same`, r.ooSpin],

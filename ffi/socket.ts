@@ -580,6 +580,36 @@ function withPinned<T>(buffers: readonly Uint8Array[], call: () => T): T {
   }
 }
 
+/**
+ * The one-record header of {@linkcode FdSocket.receiveInto}'s direct path:
+ * no name, one iovec (pointed at the caller's buffer per call), and room
+ * for credentials only, so descriptors are dropped by the kernel.
+ */
+const DIRECT_CONTROL_SIZE = CMSG_SPACE(SIZEOF_UCRED);
+const directControl = new Uint8Array(DIRECT_CONTROL_SIZE);
+const directControlView = new DataView(directControl.buffer);
+const directIov = new Uint8Array(SIZEOF_IOVEC);
+const directIovView = new DataView(directIov.buffer);
+const directHeader = new Uint8Array(SIZEOF_MMSGHDR);
+const directView = new DataView(directHeader.buffer);
+let directReady = false;
+
+/** Points the direct header at its iovec and control buffer (on first use: FFI may be denied). */
+function readyDirect(): void {
+  if (directReady) return;
+  directView.setBigUint64(16, pointerOf(directIov), true);
+  directView.setBigUint64(24, 1n, true);
+  directView.setBigUint64(32, pointerOf(directControl), true);
+  directReady = true;
+}
+
+/** Whether the direct header's control data of `length` bytes holds credentials. */
+function hasCredentials(length: number): boolean {
+  if (length < SIZEOF_CMSGHDR + SIZEOF_UCRED) return false;
+  const v = directControlView;
+  return v.getInt32(8, true) === SOL_SOCKET && v.getInt32(12, true) === SCM_CREDENTIALS;
+}
+
 /** `r`, cut to `maxSize` bytes (and marked truncated) when longer. */
 function cut<A>(r: Received<A>, maxSize: number): Received<A> {
   if (r.data.length > maxSize) {
@@ -1021,6 +1051,60 @@ export class FdSocket<A = unknown> {
       () => null,
       this.#busyPoll > 0 ? () => this.#takeSpinning(maxSize) : undefined,
     );
+  }
+
+  /**
+   * Receives one record into `p`, cut to `p.length`, as `read(p)` does:
+   * straight into `p` when nothing waits in the inbox and single records
+   * are what the socket gets (no intermediate buffer, no allocation), else
+   * through the inbox. Descriptors that came with it are closed (the kernel
+   * drops them on the direct path); only a 0-byte record's credentials are
+   * looked at, to tell it from end of stream. Resolves with the bytes
+   * copied, `null` where {@linkcode FdSocket.receive} would.
+   */
+  receiveInto(p: Uint8Array, signal?: AbortSignal): Promise<number | null> {
+    if (p.length === 0 || this.#source || this.#busyPoll > 0) {
+      return this.receive(p.length, signal).then((r) => {
+        if (r === null) return null;
+        closeFds(r.fds);
+        p.set(r.data);
+        return r.data.length;
+      });
+    }
+    if (this.closed || (this.#eof && this.#inbox.length === 0)) return Promise.resolve(null);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return this.#tryOrPark(this.#readers, signal, () => this.#takeInto(p), () => null);
+  }
+
+  #takeInto(p: Uint8Array): number | null | Error | undefined {
+    if (this.#deferred || this.#inbox.length > 0 || this.#eof || this.#vlen > 1) {
+      const r = this.#take(p.length);
+      if (r === undefined || r === null || r instanceof Error) return r;
+      closeFds(r.fds);
+      p.set(r.data);
+      return r.data.length;
+    }
+    const credentials = this.#zero === "eof-without-credentials";
+    readyDirect();
+    const v = directView;
+    directIovView.setBigUint64(0, pointerOf(p), true);
+    directIovView.setBigUint64(8, BigInt(p.length), true);
+    v.setUint32(40, credentials ? DIRECT_CONTROL_SIZE : 0, true);
+    v.setUint32(48, 0, true);
+    // p is the caller's and alive through this synchronous call; the rest is module-held.
+    const n = confirmed(() => libc().recvmmsg(this.#fd, directHeader, 1, MSG_DONTWAIT, null));
+    if (n < 0) {
+      return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "recvmsg", this.#label);
+    }
+    if (n === 0) return undefined;
+    // A single record: the adaptive batch size decides when to try a batch again.
+    this.#nextBatch(1, 1);
+    const len = Math.min(v.getUint32(56, true), p.length);
+    if (len === 0 && credentials && !hasCredentials(v.getUint32(40, true))) {
+      this.#eof = true;
+      return null;
+    }
+    return len;
   }
 
   /**
