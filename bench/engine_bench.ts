@@ -129,13 +129,17 @@ export async function runPeer(role: string, args: string[]): Promise<void> {
         }),
       );
     }
-    case "sink-read": {
+    case "sink-read":
+    case "sink": {
       using listener = listenSeqpacket({ path });
       peerReady();
       using conn = await listener.accept();
       const buf = new Uint8Array(65536);
+      const next = role === "sink"
+        ? async () => (await conn.receive()) !== null
+        : async () => (await conn.read(buf)) !== null;
       let records = 0, first = 0, last = 0;
-      while ((await conn.read(buf)) !== null) {
+      while (await next()) {
         last = performance.now();
         if (records++ === 0) first = last;
       }
@@ -156,22 +160,6 @@ export async function runPeer(role: string, args: string[]): Promise<void> {
         records++;
       }
       return peerResult({ role: "server", n: records });
-    }
-    case "sink": {
-      using listener = listenSeqpacket({ path });
-      peerReady();
-      using conn = await listener.accept();
-      let records = 0, first = 0, last = 0;
-      for (let m = await conn.receive(); m !== null; m = await conn.receive()) {
-        last = performance.now();
-        if (records++ === 0) first = last;
-      }
-      if (records !== n) throw new Error(`sink: ${records} records, expected ${n}`);
-      return peerResult({
-        role: "sink",
-        n: records,
-        msgs_per_s: (records - 1) / ((last - first) / 1000),
-      });
     }
     case "flood": {
       using conn = await connectSeqpacket({ path });
