@@ -1430,8 +1430,13 @@ export class FdSocket<A = unknown> {
 
   /**
    * Tells the engine whether this socket waits, and arms it for what it
-   * waits on: into the epoll set when something starts waiting, out of it
-   * once nothing does.
+   * waits on: into the epoll set the first time something waits, re-armed
+   * (one `EPOLL_CTL_MOD`) each time after. Once nothing waits it stays in
+   * the set: an event has disarmed it (one-shot), and leaving and joining
+   * again cost two calls per wait where re-arming costs one. A socket still
+   * armed with nothing waiting (its waiter was aborted) is disarmed: the
+   * engine drops events for sockets that do not wait, so this one would
+   * never learn that its event had disarmed it.
    */
   #waitersChanged(): void {
     if (this.closed) return;
@@ -1442,8 +1447,9 @@ export class FdSocket<A = unknown> {
     const want = (this.#readers.length > 0 ? 1 : 0) | (writers ? 2 : 0);
     const held = this.#held;
     if (want === 0) {
-      if (held.registered) reactor.unwatch(this.#fd);
-      held.registered = false;
+      if (this.#armed !== 0 && held.registered) {
+        reactor.arm(this.#fd, this.#token, false, false, false);
+      }
       this.#armed = 0;
     } else if (want !== this.#armed || !held.registered) {
       reactor.arm(this.#fd, this.#token, (want & 1) !== 0, (want & 2) !== 0, !held.registered);
