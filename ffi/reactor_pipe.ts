@@ -101,8 +101,7 @@ export function reactorPipesAvailable(): boolean {
 /**
  * One outstanding read and one outstanding write at a time on a duplicate
  * of a socket's descriptor. Between calls it holds no reference to its
- * owner, so a socket dropped unclosed can still be collected. It keeps the
- * process alive only while a call is outstanding and it is ref'd.
+ * owner, so a socket dropped unclosed can still be collected.
  */
 export class ReactorPipe {
   readonly #pipe: PipeHandle;
@@ -110,9 +109,6 @@ export class ReactorPipe {
   #buffer = new Uint8Array(0);
   #done: ((n: number) => void) | null = null;
   #written: ((status: number) => void) | null = null;
-  #refed = true;
-  /** Whether the handle is ref'd now: only while ref'd and something is outstanding. */
-  #holding = false;
   #closed = false;
 
   /** A reader on a duplicate of `fd`, or null when the runtime offers none. */
@@ -134,7 +130,6 @@ export class ReactorPipe {
   private constructor(pipe: PipeHandle, b: Bindings) {
     this.#pipe = pipe;
     this.#b = b;
-    pipe.unref();
     pipe.onread = () => {
       const n = this.#b.state[this.#b.nread];
       // 0: the read found nothing after all; the Pipe keeps waiting.
@@ -142,7 +137,6 @@ export class ReactorPipe {
       this.#pipe.readStop();
       const done = this.#done;
       this.#done = null;
-      this.#hold();
       done(n === UV_EOF ? 0 : n);
     };
   }
@@ -168,11 +162,9 @@ export class ReactorPipe {
       this.#pipe.useUserBuffer(this.#buffer);
     }
     this.#done = done;
-    this.#hold();
     const rc = this.#pipe.readStart();
     if (rc !== 0) {
       this.#done = null;
-      this.#hold();
       done(rc);
     }
   }
@@ -191,13 +183,11 @@ export class ReactorPipe {
     const finish = (status: number): void => {
       if (this.#written !== finish) return;
       this.#written = null;
-      this.#hold();
       done(status);
     };
     this.#written = finish;
     req.oncomplete = finish;
     req.buffer = data;
-    this.#hold();
     const rc = this.#pipe.writeBuffer(req, data);
     if (rc !== 0 || this.#b.state[this.#b.async] === 0) finish(rc);
   }
@@ -207,28 +197,19 @@ export class ReactorPipe {
     if (this.#done === null) return;
     this.#done = null;
     this.#pipe.readStop();
-    this.#hold();
   }
 
-  /** Lets outstanding calls keep the process alive (the default). */
+  /**
+   * Lets outstanding calls keep the process alive (the default). A ref'd
+   * handle with nothing outstanding keeps nothing alive.
+   */
   ref(): void {
-    this.#refed = true;
-    this.#hold();
+    this.#pipe.ref();
   }
 
   /** Lets the process exit while calls are outstanding. */
   unref(): void {
-    this.#refed = false;
-    this.#hold();
-  }
-
-  /** Refs the handle exactly while it is ref'd and a call is outstanding. */
-  #hold(): void {
-    const want = this.#refed && !this.#closed && (this.#done !== null || this.#written !== null);
-    if (want === this.#holding) return;
-    this.#holding = want;
-    if (want) this.#pipe.ref();
-    else this.#pipe.unref();
+    this.#pipe.unref();
   }
 
   /** Stops reading and closes the duplicate descriptor (synchronously). */
@@ -237,7 +218,6 @@ export class ReactorPipe {
     this.cancel();
     this.#written = null;
     this.#closed = true;
-    this.#hold();
     this.#pipe.onread = null;
     this.#pipe.close();
   }
