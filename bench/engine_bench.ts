@@ -36,6 +36,7 @@ import {
   record,
   spawnC,
   spawnDeno,
+  spawnPeer,
 } from "./_harness.ts";
 import { connectSeqpacket, listenSeqpacket } from "../seqpacket.ts";
 import { runFloor } from "./_ffi_floor.ts";
@@ -230,6 +231,38 @@ function c(args: (string | number)[], pin?: number[]): Promise<Peer> {
   return spawnC(args.map(String), { pin });
 }
 
+/** CPython's socket module as a contender (bench/py/seqpacket_peer.py). */
+const PYTHON = "CPython socket";
+const PY_PEER = new URL("./py/seqpacket_peer.py", import.meta.url).pathname;
+let pythonChecked: boolean | undefined;
+
+/** Whether python3 runs here; says so once when it does not. */
+function hasPython(): boolean {
+  if (pythonChecked !== undefined) return pythonChecked;
+  try {
+    pythonChecked = new Deno.Command("python3", { args: ["-c", "import socket"] }).outputSync()
+      .success;
+  } catch {
+    pythonChecked = false;
+  }
+  if (!pythonChecked) console.error("CPython rows skipped: python3 is not available");
+  return pythonChecked;
+}
+
+function py(args: (string | number)[], pin?: number[]): Promise<Peer> {
+  return spawnPeer(["python3", PY_PEER, ...args.map(String)], { pin });
+}
+
+/** `medianRun` for a CPython contender; null (shown as missing) without python3. */
+function pyRun(
+  dir: string,
+  server: Start,
+  client: Start,
+  pick: (server: PeerResult, client: PeerResult) => number,
+): Promise<number | null> {
+  return hasPython() ? medianRun(dir, server, client, pick) : Promise.resolve(null);
+}
+
 /** Starts the server side, then the client side; returns both results. */
 async function pair(
   server: () => Promise<Peer>,
@@ -271,7 +304,10 @@ const rtt = (_: PeerResult, client: PeerResult): number => client.rtt_us_median!
 const sent = (_: PeerResult, flood: PeerResult): number => flood.msgs_per_s!;
 const received = (sink: PeerResult): number => sink.msgs_per_s!;
 
-async function pingPong(dir: string, pin: number[] | undefined): Promise<Record<string, number>> {
+async function pingPong(
+  dir: string,
+  pin: number[] | undefined,
+): Promise<Record<string, number | null>> {
   const cServer: Start = (p) => c(["seqpacket", "server", p], pin);
   const cClient: Start = (p) => c(["seqpacket", "client", p, "-n", PING_N], pin);
   return {
@@ -290,6 +326,7 @@ async function pingPong(dir: string, pin: number[] | undefined): Promise<Record<
       : await medianRun(dir, (p) => ours("server", [p], pin), cClient, rtt),
     // The least a Deno program can do through FFI (bench/_ffi_floor.ts).
     fc: await medianRun(dir, cServer, (p) => ours("floor-client", [p, PING_N, 64], pin), rtt),
+    pc: await pyRun(dir, cServer, (p) => py(["client", p, PING_N, 64], pin), rtt),
     fcc: await medianRun(
       dir,
       cServer,
@@ -322,7 +359,7 @@ async function throughput(
   dir: string,
   size: number,
   n: number,
-): Promise<{ send: Record<string, number>; receive: Record<string, number> }> {
+): Promise<{ send: Record<string, number | null>; receive: Record<string, number | null> }> {
   const args = ["-n", n, "-s", size];
   // The receiver on CPU 1, the sender on CPU 0: the kernel queues at most
   // about ten records, so the rate depends on where the two run, and leaving
@@ -352,6 +389,7 @@ async function throughput(
       [OURS]: await medianRun(dir, (p) => ours("sink", [p, n], RECEIVER), cFlood, received),
       [READ]: await medianRun(dir, (p) => ours("sink-read", [p, n], RECEIVER), cFlood, received),
       [C]: median(cc.receive),
+      [PYTHON]: await pyRun(dir, (p) => py(["sink", p, n], RECEIVER), cFlood, received),
       [BUILTIN]: await medianRun(
         dir,
         (p) => ours("builtin-sink", [p, n], RECEIVER),
@@ -370,8 +408,8 @@ async function throughput(
 }
 
 /**
- * `--read`: only `read(p)` against `receive()` and C, side by side, pinned
- * round trip and 64 B receive rate (a quick look at the receive paths).
+ * `--read`: only `read(p)` against `receive()`, C and CPython side by side,
+ * pinned round trip and 64 B receive rate (a quick look at the receive paths).
  */
 async function readOnly(dir: string): Promise<void> {
   const pin = [0];
@@ -391,6 +429,7 @@ async function readOnly(dir: string): Promise<void> {
         rtt,
       ),
       [C]: await medianRun(dir, cServer, cClient, rtt),
+      [PYTHON]: await pyRun(dir, cServer, (p) => py(["client", p, PING_N, 64], pin), rtt),
     },
     note: `median round trip of ${PING_N}, median of ${RUNS} runs`,
   });
@@ -411,6 +450,7 @@ async function readOnly(dir: string): Promise<void> {
       [OURS]: await medianRun(dir, (p) => ours("sink", [p, n], RECEIVER), cFlood, received),
       [READ]: await medianRun(dir, (p) => ours("sink-read", [p, n], RECEIVER), cFlood, received),
       [C]: median(cc),
+      [PYTHON]: await pyRun(dir, (p) => py(["sink", p, n], RECEIVER), cFlood, received),
     },
     note: `${n} records, median of ${RUNS}`,
   });
@@ -433,12 +473,19 @@ async function main(): Promise<void> {
         case: `ping-pong 64 B, ${how}, each client against the C echo server`,
         unit: "µs",
         better: "lower",
-        values: { [OURS]: r.oc, [C]: r.cc, [BUILTIN]: r.bc, [FLOOR]: r.fc, [FLOOR_CMSG]: r.fcc },
+        values: {
+          [OURS]: r.oc,
+          [READ]: r.ocRead,
+          [C]: r.cc,
+          [PYTHON]: r.pc,
+          [BUILTIN]: r.bc,
+          [FLOOR]: r.fc,
+          [FLOOR_CMSG]: r.fcc,
+        },
         note: `median round trip of ${PING_N}, median of ${RUNS} runs` +
           (pin ? "; goal: within 1.25× C" : ""),
       });
       const more = [
-        ["read(p), against the C echo server", r.ocRead],
         ["both ends the same", r.oo],
         [`busyPoll ${BUSY_POLL} µs, against the C echo server`, r.ocSpin],
         [`busyPoll ${BUSY_POLL} µs, both ends the same`, r.ooSpin],
