@@ -507,6 +507,7 @@ export function closeFds(fds: number[] | undefined): void {
 /** A stream read parked on the runtime's reactor. */
 interface ReactorRead {
   p: Uint8Array;
+  signal: AbortSignal | undefined;
   resolve(n: number | null): void;
   reject(err: Error): void;
   cleanup?: () => void;
@@ -1515,17 +1516,35 @@ export class FdSocket<A = unknown> {
     if (this.#ahead !== null && this.#reactorReads.length === 0) {
       return Promise.resolve(this.#takeAhead(p));
     }
-    const attempt = (): number | null | Error | undefined => {
-      const n = confirmed(() => libc().read(this.#fd, p, BigInt(p.length)));
-      if (n >= 0) return n === 0 ? null : n;
-      return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "read", this.#label);
-    };
+    const attempt = this.#readAttempt(p);
     if (this.#readers.length > 0 || this.#reactorReads.length > 0) {
       return this.#parkRead(p, signal, attempt);
     }
     const r = attempt();
     if (r !== undefined) return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
     return this.#parkRead(p, signal, attempt);
+  }
+
+  /** One try of `read(2)` into `p`, as #tryOrPark takes it. */
+  #readAttempt(p: Uint8Array): () => number | null | Error | undefined {
+    return () => {
+      const n = confirmed(() => libc().read(this.#fd, p, BigInt(p.length)));
+      if (n >= 0) return n === 0 ? null : n;
+      return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "read", this.#label);
+    };
+  }
+
+  /**
+   * Moves the reads parked on the reactor to the engine's queue, in order,
+   * so that a receive() asked after them is served after them.
+   */
+  #moveReactorReads(): void {
+    this.#held.reader?.cancel();
+    for (const read of this.#reactorReads.splice(0)) {
+      read.cleanup?.();
+      this.#park(this.#readers, read.signal, this.#readAttempt(read.p), () => null)
+        .then(read.resolve, read.reject);
+    }
   }
 
   /** Bytes the reactor's reader read past what its reader asked for. */
@@ -1553,7 +1572,7 @@ export class FdSocket<A = unknown> {
       return this.#park(this.#readers, signal, attempt, () => null);
     }
     return new Promise<number | null>((resolve, reject) => {
-      const read: ReactorRead = { p, resolve, reject };
+      const read: ReactorRead = { p, signal, resolve, reject };
       if (signal) {
         const abort = (): void => {
           const i = this.#reactorReads.indexOf(read);
@@ -1691,6 +1710,7 @@ export class FdSocket<A = unknown> {
   receiveStream(maxSize: number, signal?: AbortSignal): Promise<Received<A> | null> {
     if (this.closed) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#reactorReads.length > 0) this.#moveReactorReads();
     return this.#tryOrPark(this.#readers, signal, () => this.#takeStream(maxSize), () => null);
   }
 

@@ -150,3 +150,21 @@ for (const on of [true, false]) {
     },
   });
 }
+
+Deno.test("a receive() asked after a parked read(p) is served after it", async () => {
+  const [a, b] = streamPair();
+  try {
+    const buf = new Uint8Array(4);
+    const read = b.read(buf);
+    const received = b.receive();
+    await a.write(new TextEncoder().encode("abcd"));
+    assert.equal(await deadline(read, 5000, "read"), 4);
+    assert.equal(new TextDecoder().decode(buf), "abcd");
+    await a.write(new TextEncoder().encode("ef"));
+    const m = await deadline(received, 5000, "receive");
+    assert.equal(new TextDecoder().decode(m?.data), "ef");
+  } finally {
+    a.close();
+    b.close();
+  }
+});
