@@ -53,6 +53,8 @@ const FLOOR = "Deno FFI floor";
 const FLOOR_CMSG = "Deno FFI floor + cmsg";
 /** Ours receiving with `read(p)` into a buffer of the caller's. */
 const READ = `${OURS} read(p)`;
+/** Ours receiving with `receiveMany({ max: 64 })`: one await per batch. */
+const MANY = `${OURS} receiveMany`;
 /** The busy-poll budget, µs, of the rows that use one. */
 const BUSY_POLL = 50;
 const SENDER = [0];
@@ -97,7 +99,8 @@ async function roundTrips(
 /**
  * Runs one benchmark role and prints its result line. Roles:
  * `client PATH N SIZE [BUSY_POLL_US]`, `server PATH [BUSY_POLL_US]`, `sink PATH N`, `flood PATH N SIZE`
- * (ours), `client-read`, `sink-read` (ours with `read(p)` instead of `receive()`), `builtin-client`, `builtin-sink`, `builtin-flood` with the
+ * (ours), `client-read`, `sink-read` (ours with `read(p)` instead of `receive()`),
+ * `sink-many` (ours with `receiveMany({ max: 64 })`), `builtin-client`, `builtin-sink`, `builtin-flood` with the
  * same arguments (Deno's Unix datagram socket), and `floor-client`,
  * `floor-sink`, `floor-flood` (bare FFI calls, see `bench/_ffi_floor.ts`).
  *
@@ -131,18 +134,23 @@ export async function runPeer(role: string, args: string[]): Promise<void> {
       );
     }
     case "sink-read":
+    case "sink-many":
     case "sink": {
       using listener = listenSeqpacket({ path });
       peerReady();
       using conn = await listener.accept();
       const buf = new Uint8Array(65536);
+      // How many records the next call returned (0 at the end).
       const next = role === "sink"
-        ? async () => (await conn.receive()) !== null
-        : async () => (await conn.read(buf)) !== null;
+        ? async () => (await conn.receive()) !== null ? 1 : 0
+        : role === "sink-read"
+        ? async () => (await conn.read(buf)) !== null ? 1 : 0
+        : async () => (await conn.receiveMany({ max: 64 }))?.length ?? 0;
       let records = 0, first = 0, last = 0;
-      while (await next()) {
+      for (let got = await next(); got > 0; got = await next()) {
         last = performance.now();
-        if (records++ === 0) first = last;
+        if (records === 0) first = last;
+        records += got;
       }
       if (records !== n) throw new Error(`sink: ${records} records, expected ${n}`);
       return peerResult({
@@ -388,6 +396,7 @@ async function throughput(
     receive: {
       [OURS]: await medianRun(dir, (p) => ours("sink", [p, n], RECEIVER), cFlood, received),
       [READ]: await medianRun(dir, (p) => ours("sink-read", [p, n], RECEIVER), cFlood, received),
+      [MANY]: await medianRun(dir, (p) => ours("sink-many", [p, n], RECEIVER), cFlood, received),
       [C]: median(cc.receive),
       [PYTHON]: await pyRun(dir, (p) => py(["sink", p, n], RECEIVER), cFlood, received),
       [BUILTIN]: await medianRun(
@@ -443,12 +452,13 @@ async function readOnly(dir: string): Promise<void> {
   });
   emit({
     group: "seqpacket",
-    case: "receive 64 B from a C sender: receive() and read(p)",
+    case: "receive 64 B from a C sender: receive(), read(p) and receiveMany()",
     unit: "msg/s",
     better: "higher",
     values: {
       [OURS]: await medianRun(dir, (p) => ours("sink", [p, n], RECEIVER), cFlood, received),
       [READ]: await medianRun(dir, (p) => ours("sink-read", [p, n], RECEIVER), cFlood, received),
+      [MANY]: await medianRun(dir, (p) => ours("sink-many", [p, n], RECEIVER), cFlood, received),
       [C]: median(cc),
       [PYTHON]: await pyRun(dir, (p) => py(["sink", p, n], RECEIVER), cFlood, received),
     },
