@@ -519,6 +519,36 @@ interface ReactorRead {
  */
 const REACTOR_READ_MAX = 1 << 16;
 
+/**
+ * The one-record header of {@linkcode FdSocket.receiveInto}'s direct path:
+ * no name, one iovec (pointed at the caller's buffer per call), and room
+ * for credentials only, so descriptors are dropped by the kernel.
+ */
+const DIRECT_CONTROL_SIZE = CMSG_SPACE(SIZEOF_UCRED);
+const directControl = new Uint8Array(DIRECT_CONTROL_SIZE);
+const directControlView = new DataView(directControl.buffer);
+const directIov = new Uint8Array(SIZEOF_IOVEC);
+const directIovView = new DataView(directIov.buffer);
+const directHeader = new Uint8Array(SIZEOF_MMSGHDR);
+const directView = new DataView(directHeader.buffer);
+let directReady = false;
+
+/** Points the direct header at its iovec and control buffer (on first use: FFI may be denied). */
+function readyDirect(): void {
+  if (directReady) return;
+  directView.setBigUint64(16, pointerOf(directIov), true);
+  directView.setBigUint64(24, 1n, true);
+  directView.setBigUint64(32, pointerOf(directControl), true);
+  directReady = true;
+}
+
+/** Whether the direct header's control data of `length` bytes holds credentials. */
+function hasCredentials(length: number): boolean {
+  if (length < SIZEOF_CMSGHDR + SIZEOF_UCRED) return false;
+  const v = directControlView;
+  return v.getInt32(8, true) === SOL_SOCKET && v.getInt32(12, true) === SCM_CREDENTIALS;
+}
+
 interface Waiter {
   /** Tries the call: true once settled, false on EAGAIN. */
   attempt(): boolean;
@@ -579,36 +609,6 @@ function withPinned<T>(buffers: readonly Uint8Array[], call: () => T): T {
   } finally {
     for (const b of buffers) pinned.delete(b);
   }
-}
-
-/**
- * The one-record header of {@linkcode FdSocket.receiveInto}'s direct path:
- * no name, one iovec (pointed at the caller's buffer per call), and room
- * for credentials only, so descriptors are dropped by the kernel.
- */
-const DIRECT_CONTROL_SIZE = CMSG_SPACE(SIZEOF_UCRED);
-const directControl = new Uint8Array(DIRECT_CONTROL_SIZE);
-const directControlView = new DataView(directControl.buffer);
-const directIov = new Uint8Array(SIZEOF_IOVEC);
-const directIovView = new DataView(directIov.buffer);
-const directHeader = new Uint8Array(SIZEOF_MMSGHDR);
-const directView = new DataView(directHeader.buffer);
-let directReady = false;
-
-/** Points the direct header at its iovec and control buffer (on first use: FFI may be denied). */
-function readyDirect(): void {
-  if (directReady) return;
-  directView.setBigUint64(16, pointerOf(directIov), true);
-  directView.setBigUint64(24, 1n, true);
-  directView.setBigUint64(32, pointerOf(directControl), true);
-  directReady = true;
-}
-
-/** Whether the direct header's control data of `length` bytes holds credentials. */
-function hasCredentials(length: number): boolean {
-  if (length < SIZEOF_CMSGHDR + SIZEOF_UCRED) return false;
-  const v = directControlView;
-  return v.getInt32(8, true) === SOL_SOCKET && v.getInt32(12, true) === SCM_CREDENTIALS;
 }
 
 /** `r`, cut to `maxSize` bytes (and marked truncated) when longer. */
