@@ -111,7 +111,7 @@ export class ReactorPipe {
   #written: ((status: number) => void) | null = null;
   #closed = false;
 
-  /** A reader on a duplicate of `fd`, or null when the runtime offers none. */
+  /** A pipe on a duplicate of `fd`, or null when the runtime offers none. */
   static open(fd: number): ReactorPipe | null {
     if (!reactorPipesAvailable()) return null;
     const dup = libc().fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -167,11 +167,6 @@ export class ReactorPipe {
       this.#done = null;
       done(rc);
     }
-  }
-
-  /** Whether a write is outstanding. */
-  get writing(): boolean {
-    return this.#written !== null;
   }
 
   /**
