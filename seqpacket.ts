@@ -558,11 +558,7 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
    */
   override async read(p: Uint8Array): Promise<number | null> {
     checkBuffer(p, this.#readWhat);
-    const message = await this.#socket.receive(p.length);
-    if (message === null) return null;
-    closeEngineFds(message.fds);
-    p.set(message.data);
-    return message.data.length;
+    return await this.#socket.receiveInto(p);
   }
 
   /**

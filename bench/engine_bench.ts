@@ -36,6 +36,7 @@ import {
   record,
   spawnC,
   spawnDeno,
+  spawnPeer,
 } from "./_harness.ts";
 import { connectSeqpacket, listenSeqpacket } from "../seqpacket.ts";
 import { runFloor } from "./_ffi_floor.ts";
@@ -50,6 +51,10 @@ const SIZES = [
 const FLOOR = "Deno FFI floor";
 /** The floor receiving as seqpacket must: with a control buffer and SO_PASSCRED. */
 const FLOOR_CMSG = "Deno FFI floor + cmsg";
+/** Ours receiving with `read(p)` into a buffer of the caller's. */
+const READ = `${OURS} read(p)`;
+/** Ours receiving with `receiveMany({ max: 64 })`: one await per batch. */
+const MANY = `${OURS} receiveMany`;
 /** The busy-poll budget, µs, of the rows that use one. */
 const BUSY_POLL = 50;
 const SENDER = [0];
@@ -94,8 +99,11 @@ async function roundTrips(
 /**
  * Runs one benchmark role and prints its result line. Roles:
  * `client PATH N SIZE [BUSY_POLL_US]`, `server PATH [BUSY_POLL_US]`,
- * `sink PATH N`, `flood PATH N SIZE` (ours), `builtin-client`, `builtin-sink`,
- * `builtin-flood` with the same arguments (Deno's Unix datagram socket), and `floor-client`,
+ * `sink PATH N`, `flood PATH N SIZE` (ours), `client-read`, `sink-read`
+ * (ours with `read(p)` instead of `receive()`), `sink-many` (ours with
+ * `receiveMany({ max: 64 })`), `builtin-client`, `builtin-sink`,
+ * `builtin-flood` with the same arguments (Deno's Unix datagram socket), and
+ * `floor-client`,
  * `floor-sink`, `floor-flood` (bare FFI calls, see `bench/_ffi_floor.ts`).
  *
  * @param role The role name.
@@ -115,6 +123,44 @@ export async function runPeer(role: string, args: string[]): Promise<void> {
         }),
       );
     }
+    case "client-read": {
+      using conn = await connectSeqpacket({ path });
+      peerReady();
+      const buf = new Uint8Array(65536);
+      return peerResult(
+        await roundTrips(n, size, async (msg) => {
+          await conn.send(msg);
+          const got = await conn.read(buf);
+          return got === null ? null : buf.subarray(0, got);
+        }),
+      );
+    }
+    case "sink-read":
+    case "sink-many":
+    case "sink": {
+      using listener = listenSeqpacket({ path });
+      peerReady();
+      using conn = await listener.accept();
+      const buf = new Uint8Array(65536);
+      // How many records the next call returned (0 at the end).
+      const next = role === "sink"
+        ? async () => (await conn.receive()) !== null ? 1 : 0
+        : role === "sink-read"
+        ? async () => (await conn.read(buf)) !== null ? 1 : 0
+        : async () => (await conn.receiveMany({ max: 64 }))?.length ?? 0;
+      let records = 0, first = 0, last = 0;
+      for (let got = await next(); got > 0; got = await next()) {
+        last = performance.now();
+        if (records === 0) first = last;
+        records += got;
+      }
+      if (records !== n) throw new Error(`sink: ${records} records, expected ${n}`);
+      return peerResult({
+        role: "sink",
+        n: records,
+        msgs_per_s: (records - 1) / ((last - first) / 1000),
+      });
+    }
     case "server": {
       using listener = listenSeqpacket({ path, busyPoll: Number(a ?? 0) });
       peerReady();
@@ -125,22 +171,6 @@ export async function runPeer(role: string, args: string[]): Promise<void> {
         records++;
       }
       return peerResult({ role: "server", n: records });
-    }
-    case "sink": {
-      using listener = listenSeqpacket({ path });
-      peerReady();
-      using conn = await listener.accept();
-      let records = 0, first = 0, last = 0;
-      for (let m = await conn.receive(); m !== null; m = await conn.receive()) {
-        last = performance.now();
-        if (records++ === 0) first = last;
-      }
-      if (records !== n) throw new Error(`sink: ${records} records, expected ${n}`);
-      return peerResult({
-        role: "sink",
-        n: records,
-        msgs_per_s: (records - 1) / ((last - first) / 1000),
-      });
     }
     case "flood": {
       using conn = await connectSeqpacket({ path });
@@ -211,6 +241,38 @@ function c(args: (string | number)[], pin?: number[]): Promise<Peer> {
   return spawnC(args.map(String), { pin });
 }
 
+/** CPython's socket module as a contender (bench/py/seqpacket_peer.py). */
+const PYTHON = "CPython socket";
+const PY_PEER = new URL("./py/seqpacket_peer.py", import.meta.url).pathname;
+let pythonChecked: boolean | undefined;
+
+/** Whether python3 runs here; says so once when it does not. */
+function hasPython(): boolean {
+  if (pythonChecked !== undefined) return pythonChecked;
+  try {
+    pythonChecked = new Deno.Command("python3", { args: ["-c", "import socket"] }).outputSync()
+      .success;
+  } catch {
+    pythonChecked = false;
+  }
+  if (!pythonChecked) console.error("CPython rows skipped: python3 is not available");
+  return pythonChecked;
+}
+
+function py(args: (string | number)[], pin?: number[]): Promise<Peer> {
+  return spawnPeer(["python3", PY_PEER, ...args.map(String)], { pin });
+}
+
+/** `medianRun` for a CPython contender; null (shown as missing) without python3. */
+function pyRun(
+  dir: string,
+  server: Start,
+  client: Start,
+  pick: (server: PeerResult, client: PeerResult) => number,
+): Promise<number | null> {
+  return hasPython() ? medianRun(dir, server, client, pick) : Promise.resolve(null);
+}
+
 /** Starts the server side, then the client side; returns both results. */
 async function pair(
   server: () => Promise<Peer>,
@@ -252,12 +314,16 @@ const rtt = (_: PeerResult, client: PeerResult): number => client.rtt_us_median!
 const sent = (_: PeerResult, flood: PeerResult): number => flood.msgs_per_s!;
 const received = (sink: PeerResult): number => sink.msgs_per_s!;
 
-async function pingPong(dir: string, pin: number[] | undefined): Promise<Record<string, number>> {
+async function pingPong(
+  dir: string,
+  pin: number[] | undefined,
+): Promise<Record<string, number | null>> {
   const cServer: Start = (p) => c(["seqpacket", "server", p], pin);
   const cClient: Start = (p) => c(["seqpacket", "client", p, "-n", PING_N], pin);
   return {
     cc: await medianRun(dir, cServer, cClient, rtt),
     oc: await medianRun(dir, cServer, (p) => ours("client", [p, PING_N, 64], pin), rtt),
+    ocRead: await medianRun(dir, cServer, (p) => ours("client-read", [p, PING_N, 64], pin), rtt),
     oo: await medianRun(
       dir,
       (p) => ours("server", [p], pin),
@@ -270,6 +336,7 @@ async function pingPong(dir: string, pin: number[] | undefined): Promise<Record<
       : await medianRun(dir, (p) => ours("server", [p], pin), cClient, rtt),
     // The least a Deno program can do through FFI (bench/_ffi_floor.ts).
     fc: await medianRun(dir, cServer, (p) => ours("floor-client", [p, PING_N, 64], pin), rtt),
+    pc: await pyRun(dir, cServer, (p) => py(["client", p, PING_N, 64], pin), rtt),
     fcc: await medianRun(
       dir,
       cServer,
@@ -302,7 +369,7 @@ async function throughput(
   dir: string,
   size: number,
   n: number,
-): Promise<{ send: Record<string, number>; receive: Record<string, number> }> {
+): Promise<{ send: Record<string, number | null>; receive: Record<string, number | null> }> {
   const args = ["-n", n, "-s", size];
   // The receiver on CPU 1, the sender on CPU 0: the kernel queues at most
   // about ten records, so the rate depends on where the two run, and leaving
@@ -330,7 +397,10 @@ async function throughput(
     },
     receive: {
       [OURS]: await medianRun(dir, (p) => ours("sink", [p, n], RECEIVER), cFlood, received),
+      [READ]: await medianRun(dir, (p) => ours("sink-read", [p, n], RECEIVER), cFlood, received),
+      [MANY]: await medianRun(dir, (p) => ours("sink-many", [p, n], RECEIVER), cFlood, received),
       [C]: median(cc.receive),
+      [PYTHON]: await pyRun(dir, (p) => py(["sink", p, n], RECEIVER), cFlood, received),
       [BUILTIN]: await medianRun(
         dir,
         (p) => ours("builtin-sink", [p, n], RECEIVER),
@@ -348,8 +418,65 @@ async function throughput(
   };
 }
 
+/**
+ * `--read`: only `read(p)` against `receive()`, C and CPython side by side,
+ * pinned round trip and 64 B receive rate (a quick look at the receive paths).
+ */
+async function readOnly(dir: string): Promise<void> {
+  const pin = [0];
+  const cServer: Start = (p) => c(["seqpacket", "server", p], pin);
+  const cClient: Start = (p) => c(["seqpacket", "client", p, "-n", PING_N], pin);
+  emit({
+    group: "seqpacket",
+    case: "ping-pong 64 B, pinned, against the C echo server: receive() and read(p)",
+    unit: "µs",
+    better: "lower",
+    values: {
+      [OURS]: await medianRun(dir, cServer, (p) => ours("client", [p, PING_N, 64], pin), rtt),
+      [READ]: await medianRun(
+        dir,
+        cServer,
+        (p) => ours("client-read", [p, PING_N, 64], pin),
+        rtt,
+      ),
+      [C]: await medianRun(dir, cServer, cClient, rtt),
+      [PYTHON]: await pyRun(dir, cServer, (p) => py(["client", p, PING_N, 64], pin), rtt),
+    },
+    note: `median round trip of ${PING_N}, median of ${RUNS} runs`,
+  });
+  const { n } = SIZES[0];
+  const args = ["-n", n, "-s", 64];
+  const cFlood: Start = (p) => c(["seqpacket", "flood", p, ...args], SENDER);
+  const cc: number[] = [];
+  await medianRun(dir, (p) => c(["seqpacket", "sink", p, ...args], RECEIVER), cFlood, (s) => {
+    cc.push(s.msgs_per_s!);
+    return 0;
+  });
+  emit({
+    group: "seqpacket",
+    case: "receive 64 B from a C sender: receive(), read(p) and receiveMany()",
+    unit: "msg/s",
+    better: "higher",
+    values: {
+      [OURS]: await medianRun(dir, (p) => ours("sink", [p, n], RECEIVER), cFlood, received),
+      [READ]: await medianRun(dir, (p) => ours("sink-read", [p, n], RECEIVER), cFlood, received),
+      [MANY]: await medianRun(dir, (p) => ours("sink-many", [p, n], RECEIVER), cFlood, received),
+      [C]: median(cc),
+      [PYTHON]: await pyRun(dir, (p) => py(["sink", p, n], RECEIVER), cFlood, received),
+    },
+    note: `${n} records, median of ${RUNS}`,
+  });
+}
+
 async function main(): Promise<void> {
   const dir = Deno.makeTempDirSync({ prefix: "bsd-seqbench-" });
+  if (Deno.args.includes("--read")) {
+    try {
+      return await readOnly(dir);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  }
   try {
     for (const [pin, how] of [[[0], "pinned"], [undefined, "unpinned"]] as const) {
       const r = await pingPong(dir, pin ? [...pin] : undefined);
@@ -358,7 +485,15 @@ async function main(): Promise<void> {
         case: `ping-pong 64 B, ${how}, each client against the C echo server`,
         unit: "µs",
         better: "lower",
-        values: { [OURS]: r.oc, [C]: r.cc, [BUILTIN]: r.bc, [FLOOR]: r.fc, [FLOOR_CMSG]: r.fcc },
+        values: {
+          [OURS]: r.oc,
+          [READ]: r.ocRead,
+          [C]: r.cc,
+          [PYTHON]: r.pc,
+          [BUILTIN]: r.bc,
+          [FLOOR]: r.fc,
+          [FLOOR_CMSG]: r.fcc,
+        },
         note: `median round trip of ${PING_N}, median of ${RUNS} runs` +
           (pin ? "; goal: within 1.25× C" : ""),
       });

@@ -260,6 +260,7 @@ export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
+export const F_DUPFD_CLOEXEC = 1030;
 export const FD_CLOEXEC = 1;
 export const O_NONBLOCK = 0o4000;
 export const F_ADD_SEALS = 1033;

@@ -1,14 +1,15 @@
 // The readiness engine: one epoll instance per isolate.
 //
-// A socket is in the epoll set only while an operation on it waits, and
-// then one-shot. Every operation first tries its system call synchronously;
-// only on EAGAIN does it park a waiter and add the socket, in the same
-// synchronous step; adding checks readiness, so nothing that arrived between
-// the try and the wait is missed. An event disarms the socket, and once
-// nothing waits it leaves the set. A socket nobody waits on is thus on no
-// epoll wait queue: the kernel skips the wake-up path for each record it
-// queues, and the engine is never woken for records
-// a try-first call picks up.
+// A socket joins the epoll set the first time an operation on it waits, and
+// is armed one-shot for what waits. Every operation first tries its system
+// call synchronously; only on EAGAIN does it park a waiter and arm the
+// socket, in the same synchronous step; arming checks readiness, so nothing
+// that arrived between the try and the wait is missed. An event disarms the
+// socket; it stays in the set, disarmed, while nothing waits, so each later
+// wait costs one EPOLL_CTL_MOD (leaving and rejoining cost an ADD and a DEL
+// per wait). The kernel still calls a disarmed entry's wake-up callback for
+// each record it queues, which returns at once; the engine is never woken
+// for records a try-first call picks up.
 // `nonblocking: true` epoll_wait calls (the only ones) run on Deno's blocking
 // pool; each result wakes every ready socket it lists at once.
 //
@@ -119,7 +120,7 @@ export class Reactor {
 
   /**
    * Adds `fd` to the epoll set (`add`) or changes its interest, armed for one
-   * event: readable, writable or both. The kernel checks readiness as it
+   * event: readable, writable or both (neither: disarmed). The kernel checks readiness as it
    * arms, so an event that is already due is reported, and it disarms the
    * socket again as it reports one.
    */

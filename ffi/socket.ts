@@ -65,6 +65,7 @@ import {
   setOptionOn,
 } from "./options.ts";
 import { errno, libc } from "./libc.ts";
+import { ReactorPipe } from "./reactor_pipe.ts";
 import { theReactor } from "./reactor.ts";
 
 export type { Credentials, Family, Kind } from "./options.ts";
@@ -309,6 +310,8 @@ interface Held {
   releaseSource?: () => void;
   /** Whether the descriptor is in the engine's epoll set (only while something waits). */
   registered: boolean;
+  /** The stream's pipe on the runtime's reactor, once one was opened. */
+  reader?: ReactorPipe | null;
 }
 
 function release(held: Held): void {
@@ -316,6 +319,7 @@ function release(held: Held): void {
   const reactor = theReactor();
   if (held.registered) reactor.unwatch(held.fd);
   reactor.idle(held.token);
+  held.reader?.close();
   for (const r of held.inbox) closeFds(r.fds);
   held.inbox.length = 0;
   ownedFds.delete(held.fd);
@@ -335,6 +339,51 @@ export function closeFds(fds: number[] | undefined): void {
 }
 
 // ---------------------------------------------------------------------------
+
+/** A stream read parked on the runtime's reactor. */
+interface ReactorRead {
+  p: Uint8Array;
+  signal: AbortSignal | undefined;
+  resolve(n: number | null): void;
+  reject(err: Error): void;
+  cleanup?: () => void;
+}
+
+/**
+ * The most a reactor read asks for: a larger `p` gets what one read(2)
+ * returns anyway, and the reader's buffer stays this size at most.
+ */
+const REACTOR_READ_MAX = 1 << 16;
+
+/**
+ * The one-record header of {@linkcode FdSocket.receiveInto}'s direct path:
+ * no name, one iovec (pointed at the caller's buffer per call), and room
+ * for credentials only, so descriptors are dropped by the kernel.
+ */
+const DIRECT_CONTROL_SIZE = CMSG_SPACE(SIZEOF_UCRED);
+const directControl = new Uint8Array(DIRECT_CONTROL_SIZE);
+const directControlView = new DataView(directControl.buffer);
+const directIov = new Uint8Array(SIZEOF_IOVEC);
+const directIovView = new DataView(directIov.buffer);
+const directHeader = new Uint8Array(SIZEOF_MMSGHDR);
+const directView = new DataView(directHeader.buffer);
+let directReady = false;
+
+/** Points the direct header at its iovec and control buffer (on first use: FFI may be denied). */
+function readyDirect(): void {
+  if (directReady) return;
+  directView.setBigUint64(16, pointerOf(directIov), true);
+  directView.setBigUint64(24, 1n, true);
+  directView.setBigUint64(32, pointerOf(directControl), true);
+  directReady = true;
+}
+
+/** Whether the direct header's control data of `length` bytes holds credentials. */
+function hasCredentials(length: number): boolean {
+  if (length < SIZEOF_CMSGHDR + SIZEOF_UCRED) return false;
+  const v = directControlView;
+  return v.getInt32(8, true) === SOL_SOCKET && v.getInt32(12, true) === SCM_CREDENTIALS;
+}
 
 interface Waiter {
   /** Tries the call: true once settled, false on EAGAIN. */
@@ -798,6 +847,60 @@ export class FdSocket<A = unknown> {
   }
 
   /**
+   * Receives one record into `p`, cut to `p.length`, as `read(p)` does:
+   * straight into `p` when nothing waits in the inbox and single records
+   * are what the socket gets (no intermediate buffer, no allocation), else
+   * through the inbox. Descriptors that came with it are closed (the kernel
+   * drops them on the direct path); only a 0-byte record's credentials are
+   * looked at, to tell it from end of stream. Resolves with the bytes
+   * copied, `null` where {@linkcode FdSocket.receive} would.
+   */
+  receiveInto(p: Uint8Array, signal?: AbortSignal): Promise<number | null> {
+    if (p.length === 0 || this.#source || this.#busyPoll > 0) {
+      return this.receive(p.length, signal).then((r) => {
+        if (r === null) return null;
+        closeFds(r.fds);
+        p.set(r.data);
+        return r.data.length;
+      });
+    }
+    if (this.closed || (this.#eof && this.#inbox.length === 0)) return Promise.resolve(null);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return this.#tryOrPark(this.#readers, signal, () => this.#takeInto(p), () => null);
+  }
+
+  #takeInto(p: Uint8Array): number | null | Error | undefined {
+    if (this.#deferred || this.#inbox.length > 0 || this.#eof || this.#vlen > 1) {
+      const r = this.#take(p.length);
+      if (r === undefined || r === null || r instanceof Error) return r;
+      closeFds(r.fds);
+      p.set(r.data);
+      return r.data.length;
+    }
+    const credentials = this.#zero === "eof-without-credentials";
+    readyDirect();
+    const v = directView;
+    directIovView.setBigUint64(0, pointerOf(p), true);
+    directIovView.setBigUint64(8, BigInt(p.length), true);
+    v.setUint32(40, credentials ? DIRECT_CONTROL_SIZE : 0, true);
+    v.setUint32(48, 0, true);
+    // p is the caller's and alive through this synchronous call; the rest is module-held.
+    const n = confirmed(() => libc().recvmmsg(this.#fd, directHeader, 1, MSG_DONTWAIT, null));
+    if (n < 0) {
+      return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "recvmsg", this.#label);
+    }
+    if (n === 0) return undefined;
+    // A single record: the adaptive batch size decides when to try a batch again.
+    this.#nextBatch(1, 1);
+    const len = Math.min(v.getUint32(56, true), p.length);
+    if (len === 0 && credentials && !hasCredentials(v.getUint32(40, true))) {
+      this.#eof = true;
+      return null;
+    }
+    return len;
+  }
+
+  /**
    * Receives a batch: waits for the first record, then adds every record
    * already queued, up to `max`, without waiting again. Resolves `null`
    * exactly where {@linkcode FdSocket.receive} would.
@@ -1119,8 +1222,13 @@ export class FdSocket<A = unknown> {
 
   /**
    * Tells the engine whether this socket waits, and arms it for what it
-   * waits on: into the epoll set when something starts waiting, out of it
-   * once nothing does.
+   * waits on: into the epoll set the first time something waits, re-armed
+   * (one `EPOLL_CTL_MOD`) each time after. Once nothing waits it stays in
+   * the set: an event has disarmed it (one-shot), and leaving and joining
+   * again cost two calls per wait where re-arming costs one. A socket still
+   * armed with nothing waiting (its waiter was aborted) is disarmed: the
+   * engine drops events for sockets that do not wait, so this one would
+   * never learn that its event had disarmed it.
    */
   #waitersChanged(): void {
     if (this.closed) return;
@@ -1131,8 +1239,9 @@ export class FdSocket<A = unknown> {
     const want = (this.#readers.length > 0 ? 1 : 0) | (writers ? 2 : 0);
     const held = this.#held;
     if (want === 0) {
-      if (held.registered) reactor.unwatch(this.#fd);
-      held.registered = false;
+      if (this.#armed !== 0 && held.registered) {
+        reactor.arm(this.#fd, this.#token, false, false, false);
+      }
       this.#armed = 0;
     } else if (want !== this.#armed || !held.registered) {
       reactor.arm(this.#fd, this.#token, (want & 1) !== 0, (want & 2) !== 0, !held.registered);
@@ -1147,12 +1256,14 @@ export class FdSocket<A = unknown> {
   /** Lets pending operations keep the process alive (the default). */
   ref(): void {
     this.#refed = true;
+    this.#held.reader?.ref();
     this.#waitersChanged();
   }
 
   /** Lets the process exit even while operations are pending. */
   unref(): void {
     this.#refed = false;
+    this.#held.reader?.unref();
     if (this.#writeRetryTimer !== undefined) Deno.unrefTimer(this.#writeRetryTimer);
     this.#waitersChanged();
   }
@@ -1173,6 +1284,12 @@ export class FdSocket<A = unknown> {
         w.closed();
       }
     }
+    this.#ahead = null;
+    this.#writeClosed?.();
+    for (const read of this.#reactorReads.splice(0)) {
+      read.cleanup?.();
+      read.resolve(null);
+    }
   }
 
   // -------------------------------------------------------------------------
@@ -1187,14 +1304,130 @@ export class FdSocket<A = unknown> {
   readInto(p: Uint8Array, signal?: AbortSignal): Promise<number | null> {
     if (this.closed) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const length = BigInt(p.length);
-    return this.#tryOrPark(this.#readers, signal, (): number | null | Error | undefined => {
-      const n = confirmed(() => libc().read(this.#fd, p, length));
-      if (n >= 0) return n === 0 ? null : n;
-      return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "read", this.#label);
-    }, () => null);
+    if (this.#ahead !== null && this.#reactorReads.length === 0) {
+      return Promise.resolve(this.#takeAhead(p));
+    }
+    const attempt = this.#readAttempt(p);
+    if (this.#readers.length > 0 || this.#reactorReads.length > 0) {
+      return this.#parkRead(p, signal, attempt);
+    }
+    const r = attempt();
+    if (r !== undefined) return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
+    return this.#parkRead(p, signal, attempt);
   }
 
+  /** One try of `read(2)` into `p`, as #tryOrPark takes it. */
+  #readAttempt(p: Uint8Array): () => number | null | Error | undefined {
+    return () => {
+      const n = confirmed(() => libc().read(this.#fd, p, BigInt(p.length)));
+      if (n >= 0) return n === 0 ? null : n;
+      return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "read", this.#label);
+    };
+  }
+
+  /**
+   * Moves the reads parked on the reactor to the engine's queue, in order,
+   * so that a receive() asked after them is served after them.
+   */
+  #moveReactorReads(): void {
+    this.#held.reader?.cancel();
+    for (const read of this.#reactorReads.splice(0)) {
+      read.cleanup?.();
+      this.#park(this.#readers, read.signal, this.#readAttempt(read.p), () => null)
+        .then(read.resolve, read.reject);
+    }
+  }
+
+  /** Bytes the reactor's reader read past what its reader asked for. */
+  #ahead: Uint8Array | null = null;
+  /** Reads parked on the runtime's reactor, oldest first. */
+  readonly #reactorReads: ReactorRead[] = [];
+
+  /** Copies what was read ahead into `p`. */
+  #takeAhead(p: Uint8Array): number {
+    const ahead = this.#ahead!;
+    const n = Math.min(p.length, ahead.length);
+    p.set(ahead.subarray(0, n));
+    this.#ahead = n === ahead.length ? null : ahead.subarray(n);
+    return n;
+  }
+
+  /** Parks a stream read: on the runtime's reactor where it offers one, else on the engine. */
+  #parkRead(
+    p: Uint8Array,
+    signal: AbortSignal | undefined,
+    attempt: () => number | null | Error | undefined,
+  ): Promise<number | null> {
+    const reader = this.#reactorPipe();
+    if (reader === null || this.#readers.length > 0) {
+      return this.#park(this.#readers, signal, attempt, () => null);
+    }
+    return new Promise<number | null>((resolve, reject) => {
+      const read: ReactorRead = { p, signal, resolve, reject };
+      if (signal) {
+        const abort = (): void => {
+          const i = this.#reactorReads.indexOf(read);
+          if (i < 0) return;
+          this.#reactorReads.splice(i, 1);
+          if (i === 0) {
+            reader.cancel();
+            this.#nextReactorRead();
+          }
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", abort, { once: true });
+        read.cleanup = () => signal.removeEventListener("abort", abort);
+      }
+      this.#reactorReads.push(read);
+      if (this.#reactorReads.length === 1) this.#nextReactorRead();
+    });
+  }
+
+  /** The socket's pipe on the runtime's reactor, opened on first use; null without one. */
+  #reactorPipe(): ReactorPipe | null {
+    if (this.#held.reader === undefined) {
+      this.#held.reader = ReactorPipe.open(this.#fd);
+      if (!this.#refed) this.#held.reader?.unref();
+    }
+    return this.#held.reader;
+  }
+
+  /** Starts the reactor read for the oldest parked read, if any. */
+  #nextReactorRead(): void {
+    const reader = this.#held.reader;
+    if (this.closed || !reader || reader.reading || this.#reactorReads.length === 0) return;
+    const size = Math.min(this.#reactorReads[0].p.length, REACTOR_READ_MAX);
+    reader.read(size, (n) => this.#reactorReadDone(reader, n));
+  }
+
+  #reactorReadDone(reader: ReactorPipe, n: number): void {
+    if (this.closed) return;
+    const queue = this.#reactorReads;
+    if (n > 0) {
+      // The read was sized for the oldest parked read, so it takes all of it.
+      const bytes = reader.buffer.subarray(0, n);
+      const first = queue.shift();
+      if (first && first.p.length >= n) {
+        first.p.set(bytes);
+        first.cleanup?.();
+        first.resolve(n);
+      } else {
+        if (first) queue.unshift(first);
+        this.#ahead = bytes.slice();
+      }
+    }
+    while (queue.length > 0 && (this.#ahead !== null || n <= 0)) {
+      const read = queue.shift()!;
+      read.cleanup?.();
+      if (this.#ahead !== null) read.resolve(this.#takeAhead(read.p));
+      else if (n === 0) read.resolve(null);
+      else {
+        read.reject(errnoError(-n, "read", this.#label));
+        break;
+      }
+    }
+    this.#nextReactorRead();
+  }
   /**
    * Writes all of `data`, waiting for room as needed; `fds` ride with the
    * first byte the kernel takes (Linux attaches them to that first skb).
@@ -1202,9 +1435,12 @@ export class FdSocket<A = unknown> {
    */
   sendAll(data: Uint8Array, fds: number[] | undefined, call: string): Promise<number> {
     if (this.closed) return Promise.reject(closedError(call, this.#label));
+    // A write still finishing on the reactor goes first.
+    const tail = this.#writeTail;
+    if (tail !== null) return tail.then(() => this.sendAll(data, fds, call));
     let done = 0;
     let rights = fds !== undefined && fds.length > 0 ? fds : undefined;
-    return this.#tryOrPark(this.#writers, undefined, (): number | Error | undefined => {
+    const attempt = (): number | Error | undefined => {
       while (done < data.length) {
         const rest = done === 0 ? data : data.subarray(done);
         const n = rights ? this.#sendmsg(rest, null, rights) : this.#sendto(rest, null);
@@ -1215,7 +1451,45 @@ export class FdSocket<A = unknown> {
         done += n;
       }
       return done;
-    }, () => closedError(call, this.#label));
+    };
+    const onClose = () => closedError(call, this.#label);
+    if (this.#writers.length > 0) return this.#park(this.#writers, undefined, attempt, onClose);
+    const r = attempt();
+    if (r !== undefined) return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
+    const pipe = rights === undefined ? this.#reactorPipe() : null;
+    if (pipe === null) return this.#park(this.#writers, undefined, attempt, onClose);
+    return this.#writeOnReactor(pipe, data.subarray(done), data.length, call);
+  }
+
+  /** The end of the write the reactor is finishing, which later writes wait for. */
+  #writeTail: Promise<unknown> | null = null;
+  /** Settles the reactor's write as closed. */
+  #writeClosed: (() => void) | null = null;
+
+  /** Hands the rest of a write to the reactor; resolves with `total` once it is all sent. */
+  #writeOnReactor(
+    pipe: ReactorPipe,
+    rest: Uint8Array,
+    total: number,
+    call: string,
+  ): Promise<number> {
+    let tail: Promise<unknown> | null = null;
+    const written = new Promise<number>((resolve, reject) => {
+      const settle = (err: Error | null): void => {
+        this.#writeClosed = null;
+        if (this.#writeTail === tail) this.#writeTail = null;
+        if (err) reject(err);
+        else resolve(total);
+      };
+      this.#writeClosed = () => settle(closedError(call, this.#label));
+      pipe.write(rest, (status) => {
+        if (this.closed) return;
+        settle(status < 0 ? errnoError(-status, call, this.#label) : null);
+      });
+    });
+    // Later writes follow this one whether it succeeds or fails.
+    if (this.#writeClosed !== null) this.#writeTail = tail = written.then(() => {}, () => {});
+    return written;
   }
 
   /**
@@ -1227,6 +1501,7 @@ export class FdSocket<A = unknown> {
   receiveStream(maxSize: number, signal?: AbortSignal): Promise<Received<A> | null> {
     if (this.closed) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#reactorReads.length > 0) this.#moveReactorReads();
     return this.#tryOrPark(this.#readers, signal, () => this.#takeStream(maxSize), () => null);
   }
 
@@ -1234,6 +1509,12 @@ export class FdSocket<A = unknown> {
   #streamArena: Arena | undefined;
 
   #takeStream(maxSize: number): Received<A> | null | Error | undefined {
+    if (this.#ahead !== null) {
+      // Bytes a read(p) on the reactor read ahead: their descriptors, if any, are gone.
+      const data = new Uint8Array(Math.min(maxSize, this.#ahead.length));
+      this.#takeAhead(data);
+      return { data, from: null, truncated: false };
+    }
     if (this.#streamArena?.slotSize !== maxSize) this.#streamArena = new Arena(1, maxSize);
     const arena = this.#streamArena;
     arena.prepare(1, true);
