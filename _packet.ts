@@ -128,6 +128,22 @@ export function receiveChecked<T>(
 }
 
 /**
+ * A receive served by `engine` as it stands (or a peek, if asked): on raw,
+ * packet and netlink sockets the engine's records hold exactly a message's
+ * fields, so they are handed over without a copy.
+ */
+export function receiveFrom<A>(
+  engine: FdSocket<A>,
+  options: ReceiveOptions | undefined,
+): Promise<Message<A> | null> {
+  return receiveChecked(
+    options,
+    (maxSize, signal, peek) =>
+      peek ? engine.peek(maxSize, signal) : engine.receive(maxSize, signal),
+  );
+}
+
+/**
  * The shared half of every packet socket: datagram, seqpacket, raw and
  * packet sockets extend it. Subclasses provide `receive`, `write`, `close` and
  * `localAddr`; this class derives `read`, async iteration and disposal from

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { attachOptions, attachReceiver, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import { attachOptions, attachReceiver, PacketSocketBase, receiveFrom } from "./_packet.ts";
 import { checkObject, checkOptionalInteger, checkSignal, describeValue } from "./_checks.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
 import {
@@ -428,11 +428,7 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
    * ```
    */
   receive(options?: ReceiveOptions): Promise<Message<NetlinkAddr> | null> {
-    return receiveChecked(
-      options,
-      (maxSize, signal, peek) =>
-        peek ? this.#sock.peek(maxSize, signal) : this.#sock.receive(maxSize, signal),
-    );
+    return receiveFrom(this.#sock, options);
   }
 
   /**

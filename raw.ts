@@ -47,7 +47,7 @@ import {
   attachReceiver,
   checkBusyPoll,
   PacketSocketBase,
-  receiveChecked,
+  receiveFrom,
 } from "./_packet.ts";
 import { checkBoolean, checkObject, checkOptionalInteger, describeValue } from "./_checks.ts";
 import { type BpfProgram, validateFilter } from "./bpf.ts";
@@ -583,13 +583,7 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
    * ```
    */
   receive(options?: ReceiveOptions): Promise<Message<IpAddr> | null> {
-    // The engine's records hold exactly a message's fields on this socket
-    // type: handed over as they are, at a capture's rate every object counts.
-    return receiveChecked(
-      options,
-      (maxSize, signal, peek) =>
-        peek ? this.#sock.peek(maxSize, signal) : this.#sock.receive(maxSize, signal),
-    );
+    return receiveFrom(this.#sock, options);
   }
 
   /**
@@ -1009,13 +1003,7 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
    * ```
    */
   receive(options?: ReceiveOptions): Promise<Message<LinkAddr> | null> {
-    // The engine's records hold exactly a message's fields on this socket
-    // type: handed over as they are, at a capture's rate every object counts.
-    return receiveChecked(
-      options,
-      (maxSize, signal, peek) =>
-        peek ? this.#sock.peek(maxSize, signal) : this.#sock.receive(maxSize, signal),
-    );
+    return receiveFrom(this.#sock, options);
   }
 
   /**
