@@ -94,6 +94,7 @@ import {
   parseIPv6,
 } from "./ffi/sockaddr.ts";
 import type { BpfProgram } from "./bpf.ts";
+import { getOptionOn } from "./ffi/options.ts";
 import { FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
 import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
 import {
@@ -737,15 +738,13 @@ function adoptUnix(d: DescribedFd): DatagramSocket<UnixAddr> {
   const peer = FdSocket.nameOf(d.fd, "getpeername", decode);
   requireUnix(local.path);
   if (peer !== null) requireUnix(peer.path);
+  const label = describeAddress(local);
+  // Read before take(): nothing after it may fail and leave the fd changed.
+  const passCredentials = getOptionOn(d.fd, label, "passCredentials");
   d.take();
-  const sock = new FdSocket<UnixAddr>(d.fd, unixEngineOptions(describeAddress(local), false));
-  try {
-    if (sock.getOption("passCredentials")) sock.setControl("fds+credentials");
-    return makeSocket<UnixAddr>(sock, local, null, null, peer);
-  } catch (err) {
-    sock.close();
-    throw err;
-  }
+  const sock = new FdSocket<UnixAddr>(d.fd, unixEngineOptions(label, false));
+  if (passCredentials) sock.setControl("fds+credentials");
+  return makeSocket<UnixAddr>(sock, local, null, null, peer);
 }
 
 function adoptUdp(d: DescribedFd): DatagramSocket<NetAddr> {

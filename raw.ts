@@ -1080,13 +1080,12 @@ registerAdopter({
     if (remote !== null) requireNet(remote.hostname);
     d.take();
     const label = describeAddress(remote?.hostname ?? `${family}/${d.protocol}`);
-    const sock = new FdSocket<IpAddr>(d.fd, { label, decode: decodeIp });
-    try {
-      return adoptRaw(sock, family, d.kind === "datagram", remote);
-    } catch (err) {
-      sock.close();
-      throw err;
-    }
+    return adoptRaw(
+      new FdSocket<IpAddr>(d.fd, { label, decode: decodeIp }),
+      family,
+      d.kind === "datagram",
+      remote,
+    );
   },
 });
 
@@ -1097,13 +1096,9 @@ registerAdopter({
     const name = interfaceName(bound.ifindex) ?? "";
     requireAnyNet(`every host, for a packet socket on ${describeAddress(name)}`);
     const decode = linkDecoder(bound.ifindex, name);
+    const local = FdSocket.nameOf(d.fd, "getsockname", decode)!;
     d.take();
     const sock = new FdSocket<LinkAddr>(d.fd, { label: describeAddress(name), decode });
-    try {
-      return adoptLink(sock, sock.localAddress(decode), d.kind === "datagram");
-    } catch (err) {
-      sock.close();
-      throw err;
-    }
+    return adoptLink(sock, local, d.kind === "datagram");
   },
 });

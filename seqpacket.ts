@@ -46,6 +46,7 @@ import { describeAddress } from "./ffi/errors.ts";
 import { applyBufferSizes, type BufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
 import { peerPermit, type Permit, requirePermit, requireUnix } from "./ffi/permissions.ts";
 import { decodeUnix, encodeUnix } from "./ffi/sockaddr.ts";
+import { setOptionOn } from "./ffi/options.ts";
 import { closeFds as closeEngineFds, FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
 import type {
@@ -1166,19 +1167,13 @@ registerAdopter({
     }
     requireUnix(local.path);
     if (remote !== null) requireUnix(remote.path);
+    const label = describeAddress(remote === null || remote.path === "" ? local : remote);
+    // Before take(): a failed setsockopt leaves the descriptor as it was.
+    setOptionOn(d.fd, label, "passCredentials", true);
     d.take();
-    const socket = new FdSocket<UnixAddr>(
-      d.fd,
-      engineOptions(describeAddress(remote === null || remote.path === "" ? local : remote)),
-    );
-    try {
-      socket.setOption("passCredentials", true);
-      return remote === null
-        ? listen(socket, local, { bufferSizes: {} }, null)
-        : adopt(socket, local, remote);
-    } catch (err) {
-      socket.close();
-      throw err;
-    }
+    const socket = new FdSocket<UnixAddr>(d.fd, engineOptions(label));
+    return remote === null
+      ? listen(socket, local, { bufferSizes: {} }, null)
+      : adopt(socket, local, remote);
   },
 });
