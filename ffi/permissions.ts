@@ -54,8 +54,14 @@ export function requireAnyNet(what: string): void {
 // are counted: a check stays valid while the count is unchanged. An async
 // revoke counts when called and again when done, so a send racing it checks
 // once more after it has landed.
+// The counting starts with the first permit, not at import: importing the
+// module changes nothing global, and no permit exists to go stale before.
 let revocations = 0;
-{
+let watching = false;
+
+function watchRevocations(): void {
+  if (watching) return;
+  watching = true;
   const permissions = Deno.permissions as unknown as {
     revoke(desc: Deno.PermissionDescriptor): Promise<Deno.PermissionStatus>;
     revokeSync?(desc: Deno.PermissionDescriptor): Deno.PermissionStatus;
@@ -90,6 +96,7 @@ export const NO_CHECK: Permit = { checkedAt: Infinity, check() {} };
 
 /** Makes a permit for `check`, checked on its first use. */
 export function permit(check: () => void): Permit {
+  watchRevocations();
   return { checkedAt: -1, check };
 }
 

@@ -8,7 +8,7 @@ import { openNetlink, setLinkUp } from "../netlink.ts";
 import { openPacket, openRaw } from "../raw.ts";
 import { seqpacketPair } from "../seqpacket.ts";
 import { connectStream, listenStream } from "../stream.ts";
-import { denoJson, needs, socketFdCount, tempDir } from "./_helpers.ts";
+import { denoJson, denoRun, needs, socketFdCount, tempDir } from "./_helpers.ts";
 
 const BUILTIN_PRESENT = typeof (Deno as { listenDatagram?: unknown }).listenDatagram ===
   "function";
@@ -333,3 +333,16 @@ for (const c of REVOKE_CASES) {
     },
   });
 }
+
+Deno.test("importing mod.ts leaves Deno.permissions as it was: the revocation count starts with the first socket", async () => {
+  using dir = tempDir("bsd-import-");
+  const file = `${dir.path}/import.ts`;
+  Deno.writeTextFileSync(
+    file,
+    `const revoke = Deno.permissions.revoke;
+await import(${JSON.stringify(new URL("../mod.ts", import.meta.url).href)});
+console.log(Deno.permissions.revoke === revoke ? "untouched" : "patched");`,
+  );
+  const out = await denoRun(file, { flags: ["--allow-read"] }).output();
+  assert.equal(new TextDecoder().decode(out.stdout).trim(), "untouched");
+});
