@@ -30,7 +30,7 @@ export type StreamTarget =
 export type StreamAddr = NetAddr | UnixAddr;
 
 /** A TCP address (IPv4 or IPv6) from a sockaddr. */
-export function decodeTcp(name: Uint8Array, length: number): NetAddr {
+function decodeTcp(name: Uint8Array, length: number): NetAddr {
   return decodeInet(name, length, "tcp");
 }
 

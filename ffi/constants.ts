@@ -113,7 +113,6 @@ export const NETLINK_PROTOCOL_NUMBERS = {
   generic: NETLINK_GENERIC,
 } as const;
 export const NETLINK_ADD_MEMBERSHIP = 1;
-export const NETLINK_DROP_MEMBERSHIP = 2;
 export const NETLINK_CAP_ACK = 10;
 export const NETLINK_EXT_ACK = 11;
 /** The block-based receive ring (linux/if_packet.h). */
