@@ -49,13 +49,9 @@
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
 import type { Message, NetAddr, ReceiveInfo, ReceiveOptions, UnixAddr } from "./types.ts";
-import {
-  attachOptions,
-  attachReceiver,
-  checkBusyPoll,
-  PacketSocketBase,
-  receiveChecked,
-} from "./_packet.ts";
+import { checkBusyPoll, PacketSocketBase } from "./_internal/packet_socket.ts";
+import { FfiRecords } from "./_internal/ffi_records.ts";
+import type { RecordEngine } from "./_internal/record_engine.ts";
 import {
   checkBoolean,
   checkFds,
@@ -854,17 +850,15 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     owned: OwnedSocketFile | null,
     peer: A | null,
   ) {
-    super();
+    super(
+      engine instanceof FdSocket
+        ? new FfiRecords(engine, { family: family ?? "unix", kind: "datagram" })
+        : new BuiltinRecords(engine, describeAddress(local)),
+    );
     this.#fd = engine instanceof FdSocket ? engine : null;
     this.#builtin = engine instanceof BuiltinEngine ? engine : null;
-    attachReceiver(this, engine);
     this.#local = local;
     this.#label = describeAddress(local);
-    attachOptions(this, {
-      socket: this.#fd,
-      shape: { family: family ?? "unix", kind: "datagram" },
-      label: () => this.#label,
-    });
     this.#sendWhat = `send ${this.#label}`;
     this.#transport = "path" in local ? "unixgram" : "udp";
     this.#family = family;
@@ -887,7 +881,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   }
 
   /** Which implementation serves this socket: `"builtin"` or `"ffi"`. */
-  get backend(): DatagramBackend {
+  override get backend(): DatagramBackend {
     return this.#fd ? "ffi" : "builtin";
   }
 
@@ -904,7 +898,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * console.log(typeof sock.fd); // "number"
    * ```
    */
-  get fd(): number | null {
+  override get fd(): number | null {
     return this.#fd !== null && !this.#fd.closed ? this.#fd.fd : null;
   }
 
@@ -1148,18 +1142,8 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * }
    * ```
    */
-  receive(options?: ReceiveOptions): Promise<Message<A> | null> {
-    return receiveChecked(
-      options,
-      (maxSize, signal, peek) => {
-        if (this.#fd) {
-          const next = peek ? this.#fd.peek(maxSize, signal) : this.#fd.receive(maxSize, signal);
-          return next as Promise<Message<A> | null>;
-        }
-        if (peek) return Promise.reject(needsFfiBackend("receive", this.#label));
-        return this.#builtin!.receive(maxSize, signal);
-      },
-    );
+  override receive(options?: ReceiveOptions): Promise<Message<A> | null> {
+    return super.receive(options);
   }
 
   /**
@@ -1183,7 +1167,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * console.log((await b.receive())?.data.length); // 2
    * ```
    */
-  write(p: Uint8Array): Promise<number> {
+  override write(p: Uint8Array): Promise<number> {
     if (this.#peer === null && !this.#closed) {
       return Promise.reject(this.#notConnected("write"));
     }
@@ -1416,7 +1400,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * sock.ref();
    * ```
    */
-  ref(): void {
+  override ref(): void {
     if (this.#fd) this.#fd.ref();
     else this.#builtin!.ref(true);
   }
@@ -1434,7 +1418,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * sock.close();
    * ```
    */
-  unref(): void {
+  override unref(): void {
     if (this.#fd) this.#fd.unref();
     else this.#builtin!.ref(false);
   }
@@ -1453,7 +1437,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * sock.close(); // no-op
    * ```
    */
-  close(): void {
+  override close(): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#fd) this.#fd.close();
@@ -1936,6 +1920,59 @@ class BuiltinEngine<A extends NetAddr | UnixAddr> {
       waiter.signal?.removeEventListener("abort", waiter.onAbort!);
       waiter.resolve(null);
     }
+  }
+}
+
+// Temporary, until the datagram port (issue 11) makes the built-in engine a
+// RecordEngine itself: what PacketSocketBase needs of it.
+class BuiltinRecords<A extends NetAddr | UnixAddr> implements RecordEngine<A> {
+  readonly backend = "builtin";
+  readonly fd = null;
+  readonly options = null;
+  readonly #engine: BuiltinEngine<A>;
+  readonly label: string;
+  #closed = false;
+
+  constructor(engine: BuiltinEngine<A>, label: string) {
+    this.#engine = engine;
+    this.label = label;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  receive(maxSize: number, signal: AbortSignal | undefined, peek: boolean): Promise<
+    Message<A> | null
+  > {
+    if (peek) return Promise.reject(needsFfiBackend("receive", this.label));
+    return this.#engine.receive(maxSize, signal);
+  }
+
+  receiveMany(max: number, maxSize: number, signal: AbortSignal | undefined): Promise<
+    Message<A>[] | null
+  > {
+    return this.#engine.receiveMany(max, maxSize, signal);
+  }
+
+  async receiveInto(p: Uint8Array, signal: AbortSignal | undefined): Promise<number | null> {
+    const message = await this.#engine.receive(p.length, signal);
+    if (message === null) return null;
+    p.set(message.data);
+    return message.data.length;
+  }
+
+  ref(): void {
+    this.#engine.ref(true);
+  }
+
+  unref(): void {
+    this.#engine.ref(false);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#engine.close();
   }
 }
 
