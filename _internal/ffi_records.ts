@@ -19,7 +19,7 @@ export class FfiRecords<A> implements RecordEngine<A> {
    */
   constructor(sock: FdSocket<A>, shape: Shape) {
     this.#sock = sock;
-    this.options = { socket: sock as FdSocket<unknown>, shape };
+    this.options = { socket: sock, shape };
   }
 
   get backend(): "ffi" {

@@ -1,8 +1,8 @@
 // What every packet socket class stands on: a record engine. The FFI one is
-// `FdSocket` (through a thin adapter where a class needs one); the built-in
-// one wraps `Deno.listenDatagram`. `PacketSocketBase` implements receive,
-// read, receiveMany, iteration, ref/unref, close and dispose once over this
-// interface; each class adds only what is its own. Private to the package.
+// `FfiRecords`, a thin adapter over `FdSocket`; the built-in one wraps
+// `Deno.listenDatagram`. `PacketSocketBase` implements receive, read,
+// receiveMany, options, iteration, ref/unref, close and dispose once over
+// this interface; each class adds only what is its own. Private to the package.
 
 import type { FdSocket } from "../ffi/socket.ts";
 import type { Shape } from "../ffi/options.ts";
