@@ -116,6 +116,21 @@ export abstract class PacketSocketBase<A> implements PacketSocket<A> {
    * Sends `data` as one record to the socket's default destination: the
    * connected peer (the kernel, on a netlink socket). Each class also takes
    * a destination or options of its own.
+   *
+   * @param data The record.
+   * @returns The number of bytes sent.
+   * @throws {Deno.errors.NotConnected} When the socket has no destination of its own.
+   * @throws {Deno.errors.BadResource} Once the socket is closed.
+   *
+   * @example Send one record over a pair
+   * ```ts
+   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
+   *
+   * const [a, b] = seqpacketPair();
+   * console.log(await a.send(new Uint8Array(5))); // 5
+   * a.close();
+   * b.close();
+   * ```
    */
   abstract send(data: Uint8Array): Promise<number>;
 
