@@ -737,6 +737,7 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
    *
    * @param engine The listening socket's engine.
    * @throws {TypeError} When `engine` is not a seqpacket listener's.
+   * @internal
    */
   constructor(engine: Engine<"listener">) {
     if (!(engine instanceof FfiListenerEngine)) {

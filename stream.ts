@@ -552,13 +552,14 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   write(p: Uint8Array): Promise<number> {
     const engine = this.#engine;
+    const closed = engine.closed;
     try {
       checkBuffer(p, this.#writeWhat);
-      if (!engine.closed) requirePermit(engine.permit);
+      if (!closed) requirePermit(engine.permit);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (engine.closed) return Promise.reject(closedError("write", this.#label));
+    if (closed) return Promise.reject(closedError("write", this.#label));
     return engine.write(p, "write");
   }
 
