@@ -1,6 +1,7 @@
-// The FFI byte engine: TCP and Unix stream sockets opened, bound, connected
-// and accepted on FdSocket, the byte engine over one, and the Web streams
-// over its bytes. Private to the package; stream.ts wraps what this returns.
+// The FFI stream engines: TCP and Unix stream sockets opened, bound,
+// connected, accepted and paired on FdSocket; `FfiByteEngine` over one
+// connection, with the Web streams over its bytes. Private to the package;
+// stream.ts wraps what this returns.
 
 import type { NetAddr, PeerCredentials, TcpInfo, UnixAddr } from "../types.ts";
 import { NO_CHECK, peerPermit, type Permit, requireNet, requireUnix } from "../ffi/permissions.ts";
