@@ -44,6 +44,9 @@ import { decodeUnix, encodeUnix } from "./ffi/sockaddr.ts";
 import { setOptionOn } from "./ffi/options.ts";
 import { closeFds as closeEngineFds, FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
+import { AcceptLoop } from "./_internal/accept_loop.ts";
+import type { Engine } from "./_internal/engine.ts";
+import { FfiListenerEngine } from "./_internal/ffi_listener.ts";
 import type {
   Closer,
   Message,
@@ -514,13 +517,27 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
   }
 }
 
-/** Builds a listener around an engine socket; only this module can. */
-let listen: (
+/**
+ * The engine of a listening socket on `addr`: each accepted connection gets
+ * what `tuning` asks (SO_PASSCRED came with it from the listener).
+ */
+function listenerEngine(
   socket: FdSocket<UnixAddr>,
   addr: UnixAddr,
   tuning: Tuning,
   file: OwnedSocketFile | null,
-) => SeqpacketListener;
+): FfiListenerEngine<UnixAddr, SeqpacketConn> {
+  return new FfiListenerEngine(socket, addr, file, (fd) => {
+    const conn = new FdSocket<UnixAddr>(fd, engineOptions(socket.label));
+    try {
+      prepare(conn, tuning, false);
+      return new SeqpacketConn(conn, addr, conn.peerAddress(decodeAddr));
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+  });
+}
 
 /**
  * A listening sequenced-packet socket, from {@linkcode listenSeqpacket}.
@@ -551,28 +568,23 @@ let listen: (
  * ```
  */
 export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, Disposable {
-  readonly #socket: FdSocket<UnixAddr>;
-  readonly #addr: UnixAddr;
-  /** Applied to every accepted connection. */
-  readonly #tuning: Tuning;
-  // The socket file this listener created, to remove it on close (null for
-  // an abstract name, or when it could not be looked at).
-  readonly #file: OwnedSocketFile | null;
+  readonly #engine: FfiListenerEngine<UnixAddr, SeqpacketConn>;
+  readonly #loop: AcceptLoop<SeqpacketConn, SeqpacketConn>;
 
-  private constructor(
-    socket: FdSocket<UnixAddr>,
-    addr: UnixAddr,
-    tuning: Tuning,
-    file: OwnedSocketFile | null,
-  ) {
-    this.#socket = socket;
-    this.#addr = addr;
-    this.#tuning = tuning;
-    this.#file = file;
-  }
-
-  static {
-    listen = (socket, addr, tuning, file) => new SeqpacketListener(socket, addr, tuning, file);
+  /**
+   * Not for users: {@linkcode listenSeqpacket} and `fromFd` make listeners,
+   * from engines only this package can build.
+   *
+   * @param engine The listening socket's engine.
+   * @throws {TypeError} When `engine` is not a seqpacket listener's.
+   * @internal
+   */
+  constructor(engine: Engine<"listener">) {
+    if (!(engine instanceof FfiListenerEngine)) {
+      throw new TypeError("SeqpacketListener: not a seqpacket listener's engine");
+    }
+    this.#engine = engine;
+    this.#loop = new AcceptLoop(engine, (conn) => conn, engine.socket.label);
   }
 
   /** Which engine serves this socket: always `"ffi"` (seqpacket has no built-in). */
@@ -594,7 +606,7 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
    * ```
    */
   get fd(): number | null {
-    return this.#socket.closed ? null : this.#socket.fd;
+    return this.#engine.fd;
   }
 
   /**
@@ -618,13 +630,8 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
    * ```
    */
   setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
-    setSocketOption(
-      this.#socket,
-      { family: "unix", kind: "seqpacket" },
-      this.#socket.label,
-      name,
-      value,
-    );
+    const { socket } = this.#engine;
+    setSocketOption(socket, { family: "unix", kind: "seqpacket" }, socket.label, name, value);
   }
 
   /**
@@ -647,17 +654,13 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
    * ```
    */
   getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
-    return getSocketOption(
-      this.#socket,
-      { family: "unix", kind: "seqpacket" },
-      this.#socket.label,
-      name,
-    );
+    const { socket } = this.#engine;
+    return getSocketOption(socket, { family: "unix", kind: "seqpacket" }, socket.label, name);
   }
 
   /** The path or abstract name this listener is bound to, exactly as given. */
   get addr(): UnixAddr {
-    return this.#addr;
+    return this.#engine.addr;
   }
 
   /**
@@ -696,19 +699,7 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#socket.accept((fd) => this.#wrap(fd), signal);
-  }
-
-  #wrap(fd: number): SeqpacketConn {
-    const socket = new FdSocket<UnixAddr>(fd, engineOptions(this.#socket.label));
-    try {
-      // SO_PASSCRED came with the connection from the listener; the rest did not.
-      prepare(socket, this.#tuning, false);
-      return new SeqpacketConn(socket, this.#addr, socket.peerAddress(decodeAddr));
-    } catch (err) {
-      socket.close();
-      throw err;
-    }
+    return this.#loop.accept(signal);
   }
 
   /**
@@ -733,17 +724,8 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
    * }
    * ```
    */
-  async *[Symbol.asyncIterator](): AsyncIterableIterator<SeqpacketConn> {
-    while (true) {
-      let conn: SeqpacketConn;
-      try {
-        conn = await this.accept();
-      } catch (err) {
-        if (this.#socket.closed) return;
-        throw err;
-      }
-      yield conn;
-    }
+  [Symbol.asyncIterator](): AsyncIterableIterator<SeqpacketConn> {
+    return this.#loop.connections();
   }
 
   /**
@@ -769,9 +751,7 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
    * ```
    */
   close(): void {
-    if (this.#socket.closed) return;
-    removeOwnSocketFile(this.#file);
-    this.#socket.close();
+    this.#loop.close();
   }
 
   /** Closes the listener, so that `using listener = ...` closes it at the end of the scope. */
@@ -793,7 +773,7 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
    * ```
    */
   ref(): void {
-    if (!this.#socket.closed) this.#socket.ref();
+    this.#loop.ref();
   }
 
   /**
@@ -810,7 +790,7 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
    * ```
    */
   unref(): void {
-    if (!this.#socket.closed) this.#socket.unref();
+    this.#loop.unref();
   }
 }
 
@@ -866,7 +846,8 @@ export function listenSeqpacket(options: ListenSeqpacketOptions): SeqpacketListe
     socket.close();
     throw err;
   }
-  return listen(socket, { transport: "seqpacket", path }, tuning, file);
+  const addr: UnixAddr = { transport: "seqpacket", path };
+  return new SeqpacketListener(listenerEngine(socket, addr, tuning, file));
 }
 
 /**
@@ -1016,7 +997,7 @@ registerAdopter({
     d.take();
     const socket = new FdSocket<UnixAddr>(d.fd, engineOptions(label));
     return remote === null
-      ? listen(socket, local, { bufferSizes: {} }, null)
+      ? new SeqpacketListener(listenerEngine(socket, local, { bufferSizes: {} }, null))
       : new SeqpacketConn(socket, local, remote);
   },
 });

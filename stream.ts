@@ -48,6 +48,7 @@
 import type {
   Closer,
   NetAddr,
+  PeerCredentials,
   Reader,
   SocketOptionName,
   SocketOptions,
@@ -55,42 +56,43 @@ import type {
   UnixAddr,
   Writer,
 } from "./types.ts";
-import type { PeerCredentials } from "./seqpacket.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { checkBoolean, checkFds, checkObject, checkSignal } from "./_checks.ts";
 import { DEFAULT_MAX_SIZE } from "./_internal/packet_socket.ts";
-import { closedError, describeAddress, withContext } from "./ffi/errors.ts";
+import { closedError, describeAddress } from "./ffi/errors.ts";
 import { checkInteger, checkPort, checkUnixPath, ipFamily } from "./ffi/sockaddr.ts";
 import type { Shape } from "./ffi/options.ts";
 import type { BpfProgram } from "./bpf.ts";
 import { FdSocket } from "./ffi/socket.ts";
 import { type BufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
-import { NO_CHECK, peerPermit, type Permit, requirePermit } from "./ffi/permissions.ts";
+import { peerPermit, requirePermit } from "./ffi/permissions.ts";
 import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
+import type {
+  ByteEngine,
+  ByteExtras,
+  OpenTuning,
+  StreamAddr,
+  StreamListenerEngine,
+} from "./_internal/byte_engine.ts";
+import { AcceptLoop } from "./_internal/accept_loop.ts";
+import { type Engine, isEngine } from "./_internal/engine.ts";
+import { FfiListenerEngine } from "./_internal/ffi_listener.ts";
 import {
-  acceptedFfi,
+  BuiltinByteEngine,
+  BuiltinListenerEngine,
+  connectBuiltin,
+  listenBuiltin,
+} from "./_internal/builtin_stream.ts";
+import {
   connectFfi,
   decoderFor,
+  FfiByteEngine,
+  ffiListener,
   listenFfi,
-  type OpenTuning,
-  readableFrom,
+  pairFfi,
   requireStream,
-  type StreamAddr,
-  targetPermit,
-  writableTo,
 } from "./_internal/stream_ffi.ts";
-import {
-  isOwnSocketFile,
-  type OwnedSocketFile,
-  ownSocketFile,
-  removeOwnSocketFile,
-} from "./_socket_file.ts";
-import {
-  attachReusePortProgram,
-  getSocketOption,
-  setSocketOption,
-  tcpInfoOf,
-} from "./_internal/options.ts";
+import { attachReusePortProgram, getSocketOption, setSocketOption } from "./_internal/options.ts";
 
 /**
  * Where a TCP stream socket listens or connects.
@@ -343,55 +345,32 @@ export interface StreamAcceptOptions {
  */
 export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   implements Reader, Writer, Closer, Disposable {
-  // One of the two engines: Deno's connection, or the FFI socket.
-  #conn: Deno.Conn | null;
-  #socket: FdSocket<StreamAddr> | null;
-  #localAddr: A;
-  #remoteAddr: A;
-  #label: string;
-  #readWhat: string;
-  #writeWhat: string;
-  #closed = false;
-  #readable: ReadableStream<Uint8Array> | undefined;
-  #writable: WritableStream<Uint8Array> | undefined;
-  /** The permission the connection was made with, checked again after a revocation. */
-  readonly #permit: Permit;
+  readonly #engine: ByteEngine;
+  readonly #label: string;
+  readonly #readWhat: string;
+  readonly #writeWhat: string;
 
   /**
    * Wraps a connected `Deno.Conn` (TCP or Unix). Normally you get a
    * `StreamConn` from {@linkcode connectStream} or
    * {@linkcode StreamListener.accept}; this is for a connection Deno made
-   * some other way. The `StreamConn` owns it from then on.
+   * some other way. The `StreamConn` owns it from then on. (This package
+   * also passes its own engines here; users cannot make one.)
    *
    * @param conn A TCP or Unix connection that is not used elsewhere.
    * @throws {TypeError} When `conn` is neither TCP nor Unix.
    */
-  constructor(conn: Deno.Conn) {
-    if (conn instanceof FfiConn) {
-      this.#conn = null;
-      this.#socket = conn.socket;
-      this.#localAddr = conn.local as A;
-      this.#remoteAddr = conn.remote as A;
-    } else {
-      this.#conn = conn;
-      this.#socket = null;
-      this.#localAddr = toAddr(conn.localAddr) as A;
-      this.#remoteAddr = toAddr(conn.remoteAddr) as A;
-    }
-    // A server-side Unix connection has an unnamed peer: name the socket file instead.
-    const named = "path" in this.#remoteAddr && this.#remoteAddr.path === ""
-      ? this.#localAddr
-      : this.#remoteAddr;
-    this.#label = describeAddress(named);
+  constructor(conn: Deno.Conn | Engine<"bytes">) {
+    const engine = byteEngine(conn);
+    this.#engine = engine;
+    this.#label = engine.label;
     this.#readWhat = `read ${this.#label}`;
     this.#writeWhat = `write ${this.#label}`;
-    if (this.#socket) this.#socket.label = this.#label;
-    this.#permit = permits.get(conn) ?? NO_CHECK;
   }
 
   /** Which engine serves this connection (see {@linkcode StreamBackend}). */
   get backend(): StreamBackend {
-    return this.#socket ? "ffi" : "builtin";
+    return this.#engine.backend;
   }
 
   /**
@@ -400,7 +379,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * `send(data, { fds: [conn.fd] })`), never close it yourself.
    */
   get fd(): number | null {
-    return this.#socket && !this.#socket.closed ? this.#socket.fd : null;
+    return this.#engine.fd;
   }
 
   /**
@@ -428,7 +407,8 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
-    setSocketOption(this.#socket, this.#shape(), this.#label, name, value);
+    const { socket } = this.#engine.extras("setOption");
+    setSocketOption(socket, this.#shape(), this.#label, name, value);
   }
 
   /**
@@ -452,7 +432,8 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
-    return getSocketOption(this.#socket, this.#shape(), this.#label, name);
+    const { socket } = this.#engine.extras("getOption");
+    return getSocketOption(socket, this.#shape(), this.#label, name);
   }
 
   /**
@@ -476,22 +457,22 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   tcpInfo(): TcpInfo {
     this.#tcp("tcpInfo");
-    return tcpInfoOf(this.#socket, this.#label);
+    return this.#engine.extras("tcpInfo").tcpInfo();
   }
 
   #shape(): Shape {
-    const local: NetAddr | UnixAddr = this.#localAddr;
+    const local: StreamAddr = this.#engine.localAddr;
     return { family: "path" in local ? "unix" : ipFamily(local.hostname), kind: "stream" };
   }
 
   /** The address of this end of the connection (`path: ""` for an unnamed Unix client). */
   get localAddr(): A {
-    return this.#localAddr;
+    return this.#engine.localAddr as A;
   }
 
   /** The address of the peer (`path: ""` when a Unix peer is unnamed). */
   get remoteAddr(): A {
-    return this.#remoteAddr;
+    return this.#engine.remoteAddr as A;
   }
 
   /**
@@ -500,8 +481,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * whole connection, so after a half-close use `read` to keep writing.
    */
   get readable(): ReadableStream<Uint8Array> {
-    if (this.#conn) return this.#conn.readable;
-    return this.#readable ??= readableFrom((p) => this.read(p), () => this.close());
+    return this.#engine.readable;
   }
 
   /**
@@ -510,8 +490,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * sending side (that is `closeWrite()`).
    */
   get writable(): WritableStream<Uint8Array> {
-    if (this.#conn) return this.#conn.writable;
-    return this.#writable ??= writableTo((p) => this.write(p), () => this.close());
+    return this.#engine.writable;
   }
 
   /**
@@ -541,10 +520,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.#closed) return Promise.resolve(null);
-    if (this.#conn) return this.#conn.read(p).catch(this.#readFailed);
-    // 0 bytes from read(2) would mean end of stream.
-    return p.length === 0 ? Promise.resolve(0) : this.#socket!.readInto(p);
+    return this.#engine.read(p);
   }
 
   /**
@@ -575,41 +551,17 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   write(p: Uint8Array): Promise<number> {
+    const engine = this.#engine;
+    const closed = engine.closed;
     try {
       checkBuffer(p, this.#writeWhat);
-      if (!this.#closed) requirePermit(this.#permit);
+      if (!closed) requirePermit(engine.permit);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.#closed) return Promise.reject(closedError("write", this.#label));
-    if (this.#socket) return this.#socket.sendAll(p, undefined, "write");
-    return this.#conn!.write(p).then(
-      (n) => n === p.length ? n : this.#writeRest(p, n),
-      this.#writeFailed,
-    );
+    if (closed) return Promise.reject(closedError("write", this.#label));
+    return engine.write(p, "write");
   }
-
-  async #writeRest(p: Uint8Array, done: number): Promise<number> {
-    while (done < p.length) {
-      if (this.#closed) throw closedError("write", this.#label);
-      try {
-        done += await this.#conn!.write(p.subarray(done));
-      } catch (err) {
-        this.#writeFailed(err);
-      }
-    }
-    return done;
-  }
-
-  #readFailed = (err: unknown): null => {
-    if (this.#closed) return null;
-    throw withContext(err, "read", this.#label);
-  };
-
-  #writeFailed = (err: unknown): never => {
-    if (this.#closed) throw closedError("write", this.#label);
-    throw withContext(err, "write", this.#label);
-  };
 
   /**
    * Shuts down the sending side (`shutdown(SHUT_WR)`): the peer reads end of
@@ -631,20 +583,8 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   closeWrite(): Promise<void> {
-    if (this.#closed) return Promise.reject(closedError("closeWrite", this.#label));
-    if (this.#socket) {
-      try {
-        this.#socket.shutdown("write");
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return Promise.resolve();
-    }
-    return this.#conn!.closeWrite().catch((err) => {
-      throw this.#closed
-        ? closedError("closeWrite", this.#label)
-        : withContext(err, "closeWrite", this.#label);
-    });
+    if (this.#engine.closed) return Promise.reject(closedError("closeWrite", this.#label));
+    return this.#engine.closeWrite();
   }
 
   /**
@@ -662,17 +602,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#socket) {
-      this.#socket.close();
-      return;
-    }
-    try {
-      this.#conn!.close();
-    } catch {
-      // Deno already closed it: its readable stream closes the connection at end of stream.
-    }
+    this.#engine.close();
   }
 
   /** Closes the connection, so that `using conn = ...` closes it at the end of the scope. */
@@ -694,7 +624,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   ref(): void {
-    if (!this.#closed) (this.#socket ?? this.#conn!).ref();
+    this.#engine.ref();
   }
 
   /**
@@ -711,7 +641,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   unref(): void {
-    if (!this.#closed) (this.#socket ?? this.#conn!).unref();
+    this.#engine.unref();
   }
 
   /**
@@ -732,9 +662,8 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   setNoDelay(on = true): void {
-    const conn = this.#tcp("setNoDelay");
-    if (conn) conn.setNoDelay(on);
-    else this.#socket!.setOption("tcpNoDelay", on);
+    this.#tcp("setNoDelay");
+    this.#engine.setNoDelay(on);
   }
 
   /**
@@ -755,20 +684,18 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   setKeepAlive(on = true): void {
-    const conn = this.#tcp("setKeepAlive");
-    if (conn) conn.setKeepAlive(on);
-    else this.#socket!.setOption("keepAlive", on);
+    this.#tcp("setKeepAlive");
+    this.#engine.setKeepAlive(on);
   }
 
-  /** Deno's TCP connection, or null on the FFI backend; throws off TCP or once closed. */
-  #tcp(call: string): Deno.TcpConn | null {
-    if (this.#localAddr.transport !== "tcp") {
+  /** Throws off TCP or once closed. */
+  #tcp(call: string): void {
+    if (this.#engine.localAddr.transport !== "tcp") {
       throw new Deno.errors.NotSupported(
         `${call} ${this.#label}: not supported on a Unix stream socket, only on TCP`,
       );
     }
-    if (this.#closed) throw closedError(call, this.#label);
-    return this.#conn as Deno.TcpConn | null;
+    if (this.#engine.closed) throw closedError(call, this.#label);
   }
 
   /**
@@ -803,26 +730,27 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   send(data: Uint8Array, options?: StreamSendOptions): Promise<number> {
+    const engine = this.#engine;
     let fds: number[] | undefined;
+    let extras: ByteExtras | undefined;
     try {
       checkBuffer(data, this.#writeWhat);
       if (options !== undefined) {
         checkObject(`${this.#writeWhat}: options`, options);
         fds = checkFds(this.#writeWhat, options.fds);
       }
-      if (fds !== undefined && fds.length > 0) this.#unixFfi("send with fds");
-      if (fds !== undefined && fds.length > 0 && data.length === 0) {
+      if (fds !== undefined && fds.length > 0) extras = this.#unixExtras("send with fds");
+      if (extras !== undefined && data.length === 0) {
         throw new RangeError(
           `${this.#writeWhat}: descriptors need at least 1 byte of data to go with`,
         );
       }
-      if (!this.#closed) requirePermit(this.#permit);
+      if (!engine.closed) requirePermit(engine.permit);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.#closed) return Promise.reject(closedError("send", this.#label));
-    if (this.#socket === null || data.length === 0) return this.write(data);
-    return this.#socket.sendAll(data, fds, "send");
+    if (engine.closed) return Promise.reject(closedError("send", this.#label));
+    return extras === undefined ? engine.write(data, "send") : extras.sendWithFds(data, fds!);
   }
 
   /**
@@ -854,6 +782,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     let maxSize = DEFAULT_MAX_SIZE;
     let signal: AbortSignal | undefined;
     let peek = false;
+    let extras: ByteExtras;
     try {
       if (options !== undefined) {
         checkObject(`${this.#readWhat}: options`, options);
@@ -863,20 +792,11 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
         signal = checkSignal(this.#readWhat, options.signal);
         peek = checkBoolean(`${this.#readWhat}: peek`, options.peek) ?? false;
       }
-      this.#ffiOnly("receive");
+      extras = this.#engine.extras("receive");
     } catch (err) {
       return Promise.reject(err);
     }
-    if (peek) {
-      return this.#socket!.peekStream(maxSize, signal).then((data) => data && { data });
-    }
-    return this.#socket!.receiveStream(maxSize, signal).then((r) => {
-      if (r === null) return null;
-      const m: StreamMessage = { data: r.data };
-      if (r.fds) m.fds = r.fds;
-      if (r.controlTruncated) m.controlTruncated = true;
-      return m;
-    });
+    return extras.receive(maxSize, signal, peek);
   }
 
   /**
@@ -898,63 +818,36 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   peerCredentials(): PeerCredentials {
-    this.#unixFfi("peerCredentials");
-    return this.#socket!.getOption("peerCredentials");
+    return this.#unixExtras("peerCredentials").peerCredentials();
   }
 
-  #ffiOnly(call: string): void {
-    if (this.#socket !== null) return;
-    throw new Deno.errors.NotSupported(
-      `${call} ${this.#label}: not supported on the built-in backend; ` +
-        `open the connection with backend: "ffi"`,
-    );
-  }
-
-  #unixFfi(call: string): void {
-    this.#ffiOnly(call);
-    if (this.#localAddr.transport !== "unix") {
+  /** The engine's descriptor calls for `call`, which needs a Unix connection. */
+  #unixExtras(call: string): ByteExtras {
+    const extras = this.#engine.extras(call);
+    if (this.#engine.localAddr.transport !== "unix") {
       throw new Deno.errors.NotSupported(
         `${call} ${this.#label}: not supported on TCP, only on a Unix stream socket`,
       );
     }
+    return extras;
   }
 }
 
-/** What builds an FFI-backed StreamConn: only this module makes one. */
-class FfiConn {
-  constructor(
-    readonly socket: FdSocket<StreamAddr>,
-    readonly local: StreamAddr,
-    readonly remote: StreamAddr,
-  ) {}
+/** The engine a StreamConn stands on: its own, or Deno's connection wrapped. */
+function byteEngine(conn: Deno.Conn | Engine<"bytes">): ByteEngine {
+  if (!isEngine(conn)) return new BuiltinByteEngine(conn);
+  if (conn instanceof FfiByteEngine || conn instanceof BuiltinByteEngine) return conn;
+  throw new TypeError("StreamConn: not a connection's engine");
 }
 
-// A connection keeps the permission it was made with (the address connected
-// to, or the listener's for an accepted one), so a revocation reaches its next
-// write. Keyed by what the constructor is given, since its parameter is public.
-const permits = new WeakMap<object, Permit>();
-
-function ffiConn<A extends NetAddr | UnixAddr>(
-  c: { socket: FdSocket<StreamAddr>; local: StreamAddr; remote: StreamAddr },
-  permit: Permit = NO_CHECK,
-): StreamConn<A> {
-  const conn = new FfiConn(c.socket, c.local, c.remote);
-  permits.set(conn, permit);
-  return new StreamConn<A>(conn as unknown as Deno.Conn);
+/** The engine a StreamListener stands on: its own, or Deno's listener wrapped. */
+function listenerEngine(listener: Deno.Listener | Engine<"listener">): StreamListenerEngine {
+  if (!isEngine(listener)) return new BuiltinListenerEngine(listener);
+  if (listener instanceof FfiListenerEngine || listener instanceof BuiltinListenerEngine) {
+    return listener;
+  }
+  throw new TypeError("StreamListener: not a stream listener's engine");
 }
-
-type Settled<A extends NetAddr | UnixAddr> =
-  | { ok: true; conn: StreamConn<A> }
-  | { ok: false; error: unknown };
-
-interface Waiter<A extends NetAddr | UnixAddr> {
-  resolve(conn: StreamConn<A>): void;
-  reject(err: unknown): void;
-  signal: AbortSignal | undefined;
-  onAbort: () => void;
-}
-
-let keepCounter = 0;
 
 /**
  * A listening stream socket: TCP or Unix.
@@ -988,65 +881,35 @@ let keepCounter = 0;
  */
 export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   implements AsyncIterable<StreamConn<A>>, Closer, Disposable {
-  // One of the two engines: Deno's listener, or the FFI socket.
-  #listener: Deno.Listener | null;
-  #socket: FdSocket<StreamAddr> | null;
-  #addr: A;
-  #label: string;
-  #closed = false;
-  #userRef = true;
-  // One Deno accept at a time; its result goes to the oldest waiter, or is
-  // kept for the next accept() when every waiter gave up (aborted).
-  #inflight: Promise<void> | null = null;
-  #waiters: Waiter<A>[] = [];
-  #ready: Settled<A>[] = [];
-  // The socket file this listener created (null for TCP and abstract names):
-  // the path as Deno holds it (a relative one resolves against the cwd of
-  // the moment), and the file itself, remembered by its absolute name.
-  #path: string | null = null;
-  #owned: OwnedSocketFile | null = null;
-  /** What listening here asked, which each accepted connection keeps asking. */
-  #permit: Permit = NO_CHECK;
+  readonly #engine: StreamListenerEngine;
+  readonly #loop: AcceptLoop<ByteEngine, StreamConn<A>>;
+  readonly #label: string;
 
   /**
    * Wraps a listening `Deno.Listener` (TCP or Unix). Normally you get a
    * `StreamListener` from {@linkcode listenStream}; this is for a listener
    * Deno made some other way, taken over as it is: a Unix listener takes the
-   * file now at its path as its own.
+   * file now at its path as its own. (This package also passes its own
+   * engines here; users cannot make one.)
    *
    * @param listener A TCP or Unix listener that is not used elsewhere.
    * @throws {TypeError} When `listener` is neither TCP nor Unix.
    */
-  constructor(listener: Deno.Listener) {
-    if (listener instanceof FfiListener) {
-      this.#listener = null;
-      this.#socket = listener.socket;
-      this.#addr = listener.addr as A;
-      this.#label = describeAddress(this.#addr);
-      this.#owned = listener.file;
-      this.#permit = peerPermit(this.#addr);
-      return;
-    }
-    this.#listener = listener;
-    this.#socket = null;
-    this.#addr = toAddr(listener.addr) as A;
-    this.#label = describeAddress(this.#addr);
-    if ("path" in this.#addr && this.#addr.path !== "" && !this.#addr.path.startsWith("\0")) {
-      this.#path = this.#addr.path;
-      // Already gone (null): whatever appears there later is not ours.
-      this.#owned = ownSocketFile(this.#path);
-    }
-    this.#permit = peerPermit(this.#addr);
+  constructor(listener: Deno.Listener | Engine<"listener">) {
+    const engine = listenerEngine(listener);
+    this.#engine = engine;
+    this.#label = describeAddress(engine.addr);
+    this.#loop = new AcceptLoop(engine, (e) => new StreamConn<A>(e), this.#label);
   }
 
   /** The address this listener is bound to (with the real port when `port: 0` was asked). */
   get addr(): A {
-    return this.#addr;
+    return this.#engine.addr as A;
   }
 
   /** Which engine serves this listener (see {@linkcode StreamBackend}). */
   get backend(): StreamBackend {
-    return this.#socket ? "ffi" : "builtin";
+    return this.#engine.backend;
   }
 
   /**
@@ -1054,7 +917,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * `close()`. The listener keeps owning it; never close it yourself.
    */
   get fd(): number | null {
-    return this.#socket && !this.#socket.closed ? this.#socket.fd : null;
+    return this.#engine.fd;
   }
 
   /**
@@ -1079,7 +942,8 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   setOption<K extends SocketOptionName>(name: K, value: SocketOptions[K]): void {
-    setSocketOption(this.#socket, this.#shape(), this.#label, name, value);
+    const { socket } = this.#engine.extras("setOption");
+    setSocketOption(socket, this.#shape(), this.#label, name, value);
   }
 
   /**
@@ -1103,7 +967,8 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   getOption<K extends SocketOptionName>(name: K): SocketOptions[K] {
-    return getSocketOption(this.#socket, this.#shape(), this.#label, name);
+    const { socket } = this.#engine.extras("getOption");
+    return getSocketOption(socket, this.#shape(), this.#label, name);
   }
 
   /**
@@ -1136,11 +1001,12 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   attachReusePortFilter(program: BpfProgram): void {
-    attachReusePortProgram(this.#socket, this.#shape(), this.#label, program);
+    const { socket } = this.#engine.extras("attachReusePortFilter");
+    attachReusePortProgram(socket, this.#shape(), this.#label, program);
   }
 
   #shape(): Shape {
-    const local: NetAddr | UnixAddr = this.#addr;
+    const local: StreamAddr = this.#engine.addr;
     return { family: "path" in local ? "unix" : ipFamily(local.hostname), kind: "stream" };
   }
 
@@ -1175,79 +1041,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.#closed) return Promise.reject(closedError("accept", this.#label));
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#socket) {
-      const socket = this.#socket;
-      return socket.accept(
-        (fd) => ffiConn<A>(acceptedFfi(fd, this.#addr, socket.label), this.#permit),
-        signal,
-      );
-    }
-    const ready = this.#ready.shift();
-    if (ready) return ready.ok ? Promise.resolve(ready.conn) : Promise.reject(ready.error);
-    return new Promise<StreamConn<A>>((resolve, reject) => {
-      const waiter: Waiter<A> = {
-        resolve,
-        reject,
-        signal,
-        onAbort: () => {
-          const i = this.#waiters.indexOf(waiter);
-          if (i === -1) return;
-          this.#waiters.splice(i, 1);
-          this.#syncRef();
-          reject(signal!.reason);
-        },
-      };
-      this.#waiters.push(waiter);
-      signal?.addEventListener("abort", waiter.onAbort, { once: true });
-      this.#pump();
-      this.#syncRef();
-    });
-  }
-
-  #pump(): void {
-    if (this.#inflight !== null || this.#closed || this.#waiters.length === 0) return;
-    this.#inflight = this.#listener!.accept().then(
-      (conn) => {
-        this.#inflight = null;
-        permits.set(conn, this.#permit);
-        this.#deliver({ ok: true, conn: new StreamConn<A>(conn) });
-      },
-      (err) => {
-        this.#inflight = null;
-        const error = this.#closed
-          ? closedError("accept", this.#label)
-          : withContext(err, "accept", this.#label);
-        this.#deliver({ ok: false, error });
-      },
-    );
-  }
-
-  #deliver(result: Settled<A>): void {
-    if (this.#closed) {
-      // Every waiter was already told; nobody can ask for this connection any more.
-      if (result.ok) result.conn.close();
-      return;
-    }
-    const waiter = this.#waiters.shift();
-    if (waiter === undefined) {
-      this.#ready.push(result);
-      return;
-    }
-    waiter.signal?.removeEventListener("abort", waiter.onAbort);
-    if (result.ok) waiter.resolve(result.conn);
-    else waiter.reject(result.error);
-    this.#pump();
-    this.#syncRef();
-  }
-
-  // A pending Deno accept keeps the process alive only while someone waits
-  // for it: after an aborted accept nobody does, and the program may end.
-  #syncRef(): void {
-    if (this.#closed || this.#listener === null) return;
-    if (this.#userRef && this.#waiters.length > 0) this.#listener.ref();
-    else this.#listener.unref();
+    return this.#loop.accept(signal);
   }
 
   /**
@@ -1272,17 +1066,8 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * }
    * ```
    */
-  async *[Symbol.asyncIterator](): AsyncIterableIterator<StreamConn<A>> {
-    while (true) {
-      let conn: StreamConn<A>;
-      try {
-        conn = await this.accept();
-      } catch (err) {
-        if (this.#closed) return;
-        throw err;
-      }
-      yield conn;
-    }
+  [Symbol.asyncIterator](): AsyncIterableIterator<StreamConn<A>> {
+    return this.#loop.connections();
   }
 
   /**
@@ -1301,73 +1086,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#socket) {
-      this.#removeOwnFile();
-      this.#socket.close();
-      return;
-    }
-    // Deno unlinks the path it listened on when its listener is dropped,
-    // whatever file is there by then; keep a foreign file under a second
-    // name while that happens, then put its name back.
-    const restore = this.#keepForeignFile();
-    try {
-      this.#listener!.close();
-    } catch {
-      // Already closed through the Deno.Listener itself.
-    }
-    const afterDrop = (): void => {
-      restore?.();
-      this.#removeOwnFile();
-    };
-    // With an accept in flight, Deno drops the listener when that accept settles.
-    if (this.#path !== null) {
-      if (this.#inflight === null) afterDrop();
-      else this.#inflight.finally(afterDrop);
-    }
-    for (const waiter of this.#waiters.splice(0)) {
-      waiter.signal?.removeEventListener("abort", waiter.onAbort);
-      waiter.reject(closedError("accept", this.#label));
-    }
-    for (const result of this.#ready.splice(0)) if (result.ok) result.conn.close();
-  }
-
-  #keepForeignFile(): (() => void) | null {
-    if (this.#path === null) return null;
-    const path = this.#path;
-    let st: Deno.FileInfo;
-    try {
-      st = Deno.lstatSync(path);
-    } catch {
-      return null;
-    }
-    if (isOwnSocketFile(st, this.#owned)) return null;
-    const keep = `${path}.${Deno.pid}-${++keepCounter}.keep`;
-    try {
-      Deno.linkSync(path, keep);
-    } catch {
-      // Without write access to the directory the foreign file cannot be
-      // kept; Deno will remove it (documented on listenStream).
-      return null;
-    }
-    return () => {
-      try {
-        Deno.linkSync(keep, path);
-      } catch {
-        // Someone bound the path again in the meantime: theirs stays.
-      }
-      try {
-        Deno.removeSync(keep);
-      } catch { /* already gone */ }
-    };
-  }
-
-  // Deno removed the relative path against the cwd of the moment: after a
-  // chdir that was not our file, and ours is still where we made it. (An
-  // absolute path Deno removed itself: then ours is gone already.)
-  #removeOwnFile(): void {
-    removeOwnSocketFile(this.#owned);
+    this.#loop.close();
   }
 
   /** Closes the listener, so that `using listener = ...` closes it at the end of the scope. */
@@ -1389,9 +1108,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   ref(): void {
-    this.#userRef = true;
-    if (this.#socket && !this.#closed) this.#socket.ref();
-    this.#syncRef();
+    this.#loop.ref();
   }
 
   /**
@@ -1408,9 +1125,7 @@ export class StreamListener<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   unref(): void {
-    this.#userRef = false;
-    if (this.#socket && !this.#closed) this.#socket.unref();
-    this.#syncRef();
+    this.#loop.unref();
   }
 }
 
@@ -1485,16 +1200,7 @@ export function listenStream(options: UnixStreamOptions): StreamListener<UnixAdd
 export function listenStream(options: ListenStreamOptions): StreamListener;
 export function listenStream(options: ListenStreamOptions): StreamListener {
   const target = checkTarget(options, "listen", "0.0.0.0");
-  if (target.backend === "ffi") return ffiListener(listenFfi(target));
-  let listener: Deno.Listener;
-  try {
-    listener = target.path === undefined
-      ? Deno.listen({ hostname: target.hostname, port: target.port })
-      : Deno.listen({ transport: "unix", path: target.path });
-  } catch (err) {
-    throw withContext(err, "listen", target.label);
-  }
-  return new StreamListener(listener);
+  return new StreamListener(target.backend === "ffi" ? listenFfi(target) : listenBuiltin(target));
 }
 
 /**
@@ -1579,42 +1285,10 @@ export async function connectStream(options: ConnectStreamOptions): Promise<Stre
   const target = checkTarget(options, "connect", "127.0.0.1");
   const signal = checkSignal("connect", options.signal);
   signal?.throwIfAborted();
-  if (target.backend === "ffi") {
-    const conn = ffiConn(await connectFfi(target, signal), targetPermit(target));
-    // A Unix connect completes at once; an abort since then still wins.
-    if (signal?.aborted) {
-      conn.close();
-      throw signal.reason;
-    }
-    return conn;
-  }
-  try {
-    // Deno cancels its own TCP connect on abort; a Unix connect it cannot
-    // cancel, so that one is raced and a late connection closed.
-    const conn = target.path === undefined
-      ? await Deno.connect({ hostname: target.hostname, port: target.port, signal })
-      : await abandonable(Deno.connect({ transport: "unix", path: target.path }), signal);
-    permits.set(conn, targetPermit(target));
-    return new StreamConn(conn);
-  } catch (err) {
-    if (signal?.aborted && err === signal.reason) throw err;
-    throw withContext(err, "connect", target.label);
-  }
-}
-
-function abandonable(
-  connecting: Promise<Deno.Conn>,
-  signal: AbortSignal | undefined,
-): Promise<Deno.Conn> {
-  if (signal === undefined) return connecting;
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      connecting.then((conn) => conn.close(), () => {});
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    connecting.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
+  const engine = target.backend === "ffi"
+    ? await connectFfi(target, signal)
+    : await connectBuiltin(target, signal);
+  return new StreamConn(engine);
 }
 
 type Target =
@@ -1718,35 +1392,6 @@ function checkTuning(o: Record<keyof OpenTuning, unknown>, call: string): OpenTu
   return tuning;
 }
 
-// The shared checks do not know the call; the message should name it.
-function toAddr(addr: Deno.Addr): NetAddr | UnixAddr {
-  if (addr.transport === "tcp") {
-    return { transport: "tcp", hostname: addr.hostname, port: addr.port };
-  }
-  if (addr.transport === "unix") {
-    // Deno reports an unnamed Unix socket as path null; this package says "".
-    return { transport: "unix", path: (addr.path as string | null) ?? "" };
-  }
-  throw new TypeError(`a stream socket must be TCP or Unix, got ${addr.transport}`);
-}
-
-/** What builds an FFI-backed StreamListener: only this module makes one. */
-class FfiListener {
-  constructor(
-    readonly socket: FdSocket<StreamAddr>,
-    readonly addr: StreamAddr,
-    readonly file: OwnedSocketFile | null,
-  ) {}
-}
-
-function ffiListener(
-  l: { socket: FdSocket<StreamAddr>; addr: StreamAddr; file: OwnedSocketFile | null },
-): StreamListener {
-  return new StreamListener(new FfiListener(l.socket, l.addr, l.file) as unknown as Deno.Listener);
-}
-
-const UNNAMED: UnixAddr = Object.freeze({ transport: "unix", path: "" });
-
 /**
  * A connected pair of Unix stream sockets (`socketpair(AF_UNIX,
  * SOCK_STREAM)`), FFI-backed: a bidirectional byte pipe that can carry
@@ -1771,11 +1416,8 @@ const UNNAMED: UnixAddr = Object.freeze({ transport: "unix", path: "" });
  * ```
  */
 export function streamPair(): [StreamConn<UnixAddr>, StreamConn<UnixAddr>] {
-  const [a, b] = FdSocket.pair<StreamAddr>("stream", { label: "" });
-  return [
-    ffiConn<UnixAddr>({ socket: a, local: UNNAMED, remote: UNNAMED }),
-    ffiConn<UnixAddr>({ socket: b, local: UNNAMED, remote: UNNAMED }),
-  ];
+  const [a, b] = pairFfi();
+  return [new StreamConn<UnixAddr>(a), new StreamConn<UnixAddr>(b)];
 }
 
 // fromFd: a stream descriptor becomes an FFI-backed listener or connection.
@@ -1792,7 +1434,7 @@ function adoptStream(d: DescribedFd): StreamListener | StreamConn {
     d.take();
     const socket = new FdSocket<StreamAddr>(d.fd, { label: describeAddress(local) });
     // The socket file belongs to whoever bound it (systemd, a parent): it stays.
-    return ffiListener({ socket, addr: local, file: null });
+    return new StreamListener(ffiListener(socket, local, null));
   }
   const remote = FdSocket.nameOf(d.fd, "getpeername", decode);
   if (remote === null) {
@@ -1805,5 +1447,5 @@ function adoptStream(d: DescribedFd): StreamListener | StreamConn {
   requireStream(named);
   d.take();
   const socket = new FdSocket<StreamAddr>(d.fd, { label: "" });
-  return ffiConn({ socket, local, remote }, peerPermit(named));
+  return new StreamConn(new FfiByteEngine(socket, local, remote, peerPermit(named)));
 }

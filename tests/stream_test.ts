@@ -1289,6 +1289,11 @@ Deno.test("StreamConn.unref() and StreamListener.unref() on the FFI backend let 
   assert.deepEqual(result, { name: "ok" });
 });
 
+Deno.test("StreamListener whose only accept was aborted lets a program end on both backends", async () => {
+  const result = await runPeer(["--allow-ffi", "--allow-net"], "aborted", "tcp:0");
+  assert.deepEqual(result, { name: "ok" });
+});
+
 Deno.test('listenStream()/connectStream() with backend: "ffi" over IPv6 loopback, with a built-in peer', async () => {
   using listener = listenStream({ hostname: "::1", port: 0, backend: "ffi" });
   assert.deepEqual(listener.addr, { transport: "tcp", hostname: "::1", port: listener.addr.port });

@@ -3,6 +3,9 @@
 //                                        name and message (or "ok") as JSON
 //   unref PATH                           leaves an unref'd read and accept
 //                                        pending; the process must still end
+//   aborted tcp:0                        leaves a ref'd listener on each backend
+//                                        open, its only accept aborted; the
+//                                        process must still end
 // ADDR is "tcp:PORT", a path, or "@name" for an abstract name ("\0name").
 
 import { report } from "./_report.ts";
@@ -34,6 +37,16 @@ async function attempt(): Promise<void> {
     listener.accept().catch(() => {});
     // a stays open, so nothing but the unref lets the process end.
     globalThis.addEventListener("unload", () => a.close());
+  } else if (mode === "aborted") {
+    for (const backend of ["builtin", "ffi"] as const) {
+      const listener = listenStream({ ...target(), backend });
+      const controller = new AbortController();
+      const accepting = listener.accept({ signal: controller.signal });
+      controller.abort();
+      await accepting.catch(() => {});
+      // Open and ref'd: only "nobody waits" lets the process end.
+      globalThis.addEventListener("unload", () => listener.close());
+    }
   } else {
     throw new Error(`unknown mode ${mode}`);
   }
