@@ -17,13 +17,11 @@ import {
   IP_TOS,
   IP_TTL,
   IPPROTO_TCP,
-  IPV6_HOPLIMIT,
   IPV6_JOIN_GROUP,
   IPV6_LEAVE_GROUP,
   IPV6_MULTICAST_HOPS,
   IPV6_MULTICAST_IF,
   IPV6_MULTICAST_LOOP,
-  IPV6_PKTINFO,
   IPV6_RECVHOPLIMIT,
   IPV6_RECVPKTINFO,
   IPV6_RECVTCLASS,
@@ -36,7 +34,6 @@ import {
   PACKET_RX_RING,
   PACKET_STATISTICS,
   PACKET_VERSION,
-  SCM_TIMESTAMPNS,
   SO_ATTACH_FILTER,
   SO_ATTACH_REUSEPORT_CBPF,
   SO_BINDTODEVICE,
@@ -66,41 +63,19 @@ import {
   TCP_NODELAY,
   TCP_USER_TIMEOUT,
 } from "./constants.ts";
-import type {
-  Message,
-  ReceiveInfo,
-  SocketOptionName,
-  SocketOptions,
-  TcpInfo,
-  TcpState,
-} from "../types.ts";
+import type { ReceiveInfo, SocketOptionName, SocketOptions, TcpInfo, TcpState } from "../types.ts";
 import { errnoError } from "./errors.ts";
 import { encodeFprog } from "./filter.ts";
 import { pointerOf, withPinned } from "./buffers.ts";
 import { checkInterfaceName } from "./interfaces.ts";
-import { checkInteger, formatIPv4, formatIPv6 } from "./sockaddr.ts";
+import { checkInteger } from "./sockaddr.ts";
+import { type Credentials, decodeUcred, IP_MREQN, IPV6_MREQ, TPACKET_STATS } from "./structs.ts";
 import { errno, libc } from "./libc.ts";
 
 /** Address families, by the names the modules above use. */
 export type Family = "unix" | "ipv4" | "ipv6" | "packet" | "netlink";
 /** Socket types, by the names the modules above use. */
 export type Kind = "stream" | "datagram" | "seqpacket" | "raw";
-
-/** The credentials of a process, as `SO_PEERCRED` and `SCM_CREDENTIALS` carry them. */
-export interface Credentials {
-  pid: number;
-  uid: number;
-  gid: number;
-}
-
-/** A `struct ucred { pid_t pid; uid_t uid; gid_t gid; }` at `offset`. */
-export function decodeUcred(v: DataView, offset: number): Credentials {
-  return {
-    pid: v.getInt32(offset, true),
-    uid: v.getUint32(offset + 4, true),
-    gid: v.getUint32(offset + 8, true),
-  };
-}
 
 /** A multicast group (network-order address bytes) and the interface to join it on. */
 export interface Membership {
@@ -174,7 +149,10 @@ export interface ReadOnlyOptionValues {
   error: number;
   type: number;
   peerCredentials: Credentials;
-  /** AF_PACKET: packets that passed the filter and of those dropped, since the last read (which resets both). */
+  /**
+   * AF_PACKET: packets that passed the filter and of those dropped, since
+   * the last read (which resets both).
+   */
   packetStatistics: { packets: number; drops: number };
 }
 
@@ -260,23 +238,19 @@ function encodeOption(encoding: Encoding, value: unknown): Uint8Array {
     case "struct":
       return value as Uint8Array;
     case "mreqn": {
-      // struct ip_mreqn { in_addr multiaddr; in_addr address; int ifindex; }
-      const out = new Uint8Array(12);
-      if (typeof value === "number") {
-        new DataView(out.buffer).setInt32(8, value, true);
-      } else {
-        const m = value as Membership;
-        out.set(m.group, 0);
-        new DataView(out.buffer).setInt32(8, m.ifindex, true);
-      }
+      // A bare interface index (IP_MULTICAST_IF) leaves the group empty.
+      const out = new Uint8Array(IP_MREQN.size);
+      const m = typeof value === "number" ? undefined : value as Membership;
+      if (m) out.set(m.group, IP_MREQN.multiaddr);
+      const ifindex = m ? m.ifindex : value as number;
+      new DataView(out.buffer).setInt32(IP_MREQN.ifindex, ifindex, true);
       return out;
     }
     case "mreq6": {
-      // struct ipv6_mreq { in6_addr multiaddr; unsigned ifindex; }
       const m = value as Membership;
-      const out = new Uint8Array(20);
-      out.set(m.group, 0);
-      new DataView(out.buffer).setUint32(16, m.ifindex, true);
+      const out = new Uint8Array(IPV6_MREQ.size);
+      out.set(m.group, IPV6_MREQ.multiaddr);
+      new DataView(out.buffer).setUint32(IPV6_MREQ.ifindex, m.ifindex, true);
       return out;
     }
   }
@@ -339,9 +313,11 @@ export function getOptionOn<K extends keyof OptionValues | keyof ReadOnlyOptionV
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let value: unknown;
   if (name === "peerCredentials") value = decodeUcred(v, 0);
-  // struct tpacket_stats { unsigned tp_packets; unsigned tp_drops; }
   else if (name === "packetStatistics") {
-    value = { packets: v.getUint32(0, true), drops: v.getUint32(4, true) };
+    value = {
+      packets: v.getUint32(TPACKET_STATS.packets, true),
+      drops: v.getUint32(TPACKET_STATS.drops, true),
+    };
   } else if (encoding === "string") {
     const end = out.indexOf(0);
     value = decoder.decode(end < 0 ? out : out.subarray(0, end));
@@ -645,13 +621,7 @@ function where(call: string, label: string): string {
 }
 
 // ---------------------------------------------------------------------------
-// Per-packet information: the control messages the receive-info options ask for.
-
-/** What a received record may carry once receive info was asked for. */
-export type PacketInfo = Pick<
-  Message<unknown>,
-  "ttl" | "hopLimit" | "tos" | "trafficClass" | "destination" | "timestamp"
->;
+// Receive info: the options that make the kernel attach per-packet information.
 
 /** The engine options that make the kernel attach each kind of info, per family. */
 const INFO_OPTIONS: Record<ReceiveInfo, { ipv4: keyof OptionValues; ipv6: keyof OptionValues }> = {
@@ -671,46 +641,3 @@ export function infoOptions(
 
 /** The public names `receiveInfo` takes. */
 export const INFO_NAMES: readonly ReceiveInfo[] = Object.keys(INFO_OPTIONS) as ReceiveInfo[];
-
-/**
- * Decodes one control message of the receive-info kinds into `into`; false
- * for a message of another kind. `body` is the offset of its data in `v`.
- */
-export function decodeInfo(
-  v: DataView,
-  level: number,
-  type: number,
-  body: number,
-  into: PacketInfo,
-): boolean {
-  const bytes = (offset: number, n: number) =>
-    new Uint8Array(v.buffer, v.byteOffset + body + offset, n);
-  if (level === SOL_IP) {
-    // IP_TTL is an int; IP_TOS a single byte.
-    if (type === IP_TTL) into.ttl = v.getInt32(body, true);
-    else if (type === IP_TOS) into.tos = v.getUint8(body);
-    // struct in_pktinfo { int ipi_ifindex; in_addr ipi_spec_dst; in_addr ipi_addr; }
-    else if (type === IP_PKTINFO) {
-      into.destination = { address: formatIPv4(bytes(8, 4)), ifindex: v.getInt32(body, true) };
-    } else return false;
-    return true;
-  }
-  if (level === SOL_IPV6) {
-    if (type === IPV6_HOPLIMIT) into.hopLimit = v.getInt32(body, true);
-    else if (type === IPV6_TCLASS) into.trafficClass = v.getInt32(body, true);
-    // struct in6_pktinfo { in6_addr ipi6_addr; int ipi6_ifindex; }
-    else if (type === IPV6_PKTINFO) {
-      into.destination = {
-        address: formatIPv6(bytes(0, 16)),
-        ifindex: v.getInt32(body + 16, true),
-      };
-    } else return false;
-    return true;
-  }
-  if (level === SOL_SOCKET && type === SCM_TIMESTAMPNS) {
-    // struct timespec { time_t tv_sec; long tv_nsec; }
-    into.timestamp = v.getBigInt64(body, true) * 1_000_000_000n + v.getBigInt64(body + 8, true);
-    return true;
-  }
-  return false;
-}
