@@ -60,6 +60,7 @@ import {
 } from "./options.ts";
 import { errno, libc } from "./libc.ts";
 import { ReactorPipe } from "./reactor_pipe.ts";
+import { StreamPipe } from "./stream_pipe.ts";
 import { theReactor } from "./reactor.ts";
 import { cmsgSpace, IOVEC, MMSGHDR, MSGHDR, SOCKADDR_STORAGE, UCRED } from "./structs.ts";
 import { type Attempt, WaitQueue } from "./wait_queue.ts";
@@ -162,21 +163,6 @@ function release(held: Held): void {
   closeOwned(held.fd);
   held.releaseSource?.();
 }
-
-/** A stream read parked on the runtime's reactor. */
-interface ReactorRead {
-  p: Uint8Array;
-  signal: AbortSignal | undefined;
-  resolve(n: number | null): void;
-  reject(err: Error): void;
-  cleanup?: () => void;
-}
-
-/**
- * The most a reactor read asks for: a larger `p` gets what one read(2)
- * returns anyway, and the reader's buffer stays this size at most.
- */
-const REACTOR_READ_MAX = 1 << 16;
 
 /**
  * The one-record header of {@linkcode FdSocket.receiveInto}'s direct path:
@@ -955,12 +941,7 @@ export class FdSocket<A = unknown> {
     release(this.#held);
     this.#readers.close();
     this.#writers.close();
-    this.#ahead = null;
-    this.#writeClosed?.();
-    for (const read of this.#reactorReads.splice(0)) {
-      read.cleanup?.();
-      read.resolve(null);
-    }
+    this.#pipe?.close();
   }
 
   // -------------------------------------------------------------------------
@@ -975,11 +956,12 @@ export class FdSocket<A = unknown> {
   readInto(p: Uint8Array, signal?: AbortSignal): Promise<number | null> {
     if (this.closed) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#ahead !== null && this.#reactorReads.length === 0) {
-      return Promise.resolve(this.#takeAhead(p));
+    const pipe = this.#pipe;
+    if (pipe && pipe.aheadLength > 0 && pipe.waiting === 0) {
+      return Promise.resolve(pipe.takeAhead(p));
     }
     const attempt = this.#readAttempt(p);
-    if (this.#readers.length > 0 || this.#reactorReads.length > 0) {
+    if (this.#readers.length > 0 || (pipe && pipe.waiting > 0)) {
       return this.#parkRead(p, signal, attempt);
     }
     const r = attempt();
@@ -996,32 +978,8 @@ export class FdSocket<A = unknown> {
     };
   }
 
-  /**
-   * Moves the reads parked on the reactor to the engine's queue, in order,
-   * so that a receive() asked after them is served after them.
-   */
-  #moveReactorReads(): void {
-    this.#held.reader?.cancel();
-    for (const read of this.#reactorReads.splice(0)) {
-      read.cleanup?.();
-      this.#readers.park(read.signal, this.#readAttempt(read.p), () => null)
-        .then(read.resolve, read.reject);
-    }
-  }
-
-  /** Bytes the reactor's reader read past what its reader asked for. */
-  #ahead: Uint8Array | null = null;
-  /** Reads parked on the runtime's reactor, oldest first. */
-  readonly #reactorReads: ReactorRead[] = [];
-
-  /** Copies what was read ahead into `p`. */
-  #takeAhead(p: Uint8Array): number {
-    const ahead = this.#ahead!;
-    const n = Math.min(p.length, ahead.length);
-    p.set(ahead.subarray(0, n));
-    this.#ahead = n === ahead.length ? null : ahead.subarray(n);
-    return n;
-  }
+  /** The socket's reads and writes on the runtime's reactor, once opened; null without one. */
+  #pipe: StreamPipe | null | undefined;
 
   /** Parks a stream read: on the runtime's reactor where it offers one, else on the engine. */
   #parkRead(
@@ -1029,76 +987,24 @@ export class FdSocket<A = unknown> {
     signal: AbortSignal | undefined,
     attempt: Attempt<number | null>,
   ): Promise<number | null> {
-    const reader = this.#reactorPipe();
-    if (reader === null || this.#readers.length > 0) {
+    const pipe = this.#streamPipe();
+    if (pipe === null || this.#readers.length > 0) {
       return this.#readers.park(signal, attempt, () => null);
     }
-    return new Promise<number | null>((resolve, reject) => {
-      const read: ReactorRead = { p, signal, resolve, reject };
-      if (signal) {
-        const abort = (): void => {
-          const i = this.#reactorReads.indexOf(read);
-          if (i < 0) return;
-          this.#reactorReads.splice(i, 1);
-          if (i === 0) {
-            reader.cancel();
-            this.#nextReactorRead();
-          }
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", abort, { once: true });
-        read.cleanup = () => signal.removeEventListener("abort", abort);
-      }
-      this.#reactorReads.push(read);
-      if (this.#reactorReads.length === 1) this.#nextReactorRead();
-    });
+    return pipe.read(p, signal);
   }
 
   /** The socket's pipe on the runtime's reactor, opened on first use; null without one. */
-  #reactorPipe(): ReactorPipe | null {
-    if (this.#held.reader === undefined) {
-      this.#held.reader = ReactorPipe.open(this.#fd);
-      if (!this.#refed) this.#held.reader?.unref();
+  #streamPipe(): StreamPipe | null {
+    if (this.#pipe === undefined) {
+      const reader = ReactorPipe.open(this.#fd);
+      this.#held.reader = reader;
+      if (!this.#refed) reader?.unref();
+      this.#pipe = reader && new StreamPipe(reader, this);
     }
-    return this.#held.reader;
+    return this.#pipe;
   }
 
-  /** Starts the reactor read for the oldest parked read, if any. */
-  #nextReactorRead(): void {
-    const reader = this.#held.reader;
-    if (this.closed || !reader || reader.reading || this.#reactorReads.length === 0) return;
-    const size = Math.min(this.#reactorReads[0].p.length, REACTOR_READ_MAX);
-    reader.read(size, (n) => this.#reactorReadDone(reader, n));
-  }
-
-  #reactorReadDone(reader: ReactorPipe, n: number): void {
-    if (this.closed) return;
-    const queue = this.#reactorReads;
-    if (n > 0) {
-      // The read was sized for the oldest parked read, so it takes all of it.
-      const bytes = reader.buffer.subarray(0, n);
-      const first = queue.shift();
-      if (first && first.p.length >= n) {
-        first.p.set(bytes);
-        first.cleanup?.();
-        first.resolve(n);
-      } else {
-        if (first) queue.unshift(first);
-        this.#ahead = bytes.slice();
-      }
-    }
-    while (queue.length > 0 && (this.#ahead !== null || n <= 0)) {
-      const read = queue.shift()!;
-      read.cleanup?.();
-      if (this.#ahead !== null) read.resolve(this.#takeAhead(read.p));
-      else if (n === 0) read.resolve(null);
-      else {
-        read.reject(errnoError(-n, "read", this.#label));
-        break;
-      }
-    }
-    this.#nextReactorRead();
-  }
   /**
    * Writes all of `data`, waiting for room as needed; `fds` ride with the
    * first byte the kernel takes (Linux attaches them to that first skb).
@@ -1107,7 +1013,7 @@ export class FdSocket<A = unknown> {
   sendAll(data: Uint8Array, fds: number[] | undefined, call: string): Promise<number> {
     if (this.closed) return Promise.reject(closedError(call, this.#label));
     // A write still finishing on the reactor goes first.
-    const tail = this.#writeTail;
+    const tail = this.#pipe?.writeTail ?? null;
     if (tail !== null) return tail.then(() => this.sendAll(data, fds, call));
     let done = 0;
     let rights = fds !== undefined && fds.length > 0 ? fds : undefined;
@@ -1127,40 +1033,9 @@ export class FdSocket<A = unknown> {
     if (this.#writers.length > 0) return this.#writers.park(undefined, attempt, onClose);
     const r = attempt();
     if (r !== undefined) return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
-    const pipe = rights === undefined ? this.#reactorPipe() : null;
+    const pipe = rights === undefined ? this.#streamPipe() : null;
     if (pipe === null) return this.#writers.park(undefined, attempt, onClose);
-    return this.#writeOnReactor(pipe, data.subarray(done), data.length, call);
-  }
-
-  /** The end of the write the reactor is finishing, which later writes wait for. */
-  #writeTail: Promise<unknown> | null = null;
-  /** Settles the reactor's write as closed. */
-  #writeClosed: (() => void) | null = null;
-
-  /** Hands the rest of a write to the reactor; resolves with `total` once it is all sent. */
-  #writeOnReactor(
-    pipe: ReactorPipe,
-    rest: Uint8Array,
-    total: number,
-    call: string,
-  ): Promise<number> {
-    let tail: Promise<unknown> | null = null;
-    const written = new Promise<number>((resolve, reject) => {
-      const settle = (err: Error | null): void => {
-        this.#writeClosed = null;
-        if (this.#writeTail === tail) this.#writeTail = null;
-        if (err) reject(err);
-        else resolve(total);
-      };
-      this.#writeClosed = () => settle(closedError(call, this.#label));
-      pipe.write(rest, (status) => {
-        if (this.closed) return;
-        settle(status < 0 ? errnoError(-status, call, this.#label) : null);
-      });
-    });
-    // Later writes follow this one whether it succeeds or fails.
-    if (this.#writeClosed !== null) this.#writeTail = tail = written.then(() => {}, () => {});
-    return written;
+    return pipe.write(data.subarray(done), data.length, call);
   }
 
   /**
@@ -1172,7 +1047,12 @@ export class FdSocket<A = unknown> {
   receiveStream(maxSize: number, signal?: AbortSignal): Promise<Received<A> | null> {
     if (this.closed) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#reactorReads.length > 0) this.#moveReactorReads();
+    // Reads parked on the reactor go first, on the engine's queue.
+    if (this.#pipe && this.#pipe.waiting > 0) {
+      this.#pipe.moveTo((p, signal) =>
+        this.#readers.park(signal, this.#readAttempt(p), () => null)
+      );
+    }
     return this.#readers.tryOrPark(signal, () => this.#takeStream(maxSize), () => null);
   }
 
@@ -1180,10 +1060,11 @@ export class FdSocket<A = unknown> {
   #streamArena: Arena | undefined;
 
   #takeStream(maxSize: number): Received<A> | null | Error | undefined {
-    if (this.#ahead !== null) {
+    const pipe = this.#pipe;
+    if (pipe && pipe.aheadLength > 0) {
       // Bytes a read(p) on the reactor read ahead: their descriptors, if any, are gone.
-      const data = new Uint8Array(Math.min(maxSize, this.#ahead.length));
-      this.#takeAhead(data);
+      const data = new Uint8Array(Math.min(maxSize, pipe.aheadLength));
+      pipe.takeAhead(data);
       return { data, from: null, truncated: false };
     }
     if (this.#streamArena?.slotSize !== maxSize) this.#streamArena = new Arena(1, maxSize);
