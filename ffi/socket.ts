@@ -38,6 +38,7 @@ import {
   SOCK_STREAM,
 } from "./constants.ts";
 import { Arena, arenaFor } from "./arena.ts";
+import { BatchSize } from "./batch.ts";
 import {
   type Control,
   CONTROL_SIZE,
@@ -135,9 +136,6 @@ export interface FdSocketOptions<A> {
   control?: Control;
 }
 
-/** The most single-record reads between two tries of a batch of two. */
-const MAX_PROBE_AFTER = 64;
-
 /** What the ledger keeps of an FdSocket: all its close needs, but not the socket. */
 interface Held extends Owned {
   fd: number;
@@ -221,14 +219,10 @@ export class FdSocket<A = unknown> {
   readonly #decode?: (name: Uint8Array, length: number) => A | null;
   readonly #zero: ZeroMeans;
   #control: Control | undefined;
-  readonly #batch: number;
+  readonly #batch: BatchSize;
   readonly #unix: boolean;
-  #vlen = 1;
   /** The busy-poll budget in milliseconds (see {@linkcode FdSocket.setBusyPoll}). */
   #busyPoll = 0;
-  /** Full single-record reads before the next batch of two is tried. */
-  #probeAfter = 1;
-  #singles = 0;
   #source: RecordSource<A> | undefined;
   #label: string;
   #refed = true;
@@ -271,7 +265,7 @@ export class FdSocket<A = unknown> {
     this.#zero = options.zero ?? "record";
     this.#control = options.control ??
       (this.#zero === "eof-without-credentials" ? "fds+credentials" : undefined);
-    this.#batch = Math.max(1, Math.min(32, options.batch ?? 32));
+    this.#batch = new BatchSize(Math.max(1, Math.min(32, options.batch ?? 32)));
     this.#unix = options.unix ?? false;
     const reactor = theReactor();
     this.#token = reactor.token();
@@ -628,7 +622,7 @@ export class FdSocket<A = unknown> {
   }
 
   #takeInto(p: Uint8Array): number | null | Error | undefined {
-    if (this.#deferred || this.#inbox.length > 0 || this.#eof || this.#vlen > 1) {
+    if (this.#deferred || this.#inbox.length > 0 || this.#eof || this.#batch.size > 1) {
       const r = this.#take(p.length);
       if (r === undefined || r === null || r instanceof Error) return r;
       closeFds(r.fds);
@@ -649,7 +643,7 @@ export class FdSocket<A = unknown> {
     }
     if (n === 0) return undefined;
     // A single record: the adaptive batch size decides when to try a batch again.
-    this.#nextBatch(1, 1);
+    this.#batch.next(1, 1);
     const len = Math.min(v.getUint32(MMSGHDR.len, true), p.length);
     if (len === 0 && credentials && !directHasCredentials()) {
       this.#eof = true;
@@ -766,7 +760,7 @@ export class FdSocket<A = unknown> {
     this.#drained = false;
     if (this.#source) return this.#source.fill(this.#inbox);
     const arena = arenaFor(maxSize, this.#unix);
-    const vlen = Math.min(arena.slots, want ?? this.#vlen);
+    const vlen = Math.min(arena.slots, want ?? this.#batch.size);
     // Only sockets that asked for ancillary data (Unix descriptors or
     // credentials, IP receive info) ask for control data. Elsewhere a zero
     // control length makes the kernel drop descriptors (closing them)
@@ -780,7 +774,7 @@ export class FdSocket<A = unknown> {
     arena.filled(n);
     // A short batch emptied the queue: a batch that wants more need not ask again.
     this.#drained = n < vlen;
-    if (want === undefined) this.#nextBatch(vlen, n);
+    if (want === undefined) this.#batch.next(vlen, n);
     for (let i = 0; i < n; i++) {
       const len = arena.length(i);
       const flags = arena.flags(i);
@@ -808,29 +802,6 @@ export class FdSocket<A = unknown> {
       this.#inbox.push(r);
     }
     return 0;
-  }
-
-  /**
-   * Sizes the next batch: as many as came last time, twice as many after a
-   * full one, so a flooded socket ramps up to the full batch in a few calls.
-   * After single records it asks for two only now and then, and less often
-   * each time the second slot comes back empty: a request-reply socket
-   * reads one record per call, and an empty second slot costs the kernel
-   * another attempt on every call that asks for it.
-   */
-  #nextBatch(asked: number, got: number): void {
-    if (got === asked && asked > 1) {
-      this.#vlen = Math.min(this.#batch, asked * 2);
-      this.#probeAfter = 1;
-    } else if (got === asked) {
-      if (++this.#singles >= this.#probeAfter) {
-        this.#singles = 0;
-        this.#vlen = Math.min(this.#batch, 2);
-      }
-    } else {
-      if (asked === 2) this.#probeAfter = Math.min(MAX_PROBE_AFTER, this.#probeAfter * 2);
-      this.#vlen = got;
-    }
   }
 
   /**
