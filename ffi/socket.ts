@@ -1,6 +1,7 @@
 // FdSocket: one O_NONBLOCK descriptor driven by the readiness engine. The one
 // place that calls socket, bind, listen, accept4, connect, sendto, sendmsg,
-// sendmmsg, recvmmsg, getsockopt, setsockopt, shutdown and close.
+// sendmmsg, recvmmsg and shutdown; an operation that meets EAGAIN parks in the
+// socket's reader or writer WaitQueue until the engine reports it ready.
 //
 // Every call here is synchronous and runs on the JS thread, so errno is read
 // right after it and no call is ever parked on a descriptor in another thread:
