@@ -4,7 +4,7 @@
 // each fill's records are copied out before the next call.
 
 import { AF_UNIX, SO_SNDBUF, SOCK_CLOEXEC, SOCK_DGRAM, SOL_SOCKET } from "./constants.ts";
-import { CONTROL_SIZE } from "./control.ts";
+import { type Control, CONTROL_SIZE, type ControlData, parseControl } from "./control.ts";
 import { pointerOf } from "./buffers.ts";
 import { libc } from "./libc.ts";
 import { IOVEC, MMSGHDR, MSGHDR, SOCKADDR_STORAGE } from "./structs.ts";
@@ -22,33 +22,35 @@ const UNIX_ARENA_BYTES = 128 << 20;
 export class Arena {
   readonly slots: number;
   readonly slotSize: number;
+  /** The records, `slotSize` bytes apart. */
   readonly data: Uint8Array;
-  readonly names: Uint8Array;
-  readonly control: Uint8Array;
+  /** The mmsghdr array recvmmsg takes. */
   readonly headers: Uint8Array;
-  readonly headersView: DataView;
-  readonly controlView: DataView;
+  readonly #headersView: DataView;
+  // The kernel reaches these only through the headers' pointers: the fields keep them alive.
+  readonly #names: Uint8Array;
+  readonly #controlView: DataView;
   readonly #iovecs: Uint8Array;
 
   constructor(slots: number, slotSize: number) {
     this.slots = slots;
     this.slotSize = slotSize;
     this.data = new Uint8Array(slots * slotSize);
-    this.names = new Uint8Array(slots * SOCKADDR_STORAGE.size);
-    this.control = new Uint8Array(slots * CONTROL_SIZE);
-    this.controlView = new DataView(this.control.buffer);
+    this.#names = new Uint8Array(slots * SOCKADDR_STORAGE.size);
+    const controlBytes = new Uint8Array(slots * CONTROL_SIZE);
+    this.#controlView = new DataView(controlBytes.buffer);
     this.#iovecs = new Uint8Array(slots * IOVEC.size);
     this.headers = new Uint8Array(slots * MMSGHDR.size);
-    this.headersView = new DataView(this.headers.buffer);
+    this.#headersView = new DataView(this.headers.buffer);
     const iov = new DataView(this.#iovecs.buffer);
-    const data = pointerOf(this.data), names = pointerOf(this.names);
-    const control = pointerOf(this.control), iovecs = pointerOf(this.#iovecs);
+    const data = pointerOf(this.data), names = pointerOf(this.#names);
+    const control = pointerOf(controlBytes), iovecs = pointerOf(this.#iovecs);
     for (let i = 0; i < slots; i++) {
       const v = i * IOVEC.size;
       iov.setBigUint64(v + IOVEC.base, data + BigInt(i * slotSize), true);
       iov.setBigUint64(v + IOVEC.len, BigInt(slotSize), true);
       const h = i * MMSGHDR.size + MMSGHDR.hdr;
-      const hv = this.headersView;
+      const hv = this.#headersView;
       hv.setBigUint64(h + MSGHDR.name, names + BigInt(i * SOCKADDR_STORAGE.size), true);
       hv.setBigUint64(h + MSGHDR.iov, iovecs + BigInt(v), true);
       hv.setBigUint64(h + MSGHDR.iovlen, 1n, true);
@@ -67,7 +69,7 @@ export class Arena {
    * unless the control length changes (another kind of socket uses the arena).
    */
   prepare(n: number, wantControl: boolean): void {
-    const v = this.headersView;
+    const v = this.#headersView;
     const controlLength = wantControl ? CONTROL_SIZE : 0;
     const upto = controlLength === this.#controlLength ? Math.min(this.#dirty, n) : this.slots;
     for (let i = 0; i < upto; i++) {
@@ -89,28 +91,33 @@ export class Arena {
 
   /** Slot `i`'s received length (`msg_len`). */
   length(i: number): number {
-    return this.headersView.getUint32(i * MMSGHDR.size + MMSGHDR.len, true);
+    return this.#headersView.getUint32(i * MMSGHDR.size + MMSGHDR.len, true);
   }
 
   /** Slot `i`'s `msg_flags`. */
   flags(i: number): number {
-    return this.headersView.getInt32(i * MMSGHDR.size + MMSGHDR.hdr + MSGHDR.flags, true);
+    return this.#headersView.getInt32(i * MMSGHDR.size + MMSGHDR.hdr + MSGHDR.flags, true);
   }
 
   /** Slot `i`'s control length (`msg_controllen`, a size_t never above CONTROL_SIZE). */
   controlLength(i: number): number {
-    return this.headersView.getUint32(i * MMSGHDR.size + MMSGHDR.hdr + MSGHDR.controllen, true);
+    return this.#headersView.getUint32(i * MMSGHDR.size + MMSGHDR.hdr + MSGHDR.controllen, true);
   }
 
   /** Slot `i`'s sender name length (`msg_namelen`). */
   nameLength(i: number): number {
-    return this.headersView.getUint32(i * MMSGHDR.size + MMSGHDR.hdr + MSGHDR.namelen, true);
+    return this.#headersView.getUint32(i * MMSGHDR.size + MMSGHDR.hdr + MSGHDR.namelen, true);
   }
 
   /** Slot `i`'s sender name. */
   name(i: number): Uint8Array {
     const base = i * SOCKADDR_STORAGE.size;
-    return this.names.subarray(base, base + SOCKADDR_STORAGE.size);
+    return this.#names.subarray(base, base + SOCKADDR_STORAGE.size);
+  }
+
+  /** Parses slot `i`'s `length` bytes of control data into `into` (see control.ts). */
+  parseControl(i: number, length: number, control: Control | undefined, into: ControlData): void {
+    parseControl(this.#controlView, i * CONTROL_SIZE, length, control, into);
   }
 }
 

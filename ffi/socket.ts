@@ -40,14 +40,7 @@ import {
 } from "./constants.ts";
 import { Arena, arenaFor } from "./arena.ts";
 import { BatchSize } from "./batch.ts";
-import {
-  type Control,
-  CONTROL_SIZE,
-  type ControlData,
-  encodeRights,
-  parseControl,
-  startsWithCredentials,
-} from "./control.ts";
+import { type Control, type ControlData, encodeRights, startsWithCredentials } from "./control.ts";
 import { closedError, confirmed, errnoError, ONE_SHOT_ERRNOS } from "./errors.ts";
 import { pointerOf, withPinned } from "./buffers.ts";
 import { closeFds, closeOwned, disown, own, type Owned } from "./ledger.ts";
@@ -824,7 +817,7 @@ export class FdSocket<A = unknown> {
   }
 
   #parseControl(arena: Arena, slot: number, length: number, r: Received<A>): void {
-    parseControl(arena.controlView, slot * CONTROL_SIZE, length, this.#control, r);
+    arena.parseControl(slot, length, this.#control, r);
   }
 
   /** Called by the engine: runs the parked operations that can now proceed. */
