@@ -69,7 +69,14 @@ import { encodeFprog } from "./filter.ts";
 import { pointerOf, withPinned } from "./buffers.ts";
 import { checkInterfaceName } from "./interfaces.ts";
 import { checkInteger } from "./sockaddr.ts";
-import { type Credentials, decodeUcred, IP_MREQN, IPV6_MREQ, TPACKET_STATS } from "./structs.ts";
+import {
+  type Credentials,
+  decodeUcred,
+  IP_MREQN,
+  IPV6_MREQ,
+  TCP_INFO_LAYOUT,
+  TPACKET_STATS,
+} from "./structs.ts";
 import { errno, libc } from "./libc.ts";
 
 /** Address families, by the names the modules above use. */
@@ -524,7 +531,7 @@ export function checkOptionValue(
 }
 
 // ---------------------------------------------------------------------------
-// TCP_INFO: `struct tcp_info` (linux/tcp.h), by field name.
+// TCP_INFO: `struct tcp_info` (linux/tcp.h, layout in structs.ts), by public name.
 
 /** The state names of `tcpi_state`, by number (include/net/tcp_states.h). */
 const TCP_STATES = [
@@ -544,57 +551,57 @@ const TCP_STATES = [
   "boundInactive",
 ] as const satisfies readonly TcpState[];
 
-/** Each field after the leading bytes: its offset and width in `struct tcp_info`. */
+/** Each field after the state byte: where `struct tcp_info` holds it, and its width. */
 const TCP_INFO_FIELDS: readonly (readonly [Exclude<keyof TcpInfo, "state">, number, 1 | 4 | 8])[] =
   [
-    ["caState", 1, 1],
-    ["retransmits", 2, 1],
-    ["probes", 3, 1],
-    ["backoff", 4, 1],
-    ["rto", 8, 4],
-    ["ato", 12, 4],
-    ["sendMss", 16, 4],
-    ["receiveMss", 20, 4],
-    ["unacked", 24, 4],
-    ["sacked", 28, 4],
-    ["lost", 32, 4],
-    ["retrans", 36, 4],
-    ["lastDataSent", 44, 4],
-    ["lastDataReceived", 52, 4],
-    ["lastAckReceived", 56, 4],
-    ["pmtu", 60, 4],
-    ["receiveSsthresh", 64, 4],
-    ["rtt", 68, 4],
-    ["rttvar", 72, 4],
-    ["ssthresh", 76, 4],
-    ["cwnd", 80, 4],
-    ["advmss", 84, 4],
-    ["reordering", 88, 4],
-    ["receiveRtt", 92, 4],
-    ["receiveSpace", 96, 4],
-    ["totalRetrans", 100, 4],
-    ["pacingRate", 104, 8],
-    ["maxPacingRate", 112, 8],
-    ["bytesAcked", 120, 8],
-    ["bytesReceived", 128, 8],
-    ["segsOut", 136, 4],
-    ["segsIn", 140, 4],
-    ["notsentBytes", 144, 4],
-    ["minRtt", 148, 4],
-    ["dataSegsIn", 152, 4],
-    ["dataSegsOut", 156, 4],
-    ["deliveryRate", 160, 8],
-    ["busyTime", 168, 8],
-    ["receiveWindowLimited", 176, 8],
-    ["sendBufferLimited", 184, 8],
-    ["delivered", 192, 4],
-    ["deliveredCe", 196, 4],
-    ["bytesSent", 200, 8],
-    ["bytesRetrans", 208, 8],
-    ["dsackDups", 216, 4],
-    ["reorderSeen", 220, 4],
-    ["receiveOutOfOrder", 224, 4],
-    ["sendWindow", 228, 4],
+    ["caState", TCP_INFO_LAYOUT.caState, 1],
+    ["retransmits", TCP_INFO_LAYOUT.retransmits, 1],
+    ["probes", TCP_INFO_LAYOUT.probes, 1],
+    ["backoff", TCP_INFO_LAYOUT.backoff, 1],
+    ["rto", TCP_INFO_LAYOUT.rto, 4],
+    ["ato", TCP_INFO_LAYOUT.ato, 4],
+    ["sendMss", TCP_INFO_LAYOUT.sndMss, 4],
+    ["receiveMss", TCP_INFO_LAYOUT.rcvMss, 4],
+    ["unacked", TCP_INFO_LAYOUT.unacked, 4],
+    ["sacked", TCP_INFO_LAYOUT.sacked, 4],
+    ["lost", TCP_INFO_LAYOUT.lost, 4],
+    ["retrans", TCP_INFO_LAYOUT.retrans, 4],
+    ["lastDataSent", TCP_INFO_LAYOUT.lastDataSent, 4],
+    ["lastDataReceived", TCP_INFO_LAYOUT.lastDataRecv, 4],
+    ["lastAckReceived", TCP_INFO_LAYOUT.lastAckRecv, 4],
+    ["pmtu", TCP_INFO_LAYOUT.pmtu, 4],
+    ["receiveSsthresh", TCP_INFO_LAYOUT.rcvSsthresh, 4],
+    ["rtt", TCP_INFO_LAYOUT.rtt, 4],
+    ["rttvar", TCP_INFO_LAYOUT.rttvar, 4],
+    ["ssthresh", TCP_INFO_LAYOUT.sndSsthresh, 4],
+    ["cwnd", TCP_INFO_LAYOUT.sndCwnd, 4],
+    ["advmss", TCP_INFO_LAYOUT.advmss, 4],
+    ["reordering", TCP_INFO_LAYOUT.reordering, 4],
+    ["receiveRtt", TCP_INFO_LAYOUT.rcvRtt, 4],
+    ["receiveSpace", TCP_INFO_LAYOUT.rcvSpace, 4],
+    ["totalRetrans", TCP_INFO_LAYOUT.totalRetrans, 4],
+    ["pacingRate", TCP_INFO_LAYOUT.pacingRate, 8],
+    ["maxPacingRate", TCP_INFO_LAYOUT.maxPacingRate, 8],
+    ["bytesAcked", TCP_INFO_LAYOUT.bytesAcked, 8],
+    ["bytesReceived", TCP_INFO_LAYOUT.bytesReceived, 8],
+    ["segsOut", TCP_INFO_LAYOUT.segsOut, 4],
+    ["segsIn", TCP_INFO_LAYOUT.segsIn, 4],
+    ["notsentBytes", TCP_INFO_LAYOUT.notsentBytes, 4],
+    ["minRtt", TCP_INFO_LAYOUT.minRtt, 4],
+    ["dataSegsIn", TCP_INFO_LAYOUT.dataSegsIn, 4],
+    ["dataSegsOut", TCP_INFO_LAYOUT.dataSegsOut, 4],
+    ["deliveryRate", TCP_INFO_LAYOUT.deliveryRate, 8],
+    ["busyTime", TCP_INFO_LAYOUT.busyTime, 8],
+    ["receiveWindowLimited", TCP_INFO_LAYOUT.rwndLimited, 8],
+    ["sendBufferLimited", TCP_INFO_LAYOUT.sndbufLimited, 8],
+    ["delivered", TCP_INFO_LAYOUT.delivered, 4],
+    ["deliveredCe", TCP_INFO_LAYOUT.deliveredCe, 4],
+    ["bytesSent", TCP_INFO_LAYOUT.bytesSent, 8],
+    ["bytesRetrans", TCP_INFO_LAYOUT.bytesRetrans, 8],
+    ["dsackDups", TCP_INFO_LAYOUT.dsackDups, 4],
+    ["reorderSeen", TCP_INFO_LAYOUT.reordSeen, 4],
+    ["receiveOutOfOrder", TCP_INFO_LAYOUT.rcvOoopack, 4],
+    ["sendWindow", TCP_INFO_LAYOUT.sndWnd, 4],
   ];
 /** Room for this layout and fields later kernels add (the kernel writes what fits). */
 const TCP_INFO_SIZE = 512;
@@ -603,7 +610,9 @@ const TCP_INFO_SIZE = 512;
 export function readTcpInfo(fd: number, label: string): TcpInfo {
   const out = getBytes(fd, label, "tcpInfo", IPPROTO_TCP, TCP_INFO, TCP_INFO_SIZE);
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  const info: Record<string, unknown> = { state: TCP_STATES[out[0]] ?? "unknown" };
+  const info: Record<string, unknown> = {
+    state: TCP_STATES[out[TCP_INFO_LAYOUT.state]] ?? "unknown",
+  };
   for (const [name, offset, width] of TCP_INFO_FIELDS) {
     if (offset + width > out.length) break;
     info[name] = width === 1

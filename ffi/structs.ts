@@ -118,6 +118,63 @@ export const TPACKET3_HDR = {
   address: 48,
 } as const;
 
+/**
+ * `struct tcp_info` (linux/tcp.h; `TCP_INFO` names the option): the fields
+ * the module reads. No size: each kernel appends fields, and writes only as
+ * much as the caller's buffer holds.
+ */
+export const TCP_INFO_LAYOUT = {
+  state: 0,
+  caState: 1,
+  retransmits: 2,
+  probes: 3,
+  backoff: 4,
+  rto: 8,
+  ato: 12,
+  sndMss: 16,
+  rcvMss: 20,
+  unacked: 24,
+  sacked: 28,
+  lost: 32,
+  retrans: 36,
+  lastDataSent: 44,
+  lastDataRecv: 52,
+  lastAckRecv: 56,
+  pmtu: 60,
+  rcvSsthresh: 64,
+  rtt: 68,
+  rttvar: 72,
+  sndSsthresh: 76,
+  sndCwnd: 80,
+  advmss: 84,
+  reordering: 88,
+  rcvRtt: 92,
+  rcvSpace: 96,
+  totalRetrans: 100,
+  pacingRate: 104,
+  maxPacingRate: 112,
+  bytesAcked: 120,
+  bytesReceived: 128,
+  segsOut: 136,
+  segsIn: 140,
+  notsentBytes: 144,
+  minRtt: 148,
+  dataSegsIn: 152,
+  dataSegsOut: 156,
+  deliveryRate: 160,
+  busyTime: 168,
+  rwndLimited: 176,
+  sndbufLimited: 184,
+  delivered: 192,
+  deliveredCe: 196,
+  bytesSent: 200,
+  bytesRetrans: 208,
+  dsackDups: 216,
+  reordSeen: 220,
+  rcvOoopack: 224,
+  sndWnd: 228,
+} as const;
+
 /** `struct sockaddr_in` (netinet/in.h); `port` and `addr` in network order. */
 export const SOCKADDR_IN = { size: 16, family: 0, port: 2, addr: 4 } as const;
 

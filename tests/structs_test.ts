@@ -96,6 +96,16 @@ const C: Record<string, { type: string; fields: Record<string, string> }> = {
       address: "=TPACKET_ALIGN(sizeof(struct tpacket3_hdr))",
     },
   },
+  TCP_INFO_LAYOUT: {
+    type: "struct tcp_info",
+    // The C names are the table's, snake_cased, after `tcpi_`.
+    fields: Object.fromEntries(
+      Object.keys(structs.TCP_INFO_LAYOUT).map((k) => [
+        k,
+        "tcpi_" + k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase()),
+      ]),
+    ),
+  },
   SOCKADDR_IN: {
     type: "struct sockaddr_in",
     fields: { family: "sin_family", port: "sin_port", addr: "sin_addr" },
@@ -170,6 +180,7 @@ function program(): string {
     "#include <linux/filter.h>",
     "#include <linux/if_packet.h>",
     "#include <linux/netlink.h>",
+    "#include <linux/tcp.h>",
     "int main(void) {",
   ];
   for (const [name, table] of tables()) {
