@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { BatchSize } from "../ffi/batch.ts";
 
-Deno.test("BatchSize ramps a flooded socket up to its maximum, doubling after each full call", () => {
+Deno.test("BatchSize ramps a flooded socket up to its maximum, doubling per full call", () => {
   const b = new BatchSize(32);
   const sizes: number[] = [];
   // A single record, then every call comes back full.
