@@ -2,9 +2,10 @@
 // no native code, so the pure modules (icmp.ts) and the bench may use it too.
 //
 // Linux x86_64 and aarch64 share every number below (the generic and the
-// x86_64 ABIs agree on sockets); the one layout that differs between them,
-// `struct epoll_event`, is described by EPOLL_EVENT_SIZE. Another platform
-// would need its own numbers here, chosen by `Deno.build`.
+// x86_64 ABIs agree on sockets). Struct layouts are in structs.ts, but for
+// the one that differs between them, `struct epoll_event`, described by
+// EPOLL_EVENT_SIZE. Another platform would need its own numbers here, chosen
+// by `Deno.build`.
 
 /** Whether this machine stores integers little-endian (struct fields in host order). */
 export const HOST_LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
@@ -159,19 +160,6 @@ export const SCM_MAX_FD = 253;
 /** BPF_MAXINSNS: the longest classic BPF program the kernel accepts. */
 export const BPF_MAXINSNS = 4096;
 export const IFNAMSIZ = 16;
-
-/** Sizes of the structs whose layout is fixed by the ABI (64-bit Linux). */
-export const SIZEOF_SOCKADDR_IN = 16;
-export const SIZEOF_SOCKADDR_IN6 = 28;
-export const SIZEOF_SOCKADDR_UN = 110;
-export const SIZEOF_SOCKADDR_LL = 20;
-export const SIZEOF_SOCKADDR_NL = 12;
-export const SIZEOF_SOCKADDR_STORAGE = 128;
-export const SIZEOF_MSGHDR = 56;
-export const SIZEOF_MMSGHDR = 64;
-export const SIZEOF_IOVEC = 16;
-export const SIZEOF_CMSGHDR = 16;
-export const SIZEOF_UCRED = 12;
 
 /** `struct epoll_event` is packed on x86_64 (12 bytes) and not on aarch64 (16). */
 export const EPOLL_EVENT_SIZE = Deno.build.arch === "x86_64" ? 12 : 16;

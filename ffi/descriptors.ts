@@ -34,6 +34,7 @@ import {
 } from "./constants.ts";
 import { errnoError } from "./errors.ts";
 import { errno, libc } from "./libc.ts";
+import { TIMESPEC } from "./structs.ts";
 
 /** A socket's family and type by the names the modules above use. */
 export interface SocketDescription {
@@ -144,7 +145,9 @@ export function sealedMemfd(name: string, data: Uint8Array): number {
 
 /** `CLOCK_MONOTONIC` in microseconds, the clock systemd's `MONOTONIC_USEC` is read on. */
 export function monotonicMicroseconds(): bigint {
-  const ts = new BigInt64Array(2);
+  const ts = new Uint8Array(TIMESPEC.size);
   if (libc().clock_gettime(CLOCK_MONOTONIC, ts) < 0) throw errnoError(errno(), "clock_gettime");
-  return ts[0] * 1_000_000n + ts[1] / 1000n;
+  const v = new DataView(ts.buffer);
+  return v.getBigInt64(TIMESPEC.sec, true) * 1_000_000n +
+    v.getBigInt64(TIMESPEC.nsec, true) / 1000n;
 }

@@ -1,9 +1,11 @@
 // errno → error class, and the one message format every failure uses:
 //   connect "/run/x.sock": connection refused
-// Pure: importing this file loads no native code. SocketError lives here so
-// that ffi/ imports nothing from above it; errors.ts re-exports it.
+// Pure: importing this file loads no native code (libc opens on first call).
+// SocketError lives here so that ffi/ imports nothing from above it; errors.ts
+// re-exports it.
 
-import { ERRNO, ERRNO_NAME } from "./constants.ts";
+import { EAGAIN, EINTR, ERRNO, ERRNO_NAME } from "./constants.ts";
+import { errno } from "./libc.ts";
 
 /**
  * What a {@linkcode SocketError} carries besides its message.
@@ -168,4 +170,30 @@ export function withContext(err: unknown, syscall: string, address: string): unk
  */
 export function closedError(syscall: string, address = ""): Error {
   return new Deno.errors.BadResource(`${prefix(syscall, address)}: socket is closed`);
+}
+
+/**
+ * Errors the kernel reports once and clears (`sk_err`: a reset, an ICMP
+ * error): calling again would lose them, so they are never confirmed.
+ */
+export const ONE_SHOT_ERRNOS: ReadonlySet<number> = new Set(
+  ["EPIPE", "EPROTO", "ENETUNREACH", "ECONNRESET", "ETIMEDOUT", "ECONNREFUSED", "EHOSTUNREACH"]
+    .map((name) => ERRNO[name][0]),
+);
+
+/**
+ * Runs a data call and returns its result, or -errno. errno is read right
+ * after the call, yet the runtime may run code of its own in between (a GC
+ * step, an interrupt) that leaves another errno behind: a recvmmsg that had
+ * found nothing was once seen "failing" with ENOENT. A failed call has done
+ * nothing, so a failure other than EAGAIN/EINTR and the one-shot errors is
+ * confirmed by calling again: a real error repeats, a misread one does not.
+ */
+export function confirmed(call: () => number): number {
+  const n = call();
+  if (n >= 0) return n;
+  const first = errno();
+  if (first === EAGAIN || first === EINTR || ONE_SHOT_ERRNOS.has(first)) return -first;
+  const again = call();
+  return again >= 0 ? again : -errno();
 }

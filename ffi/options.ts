@@ -17,13 +17,11 @@ import {
   IP_TOS,
   IP_TTL,
   IPPROTO_TCP,
-  IPV6_HOPLIMIT,
   IPV6_JOIN_GROUP,
   IPV6_LEAVE_GROUP,
   IPV6_MULTICAST_HOPS,
   IPV6_MULTICAST_IF,
   IPV6_MULTICAST_LOOP,
-  IPV6_PKTINFO,
   IPV6_RECVHOPLIMIT,
   IPV6_RECVPKTINFO,
   IPV6_RECVTCLASS,
@@ -36,7 +34,6 @@ import {
   PACKET_RX_RING,
   PACKET_STATISTICS,
   PACKET_VERSION,
-  SCM_TIMESTAMPNS,
   SO_ATTACH_FILTER,
   SO_ATTACH_REUSEPORT_CBPF,
   SO_BINDTODEVICE,
@@ -66,41 +63,26 @@ import {
   TCP_NODELAY,
   TCP_USER_TIMEOUT,
 } from "./constants.ts";
-import type {
-  Message,
-  ReceiveInfo,
-  SocketOptionName,
-  SocketOptions,
-  TcpInfo,
-  TcpState,
-} from "../types.ts";
+import type { ReceiveInfo, SocketOptionName, SocketOptions, TcpInfo, TcpState } from "../types.ts";
 import { errnoError } from "./errors.ts";
 import { encodeFprog } from "./filter.ts";
 import { pointerOf, withPinned } from "./buffers.ts";
 import { checkInterfaceName } from "./interfaces.ts";
-import { checkInteger, formatIPv4, formatIPv6 } from "./sockaddr.ts";
+import { checkInteger } from "./sockaddr.ts";
+import {
+  type Credentials,
+  decodeUcred,
+  IP_MREQN,
+  IPV6_MREQ,
+  TCP_INFO_LAYOUT,
+  TPACKET_STATS,
+} from "./structs.ts";
 import { errno, libc } from "./libc.ts";
 
 /** Address families, by the names the modules above use. */
 export type Family = "unix" | "ipv4" | "ipv6" | "packet" | "netlink";
 /** Socket types, by the names the modules above use. */
 export type Kind = "stream" | "datagram" | "seqpacket" | "raw";
-
-/** The credentials of a process, as `SO_PEERCRED` and `SCM_CREDENTIALS` carry them. */
-export interface Credentials {
-  pid: number;
-  uid: number;
-  gid: number;
-}
-
-/** A `struct ucred { pid_t pid; uid_t uid; gid_t gid; }` at `offset`. */
-export function decodeUcred(v: DataView, offset: number): Credentials {
-  return {
-    pid: v.getInt32(offset, true),
-    uid: v.getUint32(offset + 4, true),
-    gid: v.getUint32(offset + 8, true),
-  };
-}
 
 /** A multicast group (network-order address bytes) and the interface to join it on. */
 export interface Membership {
@@ -174,7 +156,10 @@ export interface ReadOnlyOptionValues {
   error: number;
   type: number;
   peerCredentials: Credentials;
-  /** AF_PACKET: packets that passed the filter and of those dropped, since the last read (which resets both). */
+  /**
+   * AF_PACKET: packets that passed the filter and of those dropped, since
+   * the last read (which resets both).
+   */
   packetStatistics: { packets: number; drops: number };
 }
 
@@ -260,23 +245,19 @@ function encodeOption(encoding: Encoding, value: unknown): Uint8Array {
     case "struct":
       return value as Uint8Array;
     case "mreqn": {
-      // struct ip_mreqn { in_addr multiaddr; in_addr address; int ifindex; }
-      const out = new Uint8Array(12);
-      if (typeof value === "number") {
-        new DataView(out.buffer).setInt32(8, value, true);
-      } else {
-        const m = value as Membership;
-        out.set(m.group, 0);
-        new DataView(out.buffer).setInt32(8, m.ifindex, true);
-      }
+      // A bare interface index (IP_MULTICAST_IF) leaves the group empty.
+      const out = new Uint8Array(IP_MREQN.size);
+      const m = typeof value === "number" ? undefined : value as Membership;
+      if (m) out.set(m.group, IP_MREQN.multiaddr);
+      const ifindex = m ? m.ifindex : value as number;
+      new DataView(out.buffer).setInt32(IP_MREQN.ifindex, ifindex, true);
       return out;
     }
     case "mreq6": {
-      // struct ipv6_mreq { in6_addr multiaddr; unsigned ifindex; }
       const m = value as Membership;
-      const out = new Uint8Array(20);
-      out.set(m.group, 0);
-      new DataView(out.buffer).setUint32(16, m.ifindex, true);
+      const out = new Uint8Array(IPV6_MREQ.size);
+      out.set(m.group, IPV6_MREQ.multiaddr);
+      new DataView(out.buffer).setUint32(IPV6_MREQ.ifindex, m.ifindex, true);
       return out;
     }
   }
@@ -339,9 +320,11 @@ export function getOptionOn<K extends keyof OptionValues | keyof ReadOnlyOptionV
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let value: unknown;
   if (name === "peerCredentials") value = decodeUcred(v, 0);
-  // struct tpacket_stats { unsigned tp_packets; unsigned tp_drops; }
   else if (name === "packetStatistics") {
-    value = { packets: v.getUint32(0, true), drops: v.getUint32(4, true) };
+    value = {
+      packets: v.getUint32(TPACKET_STATS.packets, true),
+      drops: v.getUint32(TPACKET_STATS.drops, true),
+    };
   } else if (encoding === "string") {
     const end = out.indexOf(0);
     value = decoder.decode(end < 0 ? out : out.subarray(0, end));
@@ -548,7 +531,7 @@ export function checkOptionValue(
 }
 
 // ---------------------------------------------------------------------------
-// TCP_INFO: `struct tcp_info` (linux/tcp.h), by field name.
+// TCP_INFO: `struct tcp_info` (linux/tcp.h, layout in structs.ts), by public name.
 
 /** The state names of `tcpi_state`, by number (include/net/tcp_states.h). */
 const TCP_STATES = [
@@ -568,57 +551,57 @@ const TCP_STATES = [
   "boundInactive",
 ] as const satisfies readonly TcpState[];
 
-/** Each field after the leading bytes: its offset and width in `struct tcp_info`. */
+/** Each field after the state byte: where `struct tcp_info` holds it, and its width. */
 const TCP_INFO_FIELDS: readonly (readonly [Exclude<keyof TcpInfo, "state">, number, 1 | 4 | 8])[] =
   [
-    ["caState", 1, 1],
-    ["retransmits", 2, 1],
-    ["probes", 3, 1],
-    ["backoff", 4, 1],
-    ["rto", 8, 4],
-    ["ato", 12, 4],
-    ["sendMss", 16, 4],
-    ["receiveMss", 20, 4],
-    ["unacked", 24, 4],
-    ["sacked", 28, 4],
-    ["lost", 32, 4],
-    ["retrans", 36, 4],
-    ["lastDataSent", 44, 4],
-    ["lastDataReceived", 52, 4],
-    ["lastAckReceived", 56, 4],
-    ["pmtu", 60, 4],
-    ["receiveSsthresh", 64, 4],
-    ["rtt", 68, 4],
-    ["rttvar", 72, 4],
-    ["ssthresh", 76, 4],
-    ["cwnd", 80, 4],
-    ["advmss", 84, 4],
-    ["reordering", 88, 4],
-    ["receiveRtt", 92, 4],
-    ["receiveSpace", 96, 4],
-    ["totalRetrans", 100, 4],
-    ["pacingRate", 104, 8],
-    ["maxPacingRate", 112, 8],
-    ["bytesAcked", 120, 8],
-    ["bytesReceived", 128, 8],
-    ["segsOut", 136, 4],
-    ["segsIn", 140, 4],
-    ["notsentBytes", 144, 4],
-    ["minRtt", 148, 4],
-    ["dataSegsIn", 152, 4],
-    ["dataSegsOut", 156, 4],
-    ["deliveryRate", 160, 8],
-    ["busyTime", 168, 8],
-    ["receiveWindowLimited", 176, 8],
-    ["sendBufferLimited", 184, 8],
-    ["delivered", 192, 4],
-    ["deliveredCe", 196, 4],
-    ["bytesSent", 200, 8],
-    ["bytesRetrans", 208, 8],
-    ["dsackDups", 216, 4],
-    ["reorderSeen", 220, 4],
-    ["receiveOutOfOrder", 224, 4],
-    ["sendWindow", 228, 4],
+    ["caState", TCP_INFO_LAYOUT.caState, 1],
+    ["retransmits", TCP_INFO_LAYOUT.retransmits, 1],
+    ["probes", TCP_INFO_LAYOUT.probes, 1],
+    ["backoff", TCP_INFO_LAYOUT.backoff, 1],
+    ["rto", TCP_INFO_LAYOUT.rto, 4],
+    ["ato", TCP_INFO_LAYOUT.ato, 4],
+    ["sendMss", TCP_INFO_LAYOUT.sndMss, 4],
+    ["receiveMss", TCP_INFO_LAYOUT.rcvMss, 4],
+    ["unacked", TCP_INFO_LAYOUT.unacked, 4],
+    ["sacked", TCP_INFO_LAYOUT.sacked, 4],
+    ["lost", TCP_INFO_LAYOUT.lost, 4],
+    ["retrans", TCP_INFO_LAYOUT.retrans, 4],
+    ["lastDataSent", TCP_INFO_LAYOUT.lastDataSent, 4],
+    ["lastDataReceived", TCP_INFO_LAYOUT.lastDataRecv, 4],
+    ["lastAckReceived", TCP_INFO_LAYOUT.lastAckRecv, 4],
+    ["pmtu", TCP_INFO_LAYOUT.pmtu, 4],
+    ["receiveSsthresh", TCP_INFO_LAYOUT.rcvSsthresh, 4],
+    ["rtt", TCP_INFO_LAYOUT.rtt, 4],
+    ["rttvar", TCP_INFO_LAYOUT.rttvar, 4],
+    ["ssthresh", TCP_INFO_LAYOUT.sndSsthresh, 4],
+    ["cwnd", TCP_INFO_LAYOUT.sndCwnd, 4],
+    ["advmss", TCP_INFO_LAYOUT.advmss, 4],
+    ["reordering", TCP_INFO_LAYOUT.reordering, 4],
+    ["receiveRtt", TCP_INFO_LAYOUT.rcvRtt, 4],
+    ["receiveSpace", TCP_INFO_LAYOUT.rcvSpace, 4],
+    ["totalRetrans", TCP_INFO_LAYOUT.totalRetrans, 4],
+    ["pacingRate", TCP_INFO_LAYOUT.pacingRate, 8],
+    ["maxPacingRate", TCP_INFO_LAYOUT.maxPacingRate, 8],
+    ["bytesAcked", TCP_INFO_LAYOUT.bytesAcked, 8],
+    ["bytesReceived", TCP_INFO_LAYOUT.bytesReceived, 8],
+    ["segsOut", TCP_INFO_LAYOUT.segsOut, 4],
+    ["segsIn", TCP_INFO_LAYOUT.segsIn, 4],
+    ["notsentBytes", TCP_INFO_LAYOUT.notsentBytes, 4],
+    ["minRtt", TCP_INFO_LAYOUT.minRtt, 4],
+    ["dataSegsIn", TCP_INFO_LAYOUT.dataSegsIn, 4],
+    ["dataSegsOut", TCP_INFO_LAYOUT.dataSegsOut, 4],
+    ["deliveryRate", TCP_INFO_LAYOUT.deliveryRate, 8],
+    ["busyTime", TCP_INFO_LAYOUT.busyTime, 8],
+    ["receiveWindowLimited", TCP_INFO_LAYOUT.rwndLimited, 8],
+    ["sendBufferLimited", TCP_INFO_LAYOUT.sndbufLimited, 8],
+    ["delivered", TCP_INFO_LAYOUT.delivered, 4],
+    ["deliveredCe", TCP_INFO_LAYOUT.deliveredCe, 4],
+    ["bytesSent", TCP_INFO_LAYOUT.bytesSent, 8],
+    ["bytesRetrans", TCP_INFO_LAYOUT.bytesRetrans, 8],
+    ["dsackDups", TCP_INFO_LAYOUT.dsackDups, 4],
+    ["reorderSeen", TCP_INFO_LAYOUT.reordSeen, 4],
+    ["receiveOutOfOrder", TCP_INFO_LAYOUT.rcvOoopack, 4],
+    ["sendWindow", TCP_INFO_LAYOUT.sndWnd, 4],
   ];
 /** Room for this layout and fields later kernels add (the kernel writes what fits). */
 const TCP_INFO_SIZE = 512;
@@ -627,7 +610,9 @@ const TCP_INFO_SIZE = 512;
 export function readTcpInfo(fd: number, label: string): TcpInfo {
   const out = getBytes(fd, label, "tcpInfo", IPPROTO_TCP, TCP_INFO, TCP_INFO_SIZE);
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  const info: Record<string, unknown> = { state: TCP_STATES[out[0]] ?? "unknown" };
+  const info: Record<string, unknown> = {
+    state: TCP_STATES[out[TCP_INFO_LAYOUT.state]] ?? "unknown",
+  };
   for (const [name, offset, width] of TCP_INFO_FIELDS) {
     if (offset + width > out.length) break;
     info[name] = width === 1
@@ -645,13 +630,7 @@ function where(call: string, label: string): string {
 }
 
 // ---------------------------------------------------------------------------
-// Per-packet information: the control messages the receive-info options ask for.
-
-/** What a received record may carry once receive info was asked for. */
-export type PacketInfo = Pick<
-  Message<unknown>,
-  "ttl" | "hopLimit" | "tos" | "trafficClass" | "destination" | "timestamp"
->;
+// Receive info: the options that make the kernel attach per-packet information.
 
 /** The engine options that make the kernel attach each kind of info, per family. */
 const INFO_OPTIONS: Record<ReceiveInfo, { ipv4: keyof OptionValues; ipv6: keyof OptionValues }> = {
@@ -671,46 +650,3 @@ export function infoOptions(
 
 /** The public names `receiveInfo` takes. */
 export const INFO_NAMES: readonly ReceiveInfo[] = Object.keys(INFO_OPTIONS) as ReceiveInfo[];
-
-/**
- * Decodes one control message of the receive-info kinds into `into`; false
- * for a message of another kind. `body` is the offset of its data in `v`.
- */
-export function decodeInfo(
-  v: DataView,
-  level: number,
-  type: number,
-  body: number,
-  into: PacketInfo,
-): boolean {
-  const bytes = (offset: number, n: number) =>
-    new Uint8Array(v.buffer, v.byteOffset + body + offset, n);
-  if (level === SOL_IP) {
-    // IP_TTL is an int; IP_TOS a single byte.
-    if (type === IP_TTL) into.ttl = v.getInt32(body, true);
-    else if (type === IP_TOS) into.tos = v.getUint8(body);
-    // struct in_pktinfo { int ipi_ifindex; in_addr ipi_spec_dst; in_addr ipi_addr; }
-    else if (type === IP_PKTINFO) {
-      into.destination = { address: formatIPv4(bytes(8, 4)), ifindex: v.getInt32(body, true) };
-    } else return false;
-    return true;
-  }
-  if (level === SOL_IPV6) {
-    if (type === IPV6_HOPLIMIT) into.hopLimit = v.getInt32(body, true);
-    else if (type === IPV6_TCLASS) into.trafficClass = v.getInt32(body, true);
-    // struct in6_pktinfo { in6_addr ipi6_addr; int ipi6_ifindex; }
-    else if (type === IPV6_PKTINFO) {
-      into.destination = {
-        address: formatIPv6(bytes(0, 16)),
-        ifindex: v.getInt32(body + 16, true),
-      };
-    } else return false;
-    return true;
-  }
-  if (level === SOL_SOCKET && type === SCM_TIMESTAMPNS) {
-    // struct timespec { time_t tv_sec; long tv_nsec; }
-    into.timestamp = v.getBigInt64(body, true) * 1_000_000_000n + v.getBigInt64(body + 8, true);
-    return true;
-  }
-  return false;
-}

@@ -3,22 +3,13 @@
 // process, and wakes the socket once per block (when it is full or its
 // timeout expires), so a capture costs no system call per frame.
 //
-// Layouts (linux/if_packet.h, the same on x86_64 and aarch64):
-//   struct tpacket_req3 { u32 block_size, block_nr, frame_size, frame_nr,
-//                         retire_blk_tov, sizeof_priv, feature_req_word; }
-//   struct tpacket_block_desc { u32 version; u32 offset_to_priv;
-//     struct tpacket_hdr_v1 { u32 block_status; u32 num_pkts;
-//       u32 offset_to_first_pkt; u32 blk_len; u64 seq_num; ts first, last; } }
-//   struct tpacket3_hdr { u32 tp_next_offset, tp_sec, tp_nsec, tp_snaplen,
-//     tp_len, tp_status; u16 tp_mac, tp_net; hv1 (12 bytes); u8 pad[8]; }
-//   then, at TPACKET_ALIGN(sizeof(tpacket3_hdr)) = 48, the sockaddr_ll.
+// The layouts (tpacket_req3, tpacket_block_desc, tpacket3_hdr) are in structs.ts.
 
 import {
   EAGAIN,
   MAP_SHARED,
   PROT_READ,
   PROT_WRITE,
-  SIZEOF_SOCKADDR_LL,
   TP_STATUS_KERNEL,
   TP_STATUS_USER,
   TPACKET_V3,
@@ -26,6 +17,7 @@ import {
 import { errnoError } from "./errors.ts";
 import { errno, libc } from "./libc.ts";
 import type { FdSocket, Received, RecordSource } from "./socket.ts";
+import { SOCKADDR_LL, TPACKET3_HDR, TPACKET_BLOCK_DESC, TPACKET_REQ3 } from "./structs.ts";
 
 /** Each block: 1 MiB holds any frame (a 64 KiB GRO frame included) and thousands of small ones. */
 const BLOCK_SIZE = 1 << 20;
@@ -36,15 +28,6 @@ const BLOCK_TIMEOUT_MS = 8;
 const MIN_BLOCKS = 4;
 /** Records moved to the inbox per fill, so it never grows to a whole block's count. */
 const BATCH = 64;
-
-const BLOCK_STATUS = 8;
-const BLOCK_PACKETS = 12;
-const BLOCK_FIRST = 16;
-const PACKET_NEXT = 0;
-const PACKET_SNAPLEN = 12;
-const PACKET_LEN = 16;
-const PACKET_MAC = 24;
-const PACKET_ADDRESS = 48;
 
 const MAP_FAILED = 0xffffffffffffffffn;
 
@@ -60,13 +43,13 @@ export function ringBlocks(bytes: number | undefined): number {
  */
 export function useReceiveRing<A>(sock: FdSocket<A>, blocks: number): void {
   sock.setOption("packetVersion", TPACKET_V3);
-  const req = new Uint8Array(28);
+  const req = new Uint8Array(TPACKET_REQ3.size);
   const v = new DataView(req.buffer);
-  v.setUint32(0, BLOCK_SIZE, true);
-  v.setUint32(4, blocks, true);
-  v.setUint32(8, FRAME_SIZE, true);
-  v.setUint32(12, (BLOCK_SIZE / FRAME_SIZE) * blocks, true);
-  v.setUint32(16, BLOCK_TIMEOUT_MS, true);
+  v.setUint32(TPACKET_REQ3.blockSize, BLOCK_SIZE, true);
+  v.setUint32(TPACKET_REQ3.blockNr, blocks, true);
+  v.setUint32(TPACKET_REQ3.frameSize, FRAME_SIZE, true);
+  v.setUint32(TPACKET_REQ3.frameNr, (BLOCK_SIZE / FRAME_SIZE) * blocks, true);
+  v.setUint32(TPACKET_REQ3.retireBlkTov, BLOCK_TIMEOUT_MS, true);
   sock.setOption("packetReceiveRing", req);
   sock.useSource((fd, decode) => new Ring(fd, blocks, decode, sock.label));
 }
@@ -117,21 +100,23 @@ class Ring<A> implements RecordSource<A> {
     let moved = 0;
     while (moved < BATCH) {
       const block = this.#block * BLOCK_SIZE;
+      const statusWord = (block + TPACKET_BLOCK_DESC.blockStatus) / 4;
       if (this.#left < 0) {
         // Atomics: the kernel publishes a block by its status word, after
         // the frames; read the status before them.
-        if ((Atomics.load(this.#words, (block + BLOCK_STATUS) / 4) & TP_STATUS_USER) === 0) break;
-        this.#left = this.#view.getUint32(block + BLOCK_PACKETS, true);
-        this.#offset = block + this.#view.getUint32(block + BLOCK_FIRST, true);
+        if ((Atomics.load(this.#words, statusWord) & TP_STATUS_USER) === 0) break;
+        this.#left = this.#view.getUint32(block + TPACKET_BLOCK_DESC.numPkts, true);
+        this.#offset = block +
+          this.#view.getUint32(block + TPACKET_BLOCK_DESC.offsetToFirstPkt, true);
       }
       while (this.#left > 0 && moved < BATCH) {
         inbox.push(this.#frame(this.#offset));
-        this.#offset += this.#view.getUint32(this.#offset + PACKET_NEXT, true);
+        this.#offset += this.#view.getUint32(this.#offset + TPACKET3_HDR.nextOffset, true);
         this.#left--;
         moved++;
       }
       if (this.#left === 0) {
-        Atomics.store(this.#words, (block + BLOCK_STATUS) / 4, TP_STATUS_KERNEL);
+        Atomics.store(this.#words, statusWord, TP_STATUS_KERNEL);
         this.#block = (this.#block + 1) % this.#blocks;
         this.#left = -1;
       }
@@ -141,16 +126,14 @@ class Ring<A> implements RecordSource<A> {
 
   #frame(at: number): Received<A> {
     const v = this.#view;
-    const snaplen = v.getUint32(at + PACKET_SNAPLEN, true);
-    const start = at + v.getUint16(at + PACKET_MAC, true);
-    const name = this.#bytes.subarray(
-      at + PACKET_ADDRESS,
-      at + PACKET_ADDRESS + SIZEOF_SOCKADDR_LL,
-    );
+    const snaplen = v.getUint32(at + TPACKET3_HDR.snaplen, true);
+    const start = at + v.getUint16(at + TPACKET3_HDR.mac, true);
+    const address = at + TPACKET3_HDR.address;
+    const name = this.#bytes.subarray(address, address + SOCKADDR_LL.size);
     return {
       data: this.#bytes.slice(start, start + snaplen),
-      from: this.#decode(name, SIZEOF_SOCKADDR_LL),
-      truncated: v.getUint32(at + PACKET_LEN, true) > snaplen,
+      from: this.#decode(name, SOCKADDR_LL.size),
+      truncated: v.getUint32(at + TPACKET3_HDR.len, true) > snaplen,
     };
   }
 

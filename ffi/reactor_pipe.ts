@@ -1,12 +1,12 @@
 // Reads and writes a stream socket on Deno's own event loop instead of the
-// engine's epoll wait. Node compatibility's `pipe_wrap.Pipe` registers a descriptor
-// with the runtime's reactor on `open(fd)` and reads it with read(2) on the
-// JS thread when it becomes readable, so a parked read needs no hop through
-// a blocking-pool thread (PERF-NOTES, "Waking the JS thread"); its writes
-// finish on the same loop. It reads and writes the socket itself, so it
-// serves only calls with no control data (StreamConn.read and write). `process.binding` is internal and deprecated:
-// everything is feature-detected, and the engine's wait stays the path
-// wherever it is missing.
+// engine's epoll wait. Node compatibility's `pipe_wrap.Pipe` registers a
+// descriptor with the runtime's reactor on `open(fd)` and reads it with
+// read(2) on the JS thread when it becomes readable, so a parked read needs
+// no hop through a blocking-pool thread; its writes finish on the same loop.
+// It reads and writes the socket itself, so it serves only calls with no
+// control data (StreamConn.read and write). `process.binding` is internal and
+// deprecated: everything is feature-detected, and the engine's wait stays the
+// path wherever it is missing.
 //
 // The Pipe gets a duplicate of the socket's descriptor: it may close it
 // whenever it likes without the number ever being the socket's own.

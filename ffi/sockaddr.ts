@@ -16,22 +16,15 @@ import {
   AF_PACKET,
   AF_UNIX,
   HOST_LITTLE_ENDIAN,
-  SIZEOF_SOCKADDR_IN,
-  SIZEOF_SOCKADDR_IN6,
-  SIZEOF_SOCKADDR_LL,
-  SIZEOF_SOCKADDR_NL,
-  SIZEOF_SOCKADDR_UN,
   UNIX_PATH_MAX,
 } from "./constants.ts";
+import { SOCKADDR_IN, SOCKADDR_IN6, SOCKADDR_LL, SOCKADDR_NL, SOCKADDR_UN } from "./structs.ts";
 
 const encoder = new TextEncoder();
 // ignoreBOM: a path may begin with U+FEFF, which is part of its name.
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
-/** Where `sun_path` starts: after the 2-byte family. */
-const SUN_PATH_OFFSET = 2;
-/** Where `sll_addr` starts, and its size. */
-const SLL_ADDR_OFFSET = 12;
+/** The size of `sll_addr`. */
 const SLL_ADDR_MAX = 8;
 /** `sll_pkttype` numbers (PACKET_HOST … PACKET_OUTGOING) are the indexes. */
 const PACKET_TYPES: readonly LinkAddr["packetType"][] = [
@@ -319,7 +312,8 @@ export function ipFamily(hostname: string): "ipv4" | "ipv6" {
 function newSockaddr(size: number, family: number): [Uint8Array, DataView] {
   const buf = new Uint8Array(size);
   const view = new DataView(buf.buffer);
-  view.setUint16(0, family, HOST_LITTLE_ENDIAN);
+  // Every sockaddr begins with its family.
+  view.setUint16(SOCKADDR_IN.family, family, HOST_LITTLE_ENDIAN);
   return [buf, view];
 }
 
@@ -343,16 +337,17 @@ export function encodeInet(
   const host = parseHost(hostname);
   checkPort(port);
   if (host.family === "ipv4") {
-    const [buf, view] = newSockaddr(SIZEOF_SOCKADDR_IN, AF_INET);
-    view.setUint16(2, port);
-    buf.set(host.bytes, 4);
+    const [buf, view] = newSockaddr(SOCKADDR_IN.size, AF_INET);
+    view.setUint16(SOCKADDR_IN.port, port);
+    buf.set(host.bytes, SOCKADDR_IN.addr);
     return buf;
   }
-  const [buf, view] = newSockaddr(SIZEOF_SOCKADDR_IN6, AF_INET6);
-  view.setUint16(2, port);
-  buf.set(host.bytes, 8);
+  const [buf, view] = newSockaddr(SOCKADDR_IN6.size, AF_INET6);
+  view.setUint16(SOCKADDR_IN6.port, port);
+  buf.set(host.bytes, SOCKADDR_IN6.addr);
   if (host.zone !== undefined) {
-    view.setUint32(24, zoneIndex(host.zone, hostname, resolveZone), HOST_LITTLE_ENDIAN);
+    const scopeId = zoneIndex(host.zone, hostname, resolveZone);
+    view.setUint32(SOCKADDR_IN6.scopeId, scopeId, HOST_LITTLE_ENDIAN);
   }
   return buf;
 }
@@ -399,8 +394,8 @@ function zoneIndex(
 export function encodeUnix(path: string, unnamed = false, call?: string): Uint8Array {
   const name = checkUnixPath(path, unnamed, call);
   const terminator = name.length > 0 && name[0] !== 0 ? 1 : 0;
-  const [buf] = newSockaddr(SUN_PATH_OFFSET + name.length + terminator, AF_UNIX);
-  buf.set(name, SUN_PATH_OFFSET);
+  const [buf] = newSockaddr(SOCKADDR_UN.path + name.length + terminator, AF_UNIX);
+  buf.set(name, SOCKADDR_UN.path);
   return buf;
 }
 
@@ -443,13 +438,13 @@ export function encodeLink(o: {
         `got ${JSON.stringify(o.packetType)}`,
     );
   }
-  const [buf, view] = newSockaddr(SIZEOF_SOCKADDR_LL, AF_PACKET);
-  view.setUint16(2, protocol);
-  view.setInt32(4, ifindex, HOST_LITTLE_ENDIAN);
-  view.setUint16(8, hatype, HOST_LITTLE_ENDIAN);
-  buf[10] = pkttype;
-  buf[11] = address.length;
-  buf.set(address, SLL_ADDR_OFFSET);
+  const [buf, view] = newSockaddr(SOCKADDR_LL.size, AF_PACKET);
+  view.setUint16(SOCKADDR_LL.protocol, protocol);
+  view.setInt32(SOCKADDR_LL.ifindex, ifindex, HOST_LITTLE_ENDIAN);
+  view.setUint16(SOCKADDR_LL.hatype, hatype, HOST_LITTLE_ENDIAN);
+  buf[SOCKADDR_LL.pkttype] = pkttype;
+  buf[SOCKADDR_LL.halen] = address.length;
+  buf.set(address, SOCKADDR_LL.addr);
   return buf;
 }
 
@@ -463,9 +458,9 @@ export function encodeLink(o: {
 export function encodeNetlink(pid: number, groups: number): Uint8Array {
   checkInteger("netlink pid", pid, 0, 0xffffffff);
   checkInteger("netlink groups", groups, 0, 0xffffffff);
-  const [buf, view] = newSockaddr(SIZEOF_SOCKADDR_NL, AF_NETLINK);
-  view.setUint32(4, pid, HOST_LITTLE_ENDIAN);
-  view.setUint32(8, groups, HOST_LITTLE_ENDIAN);
+  const [buf, view] = newSockaddr(SOCKADDR_NL.size, AF_NETLINK);
+  view.setUint32(SOCKADDR_NL.pid, pid, HOST_LITTLE_ENDIAN);
+  view.setUint32(SOCKADDR_NL.groups, groups, HOST_LITTLE_ENDIAN);
   return buf;
 }
 
@@ -490,7 +485,7 @@ function readFamily(view: DataView, expected: string): number {
         `expected ${expected}`,
     );
   }
-  return view.getUint16(0, HOST_LITTLE_ENDIAN);
+  return view.getUint16(SOCKADDR_IN.family, HOST_LITTLE_ENDIAN);
 }
 
 function wrongFamily(family: number, expected: string): TypeError {
@@ -510,13 +505,15 @@ function decodeHostPort(buf: Uint8Array, len: number): { hostname: string; port:
   const expected = "AF_INET or AF_INET6";
   const family = readFamily(view, expected);
   if (family === AF_INET) {
-    needLength(view, "sockaddr_in", SIZEOF_SOCKADDR_IN);
-    return { hostname: formatIPv4(buf.subarray(4, 8)), port: view.getUint16(2) };
+    needLength(view, "sockaddr_in", SOCKADDR_IN.size);
+    const addr = buf.subarray(SOCKADDR_IN.addr, SOCKADDR_IN.addr + 4);
+    return { hostname: formatIPv4(addr), port: view.getUint16(SOCKADDR_IN.port) };
   }
   if (family === AF_INET6) {
-    needLength(view, "sockaddr_in6", SIZEOF_SOCKADDR_IN6);
-    const scopeId = view.getUint32(24, HOST_LITTLE_ENDIAN);
-    return { hostname: formatIPv6(buf.subarray(8, 24), scopeId), port: view.getUint16(2) };
+    needLength(view, "sockaddr_in6", SOCKADDR_IN6.size);
+    const scopeId = view.getUint32(SOCKADDR_IN6.scopeId, HOST_LITTLE_ENDIAN);
+    const addr = buf.subarray(SOCKADDR_IN6.addr, SOCKADDR_IN6.addr + 16);
+    return { hostname: formatIPv6(addr, scopeId), port: view.getUint16(SOCKADDR_IN6.port) };
   }
   throw wrongFamily(family, expected);
 }
@@ -563,24 +560,24 @@ export function decodeUnix(
   const family = readFamily(view, "AF_UNIX");
   if (family !== AF_UNIX) throw wrongFamily(family, "AF_UNIX");
   // The kernel counts the NUL after a 108-byte path, one past the struct.
-  if (len > SIZEOF_SOCKADDR_UN + 1) {
+  if (len > SOCKADDR_UN.size + 1) {
     throw new RangeError(
-      `sockaddr_un length must be at most ${SIZEOF_SOCKADDR_UN + 1}, got ${len}`,
+      `sockaddr_un length must be at most ${SOCKADDR_UN.size + 1}, got ${len}`,
     );
   }
-  if (len === SUN_PATH_OFFSET) return { transport, path: "" };
-  if (buf[SUN_PATH_OFFSET] === 0) {
-    if (len > SIZEOF_SOCKADDR_UN) {
+  if (len === SOCKADDR_UN.path) return { transport, path: "" };
+  if (buf[SOCKADDR_UN.path] === 0) {
+    if (len > SOCKADDR_UN.size) {
       throw new RangeError(
-        `an abstract sockaddr_un is at most ${SIZEOF_SOCKADDR_UN} bytes, got a length of ${len}`,
+        `an abstract sockaddr_un is at most ${SOCKADDR_UN.size} bytes, got a length of ${len}`,
       );
     }
     return {
       transport,
-      path: "\0" + String.fromCharCode(...buf.subarray(SUN_PATH_OFFSET + 1, len)),
+      path: "\0" + String.fromCharCode(...buf.subarray(SOCKADDR_UN.path + 1, len)),
     };
   }
-  let bytes = buf.subarray(SUN_PATH_OFFSET, Math.min(len, SIZEOF_SOCKADDR_UN));
+  let bytes = buf.subarray(SOCKADDR_UN.path, Math.min(len, SOCKADDR_UN.size));
   const nul = bytes.indexOf(0);
   if (nul >= 0) bytes = bytes.subarray(0, nul);
   const path = utf8.decode(bytes);
@@ -614,26 +611,27 @@ export function decodeLink(buf: Uint8Array, len: number): Omit<LinkAddr, "interf
   const view = sockaddrView(buf, len);
   const family = readFamily(view, "AF_PACKET");
   if (family !== AF_PACKET) throw wrongFamily(family, "AF_PACKET");
-  needLength(view, "sockaddr_ll", SLL_ADDR_OFFSET);
-  const halen = buf[11];
-  if (SLL_ADDR_OFFSET + halen > len) {
+  needLength(view, "sockaddr_ll", SOCKADDR_LL.addr);
+  const halen = buf[SOCKADDR_LL.halen];
+  if (SOCKADDR_LL.addr + halen > len) {
     throw new RangeError(
       `sockaddr_ll hardware address of ${halen} bytes runs past the sockaddr length of ${len}`,
     );
   }
-  const ifindex = view.getInt32(4, HOST_LITTLE_ENDIAN);
+  const ifindex = view.getInt32(SOCKADDR_LL.ifindex, HOST_LITTLE_ENDIAN);
   if (ifindex < 0) throw new RangeError(`sockaddr_ll ifindex must not be negative, got ${ifindex}`);
-  const packetType = PACKET_TYPES[buf[10]] as LinkAddr["packetType"] | undefined;
+  const pkttype = buf[SOCKADDR_LL.pkttype];
+  const packetType = PACKET_TYPES[pkttype] as LinkAddr["packetType"] | undefined;
   if (packetType === undefined) {
     throw new RangeError(
-      `sockaddr_ll packet type must be 0 to ${PACKET_TYPES.length - 1}, got ${buf[10]}`,
+      `sockaddr_ll packet type must be 0 to ${PACKET_TYPES.length - 1}, got ${pkttype}`,
     );
   }
   return {
     transport: "packet",
     ifindex,
-    protocol: view.getUint16(2),
-    address: buf.slice(SLL_ADDR_OFFSET, SLL_ADDR_OFFSET + halen),
+    protocol: view.getUint16(SOCKADDR_LL.protocol),
+    address: buf.slice(SOCKADDR_LL.addr, SOCKADDR_LL.addr + halen),
     packetType,
   };
 }
@@ -648,9 +646,9 @@ export function decodeNetlink(buf: Uint8Array, len: number): { pid: number; grou
   const view = sockaddrView(buf, len);
   const family = readFamily(view, "AF_NETLINK");
   if (family !== AF_NETLINK) throw wrongFamily(family, "AF_NETLINK");
-  needLength(view, "sockaddr_nl", SIZEOF_SOCKADDR_NL);
+  needLength(view, "sockaddr_nl", SOCKADDR_NL.size);
   return {
-    pid: view.getUint32(4, HOST_LITTLE_ENDIAN),
-    groups: view.getUint32(8, HOST_LITTLE_ENDIAN),
+    pid: view.getUint32(SOCKADDR_NL.pid, HOST_LITTLE_ENDIAN),
+    groups: view.getUint32(SOCKADDR_NL.groups, HOST_LITTLE_ENDIAN),
   };
 }

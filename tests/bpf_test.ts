@@ -9,7 +9,8 @@ import {
   type FilterMatch,
   validateFilter,
 } from "../bpf.ts";
-import { encodeFilter, encodeFprog, SIZEOF_SOCK_FILTER, SIZEOF_SOCK_FPROG } from "../ffi/filter.ts";
+import { encodeFilter, encodeFprog } from "../ffi/filter.ts";
+import { SOCK_FILTER, SOCK_FPROG } from "../ffi/structs.ts";
 import { deadline, needs, prng, pythonOutput, tempDir, toHex } from "./_helpers.ts";
 
 // ---------------------------------------------------------------------------
@@ -600,7 +601,7 @@ Deno.test("encodeFilter() lays out struct sock_filter: u16 code, u8 jt, u8 jf, u
     bpfStatement(0x06, 0),
     bpfStatement(0x06, 0xfffffffe),
   ]);
-  assert.equal(SIZEOF_SOCK_FILTER, 8);
+  assert.equal(SOCK_FILTER.size, 8);
   // deno-fmt-ignore
   assert.deepEqual(bytes, new Uint8Array([
     0x28, 0x00, 0x00, 0x00, 0x0c, 0x00, 0x00, 0x00,
@@ -630,7 +631,7 @@ sys.stdout.write(b"".join(struct.pack("HBBI", *i) for i in prog).hex())`;
 Deno.test("encodeFprog() lays out struct sock_fprog: u16 len, padding, pointer", () => {
   const filter = encodeFilter([RET0, RET0, RET0]);
   const fprog = encodeFprog(filter, 0x0123456789abcdefn);
-  assert.equal(SIZEOF_SOCK_FPROG, 16);
+  assert.equal(SOCK_FPROG.size, 16);
   // deno-fmt-ignore
   assert.deepEqual(fprog, new Uint8Array([
     3, 0, 0, 0, 0, 0, 0, 0, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01,

@@ -3,14 +3,8 @@
 // recvmmsg inbox.
 
 import assert from "node:assert/strict";
-import {
-  closeFds,
-  confirmed,
-  FdSocket,
-  type Kind,
-  openSocketCount,
-  type Received,
-} from "../ffi/socket.ts";
+import { closeFds, FdSocket, type Kind, openSocketCount, type Received } from "../ffi/socket.ts";
+import { confirmed } from "../ffi/errors.ts";
 import { theReactor } from "../ffi/reactor.ts";
 import { decodeInet, decodeUnix, encodeInet, encodeUnix } from "../ffi/sockaddr.ts";
 import type { NetAddr, UnixAddr } from "../types.ts";
