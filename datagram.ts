@@ -559,6 +559,7 @@ registerAdopter({
     return new DatagramSocket(engine, peer);
   },
 });
+
 /**
  * A datagram socket: UDP or Unix datagram, served by Deno's built-in or by
  * the FFI engine (see {@linkcode DatagramSocket.backend}).

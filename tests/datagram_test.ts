@@ -920,6 +920,27 @@ eachBackend(
   },
 );
 
+eachBackend(
+  "DatagramSocket: a waiting receive aborted between two others loses no datagram and keeps order",
+  async (backend) => {
+    using a = udp(backend);
+    using b = udp(backend);
+    const controller = new AbortController();
+    const first = b.receive({ signal: AbortSignal.timeout(5000) });
+    const middle = b.receive({ signal: controller.signal });
+    const last = b.receive({ maxSize: 4 });
+    controller.abort(new Error("middle gave up"));
+    await assert.rejects(middle, /middle gave up/);
+    for (const text of ["one", "two!", "three"]) await a.send(enc.encode(text), b.localAddr);
+    const got = await deadline(Promise.all([first, last]), 5000, "two datagrams");
+    assert.deepEqual(got.map((m) => dec.decode(m!.data)), ["one", "two!"]);
+    // The third came when nobody waited: the next receive gets it, whole.
+    const kept = await receive(b);
+    assert.equal(dec.decode(kept!.data), "three");
+    assert.equal(kept!.truncated, false);
+  },
+);
+
 eachBackend("DatagramSocket.unref() lets a program end while a receive waits", async (backend) => {
   const flags = backend === "builtin" ? ["--unstable-net", ...CHILD_FLAGS] : CHILD_FLAGS;
   const result = await runChild(["unref", backend], { flags });
