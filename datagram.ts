@@ -48,8 +48,8 @@
  */
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
-import type { Message, NetAddr, ReceiveInfo, ReceiveOptions, UnixAddr } from "./types.ts";
-import { attachReceiver, checkBusyPoll, PacketSocketBase, receiveChecked } from "./_packet.ts";
+import type { NetAddr, ReceiveInfo, UnixAddr } from "./types.ts";
+import { checkBusyPoll, PacketSocketBase } from "./_internal/packet_socket.ts";
 import {
   checkBoolean,
   checkFds,
@@ -96,7 +96,8 @@ import {
 } from "./_internal/datagram_ffi.ts";
 import { DestinationCache } from "./_internal/destinations.ts";
 import { checkInterface, multicastGroup } from "./_internal/multicast.ts";
-import { checkReceiveInfo } from "./_internal/options.ts";
+import { attachReusePortProgram, checkReceiveInfo } from "./_internal/options.ts";
+import { notConnected } from "./_internal/socket_errors.ts";
 
 /** Which implementation serves a {@linkcode DatagramSocket}. */
 export type DatagramBackend = "builtin" | "ffi";
@@ -605,14 +606,12 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     peer: A | null = null,
     owned: OwnedSocketFile | null = null,
   ) {
-    super();
+    super(engine);
     this.#engine = engine;
-    attachReceiver(this, engine);
     const local = engine.local;
     const family = engine.family;
     this.#local = local;
     this.#label = describeAddress(local);
-    engine.serveOptions(this);
     this.#sendWhat = `send ${this.#label}`;
     this.#transport = "path" in local ? "unixgram" : "udp";
     this.#family = family;
@@ -632,28 +631,6 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       key: (to) => this.#key(to as A),
       make: (to) => this.#makeDestination(to as A),
     }, DESTINATION_CACHE_SIZE);
-  }
-
-  /** Which implementation serves this socket: `"builtin"` or `"ffi"`. */
-  get backend(): DatagramBackend {
-    return this.#engine.backend;
-  }
-
-  /**
-   * The socket's descriptor on the FFI backend, `null` on the built-in one
-   * and after `close()`. The socket keeps owning it: pass it on
-   * (`send(data, to, { fds: [sock.fd] })`), never close it yourself.
-   *
-   * @example Look at the descriptor
-   * ```ts
-   * import { listenDatagram } from "@bsd/sockets/datagram";
-   *
-   * using sock = listenDatagram({ hostname: "127.0.0.1", port: 0, backend: "ffi" });
-   * console.log(typeof sock.fd); // "number"
-   * ```
-   */
-  get fd(): number | null {
-    return this.#engine.fd;
   }
 
   /**
@@ -686,7 +663,12 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   attachReusePortFilter(program: BpfProgram): void {
-    this.#engine.attachReusePortFilter(program);
+    attachReusePortProgram(
+      this.#engine.options?.socket ?? null,
+      { family: this.#family ?? "unix", kind: "datagram" },
+      this.#label,
+      program,
+    );
   }
 
   /**
@@ -832,70 +814,6 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       checked.push({ data: record.data, to: destination.sockaddr, destination });
     }
     return await this.#engine.sendMany(checked, signal);
-  }
-
-  /**
-   * Receives one datagram. Resolves `null` once the socket is closed.
-   *
-   * A record longer than `maxSize` (default 65,536) comes back cut, with
-   * `truncated: true`, and only then, whatever earlier receives asked for.
-   * The built-in backend carries Unix records up to 8 MiB (longer ones come
-   * back cut, with `truncated: true`); the FFI backend carries any record a
-   * sender without `CAP_NET_ADMIN` can send. `from` is the sender, `null` for
-   * a Unix sender with no name; on a connected socket it is the peer.
-   *
-   * @param options `signal` aborts the wait (rejecting with its reason; no
-   * record is consumed), `maxSize` caps the bytes returned.
-   * @returns The message, or `null` after `close()`.
-   * @throws {RangeError} For a `maxSize` out of range.
-   * @throws {Deno.errors.ConnectionRefused} On a connected FFI socket, after
-   * the peer's host answered an earlier datagram with "port unreachable".
-   *
-   * @example Receive with a deadline
-   * ```ts
-   * import { listenDatagram } from "@bsd/sockets/datagram";
-   *
-   * using sock = listenDatagram({ hostname: "127.0.0.1", port: 0 });
-   * try {
-   *   await sock.receive({ signal: AbortSignal.timeout(10), maxSize: 1500 });
-   * } catch (err) {
-   *   console.log((err as Error).name); // "TimeoutError"
-   * }
-   * ```
-   */
-  receive(options?: ReceiveOptions): Promise<Message<A> | null> {
-    return receiveChecked(
-      options,
-      (maxSize, signal, peek) => this.#engine.receive(maxSize, signal, peek),
-    );
-  }
-
-  /**
-   * Sends `p` as one datagram to the connected peer.
-   *
-   * @param p The record.
-   * @returns The number of bytes sent.
-   * @throws {Deno.errors.NotConnected} When the socket is not connected:
-   * call {@linkcode DatagramSocket.connect} first, or use `send(data, to)`.
-   * @throws {Deno.errors.NotCapable} When the permission for the peer was revoked.
-   * @throws {RangeError} When a UDP record is over the limit.
-   *
-   * @example Write to the connected peer
-   * ```ts
-   * import { listenDatagram } from "@bsd/sockets/datagram";
-   *
-   * using a = listenDatagram({ hostname: "127.0.0.1", port: 0 });
-   * using b = listenDatagram({ hostname: "127.0.0.1", port: 0 });
-   * await a.connect(b.localAddr);
-   * await a.write(new TextEncoder().encode("hi"));
-   * console.log((await b.receive())?.data.length); // 2
-   * ```
-   */
-  write(p: Uint8Array): Promise<number> {
-    if (this.#peer === null && !this.#engine.closed) {
-      return Promise.reject(this.#notConnected("write"));
-    }
-    return this.send(p);
   }
 
   /**
@@ -1085,39 +1003,6 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   }
 
   /**
-   * Lets a pending receive keep the process alive again (the default).
-   *
-   * @example Undo an unref
-   * ```ts
-   * import { listenDatagram } from "@bsd/sockets/datagram";
-   *
-   * using sock = listenDatagram({ hostname: "127.0.0.1", port: 0 });
-   * sock.unref();
-   * sock.ref();
-   * ```
-   */
-  ref(): void {
-    this.#engine.ref();
-  }
-
-  /**
-   * Lets the process exit even while a receive is pending on this socket.
-   *
-   * @example A background listener that does not hold the program open
-   * ```ts
-   * import { listenDatagram } from "@bsd/sockets/datagram";
-   *
-   * const sock = listenDatagram({ hostname: "127.0.0.1", port: 0 });
-   * sock.unref();
-   * sock.receive().then((m) => console.log(m?.data.length));
-   * sock.close();
-   * ```
-   */
-  unref(): void {
-    this.#engine.unref();
-  }
-
-  /**
    * Closes the socket. A pending receive resolves `null`, a pending send
    * rejects with `BadResource`; a Unix socket removes its socket file if it
    * is still the one it created. Calling it again does nothing.
@@ -1131,9 +1016,9 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * sock.close(); // no-op
    * ```
    */
-  close(): void {
+  override close(): void {
     if (this.#engine.closed) return;
-    this.#engine.close();
+    super.close();
     removeOwnSocketFile(this.#owned);
   }
 
@@ -1151,17 +1036,14 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   #connected(call: string): Destination<A> {
     if (this.#peer === null) {
       if (this.#engine.closed) throw closedError(call, this.#label);
-      throw this.#notConnected(call);
+      throw notConnected(
+        call,
+        this.#label,
+        "call connect(to) first, or give the destination: send(data, to)",
+      );
     }
     requirePermit(this.#peer.permit);
     return this.#peer;
-  }
-
-  #notConnected(call: string): Error {
-    return new Deno.errors.NotConnected(
-      `${call} ${this.#label}: socket is not connected; call connect(to) first, ` +
-        `or give the destination: send(data, to)`,
-    );
   }
 
   #tooLong(size: number, destination: Destination<A>): RangeError {

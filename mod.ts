@@ -27,7 +27,7 @@
  */
 
 export * from "./types.ts";
-export { PacketSocketBase } from "./_packet.ts";
+export { PacketSocketBase } from "./_internal/packet_socket.ts";
 export * from "./errors.ts";
 export * from "./stream.ts";
 export * from "./datagram.ts";

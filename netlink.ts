@@ -22,7 +22,8 @@
  * @module
  */
 
-import { attachOptions, attachReceiver, PacketSocketBase, receiveFrom } from "./_packet.ts";
+import { PacketSocketBase } from "./_internal/packet_socket.ts";
+import { FfiRecords } from "./_internal/ffi_records.ts";
 import { checkObject, checkOptionalInteger, checkSignal, describeValue } from "./_checks.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
 import {
@@ -50,7 +51,6 @@ import { checkInteger, decodeNetlink, encodeNetlink } from "./ffi/sockaddr.ts";
 import { applyBufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
 import { checkInterfaceName, requireInterface } from "./ffi/interfaces.ts";
 import { FdSocket } from "./ffi/socket.ts";
-import type { Message, ReceiveOptions } from "./types.ts";
 import type {
   Address,
   Link,
@@ -295,20 +295,19 @@ export function openNetlink(options: NetlinkOptions): NetlinkSocket {
     sock.setOption("netlinkExtendedAck", true);
     sock.setOption("netlinkCapAck", true);
     sock.bind(encodeNetlink(0, groups));
-    return adoptNetlink(sock, number);
+    return new NetlinkSocket(sock, number);
   } catch (err) {
     sock.close();
     throw err;
   }
 }
 
-// Set by the class's static block: only this module can make a NetlinkSocket.
-let adoptNetlink: (sock: FdSocket<NetlinkAddr>, protocol: number) => NetlinkSocket;
-
 /**
  * A netlink socket from {@linkcode openNetlink}: a packet socket whose
  * records are one or more netlink messages, plus {@linkcode
  * NetlinkSocket.request} to ask the kernel and collect its answer.
+ * `write(p)` sends to the kernel. A receive rejects with `SocketError`
+ * `ENOBUFS` when notifications were lost because the receive queue was full.
  *
  * @example Wait for the next link change
  * ```ts ignore
@@ -325,21 +324,18 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
   readonly #local: NetlinkAddr;
   #seq = 0;
 
-  private constructor(sock: FdSocket<NetlinkAddr>, protocol: number) {
-    super();
+  /**
+   * Not for users: {@linkcode openNetlink} and `fromFd` build netlink sockets.
+   *
+   * @param sock The bound socket, owned from then on.
+   * @param protocol Its netlink protocol number.
+   * @internal
+   */
+  constructor(sock: FdSocket<NetlinkAddr>, protocol: number) {
+    super(new FfiRecords(sock, { family: "netlink", kind: "raw" }));
     this.#sock = sock;
     this.#protocol = protocol;
     this.#local = sock.localAddress(decodeAddr);
-    attachReceiver(this, sock);
-    attachOptions(this, {
-      socket: sock,
-      shape: { family: "netlink", kind: "raw" },
-      label: () => sock.label,
-    });
-  }
-
-  static {
-    adoptNetlink = (sock, protocol) => new NetlinkSocket(sock, protocol);
   }
 
   /** The socket's port id and groups, as bound. */
@@ -350,16 +346,6 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
   /** The netlink protocol number (0 for route, 4 for sock_diag, …). */
   get protocol(): number {
     return this.#protocol;
-  }
-
-  /** Which engine serves this socket: always `"ffi"` (netlink has no built-in). */
-  get backend(): "ffi" {
-    return "ffi";
-  }
-
-  /** The descriptor, or `null` once closed. The socket keeps owning it. */
-  get fd(): number | null {
-    return this.#sock.closed ? null : this.#sock.fd;
   }
 
   /**
@@ -395,40 +381,6 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
     } catch (err) {
       return Promise.reject(err);
     }
-  }
-
-  /**
-   * Sends `p` as one record to the kernel.
-   *
-   * @param p One or more netlink messages.
-   * @returns The number of bytes sent.
-   * @throws {TypeError} For a buffer of the wrong kind.
-   */
-  write(p: Uint8Array): Promise<number> {
-    return this.send(p);
-  }
-
-  /**
-   * Receives one record: one or more netlink messages (a dump's part or a
-   * multicast notification). Resolves `null` once closed.
-   *
-   * @param options `maxSize` (default 65,536) and an abort `signal`.
-   * @returns The record and its sender, or `null`.
-   * @throws {TypeError} For options of the wrong shape.
-   * @throws {RangeError} For a `maxSize` out of range.
-   * @throws {SocketError} `ENOBUFS` when notifications were lost because the receive queue was
-   * full.
-   *
-   * @example Receive with a deadline
-   * ```ts ignore
-   * import { openNetlink } from "@bsd/sockets/netlink";
-   *
-   * using sock = openNetlink({ protocol: "route", groups: 1 });
-   * const record = await sock.receive({ signal: AbortSignal.timeout(1000) });
-   * ```
-   */
-  receive(options?: ReceiveOptions): Promise<Message<NetlinkAddr> | null> {
-    return receiveFrom(this.#sock, options);
   }
 
   /**
@@ -525,24 +477,6 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
     if (record.truncated) throw errnoError(ERRNO.EMSGSIZE[0], "request", this.#sock.label);
     return decodeMessages(record.data);
   }
-
-  /** Keeps the process alive while a receive or send is pending (the default). */
-  ref(): void {
-    this.#sock.ref();
-  }
-
-  /** Lets the process exit even while a receive or send is pending. */
-  unref(): void {
-    this.#sock.unref();
-  }
-
-  /**
-   * Closes the socket; pending receives resolve `null` and pending sends
-   * reject with `BadResource`. Calling it again does nothing.
-   */
-  close(): void {
-    this.#sock.close();
-  }
 }
 
 registerAdopter({
@@ -556,7 +490,8 @@ registerAdopter({
       FdSocket.bindFd(d.fd, encodeNetlink(0, local?.groups ?? 0), label);
     }
     d.take();
-    return adoptNetlink(new FdSocket<NetlinkAddr>(d.fd, { label, decode: decodeAddr }), d.protocol);
+    const sock = new FdSocket<NetlinkAddr>(d.fd, { label, decode: decodeAddr });
+    return new NetlinkSocket(sock, d.protocol);
   },
 });
 

@@ -33,13 +33,8 @@
  */
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
-import {
-  attachOptions,
-  attachReceiver,
-  checkBusyPoll,
-  PacketSocketBase,
-  receiveChecked,
-} from "./_packet.ts";
+import { checkBusyPoll, PacketSocketBase } from "./_internal/packet_socket.ts";
+import { FfiRecords } from "./_internal/ffi_records.ts";
 import { checkFds, checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { describeAddress } from "./ffi/errors.ts";
@@ -279,9 +274,6 @@ function checkSize(call: string, what: string, value: unknown, max: number): num
   return checkOptionalInteger(`${call}: ${what}`, value, 1, max);
 }
 
-/** Builds a connection around an engine socket; only this module can. */
-let adopt: (socket: FdSocket<UnixAddr>, local: UnixAddr, remote: UnixAddr) => SeqpacketConn;
-
 /**
  * A connected sequenced-packet socket: one end of a connection made by
  * {@linkcode connectSeqpacket}, {@linkcode SeqpacketListener.accept} or
@@ -316,52 +308,24 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
   readonly #localAddr: UnixAddr;
   readonly #remoteAddr: UnixAddr;
   readonly #sendWhat: string;
-  readonly #readWhat: string;
   readonly #permit: Permit;
 
-  private constructor(socket: FdSocket<UnixAddr>, local: UnixAddr, remote: UnixAddr) {
-    super();
+  /**
+   * Not for users: {@linkcode connectSeqpacket}, {@linkcode seqpacketPair},
+   * {@linkcode SeqpacketListener.accept} and `fromFd` build connections.
+   *
+   * @param socket The connected socket, with `SO_PASSCRED` on; owned from then on.
+   * @param local The address of this end.
+   * @param remote The address of the other end.
+   * @internal
+   */
+  constructor(socket: FdSocket<UnixAddr>, local: UnixAddr, remote: UnixAddr) {
+    super(new FfiRecords(socket, { family: "unix", kind: "seqpacket" }));
     this.#socket = socket;
-    attachReceiver(this, socket);
-    attachOptions(this, {
-      socket,
-      shape: { family: "unix", kind: "seqpacket" },
-      label: () => socket.label,
-    });
     this.#localAddr = local;
     this.#remoteAddr = remote;
     this.#permit = peerPermit(remote);
-    const label = socket.label;
-    this.#sendWhat = label === "" ? "send" : `send ${label}`;
-    this.#readWhat = label === "" ? "read" : `read ${label}`;
-  }
-
-  static {
-    adopt = (socket, local, remote) => new SeqpacketConn(socket, local, remote);
-  }
-
-  /** Which engine serves this socket: always `"ffi"` (seqpacket has no built-in). */
-  get backend(): "ffi" {
-    return "ffi";
-  }
-
-  /**
-   * The connection's descriptor, `null` after `close()`. The connection keeps
-   * owning it: pass it on (`send(data, { fds: [conn.fd] })`), never close it yourself.
-   *
-   * @example Look at the descriptor
-   * ```ts
-   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
-   *
-   * const [a, b] = seqpacketPair();
-   * console.log(typeof a.fd); // "number"
-   * a.close();
-   * console.log(a.fd); // null
-   * b.close();
-   * ```
-   */
-  get fd(): number | null {
-    return this.#socket.closed ? null : this.#socket.fd;
+    this.#sendWhat = socket.label === "" ? "send" : `send ${socket.label}`;
   }
 
   /**
@@ -436,32 +400,6 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
   }
 
   /**
-   * Sends `p` as one record, as {@linkcode SeqpacketConn.send} does without
-   * options.
-   *
-   * @param p The record.
-   * @returns `p.length`.
-   * @throws {Deno.errors.BadResource} When this socket is or gets closed.
-   * @throws {Deno.errors.BrokenPipe} When the peer has closed.
-   * @throws {Deno.errors.NotCapable} When a permission for the peer's path was revoked.
-   *
-   * @example Use it as a Writer
-   * ```ts
-   * import type { Writer } from "@bsd/sockets";
-   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
-   *
-   * const [a, b] = seqpacketPair();
-   * const w: Writer = a;
-   * console.log(await w.write(new Uint8Array([1, 2, 3]))); // 3
-   * a.close();
-   * b.close();
-   * ```
-   */
-  write(p: Uint8Array): Promise<number> {
-    return this.send(p);
-  }
-
-  /**
    * Receives one record.
    *
    * @param options `maxSize` (default 65,536) caps the bytes returned: a
@@ -489,16 +427,8 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
    * b.close();
    * ```
    */
-  receive(options?: ReceiveOptions): Promise<SeqpacketMessage | null> {
-    return receiveChecked(
-      options,
-      (maxSize, signal, peek) =>
-        (peek
-          ? this.#socket.peek(maxSize, signal)
-          : this.#socket.receive(maxSize, signal)) as Promise<
-            SeqpacketMessage | null
-          >,
-    );
+  override receive(options?: ReceiveOptions): Promise<SeqpacketMessage | null> {
+    return super.receive(options) as Promise<SeqpacketMessage | null>;
   }
 
   /**
@@ -529,37 +459,6 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
    */
   override receiveMany(options?: ReceiveManyOptions): Promise<SeqpacketMessage[] | null> {
     return super.receiveMany(options) as Promise<SeqpacketMessage[] | null>;
-  }
-
-  /**
-   * Reads one record into `p`, cut to `p.length` if longer. Descriptors that
-   * came with the record are closed, since a `Reader` has no way to hand
-   * them over: use {@linkcode SeqpacketConn.receive} to get them.
-   *
-   * @param p Where to copy the record.
-   * @returns The record's length (at most `p.length`), or `null` at end of
-   * stream and once this socket is closed.
-   * @throws {TypeError} For a buffer that is not a `Uint8Array` over a
-   * fixed-length, non-shared `ArrayBuffer`.
-   *
-   * @example Use it as a Reader
-   * ```ts
-   * import type { Reader } from "@bsd/sockets";
-   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
-   *
-   * const [a, b] = seqpacketPair();
-   * await a.write(new TextEncoder().encode("one record"));
-   * const r: Reader = b;
-   * const buf = new Uint8Array(64);
-   * console.log(await r.read(buf)); // 10
-   * a.close();
-   * console.log(await r.read(buf)); // null
-   * b.close();
-   * ```
-   */
-  override async read(p: Uint8Array): Promise<number | null> {
-    checkBuffer(p, this.#readWhat);
-    return await this.#socket.receiveInto(p);
   }
 
   /**
@@ -612,65 +511,6 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
    */
   peerCredentials(): PeerCredentials {
     return this.#socket.getOption("peerCredentials");
-  }
-
-  /**
-   * Closes the socket. A pending `receive` resolves `null`, a pending
-   * `send` rejects with `BadResource`, descriptors received but not yet
-   * returned are closed, and the peer reads `null`. Calling it again does
-   * nothing.
-   *
-   * @example Close twice
-   * ```ts
-   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
-   *
-   * const [a, b] = seqpacketPair();
-   * a.close();
-   * a.close(); // no-op
-   * console.log(await b.receive()); // null
-   * b.close();
-   * ```
-   */
-  close(): void {
-    this.#socket.close();
-  }
-
-  /**
-   * Lets a pending operation keep the process alive again (the default),
-   * after {@linkcode SeqpacketConn.unref}.
-   *
-   * @example Undo an unref
-   * ```ts
-   * import type { SeqpacketConn } from "@bsd/sockets/seqpacket";
-   *
-   * function keepAlive(conn: SeqpacketConn): void {
-   *   conn.ref();
-   * }
-   * ```
-   */
-  ref(): void {
-    if (!this.#socket.closed) this.#socket.ref();
-  }
-
-  /**
-   * Stops pending operations from keeping the process alive, for a
-   * connection that should not hold a program open by itself.
-   *
-   * @example A background connection
-   * ```ts
-   * import { seqpacketPair } from "@bsd/sockets/seqpacket";
-   *
-   * const [a, b] = seqpacketPair();
-   * b.unref();
-   * const pending = b.receive(); // alone, this would not keep the program running
-   * b.ref(); // now it does again, so awaiting it is safe
-   * a.close();
-   * console.log(await pending); // null: the peer closed
-   * b.close();
-   * ```
-   */
-  unref(): void {
-    if (!this.#socket.closed) this.#socket.unref();
   }
 }
 
@@ -864,7 +704,7 @@ export class SeqpacketListener implements AsyncIterable<SeqpacketConn>, Closer, 
     try {
       // SO_PASSCRED came with the connection from the listener; the rest did not.
       prepare(socket, this.#tuning, false);
-      return adopt(socket, this.#addr, socket.peerAddress(decodeAddr));
+      return new SeqpacketConn(socket, this.#addr, socket.peerAddress(decodeAddr));
     } catch (err) {
       socket.close();
       throw err;
@@ -1074,7 +914,10 @@ export async function connectSeqpacket(options: ConnectSeqpacketOptions): Promis
     // Before connect(), so records the listener sends carry credentials.
     prepare(socket, tuning);
     await socket.connect(address, socket.label, signal);
-    return adopt(socket, socket.localAddress(decodeAddr), { transport: "seqpacket", path });
+    return new SeqpacketConn(socket, socket.localAddress(decodeAddr), {
+      transport: "seqpacket",
+      path,
+    });
   } catch (err) {
     socket.close();
     throw err;
@@ -1121,7 +964,7 @@ export function seqpacketPair(
     b.close();
     throw err;
   }
-  return [adopt(a, UNNAMED, UNNAMED), adopt(b, UNNAMED, UNNAMED)];
+  return [new SeqpacketConn(a, UNNAMED, UNNAMED), new SeqpacketConn(b, UNNAMED, UNNAMED)];
 }
 
 /**
@@ -1174,6 +1017,6 @@ registerAdopter({
     const socket = new FdSocket<UnixAddr>(d.fd, engineOptions(label));
     return remote === null
       ? listen(socket, local, { bufferSizes: {} }, null)
-      : adopt(socket, local, remote);
+      : new SeqpacketConn(socket, local, remote);
   },
 });

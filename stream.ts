@@ -58,7 +58,7 @@ import type {
 import type { PeerCredentials } from "./seqpacket.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
 import { checkBoolean, checkFds, checkObject, checkSignal } from "./_checks.ts";
-import { DEFAULT_MAX_SIZE } from "./_packet.ts";
+import { DEFAULT_MAX_SIZE } from "./_internal/packet_socket.ts";
 import { closedError, describeAddress, withContext } from "./ffi/errors.ts";
 import { checkInteger, checkPort, checkUnixPath, ipFamily } from "./ffi/sockaddr.ts";
 import type { Shape } from "./ffi/options.ts";

@@ -8,7 +8,6 @@ import type { Message, NetAddr, UnixAddr } from "../types.ts";
 import { closedError, describeAddress, withContext } from "../ffi/errors.ts";
 import { noSuchInterface } from "../ffi/interfaces.ts";
 import { NO_CHECK, type Permit } from "../ffi/permissions.ts";
-import type { Shape } from "../ffi/options.ts";
 import { decodeInet, encodeInet } from "../ffi/sockaddr.ts";
 import { WaitQueue } from "../ffi/wait_queue.ts";
 import type {
@@ -20,9 +19,7 @@ import type {
   UdpSetup,
   UnixSetup,
 } from "./datagram_engine.ts";
-import { attachReusePortProgram, needsFfiBackend } from "./options.ts";
-import { attachOptions, type PacketSocketBase } from "../_packet.ts";
-import type { BpfProgram } from "../bpf.ts";
+import { needsFfiBackend } from "./options.ts";
 
 // The slice of the unstable built-in API used here, typed locally so this
 // module type-checks and loads whether or not the runtime has it.
@@ -149,12 +146,14 @@ const BUILTIN_RECORD_MAX: Record<Transport, number> = { udp: 65536, unixgram: 8 
 export class BuiltinEngine<A extends NetAddr | UnixAddr> implements DatagramEngine<A> {
   readonly backend = "builtin";
   readonly fd = null;
+  /** Deno's datagram socket takes no socket options. */
+  readonly options = null;
   readonly resolveZone = undefined;
+  readonly label: string;
   readonly local: A;
   readonly family: "ipv4" | "ipv6" | null;
   readonly #conn: BuiltinConn;
   readonly #transport: Transport;
-  readonly #label: string;
   readonly #buffer: Uint8Array;
   readonly #recordMax: number;
   /** Records (or receive errors) that came after their receive was aborted. */
@@ -174,7 +173,7 @@ export class BuiltinEngine<A extends NetAddr | UnixAddr> implements DatagramEngi
     this.local = local;
     this.family = family;
     this.#transport = "path" in local ? "unixgram" : "udp";
-    this.#label = describeAddress(local);
+    this.label = describeAddress(local);
     this.#recordMax = BUILTIN_RECORD_MAX[this.#transport];
     this.#buffer = new Uint8Array(this.#recordMax + 1);
     this.#refresh();
@@ -182,19 +181,6 @@ export class BuiltinEngine<A extends NetAddr | UnixAddr> implements DatagramEngi
 
   get closed(): boolean {
     return this.#closed;
-  }
-
-  /** Deno's datagram socket takes no socket options. */
-  serveOptions(socket: PacketSocketBase<A>): void {
-    attachOptions(socket, { socket: null, shape: this.#shape(), label: () => this.#label });
-  }
-
-  attachReusePortFilter(program: BpfProgram): void {
-    attachReusePortProgram(null, this.#shape(), this.#label, program);
-  }
-
-  #shape(): Shape {
-    return { family: this.family ?? "unix", kind: "datagram" };
   }
 
   /** Deno checks every send itself. */
@@ -207,7 +193,7 @@ export class BuiltinEngine<A extends NetAddr | UnixAddr> implements DatagramEngi
     signal: AbortSignal | undefined,
     peek: boolean,
   ): Promise<Message<A> | null> {
-    if (peek) return Promise.reject(needsFfiBackend("receive", this.#label));
+    if (peek) return Promise.reject(needsFfiBackend("receive", this.label));
     if (this.#closed) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#queue.length === 0) {
@@ -294,8 +280,7 @@ export class BuiltinEngine<A extends NetAddr | UnixAddr> implements DatagramEngi
         if (this.#peer !== null && !sameAddress(from, this.#peer)) return null;
         return this.#message(view, from);
       },
-      (err): Error | null =>
-        this.#closed ? null : withContext(err, "recvmsg", this.#label) as Error,
+      (err): Error | null => this.#closed ? null : withContext(err, "recvmsg", this.label) as Error,
     ).then((r) => {
       settled = true;
       value = r;
@@ -334,7 +319,7 @@ export class BuiltinEngine<A extends NetAddr | UnixAddr> implements DatagramEngi
       (err): null => {
         this.#settled();
         if (this.#closed) return null;
-        throw withContext(err, "recvmsg", this.#label);
+        throw withContext(err, "recvmsg", this.label);
       },
     );
   }
@@ -374,7 +359,7 @@ export class BuiltinEngine<A extends NetAddr | UnixAddr> implements DatagramEngi
           result = this.#message(view, from);
         } catch (err) {
           if (this.#closed) return;
-          result = withContext(err, "recvmsg", this.#label) as Error;
+          result = withContext(err, "recvmsg", this.label) as Error;
         } finally {
           this.#inFlight = false;
           if (!this.#connRefed) this.#refresh();
@@ -401,7 +386,7 @@ export class BuiltinEngine<A extends NetAddr | UnixAddr> implements DatagramEngi
     if (fds !== undefined && fds.length > 0) {
       return Promise.reject(
         new Deno.errors.NotSupported(
-          `send ${this.#label}: the built-in backend cannot pass descriptors; ` +
+          `send ${this.label}: the built-in backend cannot pass descriptors; ` +
             `open the socket with backend: "ffi"`,
         ),
       );
@@ -475,7 +460,7 @@ export class BuiltinEngine<A extends NetAddr | UnixAddr> implements DatagramEngi
     const membership = this.family === "ipv4" ? this.#memberships.values().next().value : undefined;
     if (!membership?.setTTL) {
       throw new Deno.errors.NotSupported(
-        `setMulticastTtl ${this.#label}: the built-in backend sets it only for IPv4, after ` +
+        `setMulticastTtl ${this.label}: the built-in backend sets it only for IPv4, after ` +
           `joinMulticast(); open the socket with multicastTtl or backend: "ffi"`,
       );
     }
@@ -487,7 +472,7 @@ export class BuiltinEngine<A extends NetAddr | UnixAddr> implements DatagramEngi
     const membership = this.#memberships.values().next().value;
     if (!membership) {
       throw new Deno.errors.NotSupported(
-        `setMulticastLoopback ${this.#label}: the built-in backend changes it only after ` +
+        `setMulticastLoopback ${this.label}: the built-in backend changes it only after ` +
           `joinMulticast(); open the socket with multicastLoopback or backend: "ffi"`,
       );
     }
@@ -498,7 +483,7 @@ export class BuiltinEngine<A extends NetAddr | UnixAddr> implements DatagramEngi
   setBroadcast(on: boolean): void {
     if (!on) {
       throw new Deno.errors.NotSupported(
-        `setBroadcast ${this.#label}: the built-in backend always allows broadcast; ` +
+        `setBroadcast ${this.label}: the built-in backend always allows broadcast; ` +
           `open the socket with broadcast: false or backend: "ffi"`,
       );
     }

@@ -7,8 +7,6 @@ import type { NetAddr, ReceiveInfo, UnixAddr } from "../types.ts";
 import type { Permit } from "../ffi/permissions.ts";
 import type { RecordEngine } from "./record_engine.ts";
 import type { BufferSizes } from "./buffer_sizes.ts";
-import type { PacketSocketBase } from "../_packet.ts";
-import type { BpfProgram } from "../bpf.ts";
 
 /** UDP, or a Unix datagram socket. */
 export type Transport = "udp" | "unixgram";
@@ -55,13 +53,6 @@ export interface DatagramEngine<A extends NetAddr | UnixAddr> extends RecordEngi
   readonly local: A;
   /** The IP family of a UDP socket; `null` for a Unix one. */
   readonly family: "ipv4" | "ipv6" | null;
-  /**
-   * Gives `socket`'s `setOption`/`getOption` what they act on; on an engine
-   * with no socket options they throw `NotSupported`.
-   */
-  serveOptions(socket: PacketSocketBase<A>): void;
-  /** Steers the port's reuse-port group with `program` (`SO_ATTACH_REUSEPORT_CBPF`). */
-  attachReusePortFilter(program: BpfProgram): void;
   /** Resolves an IPv6 zone given by interface name; undefined where only indexes are taken. */
   readonly resolveZone: ((name: string) => number) | undefined;
   /** What a send to `to` must be permitted, besides what the engine checks itself. */

@@ -2,10 +2,10 @@
 // DatagramEngine, and the ways one is made: opened and bound, a socketpair,
 // or a descriptor adopted. Private to the package.
 
-import type { Message, NetAddr, UnixAddr } from "../types.ts";
+import type { NetAddr, UnixAddr } from "../types.ts";
 import { describeAddress } from "../ffi/errors.ts";
 import { interfaceIndex } from "../ffi/interfaces.ts";
-import { getOptionOn, type Shape } from "../ffi/options.ts";
+import { getOptionOn } from "../ffi/options.ts";
 import { peerPermit, type Permit, requireNet, requireUnix } from "../ffi/permissions.ts";
 import { decodeInet, decodeUnix, encodeInet } from "../ffi/sockaddr.ts";
 import { FdSocket, type FdSocketOptions } from "../ffi/socket.ts";
@@ -26,68 +26,34 @@ import {
   setMulticastLoop,
   setMulticastTtl,
 } from "./multicast.ts";
-import { attachReusePortProgram, enableReceiveInfo } from "./options.ts";
-import { attachOptions, type PacketSocketBase } from "../_packet.ts";
-import type { BpfProgram } from "../bpf.ts";
+import { FfiRecords } from "./ffi_records.ts";
+import { enableReceiveInfo } from "./options.ts";
 
-/** A datagram socket's descriptor, moved by FdSocket. */
-export class FfiDatagramEngine<A extends NetAddr | UnixAddr> implements DatagramEngine<A> {
-  readonly backend = "ffi";
+/** A datagram socket's descriptor: FfiRecords receives; this adds what datagrams send and set. */
+export class FfiDatagramEngine<A extends NetAddr | UnixAddr> extends FfiRecords<A>
+  implements DatagramEngine<A> {
   readonly resolveZone = interfaceIndex;
   readonly local: A;
   readonly family: "ipv4" | "ipv6" | null;
   readonly #sock: FdSocket<A>;
+  readonly #label: string;
 
   constructor(sock: FdSocket<A>, local: A, family: "ipv4" | "ipv6" | null) {
+    super(sock, { family: family ?? "unix", kind: "datagram" });
     this.#sock = sock;
     this.local = local;
     this.family = family;
+    this.#label = describeAddress(local);
   }
 
-  get fd(): number | null {
-    return this.#sock.closed ? null : this.#sock.fd;
-  }
-
-  get closed(): boolean {
-    return this.#sock.closed;
-  }
-
-  serveOptions(socket: PacketSocketBase<A>): void {
-    const label = describeAddress(this.local);
-    attachOptions(socket, { socket: this.#sock, shape: this.#shape(), label: () => label });
-  }
-
-  attachReusePortFilter(program: BpfProgram): void {
-    attachReusePortProgram(this.#sock, this.#shape(), describeAddress(this.local), program);
-  }
-
-  #shape(): Shape {
-    return { family: this.family ?? "unix", kind: "datagram" };
+  /** The bound address, also for a socketpair end, whose descriptor is labelled with none. */
+  override get label(): string {
+    return this.#label;
   }
 
   /** The kernel checks no Deno permission: each destination is checked as Deno would. */
   permitFor(to: NetAddr | UnixAddr): Permit {
     return peerPermit(to);
-  }
-
-  receive(
-    maxSize: number,
-    signal: AbortSignal | undefined,
-    peek: boolean,
-  ): Promise<Message<A> | null> {
-    return peek ? this.#sock.peek(maxSize, signal) : this.#sock.receive(maxSize, signal);
-  }
-
-  receiveMany(
-    max: number,
-    maxSize: number,
-    signal: AbortSignal | undefined,
-  ): Promise<Message<A>[] | null> {
-    return this.#sock.receiveMany(max, maxSize, signal);
-  }
-
-  receiveInto(p: Uint8Array, signal: AbortSignal | undefined): Promise<number | null> {
-    return this.#sock.receiveInto(p, signal);
   }
 
   send(
@@ -134,18 +100,6 @@ export class FfiDatagramEngine<A extends NetAddr | UnixAddr> implements Datagram
 
   setBroadcast(on: boolean): void {
     this.#sock.setOption("broadcast", on);
-  }
-
-  ref(): void {
-    this.#sock.ref();
-  }
-
-  unref(): void {
-    this.#sock.unref();
-  }
-
-  close(): void {
-    this.#sock.close();
   }
 }
 

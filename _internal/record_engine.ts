@@ -1,13 +1,21 @@
 // What every packet socket class stands on: a record engine. The FFI one is
-// `FdSocket` (through a thin adapter where a class needs one); the built-in
-// one wraps `Deno.listenDatagram`. `PacketSocketBase` implements receive,
-// read, receiveMany, iteration, ref/unref, close and dispose once over this
-// interface; each class adds only what is its own. Private to the package.
+// `FfiRecords`, a thin adapter over `FdSocket`; the built-in one wraps
+// `Deno.listenDatagram`. `PacketSocketBase` implements receive, read,
+// receiveMany, options, iteration, ref/unref, close and dispose once over
+// this interface; each class adds only what is its own. Private to the package.
 
+import type { FdSocket } from "../ffi/socket.ts";
+import type { Shape } from "../ffi/options.ts";
 import type { Message } from "../types.ts";
 
 /** Which implementation moves a socket's records. */
 export type Backend = "builtin" | "ffi";
+
+/** What a socket's setOption/getOption act on: the FFI socket and its family and type. */
+export interface OptionTarget {
+  readonly socket: FdSocket<unknown>;
+  readonly shape: Shape;
+}
 
 /**
  * A record engine. Arguments arrive checked (the public class checks them
@@ -20,6 +28,10 @@ export interface RecordEngine<A> {
   readonly fd: number | null;
   /** Whether `close()` was called. */
   readonly closed: boolean;
+  /** The address quoted in error messages, already formatted. */
+  readonly label: string;
+  /** Where socket options go; `null` where the engine has none (the built-in one). */
+  readonly options: OptionTarget | null;
   /**
    * One record, cut to `maxSize` with `truncated: true` when longer; with
    * `peek`, the record stays queued. `null` at end of stream or once closed.

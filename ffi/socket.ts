@@ -538,7 +538,7 @@ export class FdSocket<A = unknown> {
   }
 
   /** `bind(fd, addr)`. */
-  bind(addr: Uint8Array, label = this.#label): void {
+  bind(addr: Uint8Array, label: string = this.#label): void {
     this.#check("bind", label);
     if (libc().bind(this.#fd, addr, addr.length) < 0) throw errnoError(errno(), "bind", label);
   }
@@ -629,7 +629,7 @@ export class FdSocket<A = unknown> {
    * writability and reads SO_ERROR; EAGAIN (a Unix listener's full backlog)
    * waits as a parked writer and tries again.
    */
-  connect(addr: Uint8Array, label = this.#label, signal?: AbortSignal): Promise<void> {
+  connect(addr: Uint8Array, label: string = this.#label, signal?: AbortSignal): Promise<void> {
     if (this.closed) return Promise.reject(closedError("connect", label));
     if (signal?.aborted) return Promise.reject(signal.reason);
     const e = this.#connectOnce(addr);
