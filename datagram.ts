@@ -566,8 +566,15 @@ registerAdopter({
  * the FFI engine (see {@linkcode DatagramSocket.backend}).
  *
  * Each `send` is one record, never split; a receive returns one record, cut
- * to `maxSize` with `truncated: true` when it was longer. Get one from
- * {@linkcode listenDatagram}.
+ * to `maxSize` with `truncated: true` when it was longer, and only then,
+ * whatever earlier receives asked for. The built-in backend carries Unix
+ * records up to 8 MiB (longer ones come back cut, with `truncated: true`);
+ * the FFI backend carries any record a sender without `CAP_NET_ADMIN` can
+ * send. A message's `from` is the sender, `null` for a Unix sender with no
+ * name; on a connected socket it is the peer. On a connected FFI socket a
+ * receive rejects with `ConnectionRefused` after the peer's host answered an
+ * earlier datagram with "port unreachable". Get one from
+ * {@linkcode listenDatagram}, {@linkcode datagramPair} or `fromFd`.
  *
  * @typeParam A `NetAddr` for UDP, `UnixAddr` for Unix datagrams.
  *
@@ -600,6 +607,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * @param peer The peer the kernel already holds for it (a socketpair end,
    * an adopted descriptor), which sends without `to` go to.
    * @param owned The socket file it bound, removed when it closes.
+   * @internal
    */
   constructor(
     engine: DatagramEngine<A>,
