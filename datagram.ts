@@ -77,7 +77,6 @@ import {
   type Destination,
   type OutgoingRecord,
   type Transport,
-  UDP_LIMIT,
   type UdpSetup,
   type UnixSetup,
 } from "./_internal/datagram_engine.ts";
@@ -312,6 +311,8 @@ export interface MulticastOptions {
   interface?: string | number;
 }
 
+/** The largest UDP payload: 65,535 less the IP and UDP headers. */
+const UDP_LIMIT = { ipv4: 65507, ipv6: 65527 } as const;
 /** Destinations remembered per socket, each encoded once. */
 const DESTINATION_CACHE_SIZE = 256;
 

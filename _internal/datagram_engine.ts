@@ -11,9 +11,6 @@ import type { BufferSizes } from "./buffer_sizes.ts";
 /** UDP, or a Unix datagram socket. */
 export type Transport = "udp" | "unixgram";
 
-/** The largest UDP payload: 65,535 less the IP and UDP headers. */
-export const UDP_LIMIT = { ipv4: 65507, ipv6: 65527 } as const;
-
 /** A destination as checked once: canonical address, sockaddr, label, payload limit. */
 export interface Destination<A> {
   addr: A;
