@@ -72,13 +72,13 @@ import {
 import type { BpfProgram } from "./bpf.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
 import { checkBufferSizes } from "./_internal/buffer_sizes.ts";
-import {
-  type DatagramEngine,
-  type Destination,
-  type OutgoingRecord,
-  type Transport,
-  type UdpSetup,
-  type UnixSetup,
+import type {
+  DatagramEngine,
+  Destination,
+  OutgoingRecord,
+  Transport,
+  UdpSetup,
+  UnixSetup,
 } from "./_internal/datagram_engine.ts";
 import {
   builtinAvailable,
