@@ -44,7 +44,11 @@ export interface MembershipChange {
   what: string;
 }
 
-/** A datagram socket's engine. Arguments arrive checked, permissions granted. */
+/**
+ * A datagram socket's engine. Arguments arrive checked, permissions granted.
+ * What an engine cannot do it refuses itself, with `Deno.errors.NotSupported`
+ * naming `backend: "ffi"`, so the class holds no list of backend limits.
+ */
 export interface DatagramEngine<A extends NetAddr | UnixAddr> extends RecordEngine<A> {
   /** The address the socket is bound to. */
   readonly local: A;
