@@ -48,10 +48,8 @@
  */
 
 import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
-import type { Message, NetAddr, ReceiveInfo, ReceiveOptions, UnixAddr } from "./types.ts";
+import type { NetAddr, ReceiveInfo, UnixAddr } from "./types.ts";
 import { checkBusyPoll, PacketSocketBase } from "./_internal/packet_socket.ts";
-import { FfiRecords } from "./_internal/ffi_records.ts";
-import type { RecordEngine } from "./_internal/record_engine.ts";
 import {
   checkBoolean,
   checkFds,
@@ -60,45 +58,45 @@ import {
   checkSignal,
 } from "./_checks.ts";
 import { checkBuffer } from "./ffi/buffers.ts";
-import { closedError, describeAddress, errnoError, withContext } from "./ffi/errors.ts";
-import {
-  checkInterfaceName,
-  interfaceIndex,
-  noSuchInterface,
-  requireInterface,
-} from "./ffi/interfaces.ts";
-import {
-  NO_CHECK,
-  peerPermit,
-  type Permit,
-  requireNet,
-  requirePermit,
-  requireUnix,
-} from "./ffi/permissions.ts";
-import { DestinationCache } from "./_internal/destinations.ts";
-import { applyBufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
+import { closedError, describeAddress } from "./ffi/errors.ts";
+import { checkInterfaceName } from "./ffi/interfaces.ts";
+import { requireNet, requirePermit, requireUnix } from "./ffi/permissions.ts";
 import {
   checkInteger,
   checkPort,
-  checkUnixPath,
   decodeInet,
-  decodeUnix,
   encodeInet,
   encodeUnix,
   ipFamily,
-  parseIPv4,
-  parseIPv6,
 } from "./ffi/sockaddr.ts";
 import type { BpfProgram } from "./bpf.ts";
-import { getOptionOn } from "./ffi/options.ts";
-import { FdSocket, type FdSocketOptions } from "./ffi/socket.ts";
-import { type DescribedFd, registerAdopter } from "./_internal/adopt.ts";
+import { registerAdopter } from "./_internal/adopt.ts";
+import { checkBufferSizes } from "./_internal/buffer_sizes.ts";
+import type {
+  DatagramEngine,
+  Destination,
+  OutgoingRecord,
+  Transport,
+  UdpSetup,
+  UnixSetup,
+} from "./_internal/datagram_engine.ts";
 import {
-  attachReusePortProgram,
-  checkReceiveInfo,
-  enableReceiveInfo,
-  needsFfiBackend,
-} from "./_internal/options.ts";
+  builtinAvailable,
+  builtinCannot,
+  openBuiltinUdp,
+  openBuiltinUnix,
+} from "./_internal/datagram_builtin.ts";
+import {
+  type AdoptedDatagram,
+  adoptFfiDatagram,
+  ffiDatagramPair,
+  openFfiUdp,
+  openFfiUnix,
+} from "./_internal/datagram_ffi.ts";
+import { DestinationCache } from "./_internal/destinations.ts";
+import { checkInterface, multicastGroup } from "./_internal/multicast.ts";
+import { attachReusePortProgram, checkReceiveInfo } from "./_internal/options.ts";
+import { notConnected } from "./_internal/socket_errors.ts";
 
 /** Which implementation serves a {@linkcode DatagramSocket}. */
 export type DatagramBackend = "builtin" | "ffi";
@@ -315,62 +313,8 @@ export interface MulticastOptions {
 
 /** The largest UDP payload: 65,535 less the IP and UDP headers. */
 const UDP_LIMIT = { ipv4: 65507, ipv6: 65527 } as const;
-/**
- * The built-in backend receives into one byte more than the largest record
- * it reports whole, so a longer record shows as truncated, never silently cut.
- * A UDP payload fits 64 KiB; a Unix record is bounded by its sender's buffer,
- * which without CAP_NET_ADMIN is at most twice `net.core.wmem_max`. Deno
- * receives straight into the buffer, so only the pages a record fills are
- * ever committed.
- */
-const BUILTIN_RECORD_MAX: Record<Transport, number> = { udp: 65536, unixgram: 8 << 20 };
 /** Destinations remembered per socket, each encoded once. */
 const DESTINATION_CACHE_SIZE = 256;
-
-type Transport = "udp" | "unixgram";
-
-/** A destination as checked once: canonical address, sockaddr, label, payload limit. */
-interface Destination<A> {
-  addr: A;
-  /** The sockaddr bytes (FFI backend). */
-  sockaddr: Uint8Array | null;
-  /** The address as Deno's built-in takes it, made on first use. */
-  builtin?: BuiltinAddr;
-  label: string;
-  limit: number;
-  /** Net or path permission to send there, on the FFI backend. */
-  permit: Permit;
-}
-
-// The slice of the unstable built-in API used here, typed locally so this
-// module type-checks and loads whether or not the runtime has it.
-interface BuiltinAddr {
-  transport: string;
-  hostname?: string;
-  port?: number;
-  path?: string | null;
-}
-interface BuiltinMembership {
-  leave(): Promise<void>;
-  setLoopback(on: boolean): Promise<void>;
-  setTTL?(ttl: number): Promise<void>;
-}
-interface BuiltinConn {
-  readonly addr: BuiltinAddr;
-  receive(p?: Uint8Array): Promise<[Uint8Array, BuiltinAddr]>;
-  send(p: Uint8Array, addr: BuiltinAddr): Promise<number>;
-  joinMulticastV4(address: string, networkInterface: string): Promise<BuiltinMembership>;
-  joinMulticastV6(address: string, networkInterface: number): Promise<BuiltinMembership>;
-  close(): void;
-  ref?(): void;
-  unref?(): void;
-}
-type ListenBuiltin = (options: Record<string, unknown>) => BuiltinConn;
-
-function builtinListen(): ListenBuiltin | undefined {
-  const fn = (Deno as unknown as { listenDatagram?: ListenBuiltin }).listenDatagram;
-  return typeof fn === "function" ? fn : undefined;
-}
 
 /**
  * Opens a datagram socket: UDP when `options` has a `port`, Unix datagram
@@ -493,11 +437,10 @@ export function listenDatagram(options: DatagramOptions): DatagramSocket {
  * ```
  */
 export function datagramPair(): [DatagramSocket<UnixAddr>, DatagramSocket<UnixAddr>] {
-  const [a, b] = FdSocket.pair<UnixAddr>("datagram", unixEngineOptions("", false));
-  const unnamed = (): UnixAddr => ({ transport: "unixgram", path: "" });
+  const [a, b] = ffiDatagramPair();
   return [
-    makeSocket<UnixAddr>(a, unnamed(), null, null, unnamed()),
-    makeSocket<UnixAddr>(b, unnamed(), null, null, unnamed()),
+    new DatagramSocket(a, { transport: "unixgram", path: "" }),
+    new DatagramSocket(b, { transport: "unixgram", path: "" }),
   ];
 }
 
@@ -509,17 +452,18 @@ function checkBackend(backend: unknown): DatagramBackend | undefined {
 }
 
 /**
- * Picks the backend. `lacking` names what the options ask that the built-in
- * cannot give, first reason first; `preferFfi` picks the FFI engine whenever
- * `--allow-ffi` is granted, for a kind of socket the built-in serves poorly.
+ * Picks the backend from what the built-in engine declares it cannot give
+ * `setup`; `preferFfi` picks the FFI engine whenever `--allow-ffi` is
+ * granted, for a kind of socket the built-in serves poorly.
  */
 function chooseBackend(
   asked: DatagramBackend | undefined,
-  lacking: string[],
+  setup: UdpSetup | UnixSetup,
   preferFfi = false,
 ): DatagramBackend {
   if (asked === "ffi") return "ffi";
-  const builtin = builtinListen() !== undefined;
+  const builtin = builtinAvailable();
+  const lacking = builtinCannot(setup);
   if (asked === "builtin") {
     if (!builtin) {
       throw new Deno.errors.NotSupported(
@@ -527,15 +471,15 @@ function chooseBackend(
           '--unstable-net flag; run with it, or use backend: "ffi"',
       );
     }
-    if (lacking.length > 0) {
+    if (lacking !== undefined) {
       throw new Deno.errors.NotSupported(
-        `listenDatagram: the built-in backend cannot give ${lacking[0]}; use backend: "ffi"`,
+        `listenDatagram: the built-in backend cannot give ${lacking}; use backend: "ffi"`,
       );
     }
     return "builtin";
   }
   if (preferFfi && Deno.permissions.querySync({ name: "ffi" }).state === "granted") return "ffi";
-  return builtin && lacking.length === 0 ? "builtin" : "ffi";
+  return builtin && lacking === undefined ? "builtin" : "ffi";
 }
 
 function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
@@ -560,161 +504,51 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   const device = o.interface === undefined
     ? undefined
     : checkInterfaceName(o.interface, "listenDatagram: interface");
-  const info = checkReceiveInfo("listenDatagram: receiveInfo", o.receiveInfo);
-  // What Deno.listenDatagram cannot do, in the order an error should name it.
-  const lacking: string[] = [];
-  if (info !== undefined) lacking.push("receiveInfo");
-  if (reusePort !== undefined) lacking.push("reusePort");
-  if (v6Only !== undefined) lacking.push("v6Only");
-  if (device !== undefined) lacking.push("interface");
-  if (!broadcast) lacking.push("broadcast: false (it always allows broadcast)");
-  if (ttl !== undefined) lacking.push("multicastTtl");
-  if (multicastInterface !== undefined) lacking.push("multicastInterface");
-  if (bufferSizes.receive !== undefined) lacking.push("receiveBufferSize");
-  if (bufferSizes.send !== undefined) lacking.push("sendBufferSize");
-  if (busyPoll) lacking.push("busyPoll");
-  if (/%[^0-9]/.test(hostname)) lacking.push("an IPv6 zone given by interface name");
-  const backend = chooseBackend(asked, lacking);
-  const label = describeAddress({ hostname, port });
+  const receiveInfo = checkReceiveInfo("listenDatagram: receiveInfo", o.receiveInfo);
+  const setup: UdpSetup = {
+    hostname,
+    family,
+    port,
+    label: describeAddress({ hostname, port }),
+    reuseAddress,
+    broadcast,
+    multicastLoopback: loopback,
+    multicastTtl: ttl,
+    multicastInterface,
+    bufferSizes,
+    busyPoll,
+    reusePort,
+    v6Only,
+    device,
+    receiveInfo,
+  };
+  const backend = chooseBackend(asked, setup);
   requireNet(hostname, port);
-
-  if (backend === "builtin") {
-    const sockaddr = encodeInet(hostname, port);
-    const canonical = decodeInet(sockaddr, sockaddr.length, "udp");
-    let conn: BuiltinConn;
-    try {
-      conn = builtinListen()!({
-        transport: "udp",
-        hostname: canonical.hostname,
-        port,
-        reuseAddress,
-        loopback,
-      });
-    } catch (err) {
-      throw withContext(err, "bind", label);
-    }
-    const local = fromBuiltin(conn.addr, "udp") as NetAddr;
-    return makeSocket<NetAddr>(
-      new BuiltinEngine<NetAddr>(conn, "udp", describeAddress(local)),
-      local,
-      family,
-      null,
-    );
-  }
-
-  const address = encodeInet(hostname, port, interfaceIndex);
-  const multicastIndex = multicastInterface === undefined
-    ? undefined
-    : resolveInterface(multicastInterface, `listenDatagram ${label}`);
-  const sock = FdSocket.open<NetAddr>(family, "datagram", 0, {
-    label,
-    decode: (name, length) => decodeInet(name, length, "udp"),
-  });
-  try {
-    if (reuseAddress) sock.setOption("reuseAddress", true);
-    if (reusePort) sock.setOption("reusePort", true);
-    if (v6Only !== undefined) sock.setOption("ipv6Only", v6Only);
-    if (device !== undefined) sock.setOption("bindToDevice", device);
-    if (info !== undefined) enableReceiveInfo(sock, family, info);
-    sock.setOption("broadcast", broadcast);
-    setMulticastLoop(sock, family, loopback);
-    if (ttl !== undefined) setMulticastTtl(sock, family, ttl);
-    if (multicastIndex !== undefined) {
-      if (family === "ipv4") sock.setOption("multicastInterface", multicastIndex);
-      else sock.setOption("ipv6MulticastInterface", multicastIndex);
-    }
-    applyBufferSizes(sock, bufferSizes);
-    if (busyPoll !== undefined) sock.setBusyPoll(busyPoll);
-    sock.bind(address, label);
-    const local = sock.localAddress((name, length) => decodeInet(name, length, "udp"));
-    sock.label = describeAddress(local);
-    return makeSocket<NetAddr>(sock, local, family, null);
-  } catch (err) {
-    sock.close();
-    throw err;
-  }
+  return new DatagramSocket(backend === "builtin" ? openBuiltinUdp(setup) : openFfiUdp(setup));
 }
 
 function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
   const asked = checkBackend(o.backend);
   const path = o.path;
   const address = encodeUnix(path, true, "listenDatagram");
-  const bufferSizes = checkBufferSizes("listenDatagram", o);
-  const busyPoll = checkBusyPoll("listenDatagram", o.busyPoll);
-  const passCredentials = checkBoolean("listenDatagram: passCredentials", o.passCredentials);
-  const lacking: string[] = [];
-  if (path === "") lacking.push('path: "" (a socket with a kernel-assigned name)');
-  // Deno's built-in writes names as UTF-8; an abstract name is a byte string.
-  // deno-lint-ignore no-control-regex
-  if (path.startsWith("\0") && /[^\x00-\x7f]/.test(path)) {
-    lacking.push("an abstract name with characters above U+007F");
-  }
-  if (bufferSizes.receive !== undefined) lacking.push("receiveBufferSize");
-  if (bufferSizes.send !== undefined) lacking.push("sendBufferSize");
-  if (busyPoll) lacking.push("busyPoll");
-  if (passCredentials) lacking.push("passCredentials");
+  const setup: UnixSetup = {
+    path,
+    address,
+    label: describeAddress({ path }),
+    bufferSizes: checkBufferSizes("listenDatagram", o),
+    busyPoll: checkBusyPoll("listenDatagram", o.busyPoll),
+    passCredentials: checkBoolean("listenDatagram: passCredentials", o.passCredentials),
+  };
   // Deno's built-in Unix datagram socket refuses a send while a receive is
   // pending ("Busy"), which breaks the usual receive-and-reply patterns.
-  const backend = chooseBackend(asked, lacking, true);
-  const label = describeAddress({ path });
+  const backend = chooseBackend(asked, setup, true);
   requireUnix(path);
-
-  let socket: DatagramSocket<UnixAddr>;
-  if (backend === "builtin") {
-    let conn: BuiltinConn;
-    try {
-      conn = builtinListen()!({ transport: "unixpacket", path });
-    } catch (err) {
-      throw withContext(err, "bind", label);
-    }
-    const local = { transport: "unixgram", path } satisfies UnixAddr;
-    socket = makeSocket<UnixAddr>(
-      new BuiltinEngine<UnixAddr>(conn, "unixgram", label),
-      local,
-      null,
-      ownSocketFile(path),
-    );
-  } else {
-    const sock = FdSocket.open<UnixAddr>(
-      "unix",
-      "datagram",
-      0,
-      unixEngineOptions(
-        label,
-        passCredentials ?? false,
-      ),
-    );
-    try {
-      if (passCredentials) sock.setOption("passCredentials", true);
-      applyBufferSizes(sock, bufferSizes);
-      if (busyPoll !== undefined) sock.setBusyPoll(busyPoll);
-      sock.bind(address, label);
-      const local = path === ""
-        ? sock.localAddress((name, length) => decodeUnix(name, length, "unixgram"))
-        : { transport: "unixgram", path } satisfies UnixAddr;
-      sock.label = describeAddress(local);
-      socket = makeSocket<UnixAddr>(sock, local, null, ownSocketFile(path));
-    } catch (err) {
-      sock.close();
-      throw err;
-    }
-  }
-  return socket;
+  const engine = backend === "builtin" ? openBuiltinUnix(setup) : openFfiUnix(setup);
+  return new DatagramSocket(engine, null, ownSocketFile(path));
 }
 
-/**
- * How the engine serves a Unix datagram socket: senders decoded, descriptors
- * received (so they reach the caller instead of being closed by the kernel),
- * and credentials when the socket asked for them.
- */
-function unixEngineOptions(label: string, credentials: boolean): FdSocketOptions<UnixAddr> {
-  return {
-    label,
-    decode: decodeSender,
-    unix: true,
-    control: credentials ? "fds+credentials" : "fds",
-  };
-}
+/** IPPROTO_UDP, as `SO_PROTOCOL` reports a UDP socket. */
+const UDP_PROTOCOL = 17;
 
 /** The fromFd part of this module: Unix datagram and UDP descriptors. */
 registerAdopter({
@@ -722,96 +556,26 @@ registerAdopter({
     d.kind === "datagram" &&
     (d.family === "unix" ||
       ((d.family === "ipv4" || d.family === "ipv6") && d.protocol === UDP_PROTOCOL)),
-  adopt: (d) => d.family === "unix" ? adoptUnix(d) : adoptUdp(d),
+  adopt: (d) => {
+    const { engine, peer } = adoptFfiDatagram(d) as AdoptedDatagram<NetAddr | UnixAddr>;
+    return new DatagramSocket(engine, peer);
+  },
 });
-
-/** IPPROTO_UDP, as `SO_PROTOCOL` reports a UDP socket. */
-const UDP_PROTOCOL = 17;
-
-function adoptUnix(d: DescribedFd): DatagramSocket<UnixAddr> {
-  const decode = (name: Uint8Array, length: number) => decodeUnix(name, length, "unixgram");
-  const local = FdSocket.nameOf(d.fd, "getsockname", decode)!;
-  const peer = FdSocket.nameOf(d.fd, "getpeername", decode);
-  requireUnix(local.path);
-  if (peer !== null) requireUnix(peer.path);
-  const label = describeAddress(local);
-  // Read before take(): nothing after it may fail and leave the fd changed.
-  const passCredentials = getOptionOn(d.fd, label, "passCredentials");
-  d.take();
-  const sock = new FdSocket<UnixAddr>(d.fd, unixEngineOptions(label, false));
-  if (passCredentials) sock.setControl("fds+credentials");
-  return makeSocket<UnixAddr>(sock, local, null, null, peer);
-}
-
-function adoptUdp(d: DescribedFd): DatagramSocket<NetAddr> {
-  const decode = (name: Uint8Array, length: number) => decodeInet(name, length, "udp");
-  const local = FdSocket.nameOf(d.fd, "getsockname", decode)!;
-  const peer = FdSocket.nameOf(d.fd, "getpeername", decode);
-  requireNet(local.hostname, local.port);
-  if (peer !== null) requireNet(peer.hostname, peer.port);
-  d.take();
-  const sock = new FdSocket<NetAddr>(d.fd, { label: describeAddress(local), decode });
-  return makeSocket<NetAddr>(sock, local, d.family as "ipv4" | "ipv6", null, peer);
-}
-
-/** The sender of a Unix datagram; `null` when it has no name. */
-function decodeSender(name: Uint8Array, length: number): UnixAddr | null {
-  const addr = decodeUnix(name, length, "unixgram");
-  return addr.path === "" ? null : addr;
-}
-
-function checkInterface(what: string, value: unknown): string | number {
-  if (typeof value === "number") return checkInteger(what, value, 0, 0x7fffffff);
-  if (typeof value === "string" && value !== "") return value;
-  throw new TypeError(`${what} must be an interface name or index, got ${JSON.stringify(value)}`);
-}
-
-/** The interface's index; 0 stays 0, the kernel's choice. */
-function resolveInterface(value: string | number, what: string): number {
-  return value === 0 ? 0 : requireInterface(value, what);
-}
-
-function setMulticastLoop(sock: FdSocket<NetAddr>, family: "ipv4" | "ipv6", on: boolean): void {
-  if (family === "ipv4") sock.setOption("multicastLoop", on);
-  else sock.setOption("ipv6MulticastLoop", on);
-}
-
-function setMulticastTtl(sock: FdSocket<NetAddr>, family: "ipv4" | "ipv6", ttl: number): void {
-  if (family === "ipv4") sock.setOption("multicastTtl", ttl);
-  else sock.setOption("ipv6MulticastHops", ttl);
-}
-
-/** Converts an address from Deno's built-in to this package's shape; `null` for no name. */
-function fromBuiltin(addr: BuiltinAddr, transport: Transport): NetAddr | UnixAddr | null {
-  if (transport === "udp") {
-    return { transport: "udp", hostname: addr.hostname!, port: addr.port! };
-  }
-  const path = addr.path ?? "";
-  return path === "" ? null : { transport: "unixgram", path };
-}
-
-function sameAddress(a: NetAddr | UnixAddr | null, b: NetAddr | UnixAddr): boolean {
-  if (a === null) return false;
-  if ("path" in a) return "path" in b && a.path === b.path;
-  return "port" in b && a.port === b.port && a.hostname === b.hostname;
-}
-
-/** How listenDatagram reaches the private constructor. */
-let makeSocket: <A extends NetAddr | UnixAddr>(
-  engine: FdSocket<A> | BuiltinEngine<A>,
-  local: A,
-  family: "ipv4" | "ipv6" | null,
-  owned: OwnedSocketFile | null,
-  peer?: A | null,
-) => DatagramSocket<A>;
 
 /**
  * A datagram socket: UDP or Unix datagram, served by Deno's built-in or by
  * the FFI engine (see {@linkcode DatagramSocket.backend}).
  *
  * Each `send` is one record, never split; a receive returns one record, cut
- * to `maxSize` with `truncated: true` when it was longer. Get one from
- * {@linkcode listenDatagram}.
+ * to `maxSize` with `truncated: true` when it was longer, and only then,
+ * whatever earlier receives asked for. The built-in backend carries Unix
+ * records up to 8 MiB (longer ones come back cut, with `truncated: true`);
+ * the FFI backend carries any record a sender without `CAP_NET_ADMIN` can
+ * send. A message's `from` is the sender, `null` for a Unix sender with no
+ * name; on a connected socket it is the peer. On a connected FFI socket a
+ * receive rejects with `ConnectionRefused` after the peer's host answered an
+ * earlier datagram with "port unreachable". Get one from
+ * {@linkcode listenDatagram}, {@linkcode datagramPair} or `fromFd`.
  *
  * @typeParam A `NetAddr` for UDP, `UnixAddr` for Unix datagrams.
  *
@@ -826,8 +590,7 @@ let makeSocket: <A extends NetAddr | UnixAddr>(
  */
 export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   extends PacketSocketBase<A> {
-  readonly #fd: FdSocket<A> | null;
-  readonly #builtin: BuiltinEngine<A> | null;
+  readonly #engine: DatagramEngine<A>;
   readonly #local: A;
   readonly #label: string;
   readonly #sendWhat: string;
@@ -836,27 +599,26 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
   readonly #owned: OwnedSocketFile | null;
   readonly #destinations: DestinationCache<Destination<A>>;
   #peer: Destination<A> | null = null;
-  #closed = false;
 
-  static {
-    makeSocket = (engine, local, family, owned, peer) =>
-      new DatagramSocket(engine as never, local, family, owned, peer ?? null);
-  }
-
-  private constructor(
-    engine: FdSocket<A> | BuiltinEngine<A>,
-    local: A,
-    family: "ipv4" | "ipv6" | null,
-    owned: OwnedSocketFile | null,
-    peer: A | null,
+  /**
+   * Not for users: get a socket from {@linkcode listenDatagram},
+   * {@linkcode datagramPair} or `fromFd`, which make its engine.
+   *
+   * @param engine What moves the socket's records.
+   * @param peer The peer the kernel already holds for it (a socketpair end,
+   * an adopted descriptor), which sends without `to` go to.
+   * @param owned The socket file it bound, removed when it closes.
+   * @internal
+   */
+  constructor(
+    engine: DatagramEngine<A>,
+    peer: A | null = null,
+    owned: OwnedSocketFile | null = null,
   ) {
-    super(
-      engine instanceof FdSocket
-        ? new FfiRecords(engine, { family: family ?? "unix", kind: "datagram" })
-        : new BuiltinRecords(engine, describeAddress(local)),
-    );
-    this.#fd = engine instanceof FdSocket ? engine : null;
-    this.#builtin = engine instanceof BuiltinEngine ? engine : null;
+    super(engine);
+    this.#engine = engine;
+    const local = engine.local;
+    const family = engine.family;
     this.#local = local;
     this.#label = describeAddress(local);
     this.#sendWhat = `send ${this.#label}`;
@@ -871,35 +633,13 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
         sockaddr: null,
         label: describeAddress(peer),
         limit: "path" in peer ? Infinity : UDP_LIMIT[family ?? "ipv4"],
-        permit: this.#permitFor(peer),
+        permit: engine.permitFor(peer),
       };
     }
     this.#destinations = new DestinationCache<Destination<A>>({
       key: (to) => this.#key(to as A),
       make: (to) => this.#makeDestination(to as A),
     }, DESTINATION_CACHE_SIZE);
-  }
-
-  /** Which implementation serves this socket: `"builtin"` or `"ffi"`. */
-  override get backend(): DatagramBackend {
-    return this.#fd ? "ffi" : "builtin";
-  }
-
-  /**
-   * The socket's descriptor on the FFI backend, `null` on the built-in one
-   * and after `close()`. The socket keeps owning it: pass it on
-   * (`send(data, to, { fds: [sock.fd] })`), never close it yourself.
-   *
-   * @example Look at the descriptor
-   * ```ts
-   * import { listenDatagram } from "@bsd/sockets/datagram";
-   *
-   * using sock = listenDatagram({ hostname: "127.0.0.1", port: 0, backend: "ffi" });
-   * console.log(typeof sock.fd); // "number"
-   * ```
-   */
-  override get fd(): number | null {
-    return this.#fd !== null && !this.#fd.closed ? this.#fd.fd : null;
   }
 
   /**
@@ -933,7 +673,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   attachReusePortFilter(program: BpfProgram): void {
     attachReusePortProgram(
-      this.#fd,
+      this.#engine.options?.socket ?? null,
       { family: this.#family ?? "unix", kind: "datagram" },
       this.#label,
       program,
@@ -1018,15 +758,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.#fd) {
-      const sockaddr = to === undefined ? null : destination.sockaddr;
-      return this.#fd.send(data, sockaddr, {
-        label: destination.label,
-        fds: checked?.fds,
-        signal: checked?.signal,
-      });
-    }
-    return this.#builtin!.send(data, destination, checked?.signal);
+    return this.#engine.send(data, destination, checked?.fds, checked?.signal);
   }
 
   /** Checks send's options before any system call. */
@@ -1034,16 +766,8 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     checkObject(`${this.#sendWhat}: options`, options);
     const fds = checkFds(this.#sendWhat, options.fds);
     const signal = checkSignal(this.#sendWhat, options.signal);
-    if (fds !== undefined && fds.length > 0) {
-      if (this.#transport === "udp") {
-        throw new TypeError(`${this.#sendWhat}: fds: only Unix sockets carry descriptors`);
-      }
-      if (this.#fd === null) {
-        throw new Deno.errors.NotSupported(
-          `${this.#sendWhat}: the built-in backend cannot pass descriptors; ` +
-            `open the socket with backend: "ffi"`,
-        );
-      }
+    if (fds !== undefined && fds.length > 0 && this.#transport === "udp") {
+      throw new TypeError(`${this.#sendWhat}: fds: only Unix sockets carry descriptors`);
     }
     return { fds, signal };
   }
@@ -1084,7 +808,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       throw new TypeError(`sendMany ${this.#label}: records must be an array`);
     }
     const signal = checkSignal(`sendMany ${this.#label}`, options?.signal);
-    const checked: { data: Uint8Array; to: Uint8Array | null; destination: Destination<A> }[] = [];
+    const checked: OutgoingRecord<A>[] = [];
     for (const record of records) {
       if (typeof record !== "object" || record === null) {
         throw new TypeError(`sendMany ${this.#label}: each record must be { data, to? }`);
@@ -1096,82 +820,9 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       if (record.data.length > destination.limit) {
         throw this.#tooLong(record.data.length, destination);
       }
-      checked.push({
-        data: record.data,
-        to: record.to === undefined ? null : destination.sockaddr,
-        destination,
-      });
+      checked.push({ data: record.data, to: destination.sockaddr, destination });
     }
-    if (this.#fd) {
-      if (checked.length === 0) return 0;
-      return await this.#fd.sendMany(checked, signal);
-    }
-    for (const { data, destination } of checked) {
-      signal?.throwIfAborted();
-      await this.#builtin!.send(data, destination);
-    }
-    return checked.length;
-  }
-
-  /**
-   * Receives one datagram. Resolves `null` once the socket is closed.
-   *
-   * A record longer than `maxSize` (default 65,536) comes back cut, with
-   * `truncated: true`, and only then, whatever earlier receives asked for.
-   * The built-in backend carries Unix records up to 8 MiB (longer ones come
-   * back cut, with `truncated: true`); the FFI backend carries any record a
-   * sender without `CAP_NET_ADMIN` can send. `from` is the sender, `null` for
-   * a Unix sender with no name; on a connected socket it is the peer.
-   *
-   * @param options `signal` aborts the wait (rejecting with its reason; no
-   * record is consumed), `maxSize` caps the bytes returned.
-   * @returns The message, or `null` after `close()`.
-   * @throws {RangeError} For a `maxSize` out of range.
-   * @throws {Deno.errors.ConnectionRefused} On a connected FFI socket, after
-   * the peer's host answered an earlier datagram with "port unreachable".
-   *
-   * @example Receive with a deadline
-   * ```ts
-   * import { listenDatagram } from "@bsd/sockets/datagram";
-   *
-   * using sock = listenDatagram({ hostname: "127.0.0.1", port: 0 });
-   * try {
-   *   await sock.receive({ signal: AbortSignal.timeout(10), maxSize: 1500 });
-   * } catch (err) {
-   *   console.log((err as Error).name); // "TimeoutError"
-   * }
-   * ```
-   */
-  override receive(options?: ReceiveOptions): Promise<Message<A> | null> {
-    return super.receive(options);
-  }
-
-  /**
-   * Sends `p` as one datagram to the connected peer.
-   *
-   * @param p The record.
-   * @returns The number of bytes sent.
-   * @throws {Deno.errors.NotConnected} When the socket is not connected:
-   * call {@linkcode DatagramSocket.connect} first, or use `send(data, to)`.
-   * @throws {Deno.errors.NotCapable} When the permission for the peer was revoked.
-   * @throws {RangeError} When a UDP record is over the limit.
-   *
-   * @example Write to the connected peer
-   * ```ts
-   * import { listenDatagram } from "@bsd/sockets/datagram";
-   *
-   * using a = listenDatagram({ hostname: "127.0.0.1", port: 0 });
-   * using b = listenDatagram({ hostname: "127.0.0.1", port: 0 });
-   * await a.connect(b.localAddr);
-   * await a.write(new TextEncoder().encode("hi"));
-   * console.log((await b.receive())?.data.length); // 2
-   * ```
-   */
-  override write(p: Uint8Array): Promise<number> {
-    if (this.#peer === null && !this.#closed) {
-      return Promise.reject(this.#notConnected("write"));
-    }
-    return this.send(p);
+    return await this.#engine.sendMany(checked, signal);
   }
 
   /**
@@ -1203,13 +854,9 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   async connect(to: A): Promise<void> {
     const destination = this.#destination(to, "connect");
-    if (this.#fd) {
-      await this.#fd.connect(destination.sockaddr!, destination.label);
-    } else {
-      if (this.#closed) throw closedError("connect", destination.label);
-      this.#builtin!.peer = destination.addr;
-    }
-    this.#peer = destination;
+    await this.#engine.connect(destination);
+    // The kernel (or the engine) holds the peer now: sends to it name no address.
+    this.#peer = { ...destination, sockaddr: null };
   }
 
   /**
@@ -1272,21 +919,8 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     const iface = options?.interface === undefined
       ? undefined
       : checkInterface(`${what}: interface`, options.interface);
-    if (this.#closed) throw closedError(call, this.#label);
-    if (this.#builtin) {
-      await this.#builtin.membership(group, family, iface, join, what);
-      return;
-    }
-    const ifindex = iface === undefined ? 0 : resolveInterface(iface, what);
-    const membership = { group: bytes, ifindex };
-    try {
-      if (family === "ipv4") {
-        this.#fd!.setOption(join ? "addMembership" : "dropMembership", membership);
-      } else this.#fd!.setOption(join ? "ipv6JoinGroup" : "ipv6LeaveGroup", membership);
-    } catch (err) {
-      const errno = (err as { errno?: unknown }).errno;
-      throw typeof errno === "number" ? errnoError(errno, call, JSON.stringify(group)) : err;
-    }
+    if (this.#engine.closed) throw closedError(call, this.#label);
+    await this.#engine.membership({ join, group, bytes, iface, what });
   }
 
   /**
@@ -1315,11 +949,10 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   setMulticastTtl(ttl: number): void | Promise<void> {
-    const family = this.#udpFamily("setMulticastTtl");
+    this.#udpFamily("setMulticastTtl");
     checkInteger("multicast TTL", ttl, 0, 255);
-    if (this.#closed) throw closedError("setMulticastTtl", this.#label);
-    if (this.#builtin) return this.#builtin.setTtl(ttl, family);
-    setMulticastTtl(this.#fd as FdSocket<NetAddr>, family, ttl);
+    if (this.#engine.closed) throw closedError("setMulticastTtl", this.#label);
+    return this.#engine.setMulticastTtl(ttl);
   }
 
   /**
@@ -1346,13 +979,12 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   setMulticastLoopback(on: boolean): void | Promise<void> {
-    const family = this.#udpFamily("setMulticastLoopback");
+    this.#udpFamily("setMulticastLoopback");
     if (typeof on !== "boolean") {
       throw new TypeError(`setMulticastLoopback: on must be a boolean, got ${typeof on}`);
     }
-    if (this.#closed) throw closedError("setMulticastLoopback", this.#label);
-    if (this.#builtin) return this.#builtin.setLoopback(on);
-    setMulticastLoop(this.#fd as FdSocket<NetAddr>, family, on);
+    if (this.#engine.closed) throw closedError("setMulticastLoopback", this.#label);
+    return this.#engine.setMulticastLoopback(on);
   }
 
   /**
@@ -1375,52 +1007,8 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     if (typeof on !== "boolean") {
       throw new TypeError(`setBroadcast: on must be a boolean, got ${typeof on}`);
     }
-    if (this.#closed) throw closedError("setBroadcast", this.#label);
-    if (this.#builtin) {
-      if (!on) {
-        throw new Deno.errors.NotSupported(
-          `setBroadcast ${this.#label}: the built-in backend always allows broadcast; ` +
-            `open the socket with broadcast: false or backend: "ffi"`,
-        );
-      }
-      return;
-    }
-    this.#fd!.setOption("broadcast", on);
-  }
-
-  /**
-   * Lets a pending receive keep the process alive again (the default).
-   *
-   * @example Undo an unref
-   * ```ts
-   * import { listenDatagram } from "@bsd/sockets/datagram";
-   *
-   * using sock = listenDatagram({ hostname: "127.0.0.1", port: 0 });
-   * sock.unref();
-   * sock.ref();
-   * ```
-   */
-  override ref(): void {
-    if (this.#fd) this.#fd.ref();
-    else this.#builtin!.ref(true);
-  }
-
-  /**
-   * Lets the process exit even while a receive is pending on this socket.
-   *
-   * @example A background listener that does not hold the program open
-   * ```ts
-   * import { listenDatagram } from "@bsd/sockets/datagram";
-   *
-   * const sock = listenDatagram({ hostname: "127.0.0.1", port: 0 });
-   * sock.unref();
-   * sock.receive().then((m) => console.log(m?.data.length));
-   * sock.close();
-   * ```
-   */
-  override unref(): void {
-    if (this.#fd) this.#fd.unref();
-    else this.#builtin!.ref(false);
+    if (this.#engine.closed) throw closedError("setBroadcast", this.#label);
+    this.#engine.setBroadcast(on);
   }
 
   /**
@@ -1438,10 +1026,8 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    * ```
    */
   override close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#fd) this.#fd.close();
-    else this.#builtin!.close();
+    if (this.#engine.closed) return;
+    super.close();
     removeOwnSocketFile(this.#owned);
   }
 
@@ -1458,18 +1044,15 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
 
   #connected(call: string): Destination<A> {
     if (this.#peer === null) {
-      if (this.#closed) throw closedError(call, this.#label);
-      throw this.#notConnected(call);
+      if (this.#engine.closed) throw closedError(call, this.#label);
+      throw notConnected(
+        call,
+        this.#label,
+        "call connect(to) first, or give the destination: send(data, to)",
+      );
     }
     requirePermit(this.#peer.permit);
     return this.#peer;
-  }
-
-  #notConnected(call: string): Error {
-    return new Deno.errors.NotConnected(
-      `${call} ${this.#label}: socket is not connected; call connect(to) first, ` +
-        `or give the destination: send(data, to)`,
-    );
   }
 
   #tooLong(size: number, destination: Destination<A>): RangeError {
@@ -1511,11 +1094,6 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       : this.#unixDestination(to as UnixAddr, this.#call)) as Destination<A>;
   }
 
-  /** Deno's built-in checks every send itself; on FFI this class checks as it would. */
-  #permitFor(to: A): Permit {
-    return this.#fd === null ? NO_CHECK : peerPermit(to as NetAddr | UnixAddr);
-  }
-
   #udpDestination(to: NetAddr, call: string): Destination<NetAddr> {
     if (to.transport !== undefined && to.transport !== "udp") {
       throw new TypeError(
@@ -1529,15 +1107,14 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     }
     const family = ipFamily(to.hostname);
     const port = checkPort(to.port);
-    const ffi = this.#fd !== null;
-    const sockaddr = encodeInet(to.hostname, port, ffi ? interfaceIndex : undefined);
+    const sockaddr = encodeInet(to.hostname, port, this.#engine.resolveZone);
     const addr = decodeInet(sockaddr, sockaddr.length, "udp");
     return {
       addr,
       sockaddr,
       label: describeAddress(addr),
       limit: UDP_LIMIT[family],
-      permit: this.#permitFor({ transport: "udp", hostname: to.hostname, port } as A),
+      permit: this.#engine.permitFor({ transport: "udp", hostname: to.hostname, port }),
     };
   }
 
@@ -1553,460 +1130,14 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
         `${call} ${this.#label}: the destination needs a path; an unnamed socket cannot be sent to`,
       );
     }
-    // Checked (and on FFI encoded) once.
-    const sockaddr = this.#fd ? encodeUnix(to.path, false, call) : null;
-    if (sockaddr === null) checkUnixPath(to.path, false, call);
+    const sockaddr = encodeUnix(to.path, false, call);
     const addr: UnixAddr = { transport: "unixgram", path: to.path };
     return {
       addr,
       sockaddr,
       label: describeAddress(addr),
       limit: Infinity,
-      permit: this.#permitFor(addr as A),
+      permit: this.#engine.permitFor(addr),
     };
   }
-}
-
-function multicastGroup(group: unknown, family: "ipv4" | "ipv6", what: string): Uint8Array {
-  if (typeof group !== "string") {
-    throw new TypeError(`${what}: the group must be an IP address string`);
-  }
-  if (family === "ipv4") {
-    const bytes = parseIPv4(group);
-    if (bytes[0] < 224 || bytes[0] > 239) {
-      throw new TypeError(`${what}: not an IPv4 multicast address (224.0.0.0/4)`);
-    }
-    return bytes;
-  }
-  if (!group.includes(":")) {
-    throw new TypeError(`${what}: this IPv6 socket needs an IPv6 group (ff00::/8)`);
-  }
-  const { bytes } = parseIPv6(group);
-  if (bytes[0] !== 0xff) throw new TypeError(`${what}: not an IPv6 multicast address (ff00::/8)`);
-  return bytes;
-}
-
-interface Waiter<A> {
-  maxSize: number;
-  resolve(message: Message<A> | null): void;
-  reject(err: unknown): void;
-  signal?: AbortSignal;
-  onAbort?: () => void;
-}
-
-/**
- * The built-in backend: one `Deno.DatagramConn`. One receive is in flight
- * while anyone waits; what it brings goes to the oldest waiter, or is kept
- * for the next receive when every waiter gave up, so an aborted receive
- * never loses a record. A receive left in flight that way holds the process
- * open only while someone waits on a ref'd socket.
- */
-class BuiltinEngine<A extends NetAddr | UnixAddr> {
-  readonly #conn: BuiltinConn;
-  readonly #transport: Transport;
-  readonly #label: string;
-  readonly #buffer: Uint8Array;
-  readonly #recordMax: number;
-  /** Records (or receive errors) that came after their receive was aborted. */
-  readonly #inbox: (Message<A> | Error)[] = [];
-  readonly #waiters: Waiter<A>[] = [];
-  readonly #memberships = new Map<string, BuiltinMembership>();
-  #pumping = false;
-  #inFlight = false;
-  #closed = false;
-  #userRef = true;
-  #connRefed = true;
-  /** Set by connect(): datagrams from anyone else are dropped. */
-  peer: A | null = null;
-
-  constructor(conn: BuiltinConn, transport: Transport, label: string) {
-    this.#conn = conn;
-    this.#transport = transport;
-    this.#label = label;
-    this.#recordMax = BUILTIN_RECORD_MAX[transport];
-    this.#buffer = new Uint8Array(this.#recordMax + 1);
-    this.#refresh();
-  }
-
-  receive(maxSize: number, signal: AbortSignal | undefined): Promise<Message<A> | null> {
-    if (this.#closed) return Promise.resolve(null);
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#inbox.length > 0 && this.#waiters.length === 0) {
-      const next = this.#inbox.shift()!;
-      return next instanceof Error ? Promise.reject(next) : Promise.resolve(cut(next, maxSize));
-    }
-    if (signal === undefined && this.peer === null && !this.#pumping) return this.#direct(maxSize);
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter<A> = { maxSize, resolve, reject, signal };
-      if (signal) {
-        waiter.onAbort = () => {
-          const i = this.#waiters.indexOf(waiter);
-          if (i < 0) return;
-          this.#waiters.splice(i, 1);
-          this.#refresh();
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", waiter.onAbort, { once: true });
-      }
-      this.#waiters.push(waiter);
-      this.#refresh();
-      this.#pump();
-    });
-  }
-
-  /**
-   * One receive, then every record that is already there: those kept after
-   * their receive was aborted, then (UDP) those Deno's receive hands over at
-   * once (it completes within a few microtasks when the kernel holds a record).
-   * A receive that does not complete at once stays in flight, and what it
-   * brings is kept for the next receive, so nothing waits for a second record
-   * and nothing is lost.
-   */
-  async receiveMany(
-    max: number,
-    maxSize: number,
-    signal: AbortSignal | undefined,
-  ): Promise<Message<A>[] | null> {
-    const first = await this.receive(maxSize, signal);
-    if (first === null) return null;
-    const batch = [first];
-    while (batch.length < max && this.#waiters.length === 0) {
-      const next = this.#inbox[0];
-      if (next === undefined || next instanceof Error) break;
-      this.#inbox.shift();
-      batch.push(cut(next, maxSize));
-    }
-    // Not on Unix: a receive left in flight there would make the next send Busy.
-    while (
-      this.#transport === "udp" && batch.length < max && this.#inbox.length === 0 &&
-      this.#waiters.length === 0 && !this.#pumping && !this.#closed
-    ) {
-      const next = await this.#receiveQueued();
-      if (next === undefined) break;
-      if (next instanceof Error) {
-        this.#inbox.push(next);
-        break;
-      }
-      if (next !== null) batch.push(cut(next, maxSize));
-    }
-    return batch;
-  }
-
-  /** Bounds the microtasks a queued record takes to come out of Deno's receive. */
-  static readonly #QUEUED_TURNS = 8;
-
-  /**
-   * A record the kernel already holds, `null` for one a connected socket
-   * drops (or a receive ended by close), an Error, or undefined when none
-   * came at once: the receive then stays in flight for the next caller.
-   */
-  async #receiveQueued(): Promise<Message<A> | Error | null | undefined> {
-    this.#pumping = true;
-    this.#inFlight = true;
-    this.#refresh();
-    let settled = false;
-    let value: Message<A> | Error | null = null;
-    const pending = this.#conn.receive(this.#buffer).then(
-      ([view, addr]): Message<A> | null => {
-        const from = fromBuiltin(addr, this.#transport) as A | null;
-        if (this.peer !== null && !sameAddress(from, this.peer)) return null;
-        return this.#message(view, from);
-      },
-      (err): Error | null =>
-        this.#closed ? null : withContext(err, "recvmsg", this.#label) as Error,
-    ).then((r) => {
-      settled = true;
-      value = r;
-      this.#pumping = false;
-      this.#inFlight = false;
-      this.#refresh();
-      return r;
-    });
-    for (let i = 0; i < BuiltinEngine.#QUEUED_TURNS && !settled; i++) await null;
-    if (settled) return value;
-    pending.then((r) => {
-      if (this.#closed) return;
-      if (r !== null) {
-        const waiter = this.#waiters.shift();
-        if (waiter === undefined) this.#inbox.push(r);
-        else {
-          waiter.signal?.removeEventListener("abort", waiter.onAbort!);
-          if (r instanceof Error) waiter.reject(r);
-          else waiter.resolve(cut(r, waiter.maxSize));
-        }
-      }
-      if (this.#waiters.length > 0) this.#pump();
-    });
-    return undefined;
-  }
-
-  /**
-   * The common case without the queue: a receive nobody can abort and no
-   * peer to filter for takes the record Deno brings, whatever it is. Later
-   * receives queue behind it as waiters.
-   */
-  #direct(maxSize: number): Promise<Message<A> | null> {
-    this.#pumping = true;
-    this.#inFlight = true;
-    return this.#conn.receive(this.#buffer).then(
-      ([view, addr]): Message<A> => {
-        const message = this.#message(view, fromBuiltin(addr, this.#transport) as A | null);
-        this.#settled();
-        return cut(message, maxSize);
-      },
-      (err): null => {
-        this.#settled();
-        if (this.#closed) return null;
-        throw withContext(err, "recvmsg", this.#label);
-      },
-    );
-  }
-
-  #settled(): void {
-    this.#pumping = false;
-    this.#inFlight = false;
-    if (this.#waiters.length > 0) this.#pump();
-  }
-
-  /** A record from the shared buffer, copied out before the next receive may reuse it. */
-  #message(view: Uint8Array, from: A | null): Message<A> {
-    return {
-      data: view.slice(0, this.#recordMax),
-      from,
-      truncated: view.length > this.#recordMax,
-    };
-  }
-
-  /**
-   * Keeps one receive in flight while someone waits, and no longer: reading
-   * ahead would add a receive's turn to the round trip of every request and
-   * its reply, and Deno's Unix datagram socket refuses a send while a
-   * receive is pending.
-   */
-  async #pump(): Promise<void> {
-    if (this.#pumping) return;
-    this.#pumping = true;
-    try {
-      while (!this.#closed && this.#waiters.length > 0) {
-        let result: Message<A> | Error;
-        this.#inFlight = true;
-        try {
-          const [view, addr] = await this.#conn.receive(this.#buffer);
-          const from = fromBuiltin(addr, this.#transport) as A | null;
-          if (this.peer !== null && !sameAddress(from, this.peer)) continue;
-          result = this.#message(view, from);
-        } catch (err) {
-          if (this.#closed) return;
-          result = withContext(err, "recvmsg", this.#label) as Error;
-        } finally {
-          this.#inFlight = false;
-          if (!this.#connRefed) this.#refresh();
-        }
-        const waiter = this.#waiters.shift();
-        if (waiter === undefined) {
-          this.#inbox.push(result);
-          continue;
-        }
-        waiter.signal?.removeEventListener("abort", waiter.onAbort!);
-        if (result instanceof Error) waiter.reject(result);
-        else waiter.resolve(cut(result, waiter.maxSize));
-      }
-    } finally {
-      this.#pumping = false;
-    }
-  }
-
-  /**
-   * Sends one record; a `signal` can stop it only before it starts, as Deno's send cannot be called
-   * off.
-   */
-  send(data: Uint8Array, to: Destination<A>, signal?: AbortSignal): Promise<number> {
-    const label = to.label;
-    if (this.#closed) return Promise.reject(closedError("send", label));
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    const { addr } = to;
-    to.builtin ??= "path" in addr
-      ? { transport: "unixpacket", path: addr.path }
-      : { transport: "udp", hostname: addr.hostname, port: addr.port };
-    return this.#conn.send(data, to.builtin).catch((err) => {
-      if (this.#closed) throw closedError("send", label);
-      if (err instanceof Deno.errors.Busy && this.#transport === "unixgram") {
-        throw new Deno.errors.Busy(
-          `send ${label}: Deno's built-in Unix datagram socket cannot send while a receive ` +
-            `is pending on it; open the socket with backend: "ffi"`,
-          { cause: err },
-        );
-      }
-      throw withContext(err, "send", label);
-    });
-  }
-
-  async membership(
-    group: string,
-    family: "ipv4" | "ipv6",
-    iface: string | number | undefined,
-    join: boolean,
-    what: string,
-  ): Promise<void> {
-    const key = `${group}%${iface ?? ""}`;
-    if (!join) {
-      const membership = this.#memberships.get(key);
-      if (!membership) {
-        throw new Deno.errors.NotFound(`${what}: this socket has not joined that group there`);
-      }
-      await membership.leave().catch((err) => {
-        throw withContext(err, "leaveMulticast", JSON.stringify(group));
-      });
-      this.#memberships.delete(key);
-      return;
-    }
-    let membership: BuiltinMembership;
-    try {
-      membership = family === "ipv4"
-        ? await this.#conn.joinMulticastV4(group, builtinInterfaceV4(iface, what))
-        : await this.#conn.joinMulticastV6(group, builtinInterfaceV6(iface, what));
-    } catch (err) {
-      throw withContext(err, "joinMulticast", JSON.stringify(group));
-    }
-    this.#memberships.set(key, membership);
-  }
-
-  async setTtl(ttl: number, family: "ipv4" | "ipv6"): Promise<void> {
-    const membership = family === "ipv4" ? this.#memberships.values().next().value : undefined;
-    if (!membership?.setTTL) {
-      throw new Deno.errors.NotSupported(
-        `setMulticastTtl ${this.#label}: the built-in backend sets it only for IPv4, after ` +
-          `joinMulticast(); open the socket with multicastTtl or backend: "ffi"`,
-      );
-    }
-    await membership.setTTL(ttl);
-  }
-
-  async setLoopback(on: boolean): Promise<void> {
-    const membership = this.#memberships.values().next().value;
-    if (!membership) {
-      throw new Deno.errors.NotSupported(
-        `setMulticastLoopback ${this.#label}: the built-in backend changes it only after ` +
-          `joinMulticast(); open the socket with multicastLoopback or backend: "ffi"`,
-      );
-    }
-    await membership.setLoopback(on);
-  }
-
-  ref(on: boolean): void {
-    this.#userRef = on;
-    this.#refresh();
-  }
-
-  /** A receive in flight holds the process only for a ref'd socket that someone waits on. */
-  #refresh(): void {
-    const want = this.#userRef && (this.#waiters.length > 0 || !this.#inFlight);
-    if (want === this.#connRefed || this.#closed) return;
-    this.#connRefed = want;
-    if (want) this.#conn.ref?.();
-    else this.#conn.unref?.();
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      this.#conn.close();
-    } catch {
-      // Closed through the Deno object already.
-    }
-    this.#inbox.length = 0;
-    for (const waiter of this.#waiters.splice(0)) {
-      waiter.signal?.removeEventListener("abort", waiter.onAbort!);
-      waiter.resolve(null);
-    }
-  }
-}
-
-// Temporary, until the datagram port (issue 11) makes the built-in engine a
-// RecordEngine itself: what PacketSocketBase needs of it.
-class BuiltinRecords<A extends NetAddr | UnixAddr> implements RecordEngine<A> {
-  readonly backend = "builtin";
-  readonly fd = null;
-  readonly options = null;
-  readonly #engine: BuiltinEngine<A>;
-  readonly label: string;
-  #closed = false;
-
-  constructor(engine: BuiltinEngine<A>, label: string) {
-    this.#engine = engine;
-    this.label = label;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  receive(maxSize: number, signal: AbortSignal | undefined, peek: boolean): Promise<
-    Message<A> | null
-  > {
-    if (peek) return Promise.reject(needsFfiBackend("receive", this.label));
-    return this.#engine.receive(maxSize, signal);
-  }
-
-  receiveMany(max: number, maxSize: number, signal: AbortSignal | undefined): Promise<
-    Message<A>[] | null
-  > {
-    return this.#engine.receiveMany(max, maxSize, signal);
-  }
-
-  async receiveInto(p: Uint8Array, signal: AbortSignal | undefined): Promise<number | null> {
-    const message = await this.#engine.receive(p.length, signal);
-    if (message === null) return null;
-    p.set(message.data);
-    return message.data.length;
-  }
-
-  ref(): void {
-    this.#engine.ref(true);
-  }
-
-  unref(): void {
-    this.#engine.ref(false);
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#engine.close();
-  }
-}
-
-function cut<A>(message: Message<A>, maxSize: number): Message<A> {
-  if (message.data.length <= maxSize) return message;
-  return { data: message.data.subarray(0, maxSize), from: message.from, truncated: true };
-}
-
-function builtinInterfaceV4(iface: string | number | undefined, what: string): string {
-  if (iface === undefined) return "0.0.0.0";
-  if (typeof iface === "number") {
-    throw new Deno.errors.NotSupported(
-      `${what}: the built-in backend takes an IPv4 group's interface by name, not index; ` +
-        `give the name or use backend: "ffi"`,
-    );
-  }
-  const named = Deno.networkInterfaces().filter((i) => i.name === iface);
-  if (named.length === 0) throw noSuchInterface(what, iface);
-  const found = named.find((i) => i.family === "IPv4");
-  if (!found) {
-    throw new Deno.errors.NotFound(
-      `${what}: network interface ${JSON.stringify(iface)} has no IPv4 address`,
-    );
-  }
-  return found.address;
-}
-
-function builtinInterfaceV6(iface: string | number | undefined, what: string): number {
-  if (iface === undefined) return 0;
-  if (typeof iface === "string") {
-    throw new Deno.errors.NotSupported(
-      `${what}: the built-in backend takes an IPv6 group's interface by index, not name; ` +
-        `give the index or use backend: "ffi"`,
-    );
-  }
-  return iface;
 }

@@ -613,6 +613,49 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: 'listenDatagram({ backend: "builtin" }) refuses each option the built-in lacks, naming it',
+  ignore: !BUILTIN_PRESENT,
+  fn() {
+    const before = openSocketCount();
+    const ip = { hostname: "127.0.0.1", port: 0, backend: "builtin" } as const;
+    const unix = { path: `/tmp/bsd-dgram-${Deno.pid}-never.sock`, backend: "builtin" } as const;
+    const cases: [Record<string, unknown>, string][] = [
+      [{ ...ip, receiveInfo: ["ttl"] }, "receiveInfo"],
+      [{ ...ip, reusePort: false }, "reusePort"],
+      [{ ...ip, hostname: "::1", v6Only: true }, "v6Only"],
+      [{ ...ip, interface: "lo" }, "interface"],
+      [{ ...ip, broadcast: false }, "broadcast: false"],
+      [{ ...ip, multicastTtl: 2 }, "multicastTtl"],
+      [{ ...ip, multicastInterface: 1 }, "multicastInterface"],
+      [{ ...ip, receiveBufferSize: 4096 }, "receiveBufferSize"],
+      [{ ...ip, sendBufferSize: 4096 }, "sendBufferSize"],
+      [{ ...ip, busyPoll: 1 }, "busyPoll"],
+      [{ ...ip, hostname: "fe80::1%lo" }, "an IPv6 zone given by interface name"],
+      // Several at once: the error names the first in the declaration's order.
+      [{ ...ip, sendBufferSize: 4096, receiveInfo: ["tos"], busyPoll: 1 }, "receiveInfo"],
+      [{ ...unix, path: "" }, 'path: ""'],
+      [{ ...unix, path: "\0bsd-\xe9" }, "an abstract name with characters above U+007F"],
+      [{ ...unix, receiveBufferSize: 4096 }, "receiveBufferSize"],
+      [{ ...unix, sendBufferSize: 4096 }, "sendBufferSize"],
+      [{ ...unix, busyPoll: 1 }, "busyPoll"],
+      [{ ...unix, passCredentials: true }, "passCredentials"],
+    ];
+    for (const [options, named] of cases) {
+      assert.throws(
+        () => listenDatagram(options as unknown as Parameters<typeof listenDatagram>[0]),
+        (err: Error) =>
+          err instanceof Deno.errors.NotSupported &&
+          err.message.startsWith(`listenDatagram: the built-in backend cannot give ${named}`) &&
+          err.message.endsWith('use backend: "ffi"'),
+        JSON.stringify(options),
+      );
+    }
+    assert.equal(openSocketCount(), before);
+    assert.throws(() => Deno.lstatSync(unix.path), Deno.errors.NotFound);
+  },
+});
+
 Deno.test('without --unstable-net, listenDatagram() serves on the FFI engine; backend: "builtin" names the flag', async () => {
   const served = await runChild(["default-backend"], { flags: CHILD_FLAGS });
   assert.deepEqual(served.error, undefined, served.message);
@@ -917,6 +960,27 @@ eachBackend(
     const got = await deadline(Promise.all([first, second, third]), 5000, "three datagrams");
     assert.deepEqual(got.map((m) => dec.decode(m!.data)), ["one", "two", "three"]);
     assert.deepEqual(got.map((m) => m!.truncated), [false, true, false]);
+  },
+);
+
+eachBackend(
+  "DatagramSocket: a waiting receive aborted between two others loses no datagram and keeps order",
+  async (backend) => {
+    using a = udp(backend);
+    using b = udp(backend);
+    const controller = new AbortController();
+    const first = b.receive({ signal: AbortSignal.timeout(5000) });
+    const middle = b.receive({ signal: controller.signal });
+    const last = b.receive({ maxSize: 4 });
+    controller.abort(new Error("middle gave up"));
+    await assert.rejects(middle, /middle gave up/);
+    for (const text of ["one", "two!", "three"]) await a.send(enc.encode(text), b.localAddr);
+    const got = await deadline(Promise.all([first, last]), 5000, "two datagrams");
+    assert.deepEqual(got.map((m) => dec.decode(m!.data)), ["one", "two!"]);
+    // The third came when nobody waited: the next receive gets it, whole.
+    const kept = await receive(b);
+    assert.equal(dec.decode(kept!.data), "three");
+    assert.equal(kept!.truncated, false);
   },
 );
 
