@@ -21,8 +21,8 @@
  * @module
  */
 
+import { checkInteger } from "./_internal/checks.ts";
 import { BPF_MAXINSNS, ETHER_TYPE_NUMBERS, IP_PROTOCOL_NUMBERS } from "./ffi/constants.ts";
-import { checkInteger } from "./ffi/sockaddr.ts";
 
 /**
  * One classic BPF instruction, as `struct sock_filter` holds it.

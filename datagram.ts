@@ -47,28 +47,28 @@
  * @module
  */
 
-import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
+import {
+  type OwnedSocketFile,
+  ownSocketFile,
+  removeOwnSocketFile,
+} from "./_internal/socket_file.ts";
 import type { NetAddr, ReceiveInfo, UnixAddr } from "./types.ts";
 import { checkBusyPoll, PacketSocketBase } from "./_internal/packet_socket.ts";
 import {
   checkBoolean,
+  checkBuffer,
   checkFds,
+  checkInteger,
+  checkInterfaceName,
   checkObject,
   checkOptionalInteger,
-  checkSignal,
-} from "./_checks.ts";
-import { checkBuffer } from "./ffi/buffers.ts";
-import { closedError, describeAddress } from "./ffi/errors.ts";
-import { checkInterfaceName } from "./ffi/interfaces.ts";
-import { requireNet, requirePermit, requireUnix } from "./ffi/permissions.ts";
-import {
-  checkInteger,
   checkPort,
-  decodeInet,
-  encodeInet,
-  encodeUnix,
-  ipFamily,
-} from "./ffi/sockaddr.ts";
+  checkSignal,
+  checkUnixPath,
+} from "./_internal/checks.ts";
+import { closedError, describeAddress } from "./ffi/errors.ts";
+import { requireNet, requirePermit, requireUnix } from "./ffi/permissions.ts";
+import { decodeInet, encodeInet, encodeUnix, ipFamily } from "./ffi/sockaddr.ts";
 import type { BpfProgram } from "./bpf.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
 import { checkBufferSizes } from "./_internal/buffer_sizes.ts";
@@ -486,7 +486,7 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   const asked = checkBackend(o.backend);
   const hostname = o.hostname ?? "0.0.0.0";
   const family = ipFamily(hostname);
-  const port = checkPort(o.port, "listenDatagram");
+  const port = checkPort("listenDatagram: port", o.port);
   const reuseAddress = checkBoolean("listenDatagram: reuseAddress", o.reuseAddress) ?? false;
   const broadcast = checkBoolean("listenDatagram: broadcast", o.broadcast) ?? true;
   const loopback = checkBoolean("listenDatagram: multicastLoopback", o.multicastLoopback) ?? true;
@@ -503,7 +503,7 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
   }
   const device = o.interface === undefined
     ? undefined
-    : checkInterfaceName(o.interface, "listenDatagram: interface");
+    : checkInterfaceName("listenDatagram: interface", o.interface);
   const receiveInfo = checkReceiveInfo("listenDatagram: receiveInfo", o.receiveInfo);
   const setup: UdpSetup = {
     hostname,
@@ -530,7 +530,8 @@ function openUdp(o: UdpDatagramOptions): DatagramSocket<NetAddr> {
 function openUnix(o: UnixDatagramOptions): DatagramSocket<UnixAddr> {
   const asked = checkBackend(o.backend);
   const path = o.path;
-  const address = encodeUnix(path, true, "listenDatagram");
+  checkUnixPath("listenDatagram", path, true);
+  const address = encodeUnix(path);
   const setup: UnixSetup = {
     path,
     address,
@@ -751,7 +752,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     let destination: Destination<A>;
     let checked: { fds?: number[]; signal?: AbortSignal } | undefined;
     try {
-      checkBuffer(data, this.#sendWhat);
+      checkBuffer(this.#sendWhat, data);
       destination = to === undefined ? this.#connected("send") : this.#destination(to, "send");
       if (data.length > destination.limit) throw this.#tooLong(data.length, destination);
       if (options !== undefined) checked = this.#sendOptions(options);
@@ -813,7 +814,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       if (typeof record !== "object" || record === null) {
         throw new TypeError(`sendMany ${this.#label}: each record must be { data, to? }`);
       }
-      checkBuffer(record.data, `sendMany ${this.#label}`);
+      checkBuffer(`sendMany ${this.#label}`, record.data);
       const destination = record.to === undefined
         ? this.#connected("sendMany")
         : this.#destination(record.to, "sendMany");
@@ -1106,7 +1107,7 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
       throw new TypeError(`${call} ${this.#label}: the destination needs a hostname`);
     }
     const family = ipFamily(to.hostname);
-    const port = checkPort(to.port);
+    const port = checkPort("port", to.port);
     const sockaddr = encodeInet(to.hostname, port, this.#engine.resolveZone);
     const addr = decodeInet(sockaddr, sockaddr.length, "udp");
     return {
@@ -1130,7 +1131,8 @@ export class DatagramSocket<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
         `${call} ${this.#label}: the destination needs a path; an unnamed socket cannot be sent to`,
       );
     }
-    const sockaddr = encodeUnix(to.path, false, call);
+    checkUnixPath(call, to.path);
+    const sockaddr = encodeUnix(to.path);
     const addr: UnixAddr = { transport: "unixgram", path: to.path };
     return {
       addr,

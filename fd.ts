@@ -31,7 +31,7 @@ import type { SeqpacketConn, SeqpacketListener } from "./seqpacket.ts";
 import type { LinkSocket, RawSocket } from "./raw.ts";
 import type { NetlinkSocket } from "./netlink.ts";
 import { adopterFor, type DescribedFd } from "./_internal/adopt.ts";
-import { describeValue } from "./_checks.ts";
+import { describeValue } from "./_internal/checks.ts";
 import { checkOpen, describeSocket, makeNonblockingCloexec } from "./ffi/descriptors.ts";
 import { isOwnedFd } from "./ffi/socket.ts";
 

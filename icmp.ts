@@ -26,10 +26,9 @@
  * @module
  */
 
-import { checkBuffer } from "./ffi/buffers.ts";
-import { checkObject } from "./_checks.ts";
+import { checkBuffer, checkInteger, checkObject } from "./_internal/checks.ts";
 import { IPPROTO_ICMPV6 } from "./ffi/constants.ts";
-import { checkInteger, formatIPv4, parseIPv6 } from "./ffi/sockaddr.ts";
+import { formatIPv4, parseIPv6 } from "./ffi/sockaddr.ts";
 
 const ECHO_TYPES = {
   ipv4: { request: 8, reply: 0 },
@@ -63,7 +62,7 @@ const MAX_ECHO_DATA = { ipv4: 65535 - 20 - 8, ipv6: 65535 - 8 } as const;
  * ```
  */
 export function checksum(data: Uint8Array, initial = 0): number {
-  checkBuffer(data, "checksum");
+  checkBuffer("checksum", data);
   checkInteger("checksum: initial", initial, 0, 0xffffffff);
   return ~fold(sum16(data, initial)) & 0xffff;
 }
@@ -161,7 +160,7 @@ export function encodeEcho(options: EchoOptions): Uint8Array {
   const sequence = checkInteger("encodeEcho: sequence", options.sequence, 0, 0xffff);
   const data = options.data === undefined
     ? new Uint8Array(0)
-    : checkBuffer(options.data, "encodeEcho: data");
+    : checkBuffer("encodeEcho: data", options.data);
   if (data.length > MAX_ECHO_DATA[family]) {
     throw new RangeError(
       `encodeEcho: data is ${data.length} bytes, over the limit of ${MAX_ECHO_DATA[family]} for ${
@@ -369,7 +368,7 @@ function decodeMessage(
   where: string,
   minimum: number,
 ): Omit<IcmpMessage, "body"> & { family: "ipv4" | "ipv6" } {
-  checkBuffer(bytes, where);
+  checkBuffer(where, bytes);
   const fam = checkFamily(family, where);
   const pseudo = pseudoHeaderSum(addresses, fam, bytes.length, where);
   if (bytes.length < minimum) {
@@ -464,7 +463,7 @@ export interface IPv4Header {
  * ```
  */
 export function decodeIPv4Header(bytes: Uint8Array): IPv4Header {
-  checkBuffer(bytes, "decodeIPv4Header");
+  checkBuffer("decodeIPv4Header", bytes);
   if (bytes.length < 20) {
     throw new RangeError(
       `decodeIPv4Header: an IPv4 header needs at least 20 bytes, got ${bytes.length}`,

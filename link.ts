@@ -5,17 +5,25 @@
 import { checkBusyPoll, PacketSocketBase } from "./_internal/packet_socket.ts";
 import { FfiRecords } from "./_internal/ffi_records.ts";
 import { explainDenied, notConnected } from "./_internal/socket_errors.ts";
-import { checkBoolean, checkObject, checkOptionalInteger, describeValue } from "./_checks.ts";
+import {
+  checkBoolean,
+  checkBuffer,
+  checkInteger,
+  checkInterfaceName,
+  checkLinkAddress,
+  checkObject,
+  checkOptionalInteger,
+  describeValue,
+} from "./_internal/checks.ts";
 import { type BpfProgram, validateFilter } from "./bpf.ts";
-import { checkBuffer } from "./ffi/buffers.ts";
 import { ETHER_TYPE_NUMBERS } from "./ffi/constants.ts";
 import { describeAddress } from "./ffi/errors.ts";
 import { encodeFilter } from "./ffi/filter.ts";
-import { checkInterfaceName, interfaceName, requireInterface } from "./ffi/interfaces.ts";
+import { interfaceName, requireInterface } from "./ffi/interfaces.ts";
 import { ringBlocks, useReceiveRing } from "./ffi/packet_ring.ts";
 import { type Permit, permit, requireAnyNet, requirePermit } from "./ffi/permissions.ts";
 import { checkBufferSizes } from "./_internal/buffer_sizes.ts";
-import { checkInteger, decodeLink, encodeLink } from "./ffi/sockaddr.ts";
+import { decodeLink, encodeLink } from "./ffi/sockaddr.ts";
 import { FdSocket } from "./ffi/socket.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
 import type { LinkAddr } from "./types.ts";
@@ -130,7 +138,7 @@ export interface PacketOptions {
  */
 export function openPacket(options: PacketOptions): LinkSocket {
   checkObject("openPacket: options", options);
-  const name = checkInterfaceName(options.interface, "openPacket: interface");
+  const name = checkInterfaceName("openPacket: interface", options.interface);
   const cooked = checkBoolean("openPacket: cooked", options.cooked) ?? false;
   const protocol = typeof options.protocol === "string"
     ? etherTypeByName(options.protocol)
@@ -298,7 +306,7 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
    */
   send(data: Uint8Array, to?: LinkAddr): Promise<number> {
     try {
-      checkBuffer(data, `send ${this.#sock.label}`);
+      checkBuffer(`send ${this.#sock.label}`, data);
       if (to === undefined) {
         if (this.#cooked && !this.#sock.closed) {
           throw notConnected(
@@ -316,11 +324,11 @@ export class LinkSocket extends PacketSocketBase<LinkAddr> {
           `send ${this.#sock.label}: destination must be a LinkAddr, got ${describeValue(to)}`,
         );
       }
-      const addr = encodeLink({
+      const addr = encodeLink(checkLinkAddress(`send ${this.#sock.label}`, {
         ifindex: to.ifindex ?? this.#local.ifindex,
         protocol: to.protocol ?? this.#local.protocol,
         address: to.address,
-      });
+      }));
       // Another interface than the bound one is looked up first, so that
       // one that does not exist gets the answer every type gives.
       if (to.ifindex !== undefined && to.ifindex !== this.#local.ifindex) {

@@ -24,7 +24,15 @@
 
 import { PacketSocketBase } from "./_internal/packet_socket.ts";
 import { FfiRecords } from "./_internal/ffi_records.ts";
-import { checkObject, checkOptionalInteger, checkSignal, describeValue } from "./_checks.ts";
+import {
+  checkBuffer,
+  checkInteger,
+  checkInterfaceName,
+  checkObject,
+  checkOptionalInteger,
+  checkSignal,
+  describeValue,
+} from "./_internal/checks.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
 import {
   changeGroups,
@@ -44,12 +52,11 @@ import {
   requestFlags,
   setLinkRequest,
 } from "./_internal/netlink_codec.ts";
-import { checkBuffer } from "./ffi/buffers.ts";
 import { ERRNO, NETLINK_PROTOCOL_NUMBERS } from "./ffi/constants.ts";
 import { closedError, describeAddress, errnoError } from "./ffi/errors.ts";
-import { checkInteger, decodeNetlink, encodeNetlink } from "./ffi/sockaddr.ts";
+import { decodeNetlink, encodeNetlink } from "./ffi/sockaddr.ts";
 import { applyBufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
-import { checkInterfaceName, requireInterface } from "./ffi/interfaces.ts";
+import { requireInterface } from "./ffi/interfaces.ts";
 import { FdSocket } from "./ffi/socket.ts";
 import type {
   Address,
@@ -369,7 +376,7 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
    */
   send(data: Uint8Array, to?: NetlinkAddr): Promise<number> {
     try {
-      checkBuffer(data, `send ${this.#sock.label}`);
+      checkBuffer(`send ${this.#sock.label}`, data);
       if (to === undefined) return this.#sock.send(data, KERNEL);
       checkObject("send: to", to);
       if (to.transport !== "netlink") {
@@ -377,7 +384,9 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
           `send: to must be a netlink address, got ${describeValue(to.transport)}`,
         );
       }
-      return this.#sock.send(data, encodeNetlink(to.pid, to.groups));
+      const pid = checkInteger("send: to.pid", to.pid, 0, 0xffffffff);
+      const groups = checkInteger("send: to.groups", to.groups, 0, 0xffffffff);
+      return this.#sock.send(data, encodeNetlink(pid, groups));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -421,7 +430,7 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
     const type = checkInteger("request: type", message.type, 0, 0xffff);
     const flags = checkInteger("request: flags", message.flags ?? 0, 0, 0xffff);
     const payload = message.payload ?? new Uint8Array(0);
-    checkBuffer(payload, "request: payload");
+    checkBuffer("request: payload", payload);
     const dump = options.dump ?? false;
     if (typeof dump !== "boolean") throw new TypeError("request: dump must be a boolean");
     const signal = checkSignal("request", options.signal);
@@ -665,7 +674,7 @@ export async function setLinkUp(link: string | number, up: boolean): Promise<voi
   if (typeof up !== "boolean") throw new TypeError("setLinkUp: up must be a boolean");
   const checked = typeof link === "number"
     ? checkInteger("setLinkUp: link", link, 1, 0x7fffffff)
-    : checkInterfaceName(link, "setLinkUp: link");
+    : checkInterfaceName("setLinkUp: link", link);
   const ifindex = requireInterface(checked, "setLinkUp");
   using sock = openNetlink({ protocol: "route" });
   await sock.request(setLinkRequest(ifindex, up));

@@ -45,17 +45,23 @@
 import { checkBusyPoll, PacketSocketBase } from "./_internal/packet_socket.ts";
 import { FfiRecords } from "./_internal/ffi_records.ts";
 import { explainDenied, notConnected } from "./_internal/socket_errors.ts";
-import { checkBoolean, checkObject, describeValue } from "./_checks.ts";
+import {
+  checkBoolean,
+  checkBuffer,
+  checkInteger,
+  checkInterfaceName,
+  checkObject,
+  describeValue,
+} from "./_internal/checks.ts";
 import { type BpfProgram, validateFilter } from "./bpf.ts";
-import { checkBuffer } from "./ffi/buffers.ts";
 import { IP_PROTOCOL_NUMBERS } from "./ffi/constants.ts";
 import { describeAddress } from "./ffi/errors.ts";
 import { encodeFilter } from "./ffi/filter.ts";
-import { checkInterfaceName, interfaceIndex, requireInterface } from "./ffi/interfaces.ts";
+import { interfaceIndex, requireInterface } from "./ffi/interfaces.ts";
 import { permit, requireNet, requirePermit } from "./ffi/permissions.ts";
 import { type CheckedDestination, DestinationCache } from "./_internal/destinations.ts";
 import { applyBufferSizes, type BufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
-import { checkInteger, decodeInet, decodeIp, encodeInet, ipFamily } from "./ffi/sockaddr.ts";
+import { decodeInet, decodeIp, encodeInet, ipFamily } from "./ffi/sockaddr.ts";
 import { FdSocket } from "./ffi/socket.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
 import type { IpAddr, ReceiveInfo } from "./types.ts";
@@ -260,7 +266,7 @@ function checkRawOptions(options: RawOptions): CheckedRawOptions {
     bufferSizes: checkBufferSizes("openRaw", options),
   };
   if (options.interface !== undefined) {
-    checked.interface = checkInterfaceName(options.interface, "openRaw: interface");
+    checked.interface = checkInterfaceName("openRaw: interface", options.interface);
   }
   return checked;
 }
@@ -428,7 +434,7 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
   send(data: Uint8Array, to?: IpAddr): Promise<number> {
     try {
       if (to === undefined) {
-        checkBuffer(data, `send ${this.#sock.label}`);
+        checkBuffer(`send ${this.#sock.label}`, data);
         if (this.#sock.closed) return this.#sock.send(data, null);
         if (this.#peer === null) {
           throw notConnected(
@@ -441,7 +447,7 @@ export class RawSocket extends PacketSocketBase<IpAddr> {
         return this.#sock.send(data, null);
       }
       const dest = this.#destination(to, "send");
-      checkBuffer(data, `send ${dest.label}`);
+      checkBuffer(`send ${dest.label}`, data);
       return this.#sock.send(data, dest.sockaddr, { label: dest.label });
     } catch (err) {
       return Promise.reject(err);

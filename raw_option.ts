@@ -22,9 +22,8 @@
  * @module
  */
 
-import { checkBuffer } from "./ffi/buffers.ts";
+import { checkBuffer, checkInteger } from "./_internal/checks.ts";
 import { getRawOptionOn, setRawOptionOn } from "./ffi/options.ts";
-import { checkInteger } from "./ffi/sockaddr.ts";
 import { isOwnedFd } from "./ffi/socket.ts";
 import { needsFfiBackend } from "./_internal/options.ts";
 
@@ -79,7 +78,7 @@ export function setRawOption(
   const call = "setRawOption";
   checkInteger(`${call}: level`, level, 0, 0x7fffffff);
   checkInteger(`${call}: option`, option, 0, 0x7fffffff);
-  checkBuffer(value, call);
+  checkBuffer(call, value);
   setRawOptionOn(descriptorOf(sock, call), "", level, option, value);
 }
 

@@ -32,11 +32,21 @@
  * @module
  */
 
-import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./_socket_file.ts";
+import {
+  type OwnedSocketFile,
+  ownSocketFile,
+  removeOwnSocketFile,
+} from "./_internal/socket_file.ts";
 import { checkBusyPoll, PacketSocketBase } from "./_internal/packet_socket.ts";
 import { FfiRecords } from "./_internal/ffi_records.ts";
-import { checkFds, checkObject, checkOptionalInteger, checkSignal } from "./_checks.ts";
-import { checkBuffer } from "./ffi/buffers.ts";
+import {
+  checkBuffer,
+  checkFds,
+  checkObject,
+  checkOptionalInteger,
+  checkSignal,
+  checkUnixPath,
+} from "./_internal/checks.ts";
 import { describeAddress } from "./ffi/errors.ts";
 import { applyBufferSizes, type BufferSizes, checkBufferSizes } from "./_internal/buffer_sizes.ts";
 import { peerPermit, type Permit, requirePermit, requireUnix } from "./ffi/permissions.ts";
@@ -269,8 +279,8 @@ function checkPath(call: string, path: unknown): Uint8Array {
   if (path === "") {
     throw new TypeError(`${call}: path must not be empty: an unnamed socket has no address`);
   }
-  // encodeUnix refuses anything but a string, naming the call.
-  return encodeUnix(path as string, false, call);
+  checkUnixPath(call, path);
+  return encodeUnix(path as string);
 }
 
 function checkSize(call: string, what: string, value: unknown, max: number): number | undefined {
@@ -387,7 +397,7 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
   send(data: Uint8Array, options?: SeqpacketSendOptions): Promise<number> {
     let checked: { fds?: number[]; signal?: AbortSignal } | undefined;
     try {
-      checkBuffer(data, this.#sendWhat);
+      checkBuffer(this.#sendWhat, data);
       if (options !== undefined) {
         checkObject(`${this.#sendWhat}: options`, options);
         checked = {

@@ -56,11 +56,19 @@ import type {
   UnixAddr,
   Writer,
 } from "./types.ts";
-import { checkBuffer } from "./ffi/buffers.ts";
-import { checkBoolean, checkFds, checkObject, checkSignal } from "./_checks.ts";
+import {
+  checkBoolean,
+  checkBuffer,
+  checkFds,
+  checkInteger,
+  checkObject,
+  checkPort,
+  checkSignal,
+  checkUnixPath,
+} from "./_internal/checks.ts";
 import { DEFAULT_MAX_SIZE } from "./_internal/packet_socket.ts";
 import { closedError, describeAddress } from "./ffi/errors.ts";
-import { checkInteger, checkPort, checkUnixPath, ipFamily } from "./ffi/sockaddr.ts";
+import { ipFamily } from "./ffi/sockaddr.ts";
 import type { Shape } from "./ffi/options.ts";
 import type { BpfProgram } from "./bpf.ts";
 import { FdSocket } from "./ffi/socket.ts";
@@ -516,7 +524,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
    */
   read(p: Uint8Array): Promise<number | null> {
     try {
-      checkBuffer(p, this.#readWhat);
+      checkBuffer(this.#readWhat, p);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -554,7 +562,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     const engine = this.#engine;
     const closed = engine.closed;
     try {
-      checkBuffer(p, this.#writeWhat);
+      checkBuffer(this.#writeWhat, p);
       if (!closed) requirePermit(engine.permit);
     } catch (err) {
       return Promise.reject(err);
@@ -734,7 +742,7 @@ export class StreamConn<A extends NetAddr | UnixAddr = NetAddr | UnixAddr>
     let fds: number[] | undefined;
     let extras: ByteExtras | undefined;
     try {
-      checkBuffer(data, this.#writeWhat);
+      checkBuffer(this.#writeWhat, data);
       if (options !== undefined) {
         checkObject(`${this.#writeWhat}: options`, options);
         fds = checkFds(this.#writeWhat, options.fds);
@@ -1336,7 +1344,7 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
     if (o.port !== undefined || o.hostname !== undefined) {
       throw new TypeError(`${call}: give either a path or a hostname and port, not both`);
     }
-    checkUnixPath(o.path, false, call);
+    checkUnixPath(call, o.path);
     const path = o.path as string;
     const label = describeAddress({ path });
     if (path.startsWith("\0") && /[^\0-\x7f]/.test(path)) {
@@ -1350,7 +1358,7 @@ function checkTarget(options: unknown, call: string, defaultHost: string): Targe
     }
     return { path, label, backend, sizes, ...tuning };
   }
-  const port = checkPort(o.port, call);
+  const port = checkPort(`${call}: port`, o.port);
   if (o.hostname !== undefined && typeof o.hostname !== "string") {
     throw new TypeError(`${call}: hostname must be a string, got ${typeof o.hostname}`);
   }
@@ -1386,7 +1394,7 @@ function checkTuning(o: Record<keyof OpenTuning, unknown>, call: string): OpenTu
     if (local.hostname !== undefined && typeof local.hostname !== "string") {
       throw new TypeError(`${call}: localAddr.hostname must be a string`);
     }
-    const port = local.port === undefined ? 0 : checkPort(local.port, `${call}: localAddr`);
+    const port = local.port === undefined ? 0 : checkPort(`${call}: localAddr: port`, local.port);
     tuning.localAddr = { hostname: local.hostname as string | undefined, port };
   }
   return tuning;

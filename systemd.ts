@@ -22,13 +22,12 @@
  */
 
 import { type AdoptedSocket, fromFd } from "./fd.ts";
-import { checkObject } from "./_checks.ts";
-import { checkBuffer } from "./ffi/buffers.ts";
+import { checkBuffer, checkInteger, checkObject, checkUnixPath } from "./_internal/checks.ts";
 import { SCM_MAX_FD } from "./ffi/constants.ts";
 import { monotonicMicroseconds, sealedMemfd } from "./ffi/descriptors.ts";
 import { describeAddress } from "./ffi/errors.ts";
 import { requireUnix } from "./ffi/permissions.ts";
-import { checkInteger, encodeUnix } from "./ffi/sockaddr.ts";
+import { encodeUnix } from "./ffi/sockaddr.ts";
 import { closeFds, FdSocket } from "./ffi/socket.ts";
 
 // ---------------------------------------------------------------------------
@@ -176,7 +175,8 @@ async function sendDatagram(
   data: Uint8Array,
   options: { fds?: number[]; sendBuffer?: number; to?: Uint8Array } = {},
 ): Promise<void> {
-  const to = options.to ?? encodeUnix(path, false, "send");
+  if (options.to === undefined) checkUnixPath("send", path);
+  const to = options.to ?? encodeUnix(path);
   requireUnix(path);
   const label = describeAddress(path);
   const socket = FdSocket.open("unix", "datagram", 0, { label });
@@ -390,7 +390,7 @@ function encodeEntry(fields: Record<string, string | Uint8Array>): Uint8Array {
     // As every buffer argument of the module: a shared or resizable one could change under us.
     const bytes = typeof value === "string"
       ? encoder.encode(value)
-      : checkBuffer(value, `journal: ${name}`);
+      : checkBuffer(`journal: ${name}`, value);
     if (bytes.includes(0x0a)) {
       const head = new Uint8Array(name.length + 9);
       head.set(encoder.encode(name));
@@ -454,7 +454,8 @@ export async function journal(
   checkObject("journal: options", options);
   const entry = encodeEntry(fields);
   const path = options.path ?? JOURNAL_SOCKET;
-  const to = encodeUnix(path, false, "journal");
+  checkUnixPath("journal", path);
+  const to = encodeUnix(path);
   try {
     try {
       await sendDatagram(path, entry, { sendBuffer: JOURNAL_SEND_BUFFER, to });

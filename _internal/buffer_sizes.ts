@@ -1,7 +1,7 @@
 // The buffer-size options every type the FFI engine serves takes, by one pair
 // of names: `receiveBufferSize` (SO_RCVBUF) and `sendBufferSize` (SO_SNDBUF).
 
-import { checkOptionalInteger } from "../_checks.ts";
+import { checkOptionalInteger } from "./checks.ts";
 import type { FdSocket } from "../ffi/socket.ts";
 
 /** The largest size setsockopt takes: an int. */

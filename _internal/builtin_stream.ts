@@ -11,7 +11,7 @@ import {
   type OwnedSocketFile,
   ownSocketFile,
   removeOwnSocketFile,
-} from "../_socket_file.ts";
+} from "./socket_file.ts";
 import {
   type ByteEngine,
   type ByteExtras,

@@ -4,7 +4,7 @@
 // Private to the package.
 
 import type { FdSocket } from "../ffi/socket.ts";
-import { type OwnedSocketFile, removeOwnSocketFile } from "../_socket_file.ts";
+import { type OwnedSocketFile, removeOwnSocketFile } from "./socket_file.ts";
 import { ENGINE, type Engine } from "./engine.ts";
 import type { ListenerEngine } from "./accept_loop.ts";
 

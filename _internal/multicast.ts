@@ -2,7 +2,8 @@
 // and the socket options that join, leave and steer multicast on the FFI
 // engine. Private to the package.
 
-import { checkInteger, parseIPv4, parseIPv6 } from "../ffi/sockaddr.ts";
+import { checkInteger } from "./checks.ts";
+import { parseIPv4, parseIPv6 } from "../ffi/sockaddr.ts";
 import { requireInterface } from "../ffi/interfaces.ts";
 import { errnoError } from "../ffi/errors.ts";
 import type { FdSocket } from "../ffi/socket.ts";

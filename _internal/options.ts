@@ -3,18 +3,43 @@
 // checked, then the engine's option set or read. Private to the package.
 
 import {
-  checkOptionValue,
   INFO_NAMES,
   infoOptions,
+  optionValueRule,
   readTcpInfo,
   resolveOption,
   type Shape,
+  where,
 } from "../ffi/options.ts";
+import { checkInteger, checkInterfaceName } from "./checks.ts";
 import type { ReceiveInfo, SocketOptionName, SocketOptions, TcpInfo } from "../types.ts";
 import { closedError } from "../ffi/errors.ts";
 import type { FdSocket } from "../ffi/socket.ts";
 import { encodeFilter } from "../ffi/filter.ts";
 import { type BpfProgram, validateFilter } from "../bpf.ts";
+
+/**
+ * `value` when it fits public option `name` (resolved already).
+ *
+ * @throws {TypeError} For a value of the wrong type.
+ * @throws {RangeError} For a number out of the option's range.
+ */
+function checkOptionValue(
+  name: SocketOptionName,
+  value: unknown,
+  call: string,
+  label: string,
+): SocketOptions[SocketOptionName] {
+  const rule = optionValueRule(name);
+  const what = `${where(call, label)}: ${name}`;
+  if (rule.type === "boolean") {
+    if (typeof value !== "boolean") throw new TypeError(`${what} must be a boolean`);
+    return value;
+  }
+  // "" unbinds; anything else must be able to name an interface.
+  if (rule.type === "interface") return value === "" ? value : checkInterfaceName(what, value);
+  return checkInteger(what, value, rule.min, rule.max);
+}
 
 /** The error for an FFI-only call on the built-in backend. */
 export function needsFfiBackend(call: string, label: string): Deno.errors.NotSupported {

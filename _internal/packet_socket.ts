@@ -4,9 +4,14 @@
 // RecordEngine a subclass hands to the constructor. Users meet the class only
 // as the parent of the socket classes.
 
-import { checkBuffer } from "../ffi/buffers.ts";
-import { checkBoolean, checkObject, checkOptionalInteger, checkSignal } from "../_checks.ts";
-import { checkInteger } from "../ffi/sockaddr.ts";
+import {
+  checkBoolean,
+  checkBuffer,
+  checkInteger,
+  checkObject,
+  checkOptionalInteger,
+  checkSignal,
+} from "./checks.ts";
 import { getSocketOption, needsFfiBackend, setSocketOption } from "./options.ts";
 import type { RecordEngine } from "./record_engine.ts";
 import type {
@@ -70,9 +75,9 @@ function checkReceiveManyOptions(options: ReceiveManyOptions | undefined): {
 /** Checks read's buffer; the engine's label is formatted only for the error. */
 function checkReadBuffer(p: Uint8Array, label: string): void {
   try {
-    checkBuffer(p, "read");
+    checkBuffer("read", p);
   } catch {
-    checkBuffer(p, label === "" ? "read" : `read ${label}`);
+    checkBuffer(label === "" ? "read" : `read ${label}`, p);
   }
 }
 

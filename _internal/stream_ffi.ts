@@ -9,7 +9,7 @@ import { decodeInet, decodeUnix, encodeInet, encodeUnix, ipFamily } from "../ffi
 import { FdSocket } from "../ffi/socket.ts";
 import { describeAddress } from "../ffi/errors.ts";
 import { applyBufferSizes } from "./buffer_sizes.ts";
-import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "../_socket_file.ts";
+import { type OwnedSocketFile, ownSocketFile, removeOwnSocketFile } from "./socket_file.ts";
 import {
   type ByteEngine,
   type ByteExtras,

@@ -10,37 +10,6 @@
 //   kernel would then read or write past its end;
 // - a detached ArrayBuffer: its memory is gone (it was transferred).
 
-/**
- * Returns `p` when it is a `Uint8Array` over a fixed-length, non-shared,
- * attached `ArrayBuffer`; throws `TypeError` otherwise.
- *
- * @param what The call and address for the message, e.g. `write "127.0.0.1:80"`.
- */
-export function checkBuffer(p: unknown, what: string): Uint8Array {
-  if (!(p instanceof Uint8Array)) {
-    throw new TypeError(`${what}: buffer must be a Uint8Array, got ${describe(p)}`);
-  }
-  const buffer = p.buffer;
-  if (buffer instanceof ArrayBuffer) {
-    if (buffer.detached) {
-      throw new TypeError(`${what}: buffer is detached (its ArrayBuffer was transferred)`);
-    }
-    if (buffer.resizable) {
-      throw new TypeError(
-        `${what}: buffer is backed by a resizable ArrayBuffer; use a fixed-length one`,
-      );
-    }
-    return p;
-  }
-  throw new TypeError(`${what}: buffer is backed by a SharedArrayBuffer; use an ArrayBuffer`);
-}
-
-function describe(p: unknown): string {
-  if (p === null) return "null";
-  if (typeof p !== "object") return typeof p;
-  return (p as object).constructor?.name ?? "object";
-}
-
 /** The address of `b`'s first byte (0 for an empty buffer). */
 export function pointerOf(b: Uint8Array): bigint {
   return b.length === 0 ? 0n : BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));

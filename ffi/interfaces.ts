@@ -6,31 +6,6 @@ import { libc } from "./libc.ts";
 
 const encoder = new TextEncoder();
 
-/**
- * Returns `name` when it can name an interface: a non-empty string of at
- * most 15 bytes (IFNAMSIZ less the NUL) without NUL, `/` or whitespace,
- * which the kernel refuses in interface names.
- *
- * @param what The call and option for the message, e.g. `openPacket: interface`.
- * @throws {TypeError} For a non-string, an empty name or a forbidden character.
- * @throws {RangeError} For a name over 15 bytes.
- */
-export function checkInterfaceName(name: unknown, what: string): string {
-  if (typeof name !== "string") {
-    throw new TypeError(`${what} must be a string, got ${name === null ? "null" : typeof name}`);
-  }
-  if (name === "" || /[\0/\s]/.test(name) || name === "." || name === "..") {
-    throw new TypeError(`${what} ${JSON.stringify(name)} is not a valid interface name`);
-  }
-  const length = encoder.encode(name).length;
-  if (length > IFNAMSIZ - 1) {
-    throw new RangeError(
-      `${what} ${JSON.stringify(name)} is ${length} bytes, over the limit of ${IFNAMSIZ - 1}`,
-    );
-  }
-  return name;
-}
-
 /** The index of the interface called `name` (`if_nametoindex`), or 0 when there is none. */
 export function interfaceIndex(name: string): number {
   return libc().if_nametoindex(encoder.encode(`${name}\0`));

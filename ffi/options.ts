@@ -63,12 +63,10 @@ import {
   TCP_NODELAY,
   TCP_USER_TIMEOUT,
 } from "./constants.ts";
-import type { ReceiveInfo, SocketOptionName, SocketOptions, TcpInfo, TcpState } from "../types.ts";
+import type { ReceiveInfo, SocketOptionName, TcpInfo, TcpState } from "../types.ts";
 import { errnoError } from "./errors.ts";
 import { encodeFprog } from "./filter.ts";
 import { pointerOf, withPinned } from "./buffers.ts";
-import { checkInterfaceName } from "./interfaces.ts";
-import { checkInteger } from "./sockaddr.ts";
 import {
   type Credentials,
   decodeUcred,
@@ -504,30 +502,19 @@ export function resolveOption(
 }
 
 /**
- * `value` when it fits public option `name` (resolved already).
- *
- * @throws {TypeError} For a value of the wrong type.
- * @throws {RangeError} For a number out of the option's range.
+ * What a value of public option `name` must be: a boolean, an interface name
+ * (or `""`), or an integer in `[min, max]`. The check itself is made above
+ * ffi/, with the package's argument checks.
  */
-export function checkOptionValue(
+export function optionValueRule(
   name: SocketOptionName,
-  value: unknown,
-  call: string,
-  label: string,
-): SocketOptions[SocketOptionName] {
+): { type: "boolean" } | { type: "interface" } | { type: "integer"; min: number; max: number } {
   const scope = PUBLIC[name];
   const encoding = OPTIONS[scope.on.ipv4 ?? scope.on.ipv6 ?? scope.on.packet ?? "mark"][2];
-  const what = `${where(call, label)}: ${name}`;
-  if (encoding === "bool") {
-    if (typeof value !== "boolean") throw new TypeError(`${what} must be a boolean`);
-    return value;
-  }
-  if (encoding === "string") {
-    // "" unbinds; anything else must be able to name an interface.
-    return value === "" ? value : checkInterfaceName(value, what);
-  }
+  if (encoding === "bool") return { type: "boolean" };
+  if (encoding === "string") return { type: "interface" };
   const [min, max] = scope.range ?? INT31;
-  return checkInteger(what, value, min, max);
+  return { type: "integer", min, max };
 }
 
 // ---------------------------------------------------------------------------
@@ -625,7 +612,7 @@ export function readTcpInfo(fd: number, label: string): TcpInfo {
 }
 
 /** `call "address"`, as error messages begin (the label is quoted already). */
-function where(call: string, label: string): string {
+export function where(call: string, label: string): string {
   return label === "" ? call : `${call} ${label}`;
 }
 

@@ -1,5 +1,7 @@
-// Validation of addresses before any system call, and the sockaddr codecs.
-// Pure: importing this file loads no native code.
+// The sockaddr codecs and IP address text. Arguments arrive checked (the one
+// argument-check module is _internal/checks.ts); what is parsed here (address
+// text, kernel-filled names) is refused when malformed. Pure: importing this
+// file loads no native code.
 //
 // Layouts are Linux's, on which x86_64 and aarch64 agree. Ports, IP addresses
 // and the EtherType are in network order; `sa_family`, `sin6_scope_id`,
@@ -16,7 +18,6 @@ import {
   AF_PACKET,
   AF_UNIX,
   HOST_LITTLE_ENDIAN,
-  UNIX_PATH_MAX,
 } from "./constants.ts";
 import { SOCKADDR_IN, SOCKADDR_IN6, SOCKADDR_LL, SOCKADDR_NL, SOCKADDR_UN } from "./structs.ts";
 
@@ -25,9 +26,8 @@ const encoder = new TextEncoder();
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** The size of `sll_addr`. */
-const SLL_ADDR_MAX = 8;
 /** `sll_pkttype` numbers (PACKET_HOST … PACKET_OUTGOING) are the indexes. */
-const PACKET_TYPES: readonly LinkAddr["packetType"][] = [
+export const PACKET_TYPES: readonly LinkAddr["packetType"][] = [
   "host",
   "broadcast",
   "multicast",
@@ -35,66 +35,6 @@ const PACKET_TYPES: readonly LinkAddr["packetType"][] = [
   "outgoing",
 ];
 const LOCALHOST_V4 = "127.0.0.1";
-
-/**
- * Returns `value` when it is an integer in `min`–`max`: `TypeError` when it is
- * not an integer, `RangeError` when it is out of range, both naming `what`.
- */
-export function checkInteger(what: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    const shown = typeof value === "string" ? JSON.stringify(value) : String(value);
-    throw new TypeError(`${what} must be an integer, got ${shown}`);
-  }
-  if (value < min || value > max) {
-    throw new RangeError(`${what} must be between ${min} and ${max}, got ${value}`);
-  }
-  return value;
-}
-
-/**
- * Throws `TypeError`/`RangeError` unless `port` is an integer in 0–65535;
- * `call`, when given, starts the message.
- */
-export function checkPort(port: unknown, call?: string): number {
-  return checkInteger(call === undefined ? "port" : `${call}: port`, port, 0, 65535);
-}
-
-/**
- * Checks a Unix socket path and returns its bytes as `sun_path` will hold
- * them. A filesystem path may be at most 107 bytes (room for the NUL) and may
- * not contain NUL; an abstract name (leading `"\0"`) may be 108 bytes and may
- * contain anything. `""` (unnamed) is allowed only when `unnamed` is true.
- * `call`, when given, starts every message.
- */
-export function checkUnixPath(path: unknown, unnamed = false, call?: string): Uint8Array {
-  const prefix = call === undefined ? "" : `${call}: `;
-  if (typeof path !== "string") {
-    throw new TypeError(`${prefix}path must be a string, got ${typeof path}`);
-  }
-  if (path === "" && !unnamed) {
-    throw new TypeError(
-      `${prefix}path must not be empty here: an unnamed socket cannot be listened on`,
-    );
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = encodeUnixName(path);
-  } catch (err) {
-    throw new TypeError(`${prefix}${(err as Error).message}`);
-  }
-  const abstract = path.startsWith("\0");
-  const limit = abstract ? UNIX_PATH_MAX : UNIX_PATH_MAX - 1;
-  if (bytes.length > limit) {
-    throw new RangeError(
-      `${prefix}${abstract ? "abstract socket name" : "socket path"} is ${bytes.length} bytes, ` +
-        `over the limit of ${limit}: ${JSON.stringify(path)}`,
-    );
-  }
-  if (!abstract && bytes.includes(0)) {
-    throw new TypeError(`${prefix}socket path contains a NUL byte: ${JSON.stringify(path)}`);
-  }
-  return bytes;
-}
 
 /**
  * The bytes of a Unix socket name. A filesystem path is UTF-8. An abstract
@@ -238,12 +178,10 @@ export function formatIPv4(bytes: Uint8Array): string {
  * becomes `::`; an IPv4-mapped address ends in dotted quad
  * (`"::ffff:1.2.3.4"`). A non-zero `scopeId` is appended as `%N`.
  *
- * @throws {RangeError} when `bytes` is not 16 bytes long or `scopeId` is out of
- * 0–2^32-1 (`TypeError` when it is not an integer).
+ * @throws {RangeError} when `bytes` is not 16 bytes long.
  */
 export function formatIPv6(bytes: Uint8Array, scopeId = 0): string {
   checkAddressBytes("IPv6", bytes, 16);
-  checkInteger("IPv6 scope id", scopeId, 0, 0xffffffff);
   const zone = scopeId === 0 ? "" : `%${scopeId}`;
   let mapped = bytes[10] === 0xff && bytes[11] === 0xff;
   for (let i = 0; i < 10 && mapped; i++) mapped = bytes[i] === 0;
@@ -327,7 +265,7 @@ function newSockaddr(size: number, family: number): [Uint8Array, DataView] {
  * port, or a zone name that cannot be resolved here.
  * @throws {Deno.errors.NotFound} for a zone that names no interface, naming it:
  * the answer every socket type gives an unknown interface.
- * @throws {RangeError} for a port outside 0–65535 or a numeric zone over 2^32-1.
+ * @throws {RangeError} for a numeric zone over 2^32-1 (the port was checked with `checkPort`).
  */
 export function encodeInet(
   hostname: string,
@@ -335,7 +273,6 @@ export function encodeInet(
   resolveZone?: (name: string) => number,
 ): Uint8Array {
   const host = parseHost(hostname);
-  checkPort(port);
   if (host.family === "ipv4") {
     const [buf, view] = newSockaddr(SOCKADDR_IN.size, AF_INET);
     view.setUint16(SOCKADDR_IN.port, port);
@@ -385,14 +322,14 @@ function zoneIndex(
  * The `sockaddr_un` for `path`: 2 + the path's bytes + a terminating NUL for a
  * filesystem path; 2 + the name's bytes (its leading NUL included, no
  * terminator) for an abstract name; just the family (2 bytes, which asks
- * `bind` to autobind) for `""` when `unnamed` is true.
+ * `bind` to autobind) for `""`.
  *
- * @throws {TypeError} for a NUL inside a filesystem path, a character above
- * U+00FF in an abstract name, or `""` when `unnamed` is false.
- * @throws {RangeError} for a path over 107 bytes or an abstract name over 108.
+ * The path was checked with `checkUnixPath` (_internal/checks.ts).
+ *
+ * @throws {TypeError} for a character above U+00FF in an abstract name.
  */
-export function encodeUnix(path: string, unnamed = false, call?: string): Uint8Array {
-  const name = checkUnixPath(path, unnamed, call);
+export function encodeUnix(path: string): Uint8Array {
+  const name = encodeUnixName(path);
   const terminator = name.length > 0 && name[0] !== 0 ? 1 : 0;
   const [buf] = newSockaddr(SOCKADDR_UN.path + name.length + terminator, AF_UNIX);
   buf.set(name, SOCKADDR_UN.path);
@@ -400,14 +337,10 @@ export function encodeUnix(path: string, unnamed = false, call?: string): Uint8A
 }
 
 /**
- * The `sockaddr_ll` (20 B) for a link-layer address. `protocol` is the
- * EtherType in host order; `packetType` defaults to `"host"`, `hatype` to 0
- * and `address` to none (the kernel ignores all three when sending).
- *
- * @throws {TypeError} for a non-integer field, an address that is not a
- * `Uint8Array`, or an unknown packet type.
- * @throws {RangeError} for an ifindex outside 1–2^31-1, a protocol or hatype
- * outside 0–0xffff, or an address over 8 bytes.
+ * The `sockaddr_ll` (20 B) for a link-layer address whose fields were checked
+ * with `checkLinkAddress` (_internal/checks.ts). `protocol` is the EtherType
+ * in host order; `packetType` defaults to `"host"`, `hatype` to 0 and
+ * `address` to none (the kernel ignores all three when sending).
  */
 export function encodeLink(o: {
   ifindex: number;
@@ -416,33 +349,12 @@ export function encodeLink(o: {
   packetType?: LinkAddr["packetType"];
   hatype?: number;
 }): Uint8Array {
-  if (typeof o !== "object" || o === null) {
-    throw new TypeError(`link address must be an object, got ${o === null ? "null" : typeof o}`);
-  }
-  const ifindex = checkInteger("ifindex", o.ifindex, 1, 0x7fffffff);
-  const protocol = checkInteger("protocol", o.protocol, 0, 0xffff);
-  const hatype = checkInteger("hatype", o.hatype ?? 0, 0, 0xffff);
   const address = o.address ?? new Uint8Array(0);
-  if (!(address instanceof Uint8Array)) {
-    throw new TypeError(`link address must be a Uint8Array, got ${typeof address}`);
-  }
-  if (address.length > SLL_ADDR_MAX) {
-    throw new RangeError(
-      `link address is ${address.length} bytes, over the limit of ${SLL_ADDR_MAX}`,
-    );
-  }
-  const pkttype = PACKET_TYPES.indexOf(o.packetType ?? "host");
-  if (pkttype < 0) {
-    throw new TypeError(
-      `packetType must be one of ${PACKET_TYPES.map((t) => `"${t}"`).join(", ")}, ` +
-        `got ${JSON.stringify(o.packetType)}`,
-    );
-  }
   const [buf, view] = newSockaddr(SOCKADDR_LL.size, AF_PACKET);
-  view.setUint16(SOCKADDR_LL.protocol, protocol);
-  view.setInt32(SOCKADDR_LL.ifindex, ifindex, HOST_LITTLE_ENDIAN);
-  view.setUint16(SOCKADDR_LL.hatype, hatype, HOST_LITTLE_ENDIAN);
-  buf[SOCKADDR_LL.pkttype] = pkttype;
+  view.setUint16(SOCKADDR_LL.protocol, o.protocol);
+  view.setInt32(SOCKADDR_LL.ifindex, o.ifindex, HOST_LITTLE_ENDIAN);
+  view.setUint16(SOCKADDR_LL.hatype, o.hatype ?? 0, HOST_LITTLE_ENDIAN);
+  buf[SOCKADDR_LL.pkttype] = PACKET_TYPES.indexOf(o.packetType ?? "host");
   buf[SOCKADDR_LL.halen] = address.length;
   buf.set(address, SOCKADDR_LL.addr);
   return buf;
@@ -452,12 +364,9 @@ export function encodeLink(o: {
  * A `sockaddr_nl`: the port id (`pid`, 0 for the kernel or, when binding, for
  * "assign one") and the multicast group bit mask, both in host order.
  *
- * @throws {TypeError} for a non-integer field.
- * @throws {RangeError} for a pid or groups outside 0–2^32-1.
+ * Both were checked to be integers in 0–2^32-1.
  */
 export function encodeNetlink(pid: number, groups: number): Uint8Array {
-  checkInteger("netlink pid", pid, 0, 0xffffffff);
-  checkInteger("netlink groups", groups, 0, 0xffffffff);
   const [buf, view] = newSockaddr(SOCKADDR_NL.size, AF_NETLINK);
   view.setUint32(SOCKADDR_NL.pid, pid, HOST_LITTLE_ENDIAN);
   view.setUint32(SOCKADDR_NL.groups, groups, HOST_LITTLE_ENDIAN);
@@ -474,7 +383,10 @@ function sockaddrView(buf: Uint8Array, len: number): DataView {
   if (!(buf instanceof Uint8Array)) {
     throw new TypeError(`sockaddr must be a Uint8Array, got ${typeof buf}`);
   }
-  checkInteger("sockaddr length", len, 0, buf.length);
+  if (!Number.isInteger(len)) throw new TypeError(`sockaddr length must be an integer, got ${len}`);
+  if (len < 0 || len > buf.length) {
+    throw new RangeError(`sockaddr length must be between 0 and ${buf.length}, got ${len}`);
+  }
   return new DataView(buf.buffer, buf.byteOffset, len);
 }
 
