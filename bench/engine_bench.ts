@@ -621,7 +621,12 @@ async function wakeOnly(dir: string): Promise<void> {
   for (const [row, cols] of values) {
     const rate = row.includes("receive");
     const pick = (i: number) =>
-      Object.fromEntries([...cols].map(([col, vs]) => [col, median(vs.map((v) => v[i]))]));
+      Object.fromEntries(
+        [...cols].map(([col, vs]) => {
+          const m = median(vs.map((v) => v[i]));
+          return [col, Number.isNaN(m) ? null : m];
+        }),
+      );
     emit({
       group: "engine wake-up",
       case: row,

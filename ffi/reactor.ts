@@ -149,6 +149,7 @@ export class Reactor {
   #nextToken = 1;
   #dispatching = false;
   #events = 0;
+  #controls = 0;
 
   constructor(options: ReactorOptions = {}) {
     const c = libc();
@@ -219,6 +220,7 @@ export class Reactor {
   /** Takes `fd` out of the epoll set. */
   unwatch(fd: number): void {
     libc().epoll_ctl(this.#epfd, EPOLL_CTL_DEL, fd, this.#ctl);
+    this.#controls++;
     const reg = this.#byFd.get(fd);
     if (reg === undefined) return;
     this.#byFd.delete(fd);
@@ -253,7 +255,13 @@ export class Reactor {
     return this.#events;
   }
 
+  /** epoll_ctl calls made so far (for tests and diagnostics). */
+  get controlCount(): number {
+    return this.#controls;
+  }
+
   #control(op: number, fd: number, token: number, events: number): void {
+    this.#controls++;
     this.#ctlView.setUint32(0, events, true);
     this.#ctlView.setBigUint64(EPOLL_EVENT_DATA_OFFSET, BigInt(token), true);
     if (libc().epoll_ctl(this.#epfd, op, fd, this.#ctl) < 0) {

@@ -20,6 +20,7 @@
 import {
   EFD_CLOEXEC,
   EFD_NONBLOCK,
+  EINTR,
   IORING_CQE_F_MORE,
   IORING_ENTER_GETEVENTS,
   IORING_FEAT_SINGLE_MMAP,
@@ -44,7 +45,7 @@ import {
   SYS_IO_URING_REGISTER,
   SYS_IO_URING_SETUP,
 } from "./constants.ts";
-import { libc } from "./libc.ts";
+import { errno, libc } from "./libc.ts";
 import { openPipe, type PipeHandle } from "./reactor_pipe.ts";
 
 /** Offsets of fields in `struct io_uring_params`, its `sq_off` and its `cq_off`. */
@@ -225,14 +226,13 @@ export class Doorbell {
 
   /**
    * Runs the ring's queued poll work, which posts its completions. The
-   * kernel signals the eventfd only when such work is queued while none is,
-   * so work left queued would silence the doorbell: false if it stays.
+   * kernel signals the eventfd only when work is queued while none is, so
+   * work left queued would silence the doorbell: false if running it fails.
+   * (Work queued after this call rings again.)
    */
   #runWork(): boolean {
-    const r = this.#rings, o = this.#off;
     for (let i = 0; i < 3; i++) {
-      if ((r.getUint32(o.sqFlags, true) & IORING_SQ_TASKRUN) === 0) return true;
-      libc().io_uring_enter(
+      const rc = libc().io_uring_enter(
         SYS_IO_URING_ENTER,
         this.#ringFd,
         0,
@@ -241,8 +241,10 @@ export class Doorbell {
         null,
         0n,
       );
+      if (rc >= 0) return true;
+      if (errno() !== EINTR) return false;
     }
-    return (r.getUint32(o.sqFlags, true) & IORING_SQ_TASKRUN) === 0;
+    return false;
   }
 
   #onRing(): void {
@@ -252,7 +254,7 @@ export class Doorbell {
     // is set first) and again when running that work posts its completion:
     // that second ring finds neither work nor a completion and costs nothing.
     let work = (r.getUint32(o.sqFlags, true) & IORING_SQ_TASKRUN) !== 0;
-    if (!this.#runWork()) return this.#die();
+    if (work && !this.#runWork()) return this.#die();
     let head = r.getUint32(o.cqHead, true);
     const tail = r.getUint32(o.cqTail, true);
     let ended = false, failed = false;
@@ -273,9 +275,14 @@ export class Doorbell {
   /** Gives up: the engine takes over with its pool wait and drains what came meanwhile. */
   #die(): void {
     this.#dead = true;
-    this.#pipe!.onread = null;
-    this.#pipe!.close();
-    this.#failed();
-    this.#ring();
+    const pipe = this.#pipe!;
+    pipe.onread = null;
+    try {
+      this.#failed();
+      this.#ring();
+    } finally {
+      // Closed on a later turn: this runs inside the pipe's own read callback.
+      queueMicrotask(() => pipe.close());
+    }
   }
 }
