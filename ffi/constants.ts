@@ -171,6 +171,7 @@ export const IORING_OP_POLL_ADD = 6;
 export const IORING_POLL_ADD_MULTI = 1 << 0;
 export const IORING_CQE_F_MORE = 1 << 1;
 export const IORING_SQ_TASKRUN = 1 << 2;
+export const IORING_CQ_EVENTFD_DISABLED = 1 << 0;
 export const IORING_ENTER_GETEVENTS = 1 << 0;
 export const IORING_REGISTER_EVENTFD = 4;
 export const POLLIN = 0x001;

@@ -21,6 +21,7 @@ import {
   EFD_CLOEXEC,
   EFD_NONBLOCK,
   EINTR,
+  IORING_CQ_EVENTFD_DISABLED,
   IORING_CQE_F_MORE,
   IORING_ENTER_GETEVENTS,
   IORING_FEAT_SINGLE_MMAP,
@@ -62,6 +63,7 @@ const PARAMS = {
   cqTail: 84,
   cqMask: 88,
   cqes: 100,
+  cqFlags: 104,
 } as const;
 /** Where the fields the doorbell uses lie in the mapped rings, as the kernel reports them. */
 interface RingOffsets {
@@ -73,6 +75,7 @@ interface RingOffsets {
   cqTail: number;
   cqMask: number;
   cqes: number;
+  cqFlags: number;
 }
 const ENTRIES = 4;
 const MAP_FAILED = 0xffffffffffffffffn;
@@ -138,6 +141,7 @@ export class Doorbell {
       cqTail: u32(PARAMS.cqTail),
       cqMask: u32(PARAMS.cqMask),
       cqes: u32(PARAMS.cqes),
+      cqFlags: u32(PARAMS.cqFlags),
     };
     const rings = map(
       Math.max(
@@ -225,13 +229,16 @@ export class Doorbell {
   }
 
   /**
-   * Runs the ring's queued poll work, which posts its completions. The
-   * kernel signals the eventfd only when work is queued while none is, so
-   * work left queued would silence the doorbell: false if running it fails.
-   * (Work queued after this call rings again.)
+   * Runs the ring's queued poll work, which posts its completions, with the
+   * eventfd muted: the completions it posts would ring it once more for
+   * nothing. Work queued while muted rang nothing either, so it is run in
+   * turn; the kernel signals again only for work queued while none is, so
+   * work left queued would silence the doorbell. False if running it fails.
    */
   #runWork(): boolean {
-    for (let i = 0; i < 3; i++) {
+    const r = this.#rings, o = this.#off;
+    for (let i = 0; i < 4; i++) {
+      r.setUint32(o.cqFlags, r.getUint32(o.cqFlags, true) | IORING_CQ_EVENTFD_DISABLED, true);
       const rc = libc().io_uring_enter(
         SYS_IO_URING_ENTER,
         this.#ringFd,
@@ -241,18 +248,24 @@ export class Doorbell {
         null,
         0n,
       );
-      if (rc >= 0) return true;
-      if (errno() !== EINTR) return false;
+      const e = errno();
+      r.setUint32(o.cqFlags, r.getUint32(o.cqFlags, true) & ~IORING_CQ_EVENTFD_DISABLED, true);
+      if (rc < 0 && e !== EINTR) return false;
+      // Set again: queued since the call began, maybe while muted.
+      if ((r.getUint32(o.sqFlags, true) & IORING_SQ_TASKRUN) === 0) return true;
     }
-    return false;
+    // A flood keeps queueing: come back on a later turn rather than hold the thread.
+    const timer = setTimeout(() => this.#onRing(), 0);
+    Deno.unrefTimer(timer);
+    return true;
   }
 
   #onRing(): void {
     if (this.#dead) return;
     const r = this.#rings, o = this.#off;
     // The eventfd is signalled when poll work is queued (IORING_SQ_TASKRUN
-    // is set first) and again when running that work posts its completion:
-    // that second ring finds neither work nor a completion and costs nothing.
+    // is set first); a ring for work an earlier ring already ran finds
+    // neither work nor a completion and costs nothing.
     let work = (r.getUint32(o.sqFlags, true) & IORING_SQ_TASKRUN) !== 0;
     if (work && !this.#runWork()) return this.#die();
     let head = r.getUint32(o.cqHead, true);
