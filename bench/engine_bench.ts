@@ -42,6 +42,7 @@ import { connectSeqpacket, listenSeqpacket } from "../seqpacket.ts";
 import { listenDatagram } from "../datagram.ts";
 import { configureReactor, type ReactorOptions } from "../ffi/reactor.ts";
 import { runFloor } from "./_ffi_floor.ts";
+import process from "node:process";
 
 const RUNS = 3;
 const PING_N = 10_000;
@@ -79,8 +80,12 @@ async function roundTrips(
   const samples: number[] = [];
   const warmup = Math.min(1000, n / 10);
   let started = 0;
+  let cpu = process.cpuUsage();
   for (let i = -warmup; i < n; i++) {
-    if (i === 0) started = performance.now();
+    if (i === 0) {
+      started = performance.now();
+      cpu = process.cpuUsage();
+    }
     msg[0] = i & 0xff;
     const t0 = performance.now();
     const reply = await trip(msg);
@@ -90,12 +95,15 @@ async function roundTrips(
     }
     if (i >= 0) samples.push(t1 - t0);
   }
+  const used = process.cpuUsage(cpu);
   const sorted = samples.toSorted((x, y) => x - y);
   return {
     role: "client",
     n,
     rtt_us_median: median(samples) * 1000,
     rtt_us_p90: sorted[Math.floor(sorted.length * 0.9)] * 1000,
+    // The client's CPU time, all its threads (the pool's too), per round trip.
+    cpu_us_per_trip: (used.user + used.system) / n,
     elapsed_s: (performance.now() - started) / 1000,
   };
 }
@@ -537,11 +545,13 @@ async function wakeOnly(dir: string): Promise<void> {
   const n = PING_N, count = n + Math.min(1000, n / 10);
   const { n: records } = SIZES[0];
   const flood = ["-n", records, "-s", 64];
-  type Case = { row: string; run: (engine: string) => Promise<[number, number]> };
-  const trip = (s: Start, k: Start) => async (): Promise<[number, number]> => {
+  type Values = [median: number, p90: number, cpu: number];
+  type Case = { row: string; run: (engine: string) => Promise<Values> };
+  const trip = (s: Start, k: Start) => async (): Promise<Values> => {
     const path = freshPath(dir);
     const [, client] = await pair(() => s(path), () => k(path));
-    return [client.rtt_us_median!, client.rtt_us_p90 as number ?? NaN];
+    const extra = (key: string) => typeof client[key] === "number" ? client[key] as number : NaN;
+    return [client.rtt_us_median!, extra("rtt_us_p90"), extra("cpu_us_per_trip")];
   };
   const cases: Case[] = [];
   for (const [pin, how] of [[[0], "pinned"], [undefined, "unpinned"]] as const) {
@@ -584,11 +594,11 @@ async function wakeOnly(dir: string): Promise<void> {
         () => ours("sink", [path, records, `--engine=${g}`], RECEIVER),
         () => c(["seqpacket", "flood", path, ...flood], SENDER),
       );
-      return [sink.msgs_per_s!, NaN];
+      return [sink.msgs_per_s!, NaN, NaN];
     },
   });
   // References, the same whatever the engine does.
-  const refs: Record<string, (() => Promise<[number, number]>) | undefined> = {};
+  const refs: Record<string, (() => Promise<Values>) | undefined> = {};
   for (const [pin, how] of [[[0], "pinned"], [undefined, "unpinned"]] as const) {
     const p = pin ? [...pin] : undefined;
     refs[`seqpacket ping-pong 64 B, ${how}, Deno to Deno`] = trip(
@@ -600,8 +610,8 @@ async function wakeOnly(dir: string): Promise<void> {
       (path) => ours("builtin-client", [path, n, 64], p),
     );
   }
-  const values = new Map<string, Map<string, [number, number][]>>();
-  const push = (row: string, col: string, v: [number, number]): void => {
+  const values = new Map<string, Map<string, Values[]>>();
+  const push = (row: string, col: string, v: Values): void => {
     if (!values.has(row)) values.set(row, new Map());
     const m = values.get(row)!;
     if (!m.has(col)) m.set(col, []);
@@ -644,6 +654,14 @@ async function wakeOnly(dir: string): Promise<void> {
         better: "lower",
         values: pick(1),
         note: `median over ${rounds} alternated rounds of each run's p90`,
+      });
+      emit({
+        group: "engine wake-up",
+        case: `${row}, client CPU per round trip`,
+        unit: "µs",
+        better: "lower",
+        values: pick(2),
+        note: `median over ${rounds} alternated rounds; user + system, every thread`,
       });
     }
   }
