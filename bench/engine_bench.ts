@@ -38,7 +38,7 @@ import {
   spawnDeno,
   spawnPeer,
 } from "./_harness.ts";
-import { connectSeqpacket, listenSeqpacket } from "../seqpacket.ts";
+import { connectSeqpacket, listenSeqpacket, seqpacketPair } from "../seqpacket.ts";
 import { listenDatagram } from "../datagram.ts";
 import { configureReactor, type ReactorOptions } from "../ffi/reactor.ts";
 import { runFloor } from "./_ffi_floor.ts";
@@ -119,7 +119,9 @@ async function roundTrips(
  * `floor-sink`, `floor-flood` (bare FFI calls, see `bench/_ffi_floor.ts`),
  * `dgram-client PATH N SIZE`, `dgram-server PATH COUNT` (ours, Unix
  * datagram; the server echoes COUNT records) and `builtin-server PATH COUNT`
- * (the same with Deno's Unix datagram socket). A last argument
+ * (the same with Deno's Unix datagram socket), `pair-ping N` (both ends of a
+ * `seqpacketPair()` in this one process: each wait is the engine's alone,
+ * no other process is scheduled in between). A last argument
  * `--engine=WORDS` configures the engine first, as BSD_SOCKETS_ENGINE does.
  *
  * @param role The role name.
@@ -253,6 +255,24 @@ export async function runPeer(role: string, args: string[]): Promise<void> {
         await sock.send(m.data, m.from!);
       }
       return peerResult({ role: "server", n });
+    }
+    case "pair-ping": {
+      const [a, b] = seqpacketPair();
+      peerReady();
+      try {
+        return peerResult(
+          await roundTrips(Number(path), 64, async (msg) => {
+            // Both receives park before the sends: two engine wake-ups a trip.
+            const there = b.receive(), back = a.receive();
+            await a.send(msg);
+            await b.send((await there)!.data);
+            return (await back)?.data ?? null;
+          }),
+        );
+      } finally {
+        a.close();
+        b.close();
+      }
     }
     case "builtin-server": {
       const sock = Deno.listenDatagram({ transport: "unixpacket", path });
@@ -586,6 +606,14 @@ async function wakeOnly(dir: string): Promise<void> {
       });
     }
   }
+  cases.push({
+    row: "seqpacket ping-pong 64 B, pinned, both ends in one process",
+    run: async (g) => {
+      await using peer = await ours("pair-ping", [n, `--engine=${g}`], [0]);
+      const r = await peer.result(120_000);
+      return [r.rtt_us_median!, r.rtt_us_p90 as number, r.cpu_us_per_trip as number];
+    },
+  });
   cases.push({
     row: "seqpacket receive 64 B from a C sender",
     run: async (g) => {

@@ -226,6 +226,7 @@ export class Reactor {
     this.#byFd.delete(fd);
     this.#byToken.delete(reg.token);
   }
+
   /** Marks `token` as having parked operations; starts the wait if needed. */
   busy(token: number, handler: ReadyHandler, refed: boolean): void {
     const entry = this.#waiting.get(token);
@@ -261,12 +262,14 @@ export class Reactor {
   }
 
   #control(op: number, fd: number, token: number, events: number): void {
+    if (this.#ctlCall(op, fd, token, events) < 0) throw errnoError(errno(), "epoll_ctl");
+  }
+
+  #ctlCall(op: number, fd: number, token: number, events: number): number {
     this.#controls++;
     this.#ctlView.setUint32(0, events, true);
     this.#ctlView.setBigUint64(EPOLL_EVENT_DATA_OFFSET, BigInt(token), true);
-    if (libc().epoll_ctl(this.#epfd, op, fd, this.#ctl) < 0) {
-      throw errnoError(errno(), "epoll_ctl");
-    }
+    return libc().epoll_ctl(this.#epfd, op, fd, this.#ctl);
   }
 
   /** Starts, refs, unrefs or wakes the waits so they match the waiters. */
@@ -357,12 +360,15 @@ export class Reactor {
     }
   }
 
-  /** An event found nothing waiting on `token`: quiet it until something does. */
+  /**
+   * An event found nothing waiting on `token`: quiet it until something
+   * does. Should the call fail, the socket only stays armed (and the next
+   * event finds it so again); the other events of this batch still go out.
+   */
   #disarm(token: number): void {
     const reg = this.#byToken.get(token);
     if (reg === undefined || reg.events === EDGE_OFF) return;
-    this.#control(EPOLL_CTL_MOD, reg.fd, token, EDGE_OFF);
-    reg.events = EDGE_OFF;
+    if (this.#ctlCall(EPOLL_CTL_MOD, reg.fd, token, EDGE_OFF) === 0) reg.events = EDGE_OFF;
   }
 }
 
