@@ -38,8 +38,11 @@ import {
   spawnDeno,
   spawnPeer,
 } from "./_harness.ts";
-import { connectSeqpacket, listenSeqpacket } from "../seqpacket.ts";
+import { connectSeqpacket, listenSeqpacket, seqpacketPair } from "../seqpacket.ts";
+import { listenDatagram } from "../datagram.ts";
+import { configureReactor, type ReactorOptions } from "../ffi/reactor.ts";
 import { runFloor } from "./_ffi_floor.ts";
+import process from "node:process";
 
 const RUNS = 3;
 const PING_N = 10_000;
@@ -77,8 +80,12 @@ async function roundTrips(
   const samples: number[] = [];
   const warmup = Math.min(1000, n / 10);
   let started = 0;
+  let cpu = process.cpuUsage();
   for (let i = -warmup; i < n; i++) {
-    if (i === 0) started = performance.now();
+    if (i === 0) {
+      started = performance.now();
+      cpu = process.cpuUsage();
+    }
     msg[0] = i & 0xff;
     const t0 = performance.now();
     const reply = await trip(msg);
@@ -88,10 +95,15 @@ async function roundTrips(
     }
     if (i >= 0) samples.push(t1 - t0);
   }
+  const used = process.cpuUsage(cpu);
+  const sorted = samples.toSorted((x, y) => x - y);
   return {
     role: "client",
     n,
     rtt_us_median: median(samples) * 1000,
+    rtt_us_p90: sorted[Math.floor(sorted.length * 0.9)] * 1000,
+    // The client's CPU time, all its threads (the pool's too), per round trip.
+    cpu_us_per_trip: (used.user + used.system) / n,
     elapsed_s: (performance.now() - started) / 1000,
   };
 }
@@ -104,7 +116,13 @@ async function roundTrips(
  * `receiveMany({ max: 64 })`), `builtin-client`, `builtin-sink`,
  * `builtin-flood` with the same arguments (Deno's Unix datagram socket), and
  * `floor-client`,
- * `floor-sink`, `floor-flood` (bare FFI calls, see `bench/_ffi_floor.ts`).
+ * `floor-sink`, `floor-flood` (bare FFI calls, see `bench/_ffi_floor.ts`),
+ * `dgram-client PATH N SIZE`, `dgram-server PATH COUNT` (ours, Unix
+ * datagram; the server echoes COUNT records) and `builtin-server PATH COUNT`
+ * (the same with Deno's Unix datagram socket), `pair-ping N` (both ends of a
+ * `seqpacketPair()` in this one process: each wait is the engine's alone,
+ * no other process is scheduled in between). A last argument
+ * `--engine=WORDS` configures the engine first, as BSD_SOCKETS_ENGINE does.
  *
  * @param role The role name.
  * @param args Its arguments.
@@ -216,6 +234,56 @@ export async function runPeer(role: string, args: string[]): Promise<void> {
       const t1 = performance.now();
       sock.close();
       return peerResult({ role: "flood", n, msgs_per_s: n / ((t1 - t0) / 1000) });
+    }
+    case "dgram-client": {
+      using sock = listenDatagram({ path: `${path}.client`, backend: "ffi" });
+      peerReady();
+      const to = { transport: "unixgram", path } as const;
+      return peerResult(
+        await roundTrips(n, size, async (msg) => {
+          await sock.send(msg, to);
+          return (await sock.receive())?.data ?? null;
+        }),
+      );
+    }
+    case "dgram-server": {
+      using sock = listenDatagram({ path, backend: "ffi" });
+      peerReady();
+      for (let i = 0; i < n; i++) {
+        const m = await sock.receive();
+        if (m === null) break;
+        await sock.send(m.data, m.from!);
+      }
+      return peerResult({ role: "server", n });
+    }
+    case "pair-ping": {
+      const [a, b] = seqpacketPair();
+      peerReady();
+      try {
+        return peerResult(
+          await roundTrips(Number(path), 64, async (msg) => {
+            // Both receives park before the sends: two engine wake-ups a trip.
+            const there = b.receive(), back = a.receive();
+            await a.send(msg);
+            await b.send((await there)!.data);
+            return (await back)?.data ?? null;
+          }),
+        );
+      } finally {
+        a.close();
+        b.close();
+      }
+    }
+    case "builtin-server": {
+      const sock = Deno.listenDatagram({ transport: "unixpacket", path });
+      peerReady();
+      const buf = new Uint8Array(65536);
+      for (let i = 0; i < n; i++) {
+        const [data, from] = await sock.receive(buf);
+        await sock.send(data, from);
+      }
+      sock.close();
+      return peerResult({ role: "server", n });
     }
     case "floor-client":
     case "floor-flood":
@@ -468,8 +536,174 @@ async function readOnly(dir: string): Promise<void> {
   });
 }
 
+/** The engine's wait paths and registrations `--wake` compares, oldest first. */
+const ENGINES = [
+  { label: "pool, one-shot", arg: "pool,oneshot" },
+  { label: "pool, edge", arg: "pool" },
+  { label: "uring, one-shot", arg: "oneshot" },
+  { label: "uring, edge", arg: "" },
+] as const;
+
+/** The `--engine=` argument's options (see {@linkcode runPeer}). */
+function engineOptions(words: string): ReactorOptions {
+  const list = words.split(",");
+  return {
+    wait: list.includes("pool") ? "pool" : "uring",
+    registration: list.includes("oneshot") ? "oneshot" : "edge",
+  };
+}
+
+/**
+ * `--wake [ROUNDS]`: the engine's wait paths and registrations against each
+ * other (and the references), in alternated rounds, each case once per round
+ * and each round in a rotated order; the medians over the rounds. Deno to
+ * Deno round trips (seqpacket, Unix datagram) pinned and unpinned, ours
+ * against the C echo server pinned, and the 64 B receive rate.
+ */
+async function wakeOnly(dir: string): Promise<void> {
+  const rounds = Number(Deno.args[Deno.args.indexOf("--wake") + 1]) || 5;
+  const n = PING_N, count = n + Math.min(1000, n / 10);
+  const { n: records } = SIZES[0];
+  const flood = ["-n", records, "-s", 64];
+  type Values = [median: number, p90: number, cpu: number];
+  type Case = { row: string; run: (engine: string) => Promise<Values> };
+  const trip = (s: Start, k: Start) => async (): Promise<Values> => {
+    const path = freshPath(dir);
+    const [, client] = await pair(() => s(path), () => k(path));
+    const extra = (key: string) => typeof client[key] === "number" ? client[key] as number : NaN;
+    return [client.rtt_us_median!, extra("rtt_us_p90"), extra("cpu_us_per_trip")];
+  };
+  const cases: Case[] = [];
+  for (const [pin, how] of [[[0], "pinned"], [undefined, "unpinned"]] as const) {
+    const p = pin ? [...pin] : undefined;
+    const e = (engine: string) => `--engine=${engine}`;
+    cases.push(
+      {
+        row: `seqpacket ping-pong 64 B, ${how}, Deno to Deno`,
+        run: (g) =>
+          trip(
+            (path) => ours("server", [path, 0, e(g)], p),
+            (path) => ours("client", [path, n, 64, 0, e(g)], p),
+          )(),
+      },
+      {
+        row: `unix datagram ping-pong 64 B, ${how}, Deno to Deno`,
+        run: (g) =>
+          trip(
+            (path) => ours("dgram-server", [path, count, e(g)], p),
+            (path) => ours("dgram-client", [path, n, 64, e(g)], p),
+          )(),
+      },
+    );
+    if (pin) {
+      cases.push({
+        row: `seqpacket ping-pong 64 B, ${how}, against the C echo server`,
+        run: (g) =>
+          trip(
+            (path) => c(["seqpacket", "server", path], p),
+            (path) => ours("client", [path, n, 64, 0, e(g)], p),
+          )(),
+      });
+    }
+  }
+  cases.push({
+    row: "seqpacket ping-pong 64 B, pinned, both ends in one process",
+    run: async (g) => {
+      await using peer = await ours("pair-ping", [n, `--engine=${g}`], [0]);
+      const r = await peer.result(120_000);
+      return [r.rtt_us_median!, r.rtt_us_p90 as number, r.cpu_us_per_trip as number];
+    },
+  });
+  cases.push({
+    row: "seqpacket receive 64 B from a C sender",
+    run: async (g) => {
+      const path = freshPath(dir);
+      const [sink] = await pair(
+        () => ours("sink", [path, records, `--engine=${g}`], RECEIVER),
+        () => c(["seqpacket", "flood", path, ...flood], SENDER),
+      );
+      return [sink.msgs_per_s!, NaN, NaN];
+    },
+  });
+  // References, the same whatever the engine does.
+  const refs: Record<string, (() => Promise<Values>) | undefined> = {};
+  for (const [pin, how] of [[[0], "pinned"], [undefined, "unpinned"]] as const) {
+    const p = pin ? [...pin] : undefined;
+    refs[`seqpacket ping-pong 64 B, ${how}, Deno to Deno`] = trip(
+      (path) => c(["seqpacket", "server", path], p),
+      (path) => c(["seqpacket", "client", path, "-n", n], p),
+    );
+    refs[`unix datagram ping-pong 64 B, ${how}, Deno to Deno`] = trip(
+      (path) => ours("builtin-server", [path, count], p),
+      (path) => ours("builtin-client", [path, n, 64], p),
+    );
+  }
+  const values = new Map<string, Map<string, Values[]>>();
+  const push = (row: string, col: string, v: Values): void => {
+    if (!values.has(row)) values.set(row, new Map());
+    const m = values.get(row)!;
+    if (!m.has(col)) m.set(col, []);
+    m.get(col)!.push(v);
+  };
+  for (let r = 0; r < rounds; r++) {
+    const order = ENGINES.map((_, i) => ENGINES[(i + r) % ENGINES.length]);
+    for (const k of cases) {
+      for (const engine of order) push(k.row, engine.label, await k.run(engine.arg));
+      const ref = refs[k.row];
+      if (ref) {
+        const col = k.row.includes("datagram") ? `${BUILTIN} (Deno to Deno)` : `${C} (C to C)`;
+        push(k.row, col, await ref());
+      }
+    }
+  }
+  for (const [row, cols] of values) {
+    const rate = row.includes("receive");
+    const pick = (i: number) =>
+      Object.fromEntries(
+        [...cols].map(([col, vs]) => {
+          const m = median(vs.map((v) => v[i]));
+          return [col, Number.isNaN(m) ? null : m];
+        }),
+      );
+    emit({
+      group: "engine wake-up",
+      case: row,
+      unit: rate ? "msg/s" : "µs",
+      better: rate ? "higher" : "lower",
+      values: pick(0),
+      note: `median over ${rounds} alternated rounds` +
+        (rate ? `, ${records} records` : ` of each run's median of ${n} round trips`),
+    });
+    if (!rate) {
+      emit({
+        group: "engine wake-up",
+        case: `${row}, p90`,
+        unit: "µs",
+        better: "lower",
+        values: pick(1),
+        note: `median over ${rounds} alternated rounds of each run's p90`,
+      });
+      emit({
+        group: "engine wake-up",
+        case: `${row}, client CPU per round trip`,
+        unit: "µs",
+        better: "lower",
+        values: pick(2),
+        note: `median over ${rounds} alternated rounds; user + system, every thread`,
+      });
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const dir = Deno.makeTempDirSync({ prefix: "bsd-seqbench-" });
+  if (Deno.args.includes("--wake")) {
+    try {
+      return await wakeOnly(dir);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  }
   if (Deno.args.includes("--read")) {
     try {
       return await readOnly(dir);
@@ -549,7 +783,9 @@ async function main(): Promise<void> {
 if (import.meta.main) {
   if (Deno.args[0] === "peer") {
     try {
-      await runPeer(Deno.args[1], Deno.args.slice(2));
+      const engine = Deno.args.find((a) => a.startsWith("--engine="));
+      if (engine !== undefined) configureReactor(engineOptions(engine.slice("--engine=".length)));
+      await runPeer(Deno.args[1], Deno.args.slice(2).filter((a) => a !== engine));
     } catch (err) {
       peerResult({ error: err instanceof Error ? err.message : String(err) });
       Deno.exit(1);

@@ -150,8 +150,38 @@ export const EPOLLERR = 0x008;
 export const EPOLLHUP = 0x010;
 export const EPOLLRDHUP = 0x2000;
 export const EPOLLONESHOT = 0x40000000;
+export const EPOLLET = 0x80000000;
 export const EFD_CLOEXEC = 0o2000000;
 export const EFD_NONBLOCK = 0o4000;
+
+/**
+ * io_uring (linux/io_uring.h). The system call numbers are the generic ones,
+ * shared by x86_64 and aarch64 (every call numbered 424 or later is).
+ */
+export const SYS_IO_URING_SETUP = 425n;
+export const SYS_IO_URING_ENTER = 426n;
+export const SYS_IO_URING_REGISTER = 427n;
+export const IORING_SETUP_TASKRUN_FLAG = 1 << 9;
+export const IORING_SETUP_SINGLE_ISSUER = 1 << 12;
+export const IORING_SETUP_DEFER_TASKRUN = 1 << 13;
+export const IORING_FEAT_SINGLE_MMAP = 1 << 0;
+export const IORING_OFF_SQ_RING = 0n;
+export const IORING_OFF_CQ_RING = 0x8000000n;
+export const IORING_OFF_SQES = 0x10000000n;
+export const IORING_OP_POLL_ADD = 6;
+export const IORING_POLL_ADD_MULTI = 1 << 0;
+export const IORING_CQE_F_MORE = 1 << 1;
+export const IORING_SQ_TASKRUN = 1 << 2;
+export const IORING_CQ_EVENTFD_DISABLED = 1 << 0;
+export const IORING_ENTER_GETEVENTS = 1 << 0;
+export const IORING_REGISTER_EVENTFD = 4;
+export const POLLIN = 0x001;
+/** MAP_POPULATE: fault the rings in now rather than on first touch. */
+export const MAP_POPULATE = 0x8000;
+/** Sizes of `struct io_uring_params`, `struct io_uring_sqe` and `struct io_uring_cqe`. */
+export const SIZEOF_IO_URING_PARAMS = 120;
+export const SIZEOF_IO_URING_SQE = 64;
+export const SIZEOF_IO_URING_CQE = 16;
 
 /** Kernel limits the library checks before a call. */
 export const UNIX_PATH_MAX = 108;

@@ -45,6 +45,28 @@ const SYMBOLS = {
   // int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
   // The only call that may block, so the only one run off the JS thread.
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
+  // The same call, synchronous, with timeout 0 only: the io_uring doorbell
+  // drains the set on the JS thread once told it is ready.
+  epoll_wait_now: {
+    name: "epoll_wait",
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+  },
+  // long syscall(SYS_io_uring_setup, unsigned entries, struct io_uring_params *p)
+  io_uring_setup: { name: "syscall", parameters: ["i64", "u32", "buffer"], result: "i32" },
+  // long syscall(SYS_io_uring_enter, int fd, unsigned to_submit,
+  //              unsigned min_complete, unsigned flags, sigset_t *sig, size_t sigsz)
+  io_uring_enter: {
+    name: "syscall",
+    parameters: ["i64", "i32", "u32", "u32", "u32", "pointer", "usize"],
+    result: "i32",
+  },
+  // long syscall(SYS_io_uring_register, int fd, unsigned opcode, void *arg, unsigned nr_args)
+  io_uring_register: {
+    name: "syscall",
+    parameters: ["i64", "i32", "u32", "buffer", "u32"],
+    result: "i32",
+  },
   // int eventfd(unsigned int initval, int flags)
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   // ssize_t write(int fd, const void *buf, size_t count)

@@ -1,29 +1,42 @@
 // The readiness engine: one epoll instance per isolate.
 //
-// A socket joins the epoll set the first time an operation on it waits, and
-// is armed one-shot for what waits. Every operation first tries its system
-// call synchronously; only on EAGAIN does it park a waiter and arm the
-// socket, in the same synchronous step; arming checks readiness, so nothing
-// that arrived between the try and the wait is missed. An event disarms the
-// socket; it stays in the set, disarmed, while nothing waits, so each later
-// wait costs one EPOLL_CTL_MOD (leaving and rejoining cost an ADD and a DEL
-// per wait). The kernel still calls a disarmed entry's wake-up callback for
-// each record it queues, which returns at once; the engine is never woken
-// for records a try-first call picks up.
-// `nonblocking: true` epoll_wait calls (the only ones) run on Deno's blocking
-// pool; each result wakes every ready socket it lists at once.
+// A socket joins the epoll set the first time an operation on it waits.
+// Every operation first tries its system call synchronously; only on EAGAIN
+// does it park a waiter, in the same synchronous step, so a wait always
+// follows a try that found nothing.
 //
-// Lifetime: an in-flight epoll_wait keeps the process alive only while some
-// waiter belongs to a ref'd socket. Deno exposes no public way to unref an FFI
-// promise, so the engine uses the runtime's op-promise ref/unref when present,
-// and then keeps two waits in flight, unref'd when idle (see #keep). Without
-// it, one wait runs only while something waits, and an eventfd wakes it so
-// the engine can stop it when nothing does; a pending operation on an
-// unref'd socket then still keeps the process alive.
+// Registration (edge, the default): a socket joins edge-triggered for
+// readable (EPOLLIN | EPOLLRDHUP) and stays so: the kernel reports each
+// arrival after the try that found nothing, so a wait needs no epoll_ctl.
+// EPOLLOUT is added only while a writer waits (every record the peer takes
+// would report it otherwise). An event that finds nothing waiting disarms
+// the socket (a record a try-first call picks up would otherwise wake the
+// engine each time); its next wait arms it again, and arming checks
+// readiness, so nothing that arrived meanwhile is missed. With "oneshot",
+// a socket is armed one-shot for what waits, one EPOLL_CTL_MOD per wait.
+//
+// Waiting (uring, the default where it works): an io_uring doorbell
+// (uring.ts) rings on the JS thread when the set has events, and the engine
+// drains it with epoll_wait(…, 0). The doorbell is unref'd while no ref'd
+// socket waits. Waiting on the pool (the fallback, and "pool"):
+// `nonblocking: true` epoll_wait calls run on Deno's blocking pool; each
+// result wakes every ready socket it lists at once.
+//
+// Lifetime on the pool: an in-flight epoll_wait keeps the process alive only
+// while some waiter belongs to a ref'd socket. Deno exposes no public way to
+// unref an FFI promise, so the engine uses the runtime's op-promise
+// ref/unref when present, and then keeps two waits in flight, unref'd when
+// idle (see #keep). Without it, one wait runs only while something waits,
+// and an eventfd wakes it so the engine can stop it when nothing does; a
+// pending operation on an unref'd socket then still keeps the process alive.
+//
+// BSD_SOCKETS_ENGINE (read where --allow-env grants it) picks the fallbacks
+// for tests and benchmarks: "pool", "oneshot" or both, comma-separated.
 
 import {
   EFD_CLOEXEC,
   EFD_NONBLOCK,
+  EINTR,
   EPOLL_CLOEXEC,
   EPOLL_CTL_ADD,
   EPOLL_CTL_DEL,
@@ -31,6 +44,7 @@ import {
   EPOLL_EVENT_DATA_OFFSET,
   EPOLL_EVENT_SIZE,
   EPOLLERR,
+  EPOLLET,
   EPOLLHUP,
   EPOLLIN,
   EPOLLONESHOT,
@@ -39,11 +53,20 @@ import {
 } from "./constants.ts";
 import { errnoError } from "./errors.ts";
 import { errno, libc } from "./libc.ts";
+import { Doorbell } from "./uring.ts";
 
 /** What the engine calls back when a registered socket becomes ready. */
 export interface ReadyHandler {
   /** Called with whether the socket may be read from and written to now. */
   onReady(readable: boolean, writable: boolean): void;
+}
+
+/** How the engine waits and registers sockets (see the top of this file). */
+export interface ReactorOptions {
+  /** "uring": the io_uring doorbell where it works, else the pool; "pool": the pool. */
+  wait?: "uring" | "pool";
+  /** "edge": registered once, edge-triggered; "oneshot": re-armed per wait. */
+  registration?: "edge" | "oneshot";
 }
 
 const MAX_EVENTS = 256;
@@ -55,6 +78,17 @@ interface Lane {
   refed: boolean;
 }
 const WAKE_TOKEN = 0;
+/** What an edge-registered socket is watched for while something waits on it. */
+const EDGE_READ = (EPOLLIN | EPOLLRDHUP | EPOLLET) >>> 0;
+/** An edge-registered socket that nothing waits on: only errors and hang-ups, once. */
+const EDGE_OFF = EPOLLET >>> 0;
+
+/** An edge-registered socket's current interest. */
+interface Registration {
+  fd: number;
+  token: number;
+  events: number;
+}
 
 interface OpCore {
   refOpPromise(p: Promise<unknown>): void;
@@ -71,18 +105,30 @@ function opCore(): OpCore | undefined {
   return undefined;
 }
 
+/** The options BSD_SOCKETS_ENGINE asks for, where the environment may be read. */
+function fromEnvironment(): ReactorOptions {
+  const variable = "BSD_SOCKETS_ENGINE";
+  if (Deno.permissions.querySync({ name: "env", variable }).state !== "granted") return {};
+  const words = (Deno.env.get(variable) ?? "").split(",").map((w) => w.trim());
+  return {
+    wait: words.includes("pool") ? "pool" : undefined,
+    registration: words.includes("oneshot") ? "oneshot" : undefined,
+  };
+}
+
 /** The process-wide (per isolate) readiness engine. Created on first use. */
 export class Reactor {
   readonly #epfd: number;
   readonly #wakefd: number;
   readonly #core = opCore();
+  readonly #edge: boolean;
+  #bell: Doorbell | null = null;
   /**
-   * With ref/unref at hand, two waits stay in flight, unref'd while nothing
-   * waits: when one returns, the other is already parked in the kernel, so
-   * the next event does not wait for a pool thread to be handed new work
-   * (a visible share of a loopback round trip). Without it, one wait runs
-   * only while something waits, so an idle
-   * program can exit.
+   * On the pool, with ref/unref at hand, two waits stay in flight, unref'd
+   * while nothing waits: when one returns, the other is already parked in
+   * the kernel, so the next event does not wait for a pool thread to be
+   * handed new work (a visible share of a loopback round trip). Without it,
+   * one wait runs only while something waits, so an idle program can exit.
    */
   readonly #keep = this.#core !== undefined;
   readonly #lanes: Lane[] = Array.from({ length: this.#keep ? 2 : 1 }, () => {
@@ -94,13 +140,20 @@ export class Reactor {
   readonly #eight = new Uint8Array(8);
   /** Sockets with at least one parked operation, by token: the engine's only strong references. */
   readonly #waiting = new Map<number, { handler: ReadyHandler; refed: boolean }>();
+  /** Edge-registered sockets by token, and the same by descriptor. */
+  readonly #byToken = new Map<number, Registration>();
+  readonly #byFd = new Map<number, Registration>();
+  /** The doorbell's event buffer (the pool's lanes have their own). */
+  #drained: Uint8Array | null = null;
   #refedWaiting = 0;
   #nextToken = 1;
   #dispatching = false;
   #events = 0;
+  #controls = 0;
 
-  constructor() {
+  constructor(options: ReactorOptions = {}) {
     const c = libc();
+    this.#edge = options.registration !== "oneshot";
     this.#epfd = c.epoll_create1(EPOLL_CLOEXEC);
     if (this.#epfd < 0) throw errnoError(errno(), "epoll_create1");
     this.#wakefd = c.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -110,6 +163,22 @@ export class Reactor {
       throw errnoError(e, "eventfd");
     }
     this.#control(EPOLL_CTL_ADD, this.#wakefd, WAKE_TOKEN, EPOLLIN);
+    if (options.wait !== "pool") {
+      this.#bell = Doorbell.open(this.#epfd, () => this.#drain(), () => {
+        this.#bell = null;
+        this.#update();
+      });
+    }
+  }
+
+  /** How this engine waits: "uring" once its doorbell works, else "pool". */
+  get waitPath(): "uring" | "pool" {
+    return this.#bell ? "uring" : "pool";
+  }
+
+  /** How this engine registers sockets. */
+  get registration(): "edge" | "oneshot" {
+    return this.#edge ? "edge" : "oneshot";
   }
 
   /** A fresh token to register a socket with. Tokens are never reused, so a
@@ -119,19 +188,43 @@ export class Reactor {
   }
 
   /**
-   * Adds `fd` to the epoll set (`add`) or changes its interest, armed for one
-   * event: readable, writable or both (neither: disarmed). The kernel checks readiness as it
-   * arms, so an event that is already due is reported, and it disarms the
-   * socket again as it reports one.
+   * Adds `fd` to the epoll set (`add`) or changes what it waits for:
+   * readable, writable or both (neither: nothing waits). One-shot: armed for
+   * one event, which disarms it again. Edge: a change costs an epoll_ctl
+   * only when a writer starts or stops waiting, or after an event found
+   * nothing waiting. The kernel checks readiness as it arms, so an event
+   * that is already due is reported.
    */
   arm(fd: number, token: number, readable: boolean, writable: boolean, add: boolean): void {
-    const events = (readable ? EPOLLIN | EPOLLRDHUP : 0) | (writable ? EPOLLOUT : 0);
-    this.#control(add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, token, (events | EPOLLONESHOT) >>> 0);
+    if (!this.#edge) {
+      const events = (readable ? EPOLLIN | EPOLLRDHUP : 0) | (writable ? EPOLLOUT : 0);
+      this.#control(add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, token, (events | EPOLLONESHOT) >>> 0);
+      return;
+    }
+    // Nothing waits any more: left as it is until an event finds it so.
+    if (!readable && !writable) return;
+    const events = writable ? (EDGE_READ | EPOLLOUT) >>> 0 : EDGE_READ;
+    if (add) {
+      this.#control(EPOLL_CTL_ADD, fd, token, events);
+      const reg = { fd, token, events };
+      this.#byToken.set(token, reg);
+      this.#byFd.set(fd, reg);
+      return;
+    }
+    const reg = this.#byToken.get(token);
+    if (reg === undefined || reg.events === events) return;
+    this.#control(EPOLL_CTL_MOD, fd, token, events);
+    reg.events = events;
   }
 
   /** Takes `fd` out of the epoll set. */
   unwatch(fd: number): void {
     libc().epoll_ctl(this.#epfd, EPOLL_CTL_DEL, fd, this.#ctl);
+    this.#controls++;
+    const reg = this.#byFd.get(fd);
+    if (reg === undefined) return;
+    this.#byFd.delete(fd);
+    this.#byToken.delete(reg.token);
   }
 
   /** Marks `token` as having parked operations; starts the wait if needed. */
@@ -163,17 +256,30 @@ export class Reactor {
     return this.#events;
   }
 
+  /** epoll_ctl calls made so far (for tests and diagnostics). */
+  get controlCount(): number {
+    return this.#controls;
+  }
+
   #control(op: number, fd: number, token: number, events: number): void {
+    if (this.#ctlCall(op, fd, token, events) < 0) throw errnoError(errno(), "epoll_ctl");
+  }
+
+  #ctlCall(op: number, fd: number, token: number, events: number): number {
+    this.#controls++;
     this.#ctlView.setUint32(0, events, true);
     this.#ctlView.setBigUint64(EPOLL_EVENT_DATA_OFFSET, BigInt(token), true);
-    if (libc().epoll_ctl(this.#epfd, op, fd, this.#ctl) < 0) {
-      throw errnoError(errno(), "epoll_ctl");
-    }
+    return libc().epoll_ctl(this.#epfd, op, fd, this.#ctl);
   }
 
   /** Starts, refs, unrefs or wakes the waits so they match the waiters. */
   #update(): void {
     const wantRef = this.#refedWaiting > 0;
+    if (this.#bell) {
+      if (wantRef) this.#bell.ref();
+      else this.#bell.unref();
+      return;
+    }
     for (const lane of this.#lanes) {
       if (lane.wait === null) {
         if (this.#waiting.size > 0 && !this.#dispatching) this.#start(lane);
@@ -208,38 +314,78 @@ export class Reactor {
     lane.wait = null;
     this.#dispatching = true;
     try {
-      this.#deliver(lane, n);
+      this.#deliver(lane.view, n);
     } finally {
       this.#dispatching = false;
     }
+    if (this.#bell) return;
     for (const l of this.#lanes) {
       if (l.wait === null && (this.#waiting.size > 0 || this.#keep)) this.#start(l);
     }
   }
 
-  #deliver(lane: Lane, n: number): void {
-    // epoll_wait fails only with EINTR here (a signal on the pool thread): n < 0 delivers nothing.
+  /** The doorbell rang: takes every event the set has, without waiting. */
+  #drain(): void {
+    this.#drained ??= new Uint8Array(MAX_EVENTS * EPOLL_EVENT_SIZE);
+    const view = new DataView(this.#drained.buffer);
+    // Bounded: a full buffer means more may be ready, EINTR that none was taken.
+    for (let tries = 0; tries < 1000; tries++) {
+      const n = libc().epoll_wait_now(this.#epfd, this.#drained, MAX_EVENTS, 0);
+      if (n < 0 && errno() === EINTR) continue;
+      this.#deliver(view, n);
+      if (n < MAX_EVENTS) return;
+    }
+  }
+
+  #deliver(view: DataView, n: number): void {
+    // On the pool, epoll_wait fails only with EINTR (a signal on the pool
+    // thread): n < 0 delivers nothing.
     for (let i = 0; i < n; i++) {
       const base = i * EPOLL_EVENT_SIZE;
-      const events = lane.view.getUint32(base, true);
-      const token = Number(lane.view.getBigUint64(base + EPOLL_EVENT_DATA_OFFSET, true));
+      const events = view.getUint32(base, true);
+      const token = Number(view.getBigUint64(base + EPOLL_EVENT_DATA_OFFSET, true));
       if (token === WAKE_TOKEN) {
         libc().read(this.#wakefd, this.#eight, 8n);
         continue;
       }
       this.#events++;
       const entry = this.#waiting.get(token);
-      if (!entry) continue;
+      if (!entry) {
+        if (this.#edge) this.#disarm(token);
+        continue;
+      }
       const readable = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) !== 0;
       const writable = (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) !== 0;
       entry.handler.onReady(readable, writable);
     }
   }
+
+  /**
+   * An event found nothing waiting on `token`: quiet it until something
+   * does. Should the call fail, the socket only stays armed (and the next
+   * event finds it so again); the other events of this batch still go out.
+   */
+  #disarm(token: number): void {
+    const reg = this.#byToken.get(token);
+    if (reg === undefined || reg.events === EDGE_OFF) return;
+    if (this.#ctlCall(EPOLL_CTL_MOD, reg.fd, token, EDGE_OFF) === 0) reg.events = EDGE_OFF;
+  }
 }
 
 let reactor: Reactor | undefined;
+let chosen: ReactorOptions | undefined;
+
+/**
+ * Chooses how the engine of this isolate waits and registers sockets, before
+ * it is created (for tests and benchmarks; BSD_SOCKETS_ENGINE does the same
+ * from outside). Throws once the engine exists.
+ */
+export function configureReactor(options: ReactorOptions): void {
+  if (reactor) throw new Error("configureReactor: the engine is already running");
+  chosen = options;
+}
 
 /** The engine of this isolate, created (and libc opened) on first use. */
 export function theReactor(): Reactor {
-  return reactor ??= new Reactor();
+  return reactor ??= new Reactor({ ...fromEnvironment(), ...chosen });
 }

@@ -14,7 +14,8 @@
 import { F_DUPFD_CLOEXEC } from "./constants.ts";
 import { libc } from "./libc.ts";
 
-interface PipeHandle {
+/** The runtime's `Pipe` handle, as far as this module uses it. */
+export interface PipeHandle {
   open(fd: number): number;
   useUserBuffer(buffer: Uint8Array): void;
   readStart(): number;
@@ -99,6 +100,23 @@ export function reactorPipesAvailable(): boolean {
 }
 
 /**
+ * A `Pipe` that owns `fd` from now on and will read it on the runtime's
+ * reactor, whatever {@linkcode setReactorPipes} says; null (and `fd` still
+ * the caller's) when the runtime offers none.
+ */
+export function openPipe(fd: number): PipeHandle | null {
+  if (bindings === undefined) bindings = find();
+  if (bindings === null) return null;
+  try {
+    const pipe = new bindings.Pipe(bindings.socketType);
+    if (pipe.open(fd) === 0) return pipe;
+  } catch {
+    // Refused: the caller keeps the descriptor.
+  }
+  return null;
+}
+
+/**
  * One outstanding read and one outstanding write at a time on a duplicate
  * of a socket's descriptor. Between calls it holds no reference to its
  * owner, so a socket dropped unclosed can still be collected.
@@ -116,11 +134,8 @@ export class ReactorPipe {
     if (!reactorPipesAvailable()) return null;
     const dup = libc().fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dup < 0) return null;
-    let pipe: PipeHandle;
-    try {
-      pipe = new bindings!.Pipe(bindings!.socketType);
-      if (pipe.open(dup) !== 0) throw new Error("open");
-    } catch {
+    const pipe = openPipe(dup);
+    if (pipe === null) {
       libc().close(dup);
       return null;
     }
