@@ -225,7 +225,10 @@ export class FdSocket<A = unknown> {
   #drained = false;
   /** An error met while a batch was being completed, for the next receive. */
   #deferred: Error | undefined;
-  /** What the socket is armed for: 1 readable, 2 writable; 0 after an event disarmed it. */
+  /**
+   * What the socket last asked the reactor for: 1 readable, 2 writable; 0
+   * after an event (which may have disarmed a one-shot registration).
+   */
   #armed = 0;
   #writeRetryTimer: ReturnType<typeof setTimeout> | undefined;
   #writeBackoff = 0;
@@ -822,7 +825,8 @@ export class FdSocket<A = unknown> {
 
   /** Called by the engine: runs the parked operations that can now proceed. */
   onReady(readable: boolean, writable: boolean): void {
-    // The event disarmed the socket; #waitersChanged arms it again for what still waits.
+    // A one-shot registration is disarmed by its event; asking again is free
+    // for an edge-triggered one (the reactor knows which it keeps).
     this.#armed = 0;
     if (readable) this.#readers.run();
     if (writable) {
@@ -847,14 +851,14 @@ export class FdSocket<A = unknown> {
   }
 
   /**
-   * Tells the engine whether this socket waits, and arms it for what it
-   * waits on: into the epoll set the first time something waits, re-armed
-   * (one `EPOLL_CTL_MOD`) each time after. Once nothing waits it stays in
-   * the set: an event has disarmed it (one-shot), and leaving and joining
-   * again cost two calls per wait where re-arming costs one. A socket still
-   * armed with nothing waiting (its waiter was aborted) is disarmed: the
-   * engine drops events for sockets that do not wait, so this one would
-   * never learn that its event had disarmed it.
+   * Tells the reactor whether this socket waits, and for what: into the
+   * epoll set the first time something waits, and it stays there, since
+   * leaving and joining again cost two calls per wait. What asking again
+   * costs is the reactor's business: nothing for its edge-triggered
+   * registration unless writability is wanted or no longer wanted, one
+   * `EPOLL_CTL_MOD` for a one-shot one. A socket still armed with nothing
+   * waiting (its waiter was aborted) says so, because the reactor drops
+   * events for sockets that do not wait.
    */
   #waitersChanged(): void {
     if (this.closed) return;
