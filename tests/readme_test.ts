@@ -62,3 +62,22 @@ for (const { title, code } of quickExamples()) {
     },
   });
 }
+
+/** Every `.ts` file of the library (top level, `_internal/`, `ffi/`, `tools/`), sorted. */
+function libraryFiles(): string[] {
+  const files: string[] = [];
+  for (const dir of ["", "_internal/", "ffi/", "tools/"]) {
+    for (const entry of Deno.readDirSync(new URL(dir || "./", root))) {
+      if (entry.isFile && entry.name.endsWith(".ts")) files.push(dir + entry.name);
+    }
+  }
+  return files.sort();
+}
+
+Deno.test("README layout table has one row per library file, and no row for a file that is gone", () => {
+  const section = readme.split("## Layout")[1].split("\n## ")[0];
+  const rows = [...section.matchAll(/^\| `([^`]+)` +\|/gm)].map((m) => m[1]);
+  const files = rows.filter((r) => r.endsWith(".ts"));
+  assert.deepEqual([...files].sort(), libraryFiles());
+  assert.equal(new Set(files).size, files.length, "a file has two rows");
+});
