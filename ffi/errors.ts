@@ -141,11 +141,16 @@ export function errnoError(errno: number, syscall: string, address = ""): Error 
 }
 
 /**
- * Re-raises an error from a Deno built-in with the call and the address in
- * its message, keeping its class and the original as `cause`.
+ * An error from a Deno built-in with the call and the address in its
+ * message, keeping its class and the original as `cause`. Argument errors
+ * and aborts pass through as they are; a thrown non-Error becomes an `Error`
+ * with it as `cause`, so every caller gets an `Error`.
  */
-export function withContext(err: unknown, syscall: string, address: string): unknown {
-  if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError) return err;
+export function withContext(err: unknown, syscall: string, address: string): Error {
+  if (!(err instanceof Error)) {
+    return new Error(`${prefix(syscall, address)}: ${String(err)}`, { cause: err });
+  }
+  if (err instanceof TypeError || err instanceof RangeError) return err;
   if (err.name === "AbortError") return err;
   const code = (err as { code?: unknown }).code;
   // Deno raises a plain Error, with only `code`, for an errno it has no class

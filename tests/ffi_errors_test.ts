@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { SocketError } from "../errors.ts";
-import { describeAddress, errnoError } from "../ffi/errors.ts";
+import { describeAddress, errnoError, withContext } from "../ffi/errors.ts";
 import { FdSocket } from "../ffi/socket.ts";
 import { decodeInet, encodeInet, encodeUnix } from "../ffi/sockaddr.ts";
 import type { NetAddr } from "../types.ts";
@@ -386,4 +386,20 @@ Deno.test("importing mod.ts, every export and every ffi/ module needs no permiss
   const out = await denoRun(script).output();
   assert.equal(out.code, 0, `importing ${modules.map((u) => u.pathname).join(", ")} failed`);
   assert.equal(new TextDecoder().decode(out.stdout).trim(), `imported ${modules.length}`);
+});
+
+Deno.test("withContext always gives an Error: a built-in's error classed and named, a non-Error wrapped", () => {
+  const refused = withContext(
+    new Deno.errors.ConnectionRefused("Connection refused (os error 111)"),
+    "connect",
+    '"127.0.0.1:9"',
+  );
+  assert.ok(refused instanceof Deno.errors.ConnectionRefused);
+  assert.equal(refused.message, 'connect "127.0.0.1:9": connection refused');
+  const odd = withContext("boom", "send", '"x"');
+  assert.ok(odd instanceof Error);
+  assert.equal(odd.message, 'send "x": boom');
+  assert.equal(odd.cause, "boom");
+  const bad = new TypeError("nope");
+  assert.equal(withContext(bad, "send", ""), bad);
 });
