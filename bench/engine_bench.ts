@@ -36,6 +36,7 @@ import {
   median,
   OURS,
   type Peer,
+  peerOrMain,
   peerReady,
   type PeerResult,
   peerResult,
@@ -606,15 +607,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  if (Deno.args[0] === "peer") {
-    try {
-      await runPeer(Deno.args[1], Deno.args.slice(2));
-    } catch (err) {
-      peerResult({ error: err instanceof Error ? err.message : String(err) });
-      Deno.exit(1);
-    }
-  } else {
-    await main();
-  }
-}
+if (import.meta.main) await peerOrMain(runPeer, main);

@@ -38,6 +38,7 @@ import {
   OURS,
   OUT_DIR,
   type Peer,
+  peerOrMain,
   peerReady,
   type PeerResult,
   peerResult,
@@ -449,15 +450,4 @@ export function scaleChart(rates: readonly Point[], memory: readonly Point[]): s
   });
 }
 
-if (import.meta.main) {
-  if (Deno.args[0] === "peer") {
-    try {
-      await runPeer(Deno.args[1], Deno.args.slice(2));
-    } catch (err) {
-      peerResult({ error: err instanceof Error ? err.message : String(err) });
-      Deno.exit(1);
-    }
-  } else {
-    await main();
-  }
-}
+if (import.meta.main) await peerOrMain(runPeer, main);
