@@ -42,7 +42,7 @@ export interface NodeInstallOptions {
   node?: string;
   /** The npm executable (default `"npm"`, found on PATH). */
   npm?: string;
-  /** Give up on npm after this long (default 90 s). */
+  /** Give up on npm after this long (default 45 s). */
   timeoutMs?: number;
   /** Install from npm's cache only, without touching the network. */
   offline?: boolean;
@@ -62,7 +62,7 @@ export async function installNodePackage(
 ): Promise<NodeInstall | { skipped: string }> {
   const node = options.node ?? "node";
   const npm = options.npm ?? "npm";
-  const timeoutMs = options.timeoutMs ?? 90_000;
+  const timeoutMs = options.timeoutMs ?? 45_000;
   const nodeVersion = await run(node, ["--version"], 10_000);
   if (!nodeVersion.ok) return { skipped: `node is not available (${nodeVersion.text})` };
   const npmVersion = await run(npm, ["--version"], 30_000);
@@ -83,7 +83,9 @@ export async function installNodePackage(
     "--no-fund",
     "--no-update-notifier",
     "--loglevel=error",
+    "--ignore-scripts",
     "--fetch-retries=1",
+    "--fetch-timeout=20000",
     ...(options.offline ? ["--offline"] : []),
     name,
   ];

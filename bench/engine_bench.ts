@@ -307,9 +307,15 @@ async function nodeRun(
   const install = await nodePackage();
   if (install === null) return null;
   const node: Start = (p) => spawnPeer(nodeArgv(install, NODE_PEER, args(p).map(String)), { pin });
-  return args("")[0] === "client"
-    ? medianRun(dir, other, node, pick)
-    : medianRun(dir, node, other, pick);
+  try {
+    return args("")[0] === "client"
+      ? await medianRun(dir, other, node, pick)
+      : await medianRun(dir, node, other, pick);
+  } catch (err) {
+    // A contender that breaks costs its own value, not the rows of the others.
+    console.error(`Node row skipped: ${err instanceof Error ? err.message : err}`);
+    return null;
+  }
 }
 
 /** Deletes the run's Node install, if there is one. */
