@@ -443,6 +443,29 @@ export function peerResult(result: PeerResult): void {
 }
 
 /**
+ * The entry point of a bench file that is also its own peer program: with
+ * `peer ROLE ARGS...` as its arguments it runs `runPeer(ROLE, ARGS)` and turns
+ * a thrown error into an error result line and exit status 1; otherwise it
+ * runs `main()`.
+ *
+ * @param runPeer The peer roles.
+ * @param main The bench itself.
+ * @returns A promise that settles when either is done.
+ */
+export async function peerOrMain(
+  runPeer: (role: string, args: string[]) => Promise<void>,
+  main: () => Promise<void>,
+): Promise<void> {
+  if (Deno.args[0] !== "peer") return await main();
+  try {
+    await runPeer(Deno.args[1], Deno.args.slice(2));
+  } catch (err) {
+    peerResult({ error: err instanceof Error ? err.message : String(err) });
+    Deno.exit(1);
+  }
+}
+
+/**
  * The record of `size` bytes every sender in the benchmarks sends (the same
  * pattern as the C references' payload).
  *

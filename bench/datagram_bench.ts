@@ -20,7 +20,9 @@
  * - receive: datagrams received per second from a C flood, from the flood's
  *   start to the last record (C into C: the C sink's first to last). Over UDP
  *   the flood outruns a slow receiver and the kernel drops the rest: the rate
- *   is what the receiver took, and the note gives the loss.
+ *   is what the receiver took, and the note gives the loss. The FFI backend
+ *   receives once with `receive()` (one await per datagram) and once with
+ *   `receiveMany({ max: 64 })` (one await per batch of what is queued).
  *
  * Usage: `deno run --unstable-net --allow-all bench/datagram_bench.ts [--json]`
  * (or `deno task bench datagram`).
@@ -47,14 +49,17 @@ import type { NetAddr, UnixAddr } from "../types.ts";
 type Kind = "udp" | "unixgram";
 /**
  * The Deno contenders: this package on its FFI backend (`"spin"`: with
- * `busyPoll`), this package on the built-in backend (what `listenDatagram()`
- * picks under `--unstable-net`), and `Deno.listenDatagram` itself.
+ * `busyPoll`; `"many"`: receiving with `receiveMany`), this package on the
+ * built-in backend (what `listenDatagram()` picks under `--unstable-net`), and
+ * `Deno.listenDatagram` itself.
  */
-type Impl = "ffi" | "spin" | "wrapped" | "builtin";
+type Impl = "ffi" | "spin" | "many" | "wrapped" | "builtin";
 /** The busy-poll budget, µs, of the `"spin"` contender. */
 const BUSY_POLL = 50;
 /** The column of this package on the built-in backend. */
 const WRAPPED = `${OURS} on built-in`;
+/** The column of this package receiving with `receiveMany({ max: BATCH })`. */
+const MANY = `${OURS} receiveMany`;
 
 const KINDS: readonly Kind[] = ["udp", "unixgram"];
 const SIZES = [64, 1400] as const;
@@ -76,6 +81,8 @@ interface Endpoint {
    * receive.
    */
   receive(): Promise<{ data: Uint8Array; from: unknown } | null>;
+  /** Receives one datagram or (`"many"`) a batch; how many, 0 once closed. */
+  receiveCount(): Promise<number>;
   close(): void;
 }
 
@@ -83,7 +90,7 @@ function open(kind: Kind, impl: Impl, path?: string): Endpoint {
   return impl === "builtin" ? openBuiltin(kind, path) : openOurs(kind, impl, path);
 }
 
-function openOurs(kind: Kind, impl: "ffi" | "spin" | "wrapped", path?: string): Endpoint {
+function openOurs(kind: Kind, impl: Exclude<Impl, "builtin">, path?: string): Endpoint {
   // The built-in backend cannot size its buffer; the FFI one gets the C sink's.
   const options = impl === "wrapped" ? { backend: "builtin" } as const : {
     backend: "ffi",
@@ -103,6 +110,9 @@ function openOurs(kind: Kind, impl: "ffi" | "spin" | "wrapped", path?: string): 
       const m = await sock.receive();
       return m && { data: m.data, from: m.from };
     },
+    receiveCount: impl === "many"
+      ? async () => (await sock.receiveMany({ max: BATCH }))?.length ?? 0
+      : async () => (await sock.receive()) === null ? 0 : 1,
     close: () => sock.close(),
   };
 }
@@ -113,6 +123,14 @@ function openBuiltin(kind: Kind, path?: string): Endpoint {
     : Deno.listenDatagram({ transport: "unixpacket", path: path! });
   const buf = new Uint8Array(65536);
   const local = conn.addr;
+  const receive = async () => {
+    try {
+      const [data, from] = await conn.receive(buf);
+      return { data, from };
+    } catch {
+      return null; // closed
+    }
+  };
   return {
     where: "port" in local ? String(local.port) : local.path,
     send: (data, to) => conn.send(data, to as Deno.Addr),
@@ -120,14 +138,8 @@ function openBuiltin(kind: Kind, path?: string): Endpoint {
       for (let i = 0; i < count; i++) await conn.send(data, to as Deno.Addr);
       return count;
     },
-    async receive() {
-      try {
-        const [data, from] = await conn.receive(buf);
-        return { data, from };
-      } catch {
-        return null; // closed
-      }
-    },
+    receive,
+    receiveCount: async () => (await receive()) === null ? 0 : 1,
     close: () => conn.close(),
   };
 }
@@ -284,10 +296,10 @@ async function receiveRate(kind: Kind, impl: Impl, size: number): Promise<Receiv
     let count = 0, last = 0;
     const draining = (async () => {
       while (count < FLOOD) {
-        const m = await receiver.receive();
-        if (m === null) return;
+        const got = await receiver.receiveCount();
+        if (got === 0) return;
         last = performance.now();
-        count++;
+        count += got;
       }
     })();
     // Timed from the flood's ready line, not from the first record: a
@@ -429,6 +441,7 @@ async function main(): Promise<void> {
         [OURS]: receiving("ffi", OURS),
         [BUILTIN]: receiving("builtin", BUILTIN),
         [WRAPPED]: receiving("wrapped", WRAPPED),
+        [MANY]: receiving("many", MANY),
       });
       lost[C] = cRuns.reduce((sum, r) => sum + r.lost, 0);
       const note = lossNote(lost);

@@ -16,6 +16,12 @@
  *   CPU 1: "send" is our sender into the C sink, "receive" is the C sender
  *   into our receiver; C is C into C.
  *
+ * Other programs are contenders in the pinned and unpinned round trips and
+ * the receive rates, against the same C peers: CPython's `socket` module
+ * (`bench/py/`) and Node with node-unix-socket (`bench/node/`, installed with
+ * npm into a temporary directory for the run; its rows are skipped, with a
+ * line saying why, when node, npm or the registry is unavailable).
+ *
  * Run: `deno run --unstable-net -A bench/engine_bench.ts [--json]`
  * (or `deno task bench engine`). The same file is also the peer program:
  * `bench/engine_bench.ts peer ROLE ...` (see {@linkcode runPeer}).
@@ -30,6 +36,7 @@ import {
   median,
   OURS,
   type Peer,
+  peerOrMain,
   peerReady,
   type PeerResult,
   peerResult,
@@ -43,6 +50,7 @@ import { listenDatagram } from "../datagram.ts";
 import { configureReactor, type ReactorOptions } from "../ffi/reactor.ts";
 import { runFloor } from "./_ffi_floor.ts";
 import process from "node:process";
+import { installNodePackage, nodeArgv, type NodeInstall } from "./_node.ts";
 
 const RUNS = 3;
 const PING_N = 10_000;
@@ -331,6 +339,58 @@ function py(args: (string | number)[], pin?: number[]): Promise<Peer> {
   return spawnPeer(["python3", PY_PEER, ...args.map(String)], { pin });
 }
 
+/** Node + node-unix-socket as a contender (bench/node/seqpacket_peer.mjs). */
+const NODE = "Node + node-unix-socket";
+const NODE_PEER = new URL("./node/seqpacket_peer.mjs", import.meta.url).pathname;
+let nodeInstall: Promise<NodeInstall | null> | undefined;
+
+/**
+ * node-unix-socket installed with npm into a temporary directory, once per
+ * run; null (its rows shown as missing) when that fails, said once.
+ */
+function nodePackage(): Promise<NodeInstall | null> {
+  nodeInstall ??= installNodePackage("node-unix-socket").then((got) => {
+    if ("skipped" in got) {
+      console.error(`Node rows skipped: ${got.skipped}`);
+      return null;
+    }
+    console.error(`Node rows: node-unix-socket ${got.version} installed in ${got.dir}`);
+    return got;
+  });
+  return nodeInstall;
+}
+
+/**
+ * `medianRun` with the Node peer as the client (`client PATH N SIZE`, against
+ * `other`) or as the server side (`sink PATH N`, fed by `other`); null (shown
+ * as missing) without it.
+ */
+async function nodeRun(
+  dir: string,
+  args: (path: string) => (string | number)[],
+  pin: number[] | undefined,
+  other: Start,
+  pick: (server: PeerResult, client: PeerResult) => number,
+): Promise<number | null> {
+  const install = await nodePackage();
+  if (install === null) return null;
+  const node: Start = (p) => spawnPeer(nodeArgv(install, NODE_PEER, args(p).map(String)), { pin });
+  try {
+    return args("")[0] === "client"
+      ? await medianRun(dir, other, node, pick)
+      : await medianRun(dir, node, other, pick);
+  } catch (err) {
+    // A contender that breaks costs its own value, not the rows of the others.
+    console.error(`Node row skipped: ${err instanceof Error ? err.message : err}`);
+    return null;
+  }
+}
+
+/** Deletes the run's Node install, if there is one. */
+async function removeNodePackage(): Promise<void> {
+  (await nodeInstall)?.remove();
+}
+
 /** `medianRun` for a CPython contender; null (shown as missing) without python3. */
 function pyRun(
   dir: string,
@@ -405,6 +465,7 @@ async function pingPong(
     // The least a Deno program can do through FFI (bench/_ffi_floor.ts).
     fc: await medianRun(dir, cServer, (p) => ours("floor-client", [p, PING_N, 64], pin), rtt),
     pc: await pyRun(dir, cServer, (p) => py(["client", p, PING_N, 64], pin), rtt),
+    nc: await nodeRun(dir, (p) => ["client", p, PING_N, 64], pin, cServer, rtt),
     fcc: await medianRun(
       dir,
       cServer,
@@ -469,6 +530,7 @@ async function throughput(
       [MANY]: await medianRun(dir, (p) => ours("sink-many", [p, n], RECEIVER), cFlood, received),
       [C]: median(cc.receive),
       [PYTHON]: await pyRun(dir, (p) => py(["sink", p, n], RECEIVER), cFlood, received),
+      [NODE]: await nodeRun(dir, (p) => ["sink", p, n], RECEIVER, cFlood, received),
       [BUILTIN]: await medianRun(
         dir,
         (p) => ours("builtin-sink", [p, n], RECEIVER),
@@ -509,6 +571,7 @@ async function readOnly(dir: string): Promise<void> {
       ),
       [C]: await medianRun(dir, cServer, cClient, rtt),
       [PYTHON]: await pyRun(dir, cServer, (p) => py(["client", p, PING_N, 64], pin), rtt),
+      [NODE]: await nodeRun(dir, (p) => ["client", p, PING_N, 64], pin, cServer, rtt),
     },
     note: `median round trip of ${PING_N}, median of ${RUNS} runs`,
   });
@@ -531,6 +594,7 @@ async function readOnly(dir: string): Promise<void> {
       [MANY]: await medianRun(dir, (p) => ours("sink-many", [p, n], RECEIVER), cFlood, received),
       [C]: median(cc),
       [PYTHON]: await pyRun(dir, (p) => py(["sink", p, n], RECEIVER), cFlood, received),
+      [NODE]: await nodeRun(dir, (p) => ["sink", p, n], RECEIVER, cFlood, received),
     },
     note: `${n} records, median of ${RUNS}`,
   });
@@ -708,6 +772,7 @@ async function main(): Promise<void> {
     try {
       return await readOnly(dir);
     } finally {
+      await removeNodePackage();
       Deno.removeSync(dir, { recursive: true });
     }
   }
@@ -724,6 +789,7 @@ async function main(): Promise<void> {
           [READ]: r.ocRead,
           [C]: r.cc,
           [PYTHON]: r.pc,
+          [NODE]: r.nc,
           [BUILTIN]: r.bc,
           [FLOOR]: r.fc,
           [FLOOR_CMSG]: r.fcc,
@@ -776,21 +842,17 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    await removeNodePackage();
     Deno.removeSync(dir, { recursive: true });
   }
 }
 
 if (import.meta.main) {
-  if (Deno.args[0] === "peer") {
-    try {
-      const engine = Deno.args.find((a) => a.startsWith("--engine="));
-      if (engine !== undefined) configureReactor(engineOptions(engine.slice("--engine=".length)));
-      await runPeer(Deno.args[1], Deno.args.slice(2).filter((a) => a !== engine));
-    } catch (err) {
-      peerResult({ error: err instanceof Error ? err.message : String(err) });
-      Deno.exit(1);
-    }
-  } else {
-    await main();
+  // A peer may be told which wait path its engine uses (the --wake comparison).
+  const engine = Deno.args.find((a) => a.startsWith("--engine="));
+  if (Deno.args[0] === "peer" && engine !== undefined) {
+    configureReactor(engineOptions(engine.slice("--engine=".length)));
+    Deno.args.splice(Deno.args.indexOf(engine), 1);
   }
+  await peerOrMain(runPeer, main);
 }

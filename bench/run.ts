@@ -2,7 +2,8 @@
  * `deno task bench`: builds the C references, runs every `bench/*_bench.ts`
  * (each in its own Deno process, with `--json` and a time limit), and prints
  * one markdown table of all their rows. The table also goes to
- * `bench/out/results.md`, the rows and run facts to `bench/out/results.json`.
+ * `bench/out/results.md`, the rows and run facts to `bench/out/results.json`;
+ * the scale bench draws its curve beside them, in `bench/out/scale.svg`.
  *
  * Usage: `deno task bench [FILTER...] [--time-limit=SECONDS] [--dir=DIR] [--out=DIR]`
  * - FILTER: run only files whose name contains one of these words.

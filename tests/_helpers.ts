@@ -120,7 +120,7 @@ export function hasCapNetAdmin(): boolean {
 }
 
 /** What a test may need that a machine may lack. */
-export type Requirement = "CAP_NET_RAW" | "CAP_NET_ADMIN" | "python3" | "gcc";
+export type Requirement = "CAP_NET_RAW" | "CAP_NET_ADMIN" | "python3" | "gcc" | "node" | "npm";
 
 /**
  * Options for a test that needs privileges or programs: it is ignored (and

@@ -20,6 +20,9 @@ import {
   spawnPeer,
 } from "../bench/_harness.ts";
 import { benchFiles, type FileOutcome, formatTable, ratio, runBenchFile } from "../bench/run.ts";
+import { installNodePackage, nodeArgv, type NodeInstall } from "../bench/_node.ts";
+import { lineChart } from "../bench/_svg.ts";
+import { scaleChart } from "../bench/scale_bench.ts";
 import { deadline, needs, tempDir } from "./_helpers.ts";
 
 const LOSSLESS = ["seqpacket", "unixgram", "unix", "tcp"] as const;
@@ -387,4 +390,198 @@ Deno.test("bench/run.ts writes results.md and results.json even with no bench fi
   }).output();
   assert.equal(bad.code, 1);
   assert.match(new TextDecoder().decode(bad.stderr), /unknown option "--bogus"/);
+});
+
+// ---------------------------------------------------------------------------
+// Node contenders (bench/_node.ts, bench/node/), the SVG writer (bench/_svg.ts)
+// and the scale group (bench/scale_bench.ts, bench/c/epollbench.c).
+
+Deno.test("installNodePackage() says why when node or npm is missing", async () => {
+  const noNode = await installNodePackage("node-unix-socket", { node: "/nonexistent/node" });
+  assert.deepEqual(noNode, {
+    skipped: "node is not available (/nonexistent/node not found on PATH)",
+  });
+  const noNpm = await installNodePackage("node-unix-socket", { npm: "/nonexistent/npm" });
+  if (!("skipped" in noNpm)) noNpm.remove();
+  // Without node the first check already fails; with it, the npm check does.
+  assert.ok("skipped" in noNpm);
+  assert.match(noNpm.skipped, /^(node|npm) is not available \(.*not found on PATH\)$/);
+});
+
+Deno.test(
+  "installNodePackage() reports a failed install and leaves no directory behind",
+  needs("node", "npm"),
+  async () => {
+    const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
+    const before = new Set([...Deno.readDirSync(tmp)].map((e) => e.name));
+    // --offline: npm answers from its cache, so the test sends nothing to the registry.
+    const got = await installNodePackage("bsd-sockets-no-such-package", { offline: true });
+    assert.ok("skipped" in got);
+    assert.match(got.skipped, /^npm install bsd-sockets-no-such-package failed \(exit status \d+/);
+    const left = [...Deno.readDirSync(tmp)].map((e) => e.name)
+      .filter((n) => n.startsWith("bsd-bench-node-") && !before.has(n));
+    assert.deepEqual(left, []);
+  },
+);
+
+// node-unix-socket from npm's cache, when an earlier bench run put it there;
+// the test below is ignored otherwise (never installed from the network here).
+const cachedNode = needs("node", "npm").ignore
+  ? null
+  : await installNodePackage("node-unix-socket", { offline: true });
+if (cachedNode && "skipped" in cachedNode) {
+  console.error(`skipping the Node peer test: ${cachedNode.skipped}`);
+}
+globalThis.addEventListener("unload", () => {
+  if (cachedNode && !("skipped" in cachedNode)) cachedNode.remove();
+});
+
+Deno.test(
+  "the Node peer runs round trips against the C echo server and counts a C flood",
+  { ignore: cachedNode === null || "skipped" in cachedNode },
+  async () => {
+    const install = cachedNode as NodeInstall;
+    const peer = BENCH_DIR + "node/seqpacket_peer.mjs";
+    using tmp = tempDir();
+    const path = `${tmp.path}/echo.sock`;
+    await using server = await spawnC(["seqpacket", "server", path, "-t", "20"]);
+    await using client = await spawnPeer(nodeArgv(install, peer, ["client", path, "200", "100"]));
+    const trips = await client.result(20_000);
+    assert.equal(trips.n, 200);
+    assert.ok(trips.rtt_us_median! > 0);
+    assert.equal((await server.result(20_000)).n, 220, "20 warm-up and 200 timed round trips");
+
+    const sinkPath = `${tmp.path}/sink.sock`;
+    await using sink = await spawnPeer(nodeArgv(install, peer, ["sink", sinkPath, "500"]));
+    await using flood = await spawnC(["seqpacket", "flood", sinkPath, "-n", "500", "-s", "64"]);
+    await flood.result(20_000);
+    const got = await sink.result(20_000);
+    assert.equal(got.n, 500);
+    assert.ok(got.msgs_per_s! > 0);
+  },
+);
+
+/** Checks that every tag of `xml` is closed in order; returns the element names seen. */
+function wellFormed(xml: string): string[] {
+  assert.ok(xml.startsWith(`<?xml version="1.0" encoding="UTF-8"?>\n<svg `));
+  const body = xml.slice(xml.indexOf("?>") + 2);
+  const open: string[] = [];
+  const seen: string[] = [];
+  const tag = /<(\/?)([a-z]+)((?:\s+[a-zA-Z][\w:-]*="[^"<>]*")*)\s*(\/?)>/g;
+  for (const m of body.matchAll(tag)) {
+    const [, closing, name, , selfClosing] = m;
+    if (closing) assert.equal(open.pop(), name, `</${name}> closes what was opened`);
+    else {
+      seen.push(name);
+      if (!selfClosing) open.push(name);
+    }
+  }
+  assert.deepEqual(open, [], "every element closed");
+  // What is left once the tags are gone is text: no markup or bare & in it.
+  assert.doesNotMatch(body.replace(tag, ""), /[<>]|&(?!(amp|lt|gt|quot|apos);)/, "text escaped");
+  return seen;
+}
+
+Deno.test("lineChart() writes a well-formed SVG with one line per series through its points", () => {
+  const svg = lineChart({
+    title: "Rate & <memory>",
+    xLabel: "sockets",
+    panels: [
+      {
+        yLabel: "round trips/s",
+        series: [
+          { name: "ours", points: [[1000, 30], [1, 10], [10, NaN], [100, 20]] },
+          { name: 'C "epoll"', points: [[1, 40], [10_000, 50]], dashed: true },
+        ],
+      },
+      { yLabel: "B/socket", yLog: true, series: [{ name: "mem", points: [[10, 0], [10, 500]] }] },
+    ],
+  });
+  const elements = wellFormed(svg);
+  assert.equal(elements.filter((e) => e === "polyline").length, 3);
+  assert.equal(elements.filter((e) => e === "circle").length, 3 + 2 + 1, "a dot per drawn point");
+  assert.ok(svg.includes("<title>Rate &amp; &lt;memory&gt;</title>"));
+  assert.ok(svg.includes('data-name="C &quot;epoll&quot;"'));
+  const polylines = [...svg.matchAll(/<polyline [^>]*points="([^"]*)"/g)].map((m) =>
+    m[1].split(" ").map((p) => p.split(",").map(Number))
+  );
+  // NaN left out, points in x order; on the log axis 1, 10, 100, 1,000 are evenly spaced.
+  const ours = polylines[0];
+  assert.equal(ours.length, 3);
+  const [x1, x100, x1000] = ours.map(([x]) => x);
+  assert.ok(Math.abs((x1000 - x100) - (x100 - x1) / 2) < 0.2, `log x: ${ours}`);
+  assert.ok(ours[0][1] > ours[1][1] && ours[1][1] > ours[2][1], "higher values drawn higher");
+  assert.equal(polylines[2].length, 1, "a value of 0 is left out of a log axis");
+  for (const label of ["1", "10", "100", "1k", "10k"]) {
+    assert.ok(svg.includes(`>${label}</text>`), `x tick ${label}`);
+  }
+  assert.throws(
+    () => lineChart({ title: "t", xLabel: "x", panels: [{ yLabel: "y", series: [] }] }),
+    RangeError,
+  );
+});
+
+Deno.test("scaleChart() draws the rate and the memory curves, ours and C", () => {
+  const svg = scaleChart(
+    [{ sockets: 1, ours: 20_000, c: 40_000 }, { sockets: 1000, ours: 30_000, c: 35_000 }],
+    [{ sockets: 2, ours: 5000, c: 10 }, { sockets: 10_000, ours: 4000, c: 4 }],
+  );
+  const elements = wellFormed(svg);
+  assert.equal(elements.filter((e) => e === "polyline").length, 4);
+  assert.equal(elements.filter((e) => e === "circle").length, 8);
+  assert.ok(svg.includes("aggregate round trips/s") && svg.includes("C epoll client"));
+});
+
+Deno.test("epollbench: the C epoll client and server agree; idle reports its threads", async () => {
+  using tmp = tempDir();
+  const dir = await buildC();
+  const path = `${tmp.path}/epoll.sock`;
+  await using server = await spawnPeer([dir + "epollbench", "server", path, "-k", "3", "-t", "20"]);
+  await using client = await spawnPeer([
+    dir + "epollbench",
+    "client",
+    path,
+    ...["-k", "3", "-w", "20", "-d", "0.1"],
+  ]);
+  const got = await client.result(20_000);
+  assert.equal(got.k, 3);
+  assert.ok(got.n! > 0 && got.msgs_per_s! > 0);
+  const served = await server.result(20_000);
+  assert.ok(served.n! >= got.n!, `${served.n} echoed, ${got.n} counted`);
+
+  await using idle = await spawnPeer([dir + "epollbench", "idle", "20", "-d", "0.05"]);
+  const quiet = await idle.result(20_000);
+  assert.equal(quiet.n, 20);
+  assert.equal(quiet.threads_before, 1);
+  assert.equal(quiet.threads_after, 1);
+  assert.equal(quiet.wakeups, 0, "no socket became ready");
+  await assert.rejects(
+    spawnPeer([dir + "epollbench", "client", `${tmp.path}/none.sock`, "-k", "1"]),
+    /connect: No such file or directory/,
+  );
+});
+
+Deno.test("scale_bench peers: idle pairs settle with null on close; active connections count", async () => {
+  const script = BENCH_DIR + "scale_bench.ts";
+  await using idle = await spawnPeer([
+    Deno.execPath(),
+    ...["run", "--quiet", "--allow-all", "--v8-flags=--expose-gc", script],
+    ...["peer", "idle", "3", "0.05"],
+  ]);
+  const r = await idle.result(30_000);
+  assert.equal(r.n, 3);
+  assert.equal(r.settled_null, 6, "every pending receive settled with null");
+  assert.ok((r.threads_after as number) >= (r.threads_before as number));
+  assert.ok((r.rss_after_kb as number) > 0 && (r.cpu_us as number) >= 0);
+
+  using tmp = tempDir();
+  const path = `${tmp.path}/echo.sock`;
+  const dir = await buildC();
+  await using server = await spawnPeer([dir + "epollbench", "server", path, "-k", "4", "-t", "20"]);
+  await using client = await spawnDeno(script, ["peer", "active", path, "4", "20", "0.2"]);
+  const got = await client.result(30_000);
+  assert.equal(got.k, 4);
+  assert.ok(got.n! > 0, "round trips were counted");
+  const served = await server.result(20_000);
+  assert.ok(served.n! >= got.n!, `${served.n} echoed, ${got.n} counted`);
 });

@@ -1,0 +1,453 @@
+/**
+ * The scale benchmark: what many seqpacket sockets cost, `@bsd/sockets`
+ * against the C epoll references in `bench/c/epollbench.c`, side by side in
+ * one run.
+ *
+ * - idle: N pairs from `seqpacketPair()` with a `receive()` pending on both
+ *   ends of each (2N waiting sockets; C: both ends of N `socketpair`s in one
+ *   epoll set). Each N runs in a fresh process, which reports the resident
+ *   memory (VmRSS, after a GC) it grew by per socket, the threads it has
+ *   before and after, and the CPU it uses over a second of waiting. Then it
+ *   closes every socket and checks that every pending receive settled with
+ *   `null`. Kernel memory for the sockets is outside VmRSS for both.
+ * - active: K connections to a C epoll echo server, each with one 64-byte
+ *   record in flight (send, await the reply, send again), for a fixed time
+ *   slice after a warm-up; the aggregate round trips per second of our client
+ *   against the C epoll client doing the same, the contenders taking turns.
+ *   Client and server share CPU 0, as the engine bench's pinned rows do, so
+ *   the rate is what the two programs' own work allows.
+ *
+ * Every child runs with its open-file limit raised to the hard limit. Points
+ * that need more descriptors than that are left out with a line saying so.
+ * The curve goes to `bench/out/scale.svg`.
+ *
+ * Run: `deno run --unstable-net -A bench/scale_bench.ts [--json]`
+ * (or `deno task bench scale`). The same file is also the peer program:
+ * `bench/scale_bench.ts peer ROLE ...` (see {@linkcode runPeer}).
+ *
+ * @module
+ */
+
+import process from "node:process";
+import {
+  after,
+  buildC,
+  C,
+  emit,
+  median,
+  OURS,
+  OUT_DIR,
+  type Peer,
+  peerOrMain,
+  peerReady,
+  type PeerResult,
+  peerResult,
+  record,
+  spawnPeer,
+} from "./_harness.ts";
+import { lineChart } from "./_svg.ts";
+import { connectSeqpacket, type SeqpacketConn, seqpacketPair } from "../seqpacket.ts";
+
+/** Pairs in the idle group: up to 10,000 waiting sockets. */
+const IDLE_PAIRS = [1, 10, 100, 1000, 5000];
+/** Connections in the active group. */
+const ACTIVE = [1, 10, 100, 1000, 10_000];
+/** How long the idle processes wait while their CPU is measured, s. */
+const IDLE_S = 1;
+/** How long an idle process waits before it measures, ms. */
+const SETTLE_MS = 1000;
+/** The active time slice, s, and the warm-up before it, ms. */
+const SLICE_S = 1;
+const WARM_MS = 300;
+const RUNS = 3;
+/** Past this many seconds into the file, the largest active point is left out. */
+const BUDGET_S = 100;
+const SIZE = 64;
+const CPU = [0];
+/** Descriptors a process needs besides its sockets. */
+const SPARE_FDS = 64;
+
+const SELF = new URL(import.meta.url).pathname;
+
+// ---------------------------------------------------------------------------
+// Peer roles, run in a child Deno (with --expose-gc) by the main program.
+
+/** The fields of /proc/self/status the idle role reads. */
+function status(): { rssKb: number; threads: number } {
+  const text = Deno.readTextFileSync("/proc/self/status");
+  const field = (name: string): number =>
+    Number(new RegExp(`^${name}:\\s*(\\d+)`, "m").exec(text)?.[1]);
+  return { rssKb: field("VmRSS"), threads: field("Threads") };
+}
+
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+function collect(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error("run with --v8-flags=--expose-gc");
+  gc();
+  gc();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `p`, or a rejection saying `what` was not done within `ms`. */
+async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  const late = Symbol("late");
+  const timer = after(ms, late);
+  const got = await Promise.race([p, timer.promise]);
+  timer.cancel();
+  if (got === late) throw new Error(`${what}: not within ${ms} ms`);
+  return got as T;
+}
+
+/** `pairs` pairs, a receive pending on every socket: what they cost while idle. */
+async function idle(pairs: number, seconds: number): Promise<PeerResult> {
+  peerReady();
+  // A pair used once first, so the engine and its threads exist before the baseline.
+  let waitingThreads: number;
+  {
+    const [a, b] = seqpacketPair();
+    const got = a.receive();
+    await sleep(50);
+    waitingThreads = status().threads;
+    await b.send(record(SIZE));
+    if ((await got)?.data.length !== SIZE) throw new Error("warm-up: wrong record");
+    a.close();
+    b.close();
+  }
+  await sleep(50);
+  collect();
+  const before = status();
+  const heapBefore = Deno.memoryUsage().heapUsed;
+  const sockets: SeqpacketConn[] = [];
+  const pending: Promise<unknown>[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const [a, b] = seqpacketPair();
+    sockets.push(a, b);
+    pending.push(a.receive(), b.receive());
+  }
+  // Deno's own start-up work (compiling, caching, GC) goes on for about a
+  // second; waiting it out keeps it out of the idle CPU.
+  await sleep(SETTLE_MS);
+  collect();
+  const after = status();
+  const heapAfter = Deno.memoryUsage().heapUsed;
+  const cpu0 = cpuMicros(), t0 = performance.now();
+  await sleep(seconds * 1000);
+  const cpu1 = cpuMicros(), t1 = performance.now();
+  const during = status();
+  const closing = performance.now();
+  for (const s of sockets) s.close();
+  const settled = await within(10_000, "pending receives after close", Promise.all(pending));
+  const closeMs = performance.now() - closing;
+  const nulls = settled.filter((r) => r === null).length;
+  if (nulls !== sockets.length) {
+    throw new Error(`close: ${nulls} of ${sockets.length} pending receives settled with null`);
+  }
+  return {
+    role: "idle",
+    n: pairs,
+    rss_before_kb: before.rssKb,
+    rss_after_kb: after.rssKb,
+    heap_bytes: heapAfter - heapBefore,
+    threads_before: before.threads,
+    threads_one_waiting: waitingThreads,
+    threads_after: Math.max(after.threads, during.threads),
+    cpu_us: cpu1 - cpu0,
+    idle_s: (t1 - t0) / 1000,
+    close_ms: closeMs,
+    settled_null: nulls,
+  };
+}
+
+/** `k` connections to `path`, each with one record in flight, counted over a slice. */
+async function active(
+  path: string,
+  k: number,
+  warmMs: number,
+  seconds: number,
+): Promise<PeerResult> {
+  const conns: SeqpacketConn[] = [];
+  try {
+    for (let i = 0; i < k; i++) conns.push(await connectSeqpacket({ path }));
+    peerReady();
+    const msg = record(SIZE);
+    // Each loop reads the clock itself: with thousands of loops busy, a timer
+    // can fire seconds late, which would stretch the slice.
+    const start = performance.now() + warmMs, end = start + seconds * 1000;
+    let trips = 0, failure: unknown;
+    const loops = conns.map(async (conn) => {
+      try {
+        for (let now = performance.now(); now < end && failure === undefined;) {
+          await conn.send(msg);
+          const reply = await conn.receive();
+          if (reply?.data.length !== SIZE || reply.data[SIZE - 1] !== msg[SIZE - 1]) {
+            throw new Error(`wrong reply after ${trips} round trips`);
+          }
+          now = performance.now();
+          if (now >= start && now < end) trips++;
+        }
+      } catch (err) {
+        failure ??= err;
+      }
+    });
+    await within(seconds * 1000 + warmMs + 30_000, "the time slice", Promise.all(loops));
+    if (failure !== undefined) throw failure;
+    return { role: "client", k, n: trips, elapsed_s: seconds, msgs_per_s: trips / seconds };
+  } finally {
+    for (const c of conns) c.close();
+  }
+}
+
+/**
+ * Runs one benchmark role and prints its result line. Roles:
+ * `idle PAIRS SECONDS` and `active PATH K WARM_MS SECONDS`.
+ *
+ * @param role The role name.
+ * @param args Its arguments.
+ */
+export async function runPeer(role: string, args: string[]): Promise<void> {
+  if (role === "idle") return peerResult(await idle(Number(args[0]), Number(args[1])));
+  if (role === "active") {
+    const [path, k, warm, seconds] = args;
+    return peerResult(await active(path, Number(k), Number(warm), Number(seconds)));
+  }
+  throw new Error(`unknown role ${role}`);
+}
+
+// ---------------------------------------------------------------------------
+// The main program.
+
+/** `cmd` with its soft open-file limit raised to the hard one (no privilege needed). */
+function raisedNofile(cmd: string[]): string[] {
+  return ["bash", "-c", 'ulimit -n "$(ulimit -Hn)" && exec "$@"', "raise-nofile", ...cmd];
+}
+
+/** The hard open-file limit children can raise theirs to. */
+function hardNofile(): number {
+  const out = new Deno.Command("bash", { args: ["-c", "ulimit -Hn"], stdin: "null" }).outputSync();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  return text === "unlimited" ? Infinity : Number(text);
+}
+
+function ours(args: (string | number)[], pin?: number[]): Promise<Peer> {
+  // -A: Deno reads /proc/self/status only with every permission.
+  const argv = [
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "--allow-all",
+    "--v8-flags=--expose-gc",
+    SELF,
+    "peer",
+    ...args.map(String),
+  ];
+  return spawnPeer(raisedNofile(argv), { pin, readyTimeoutMs: 60_000 });
+}
+
+async function c(args: (string | number)[], pin?: number[]): Promise<Peer> {
+  const dir = await buildC();
+  return spawnPeer(raisedNofile([dir + "epollbench", ...args.map(String)]), {
+    pin,
+    readyTimeoutMs: 60_000,
+  });
+}
+
+async function runIdle(start: () => Promise<Peer>): Promise<PeerResult> {
+  await using peer = await start();
+  return await peer.result(120_000);
+}
+
+/** One active run: a C echo server and a client, on CPU 0; the client's rate. */
+async function runActive(dir: string, k: number, client: "ours" | "c"): Promise<number> {
+  const path = `${dir}/active-${k}-${client}-${crypto.randomUUID().slice(0, 8)}.sock`;
+  await using server = await c(["server", path, "-k", k, "-t", 90], CPU);
+  await using peer = client === "ours"
+    ? await ours(["active", path, k, WARM_MS, SLICE_S], CPU)
+    : await c(["client", path, "-k", k, "-w", WARM_MS, "-d", SLICE_S, "-s", SIZE], CPU);
+  const result = await peer.result(120_000);
+  await server.result(30_000);
+  return result.msgs_per_s!;
+}
+
+/** VmRSS growth, bytes, over the measured part of an idle run. */
+function growth(r: PeerResult): number {
+  return ((r.rss_after_kb as number) - (r.rss_before_kb as number)) * 1024;
+}
+
+/** Growth per socket, less `base` (what the same process grew by with no socket). */
+function perSocket(r: PeerResult, base = 0): number {
+  return Math.max(0, growth(r) - base) / (2 * (r.n as number));
+}
+
+function threadsAdded(r: PeerResult): number {
+  return (r.threads_after as number) - (r.threads_before as number);
+}
+
+function idleCpu(r: PeerResult): number {
+  return (r.cpu_us as number) / (r.idle_s as number);
+}
+
+/** The column of a Deno process running the idle role with no socket open. */
+const NO_SOCKET = "Deno, no socket open";
+
+function fmt(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+/** A point of the curve: ours and C at a number of sockets. */
+export interface Point {
+  sockets: number;
+  ours: number;
+  c: number;
+}
+
+async function idleGroup(hard: number): Promise<Point[]> {
+  const memory: Point[] = [];
+  // The idle role with no socket: what Deno alone grows by, its threads, its idle CPU.
+  const base = await runIdle(() => ours(["idle", 0, IDLE_S]));
+  const baseGrowth = Math.max(0, growth(base));
+  for (const pairs of IDLE_PAIRS) {
+    const sockets = 2 * pairs;
+    if (sockets + SPARE_FDS > hard) {
+      console.error(`scale: idle ${fmt(pairs)} pairs skipped: the open-file limit is ${hard}`);
+      continue;
+    }
+    const o = await runIdle(() => ours(["idle", pairs, IDLE_S]));
+    const k = await runIdle(() => c(["idle", pairs, "-d", IDLE_S]));
+    const what = `idle: ${fmt(pairs)} pair${pairs === 1 ? "" : "s"} (${fmt(sockets)} sockets), ` +
+      `a receive pending on each`;
+    const point = { sockets, ours: perSocket(o, baseGrowth), c: perSocket(k) };
+    memory.push(point);
+    emit({
+      group: "scale",
+      case: `${what}: memory`,
+      unit: "B/socket",
+      better: "lower",
+      values: { [OURS]: point.ours, [C]: point.c },
+      note: `VmRSS growth after a GC, ours less the ${fmt(Math.round(baseGrowth / 1024))} KiB ` +
+        `a process with no socket grew by; ours: JS heap ` +
+        `${fmt(Math.round((o.heap_bytes as number) / sockets))} B/socket, ` +
+        `all ${fmt(o.settled_null as number)} settled with null ` +
+        `${(o.close_ms as number).toFixed(0)} ms after close`,
+    });
+    emit({
+      group: "scale",
+      case: `${what}: threads added`,
+      unit: "threads",
+      better: "lower",
+      values: { [OURS]: threadsAdded(o), [C]: threadsAdded(k), [NO_SOCKET]: threadsAdded(base) },
+      note: `ours ${o.threads_before} → ${o.threads_after} (${o.threads_one_waiting} with one ` +
+        `receive pending), no socket ${base.threads_before} → ${base.threads_after}, ` +
+        `C ${k.threads_before} → ${k.threads_after}; goal: unchanged`,
+    });
+    emit({
+      group: "scale",
+      case: `${what}: CPU while idle`,
+      unit: "µs CPU/s",
+      better: "lower",
+      values: { [OURS]: idleCpu(o), [C]: idleCpu(k), [NO_SOCKET]: idleCpu(base) },
+      note: `over ${IDLE_S} s of waiting, ${SETTLE_MS} ms after start-up; goal: 0`,
+    });
+  }
+  return memory;
+}
+
+async function activeGroup(hard: number, started: number): Promise<Point[]> {
+  const curve: Point[] = [];
+  const dir = Deno.makeTempDirSync({ prefix: "bsd-scale-bench-" });
+  try {
+    for (const k of ACTIVE) {
+      if (k + SPARE_FDS > hard) {
+        console.error(
+          `scale: ${fmt(k)} active connections skipped: the open-file limit is ${hard}`,
+        );
+        continue;
+      }
+      const elapsed = (performance.now() - started) / 1000;
+      if (k === ACTIVE[ACTIVE.length - 1] && elapsed > BUDGET_S) {
+        console.error(
+          `scale: ${fmt(k)} active connections skipped: ${elapsed.toFixed(0)} s used ` +
+            `of a ${BUDGET_S} s budget`,
+        );
+        continue;
+      }
+      const runs = { ours: [] as number[], c: [] as number[] };
+      // Taking turns, so load that comes and goes falls on both alike.
+      for (let i = 0; i < RUNS; i++) {
+        runs.ours.push(await runActive(dir, k, "ours"));
+        runs.c.push(await runActive(dir, k, "c"));
+      }
+      const point = { sockets: k, ours: median(runs.ours), c: median(runs.c) };
+      curve.push(point);
+      emit({
+        group: "scale",
+        case: `active: ${fmt(k)} connection${k === 1 ? "" : "s"} ping-ponging ${SIZE} B at ` +
+          `once, against a C epoll echo server`,
+        unit: "round trips/s",
+        better: "higher",
+        values: { [OURS]: point.ours, [C]: point.c },
+        note: `aggregate over ${SLICE_S} s after ${WARM_MS} ms, all on CPU 0, median of ${RUNS}` +
+          (k === 1000 ? "; goal: ≥80% of C" : ""),
+      });
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+  return curve;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const hard = hardNofile();
+  const memory = await idleGroup(hard);
+  const curve = await activeGroup(hard, started);
+  if (curve.length + memory.length === 0) return;
+  Deno.mkdirSync(OUT_DIR, { recursive: true });
+  Deno.writeTextFileSync(OUT_DIR + "scale.svg", scaleChart(curve, memory));
+  console.error(`scale: wrote ${OUT_DIR}scale.svg`);
+}
+
+/**
+ * The scale curve: aggregate round trips per second of ours and C against
+ * the active connections, and memory per idle socket against the sockets.
+ *
+ * @param rates Per K: ours and C's aggregate rate.
+ * @param memory Per socket count: ours and C's VmRSS growth per socket.
+ * @returns The SVG document.
+ */
+export function scaleChart(rates: readonly Point[], memory: readonly Point[]): string {
+  return lineChart({
+    title: "@bsd/sockets at scale: seqpacket, against C epoll",
+    xLabel: "sockets (log scale): active connections (top), idle sockets with a pending receive " +
+      "(bottom)",
+    panels: [
+      {
+        yLabel: "aggregate round trips/s",
+        series: [
+          {
+            name: `${OURS}, 64 B, one in flight each`,
+            points: rates.map((p) => [p.sockets, p.ours]),
+          },
+          { name: "C epoll client", points: rates.map((p) => [p.sockets, p.c]), dashed: true },
+        ],
+      },
+      {
+        yLabel: "resident bytes per idle socket",
+        yLog: true,
+        series: [
+          { name: `${OURS} (VmRSS growth)`, points: memory.map((p) => [p.sockets, p.ours]) },
+          { name: "C epoll", points: memory.map((p) => [p.sockets, p.c]), dashed: true },
+        ],
+      },
+    ],
+  });
+}
+
+if (import.meta.main) await peerOrMain(runPeer, main);
