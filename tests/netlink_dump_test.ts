@@ -135,9 +135,13 @@ async function listWhileChanging(what: "routes" | "addresses"): Promise<Run[]> {
   const setup = `${dir.path}/setup`, churn = `${dir.path}/churn`;
   Deno.writeTextFileSync(setup, stays.map((e) => `${verb} add ${e} dev v0\n`).join(""));
   ns.ip("-batch", setup);
+  // An address of scope host goes before the global ones in the kernel's
+  // list, so each that comes or goes moves every one that stays, and a dump
+  // resumed by position repeats or skips them: what the flag warns of.
+  const scope = what === "addresses" ? " scope host" : "";
   const lines: string[] = [];
   for (let round = 0; round < 4; round++) {
-    for (const e of comes) lines.push(`${verb} add ${e} dev v0\n`);
+    for (const e of comes) lines.push(`${verb} add ${e} dev v0${scope}\n`);
     for (const e of comes) lines.push(`${verb} del ${e} dev v0\n`);
   }
   Deno.writeTextFileSync(churn, lines.join(""));
