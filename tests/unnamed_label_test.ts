@@ -35,82 +35,59 @@ Deno.test("describeAddress() names an unnamed Unix socket (unnamed), unquoted", 
   assert.equal(describeAddress(""), '""');
 });
 
-Deno.test("seqpacketPair() ends name themselves (unnamed) in errors", async () => {
-  const [a, b] = seqpacketPair();
+/** The three errors of one pair's end: a bad buffer, the peer gone, this end closed. */
+async function assertUnnamed(
+  [a, b]: [Disposable & { close(): void }, { close(): void }],
+  call: string,
+  send: (p: Uint8Array) => Promise<unknown>,
+  PeerGone: ErrorClass,
+  peerGone: string,
+): Promise<void> {
   try {
     await assertRejects(
-      a.send(NOT_A_BUFFER),
+      send(NOT_A_BUFFER),
       TypeError,
-      "send (unnamed): buffer must be a Uint8Array, got string",
+      `${call} (unnamed): buffer must be a Uint8Array, got string`,
     );
     b.close();
-    await assertRejects(
-      a.send(Uint8Array.of(1)),
-      Deno.errors.BrokenPipe,
-      "send (unnamed): broken pipe",
-    );
+    await assertRejects(send(Uint8Array.of(1)), PeerGone, `${call} (unnamed): ${peerGone}`);
     a.close();
     await assertRejects(
-      a.send(Uint8Array.of(1)),
+      send(Uint8Array.of(1)),
       Deno.errors.BadResource,
-      "send (unnamed): socket is closed",
+      `${call} (unnamed): socket is closed`,
     );
   } finally {
     a.close();
     b.close();
   }
+}
+
+Deno.test("seqpacketPair() ends name themselves (unnamed) in errors", async () => {
+  const pair = seqpacketPair();
+  await assertUnnamed(pair, "send", (p) => pair[0].send(p), Deno.errors.BrokenPipe, "broken pipe");
 });
 
 Deno.test("datagramPair() ends name themselves (unnamed) in errors", async () => {
-  const [a, b] = datagramPair();
-  try {
-    await assertRejects(
-      a.send(NOT_A_BUFFER),
-      TypeError,
-      "send (unnamed): buffer must be a Uint8Array, got string",
-    );
-    b.close();
-    await assertRejects(
-      a.send(Uint8Array.of(1)),
-      Deno.errors.ConnectionRefused,
-      "send (unnamed): connection refused",
-    );
-    a.close();
-    await assertRejects(
-      a.send(Uint8Array.of(1)),
-      Deno.errors.BadResource,
-      "send (unnamed): socket is closed",
-    );
-  } finally {
-    a.close();
-    b.close();
-  }
+  const pair = datagramPair();
+  await assertUnnamed(
+    pair,
+    "send",
+    (p) => pair[0].send(p),
+    Deno.errors.ConnectionRefused,
+    "connection refused",
+  );
 });
 
 Deno.test("streamPair() ends name themselves (unnamed) in errors", async () => {
-  const [a, b] = streamPair();
-  try {
-    await assertRejects(
-      a.write(NOT_A_BUFFER),
-      TypeError,
-      "write (unnamed): buffer must be a Uint8Array, got string",
-    );
-    b.close();
-    await assertRejects(
-      a.write(Uint8Array.of(1)),
-      Deno.errors.BrokenPipe,
-      "write (unnamed): broken pipe",
-    );
-    a.close();
-    await assertRejects(
-      a.write(Uint8Array.of(1)),
-      Deno.errors.BadResource,
-      "write (unnamed): socket is closed",
-    );
-  } finally {
-    a.close();
-    b.close();
-  }
+  const pair = streamPair();
+  await assertUnnamed(
+    pair,
+    "write",
+    (p) => pair[0].write(p),
+    Deno.errors.BrokenPipe,
+    "broken pipe",
+  );
 });
 
 /**
