@@ -35,9 +35,10 @@ import {
 } from "./_internal/checks.ts";
 import { registerAdopter } from "./_internal/adopt.ts";
 import {
+  AnswerCollector,
   changeGroups,
   changeOf,
-  classifyReply,
+  consistentDump,
   decodeAddress,
   decodeInetSocket,
   decodeLink,
@@ -45,6 +46,7 @@ import {
   decodeRoute,
   decodeUnixSocket,
   diagRequest,
+  DUMP_ATTEMPTS,
   dumpRequest,
   encodeMessage,
   linkIdentity,
@@ -399,12 +401,18 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
    * acknowledgement). Messages that answer something else (other requests,
    * notifications of joined groups) are dropped.
    *
+   * A dump the kernel flags interrupted (the table changed while it was
+   * being sent, so parts may miss entries or repeat them) is never returned:
+   * it is run again, up to 5 times in all, within the one `timeout`.
+   *
    * @param message The type, extra flags and payload.
    * @param options `dump`, an abort `signal`, and a `timeout` in ms (default 10,000).
    * @returns The answer's messages, without the end-of-dump or acknowledgement.
    * @throws {TypeError} For a message or options of the wrong shape.
    * @throws {RangeError} For a type, flags or timeout out of range.
    * @throws {Deno.errors.TimedOut} When no complete answer came within `timeout`.
+   * @throws {Deno.errors.Interrupted} When a dump was interrupted by changes
+   * on each of its 5 runs.
    * @throws {Deno.errors.BadResource} Once the socket is closed.
    * @throws {SocketError} (or the matching `Deno.errors` class) for the
    * kernel's error answer: its errno, and the kernel's message in
@@ -440,14 +448,16 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
       1,
       2 ** 31 - 1,
     );
-    this.#seq = (this.#seq % 0xffffffff) + 1;
-    const seq = this.#seq;
-    const bytes = encodeMessage({ type, flags: requestFlags(flags, dump), seq, payload });
     const timer = AbortSignal.timeout(timeout);
     const both = signal ? AbortSignal.any([signal, timer]) : timer;
+    const ask = () => this.#ask(type, requestFlags(flags, dump), payload, both);
     try {
-      await this.#sock.send(bytes, KERNEL, { signal: both });
-      return await this.#collect(seq, both);
+      if (!dump) return (await ask()).messages;
+      return await consistentDump(ask, () =>
+        new Deno.errors.Interrupted(
+          `request ${this.#sock.label}: the dump was interrupted by changes to what it ` +
+            `lists on each of ${DUMP_ATTEMPTS} runs, so no consistent answer came`,
+        ));
     } catch (err) {
       if (timer.aborted && !signal?.aborted) {
         throw new Deno.errors.TimedOut(
@@ -458,8 +468,21 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
     }
   }
 
-  async #collect(seq: number, signal: AbortSignal): Promise<NetlinkMessage[]> {
-    const out: NetlinkMessage[] = [];
+  /** One request under a sequence number of its own, and its whole answer. */
+  async #ask(
+    type: number,
+    flags: number,
+    payload: Uint8Array,
+    signal: AbortSignal,
+  ): Promise<AnswerCollector> {
+    this.#seq = (this.#seq % 0xffffffff) + 1;
+    const seq = this.#seq;
+    await this.#sock.send(encodeMessage({ type, flags, seq, payload }), KERNEL, { signal });
+    return await this.#collect(seq, signal);
+  }
+
+  async #collect(seq: number, signal: AbortSignal): Promise<AnswerCollector> {
+    const answer = new AnswerCollector();
     // A socket without groups receives nothing but answers, so a batch can
     // take records past this answer's end without losing anything.
     const batch = this.#local.groups === 0 ? 64 : 1;
@@ -468,16 +491,14 @@ export class NetlinkSocket extends PacketSocketBase<NetlinkAddr> {
       if (records === null) throw closedError("request", this.#sock.label);
       for (const m of records.flatMap((r) => this.#messages(r))) {
         if (m.seq !== seq || m.pid !== this.#local.pid) continue;
-        const reply = classifyReply(m);
-        if (reply.kind === "data") out.push(reply.message);
-        else if (reply.kind === "done" || reply.kind === "ack") {
-          if (reply.errno !== 0) {
-            const err = errnoError(reply.errno, "request", this.#sock.label);
-            if (reply.extack) err.message += ` (${reply.extack})`;
-            throw err;
-          }
-          return out;
+        const end = answer.add(m);
+        if (end === null) continue;
+        if (end.errno !== 0) {
+          const err = errnoError(end.errno, "request", this.#sock.label);
+          if (end.extack) err.message += ` (${end.extack})`;
+          throw err;
         }
+        return answer;
       }
     }
   }
@@ -552,6 +573,8 @@ function checkListOptions(call: string, options: unknown): AbortSignal | undefin
  * @param options An abort `signal`.
  * @returns The links in index order.
  * @throws {TypeError} For options of the wrong shape.
+ * @throws {Deno.errors.Interrupted} When the table kept changing during the
+ * dump: interrupted on each of 5 runs, so no consistent answer came.
  * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
  *
  * @example The names of the links that are up
@@ -579,6 +602,8 @@ export async function listLinks(options?: { signal?: AbortSignal }): Promise<Lin
  * @param options An abort `signal`.
  * @returns The addresses.
  * @throws {TypeError} For options of the wrong shape.
+ * @throws {Deno.errors.Interrupted} When the table kept changing during the
+ * dump: interrupted on each of 5 runs, so no consistent answer came.
  * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
  *
  * @example Every global address in CIDR form
@@ -608,6 +633,8 @@ const TABLE_NUMBERS = { main: 254, local: 255 } as const;
  * @returns The routes, IPv4 first.
  * @throws {TypeError} For options of the wrong shape or an unknown family or table name.
  * @throws {RangeError} For a table number out of range.
+ * @throws {Deno.errors.Interrupted} When the table kept changing during the
+ * dump: interrupted on each of 5 runs, so no consistent answer came.
  * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
  *
  * @example The default routes of both families
@@ -783,6 +810,8 @@ async function* changes(
  * @param options The `protocol`, for TCP and UDP an optional `family`, and an abort `signal`.
  * @returns The sockets, IPv4 first for TCP and UDP.
  * @throws {TypeError} For options of the wrong shape or an unknown protocol or family.
+ * @throws {Deno.errors.Interrupted} When the table kept changing during the
+ * dump: interrupted on each of 5 runs, so no consistent answer came.
  * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
  *
  * @example The TCP ports listening

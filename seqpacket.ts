@@ -338,7 +338,7 @@ export class SeqpacketConn extends PacketSocketBase<UnixAddr> {
     this.#localAddr = local;
     this.#remoteAddr = remote;
     this.#permit = peerPermit(remote);
-    this.#sendWhat = socket.label === "" ? "send" : `send ${socket.label}`;
+    this.#sendWhat = `send ${socket.label}`;
   }
 
   /**
@@ -945,7 +945,7 @@ export function seqpacketPair(
   const call = "seqpacketPair";
   checkObject(`${call}: options`, options);
   const tuning = checkTuning(call, options);
-  const [a, b] = FdSocket.pair<UnixAddr>("seqpacket", engineOptions(""));
+  const [a, b] = FdSocket.pair<UnixAddr>("seqpacket", engineOptions(describeAddress(UNNAMED)));
   try {
     // Both ends before either sends: every record then carries credentials.
     prepare(a, tuning);

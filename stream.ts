@@ -1454,6 +1454,6 @@ function adoptStream(d: DescribedFd): StreamListener | StreamConn {
   const named = "path" in remote && remote.path === "" ? local : remote;
   requireStream(named);
   d.take();
-  const socket = new FdSocket<StreamAddr>(d.fd, { label: "" });
+  const socket = new FdSocket<StreamAddr>(d.fd, { label: describeAddress(named) });
   return new StreamConn(new FfiByteEngine(socket, local, remote, peerPermit(named)));
 }

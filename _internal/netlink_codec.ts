@@ -853,7 +853,7 @@ export function requestFlags(flags: number, dump: boolean): number {
 
 /** What a reply means to the request it answers. */
 export type Reply =
-  | { kind: "data"; message: NetlinkMessage; interrupted: boolean }
+  | { kind: "data"; message: NetlinkMessage }
   | { kind: "done"; errno: number; extack?: string }
   | { kind: "ack"; errno: number; extack?: string }
   | { kind: "skip" };
@@ -884,7 +884,71 @@ export function classifyReply(m: NetlinkMessage): Reply {
       : undefined;
     return { kind: "ack", errno: Math.max(0, errno), extack };
   }
-  return { kind: "data", message: m, interrupted: (m.flags & NLM_F_DUMP_INTR) !== 0 };
+  return { kind: "data", message: m };
+}
+
+/**
+ * How many times, in all, a dump the kernel flags interrupted is run before
+ * the request gives up: each run takes a fresh snapshot, so a table that
+ * changes now and then settles within a few.
+ */
+export const DUMP_ATTEMPTS = 5;
+
+/** The end of an answer: errno 0 for success, the kernel's message if it sent one. */
+export interface AnswerEnd {
+  errno: number;
+  extack?: string;
+}
+
+/**
+ * One answer collected message by message: its data, and whether the kernel
+ * flagged any message of it (a part, or the end of a dump) as interrupted,
+ * which it does once the table changed between two parts of a dump: then
+ * the parts may miss entries or hold one twice.
+ */
+export class AnswerCollector {
+  /** The data messages, in order. */
+  readonly messages: NetlinkMessage[] = [];
+  #interrupted = false;
+
+  /** Whether a message of the answer carried the interrupted flag. */
+  get interrupted(): boolean {
+    return this.#interrupted;
+  }
+
+  /**
+   * Takes one message that answers the request.
+   *
+   * @returns The end once it came, else null: more are due.
+   */
+  add(m: NetlinkMessage): AnswerEnd | null {
+    if (m.flags & NLM_F_DUMP_INTR) this.#interrupted = true;
+    const reply = classifyReply(m);
+    if (reply.kind === "data") this.messages.push(m);
+    else if (reply.kind === "done" || reply.kind === "ack") {
+      return { errno: reply.errno, extack: reply.extack };
+    }
+    return null;
+  }
+}
+
+/**
+ * Runs a dump until the kernel answers it without the interrupted flag, at
+ * most {@linkcode DUMP_ATTEMPTS} times; errors of a run end it at once.
+ *
+ * @param run One whole dump, collected.
+ * @param gaveUp The error for a dump interrupted on every run.
+ * @returns The messages of the first run that was not interrupted.
+ */
+export async function consistentDump(
+  run: () => Promise<AnswerCollector>,
+  gaveUp: () => Error,
+): Promise<NetlinkMessage[]> {
+  for (let attempt = 0; attempt < DUMP_ATTEMPTS; attempt++) {
+    const answer = await run();
+    if (!answer.interrupted) return answer.messages;
+  }
+  throw gaveUp();
 }
 
 function extackMessage(tlvs: Uint8Array): string | undefined {

@@ -170,7 +170,7 @@ const UNNAMED: UnixAddr = Object.freeze({ transport: "unix", path: "" });
 
 /** `socketpair(AF_UNIX, SOCK_STREAM)`: two engines, both unnamed. */
 export function pairFfi(): [FfiByteEngine, FfiByteEngine] {
-  const [a, b] = FdSocket.pair<StreamAddr>("stream", { label: "" });
+  const [a, b] = FdSocket.pair<StreamAddr>("stream", { label: describeAddress(UNNAMED) });
   return [new FfiByteEngine(a, UNNAMED, UNNAMED), new FfiByteEngine(b, UNNAMED, UNNAMED)];
 }
 

@@ -108,14 +108,16 @@ export interface ErrnoDetails {
 
 /**
  * Quotes an address for an error message: a path or abstract name as a JSON
- * string (so `\0` shows), an IP endpoint as `"host:port"`.
+ * string (so `\0` shows), an IP endpoint as `"host:port"`. A Unix socket
+ * without a name (a pair's end, an unbound client) is `(unnamed)`, unquoted,
+ * so that it cannot be taken for a path.
  */
 export function describeAddress(
   address: { path: string } | { hostname: string; port?: number } | string | undefined,
 ): string {
   if (address === undefined) return "";
   if (typeof address === "string") return JSON.stringify(address);
-  if ("path" in address) return JSON.stringify(address.path);
+  if ("path" in address) return address.path === "" ? "(unnamed)" : JSON.stringify(address.path);
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
   return JSON.stringify(address.port === undefined ? address.hostname : `${host}:${address.port}`);
 }
