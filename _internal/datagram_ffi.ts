@@ -156,7 +156,10 @@ export function openFfiUnix(setup: UnixSetup): FfiDatagramEngine<UnixAddr> {
 
 /** The two ends of `socketpair(AF_UNIX, SOCK_DGRAM)`, each with no name. */
 export function ffiDatagramPair(): [FfiDatagramEngine<UnixAddr>, FfiDatagramEngine<UnixAddr>] {
-  const [a, b] = FdSocket.pair<UnixAddr>("datagram", unixOptions("", false));
+  const [a, b] = FdSocket.pair<UnixAddr>(
+    "datagram",
+    unixOptions(describeAddress({ path: "" }), false),
+  );
   return [
     new FfiDatagramEngine(a, { transport: "unixgram", path: "" }, null),
     new FfiDatagramEngine(b, { transport: "unixgram", path: "" }, null),

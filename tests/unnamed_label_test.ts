@@ -137,3 +137,17 @@ Deno.test("fromFd() of an unnamed stream or seqpacket end names it (unnamed)", a
     for (const end of [a, b, c, d]) end.close();
   }
 });
+
+Deno.test("datagramPair() ends name themselves (unnamed) in read errors too", async () => {
+  const [a, b] = datagramPair();
+  try {
+    await assertRejects(
+      a.read("not a buffer" as unknown as Uint8Array),
+      TypeError,
+      "read (unnamed): buffer must be a Uint8Array, got string",
+    );
+  } finally {
+    a.close();
+    b.close();
+  }
+});
