@@ -70,8 +70,8 @@ export interface PacketOptions {
   /**
    * Bytes of kernel memory where frames wait to be read: the ring's size
    * (whole MiB, default and minimum 4 MiB), or with `immediate` the socket's
-   * receive buffer (`SO_RCVBUF`, where each frame also costs about 700 bytes
-   * of overhead; past `net.core.rmem_max` only with `CAP_NET_ADMIN`). A
+   * receive buffer (`SO_RCVBUF`, where each frame also costs the kernel's
+   * per-packet overhead; past `net.core.rmem_max` only with `CAP_NET_ADMIN`). A
    * burst longer than this is dropped and counted (see
    * {@linkcode LinkSocket.statistics}).
    */

@@ -55,7 +55,8 @@ function descriptorOf(sock: unknown, call: string): number {
  * @param level The option level (`SOL_SOCKET` is 1 on Linux, `IPPROTO_TCP` 6).
  * @param option The option number at that level.
  * @param value The option's bytes, in the layout the kernel expects.
- * @throws {TypeError} When `sock` is not a socket of this package or `value` not a fixed-length `Uint8Array`.
+ * @throws {TypeError} When `sock` is not a socket of this package or `value` not a
+ * fixed-length `Uint8Array`.
  * @throws {RangeError} For a level or option that is not a non-negative 32-bit integer.
  * @throws {Deno.errors.NotSupported} On the built-in backend or once closed.
  * @throws {Deno.errors.InvalidData} Or another `Deno.errors.*` class when the kernel refuses.

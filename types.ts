@@ -395,7 +395,10 @@ export interface ReceiveManyOptions extends ReceiveOptions {
 export interface SocketOptions {
   /** `SO_REUSEADDR`: bind a port whose earlier connections linger in TIME_WAIT. TCP and UDP. */
   reuseAddress: boolean;
-  /** `SO_REUSEPORT`: sockets of one user share a port; the kernel spreads work over them. TCP and UDP. */
+  /**
+   * `SO_REUSEPORT`: sockets of one user share a port; the kernel spreads work over them. TCP and
+   * UDP.
+   */
   reusePort: boolean;
   /** `SO_KEEPALIVE`: probe an idle connection. TCP. */
   keepAlive: boolean;
@@ -407,7 +410,10 @@ export interface SocketOptions {
   keepAliveCount: number;
   /** `TCP_NODELAY`: send small writes at once (no Nagle). TCP. */
   noDelay: boolean;
-  /** `TCP_USER_TIMEOUT`: milliseconds sent data may stay unacknowledged before the connection is dropped; 0 = the system's default. TCP. */
+  /**
+   * `TCP_USER_TIMEOUT`: milliseconds sent data may stay unacknowledged before the connection is
+   * dropped; 0 = the system's default. TCP.
+   */
   userTimeout: number;
   /** `IP_TTL`: the time to live of outgoing IPv4 packets (1 to 255). IPv4. */
   ttl: number;
@@ -419,7 +425,10 @@ export interface SocketOptions {
   trafficClass: number;
   /** `IPV6_V6ONLY`: an IPv6 socket does not also serve IPv4 (before bind). IPv6. */
   v6Only: boolean;
-  /** `SO_BINDTODEVICE`: send and receive through this interface only; `""` unbinds. Needs `CAP_NET_RAW` to change once set. IP and packet sockets. */
+  /**
+   * `SO_BINDTODEVICE`: send and receive through this interface only; `""` unbinds. Needs
+   * `CAP_NET_RAW` to change once set. IP and packet sockets.
+   */
   bindToDevice: string;
   /** `SO_RCVBUF`: the kernel's receive buffer, in bytes. Every socket. */
   receiveBufferSize: number;
@@ -427,11 +436,20 @@ export interface SocketOptions {
   sendBufferSize: number;
   /** `SO_BROADCAST`: allow sends to a broadcast address. IPv4 datagram and raw. */
   broadcast: boolean;
-  /** `IP_MULTICAST_TTL`: the time to live of outgoing IPv4 multicast (0 to 255). IPv4 datagram and raw. */
+  /**
+   * `IP_MULTICAST_TTL`: the time to live of outgoing IPv4 multicast (0 to 255). IPv4 datagram and
+   * raw.
+   */
   multicastTtl: number;
-  /** `IPV6_MULTICAST_HOPS`: the hop limit of outgoing IPv6 multicast (0 to 255). IPv6 datagram and raw. */
+  /**
+   * `IPV6_MULTICAST_HOPS`: the hop limit of outgoing IPv6 multicast (0 to 255). IPv6 datagram and
+   * raw.
+   */
   multicastHops: number;
-  /** `IP_MULTICAST_LOOP`/`IPV6_MULTICAST_LOOP`: this host's own multicast comes back. Datagram and raw. */
+  /**
+   * `IP_MULTICAST_LOOP`/`IPV6_MULTICAST_LOOP`: this host's own multicast comes back. Datagram and
+   * raw.
+   */
   multicastLoop: boolean;
   /**
    * `IP_MULTICAST_IF`/`IPV6_MULTICAST_IF`: the index of the interface outgoing
@@ -439,7 +457,10 @@ export interface SocketOptions {
    * set-only on IPv4, where the kernel reports an address, not the interface.
    */
   multicastInterface: number;
-  /** `SO_MARK`: the firewall mark of outgoing packets (0 to 2³²−1). Needs `CAP_NET_ADMIN`. IP and packet sockets. */
+  /**
+   * `SO_MARK`: the firewall mark of outgoing packets (0 to 2³²−1). Needs `CAP_NET_ADMIN`.
+   * IP and packet sockets.
+   */
   mark: number;
 }
 

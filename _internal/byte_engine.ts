@@ -1,9 +1,10 @@
 // What `StreamConn` and `StreamListener` stand on: a byte engine (one
 // connection's bytes) and a stream listener engine (its connections). The
 // built-in ones wrap Deno.Conn and Deno.Listener (_internal/builtin_stream.ts),
-// the FFI ones FdSocket (_internal/stream_ffi.ts, _internal/ffi_listener.ts). What only the FFI engine
-// can do sits behind `extras(call)`: the built-in engine declares there, in
-// one place, that it cannot, and the classes ask it. Private to the package.
+// the FFI ones FdSocket (_internal/stream_ffi.ts, _internal/ffi_listener.ts).
+// What only the FFI engine can do sits behind `extras(call)`: the built-in
+// engine declares there, in one place, that it cannot, and the classes ask it.
+// Private to the package.
 
 import type { NetAddr, PeerCredentials, TcpInfo, UnixAddr } from "../types.ts";
 import type { FdSocket } from "../ffi/socket.ts";

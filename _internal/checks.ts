@@ -134,7 +134,11 @@ export function checkUnixPath(call: string, path: unknown, unnamed = false): Uin
 
 /**
  * Returns `p` when it is a `Uint8Array` over a fixed-length, non-shared,
- * attached `ArrayBuffer`; throws `TypeError` otherwise.
+ * attached `ArrayBuffer`; throws `TypeError` otherwise. A DataView or
+ * Int8Array has no byte meaning here; another thread could change a shared
+ * buffer's bytes while the kernel copies them; a resizable one can shrink
+ * under a pending call, and the kernel would then read or write past its end;
+ * a detached one's memory is gone.
  *
  * @param what The call and address for the message, e.g. `write "127.0.0.1:80"`.
  */

@@ -208,7 +208,9 @@ export interface Route {
   mark?: number;
   /** The uid it matches. */
   uid?: number;
-  /** A multipath route's paths (`RTA_MULTIPATH`); such a route has no `gateway` or `dev` of its own. */
+  /**
+   * A multipath route's paths (`RTA_MULTIPATH`); such a route has no `gateway` or `dev` of its own.
+   */
   nexthops?: RouteNexthop[];
   /**
    * Its metrics (`RTA_METRICS`), in the one-object array ip prints: `mtu`,

@@ -1,14 +1,8 @@
-// The one check every buffer argument passes before any system call.
+// Buffers as C sees them: the address of a buffer's bytes, and the pinning
+// that keeps a buffer reached only through a struct alive until its call
+// returns. The buffers arrive checked (`checkBuffer` in _internal/checks.ts).
 // Pure: importing this file loads no native code (pointerOf asks the runtime
 // for an address, which needs --allow-ffi only when called).
-//
-// Refused, each with a TypeError naming the call:
-// - anything but a Uint8Array (a DataView or Int8Array has no byte meaning here);
-// - a SharedArrayBuffer-backed view: another thread could change the bytes
-//   while the kernel copies them, so what is sent would be undefined;
-// - a resizable ArrayBuffer: it can shrink under a pending call, and the
-//   kernel would then read or write past its end;
-// - a detached ArrayBuffer: its memory is gone (it was transferred).
 
 /** The address of `b`'s first byte (0 for an empty buffer). */
 export function pointerOf(b: Uint8Array): bigint {

@@ -1,5 +1,6 @@
 // Network interfaces by name and by index: if_nametoindex and if_indextoname,
-// and the check an interface name passes before any system call.
+// and the error an unknown interface gives. The name arrives checked
+// (`checkInterfaceName` in _internal/checks.ts).
 
 import { IFNAMSIZ } from "./constants.ts";
 import { libc } from "./libc.ts";
