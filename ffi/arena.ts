@@ -1,7 +1,8 @@
 // The receive arena: recvmmsg slots (data, sender names, control data, the
 // iovecs and mmsghdrs that point at them) built once, their pointers computed
 // once, and shared by every socket, since a receive is a synchronous call and
-// each fill's records are copied out before the next call.
+// each fill's records are copied out before the next call (at the latest:
+// read(p) leaves them in place until then, see Arena.lend).
 
 import { AF_UNIX, SO_SNDBUF, SOCK_CLOEXEC, SOCK_DGRAM, SOL_SOCKET } from "./constants.ts";
 import { type Control, CONTROL_SIZE, type ControlData, parseControl } from "./control.ts";
@@ -58,6 +59,21 @@ export class Arena {
     }
   }
 
+  /**
+   * Copies out the records a socket left in this arena as views (see
+   * {@linkcode Arena.lend}); called before the arena is filled again.
+   */
+  #lender: (() => void) | undefined;
+
+  /**
+   * Lets a socket keep its last fill's records as views into this arena
+   * instead of copies: `materialise` copies them out, and runs before the
+   * next call that fills the arena, whichever socket makes it.
+   */
+  lend(materialise: () => void): void {
+    this.#lender = materialise;
+  }
+
   /** Slots whose in/out lengths the kernel rewrote in the last call. */
   #dirty = 0;
   /** The control length every clean slot holds. */
@@ -69,6 +85,11 @@ export class Arena {
    * unless the control length changes (another kind of socket uses the arena).
    */
   prepare(n: number, wantControl: boolean): void {
+    const lender = this.#lender;
+    if (lender !== undefined) {
+      this.#lender = undefined;
+      lender();
+    }
     const v = this.#headersView;
     const controlLength = wantControl ? CONTROL_SIZE : 0;
     const upto = controlLength === this.#controlLength ? Math.min(this.#dirty, n) : this.slots;

@@ -221,6 +221,16 @@ export class FdSocket<A = unknown> {
   #label: string;
   #refed = true;
   #eof = false;
+  /**
+   * The inbox's records are views into the shared arena (a read(p) fill),
+   * copied out by #materialise before anything else fills that arena.
+   */
+  #lazy = false;
+  readonly #materialise = (): void => {
+    if (!this.#lazy) return;
+    this.#lazy = false;
+    for (const r of this.#inbox) r.data = r.data.slice();
+  };
   /** The last fill found the queue empty after its records (see #takeQueued). */
   #drained = false;
   /** An error met while a batch was being completed, for the next receive. */
@@ -620,7 +630,8 @@ export class FdSocket<A = unknown> {
 
   #takeInto(p: Uint8Array): number | null | Error | undefined {
     if (this.#deferred || this.#inbox.length > 0 || this.#eof || this.#batch.size > 1) {
-      const r = this.#take(p.length);
+      // Read ahead as views into the arena: copied once, into p, not first into a record.
+      const r = this.#take(p.length, undefined, true);
       if (r === undefined || r === null || r instanceof Error) return r;
       closeFds(r.fds);
       p.set(r.data);
@@ -693,7 +704,7 @@ export class FdSocket<A = unknown> {
         }
         if (this.#inbox.length === 0) break;
       }
-      batch.push(cut(this.#inbox.shift()!, maxSize));
+      batch.push(this.#shift(maxSize, false));
     }
     return batch;
   }
@@ -731,8 +742,10 @@ export class FdSocket<A = unknown> {
    * The next record, `null` at end of stream, an Error, or undefined on
    * EAGAIN. `want`, when given, is how many records the caller takes now
    * (receiveMany), which sizes the batch instead of the adaptive guess.
+   * `view`: the caller copies the record's bytes out before it returns
+   * (read(p)), so a record read ahead may be a view into the arena.
    */
-  #take(maxSize: number, want?: number): Received<A> | null | Error | undefined {
+  #take(maxSize: number, want?: number, view = false): Received<A> | null | Error | undefined {
     if (this.#deferred) {
       const err = this.#deferred;
       this.#deferred = undefined;
@@ -740,20 +753,31 @@ export class FdSocket<A = unknown> {
     }
     if (this.#inbox.length === 0) {
       if (this.#eof) return null;
-      const e = this.#fill(maxSize, want);
+      const e = this.#fill(maxSize, want, view);
       if (e !== 0) {
         return e === EAGAIN || e === EINTR ? undefined : errnoError(e, "recvmsg", this.#label);
       }
       if (this.#inbox.length === 0) return this.#eof ? null : undefined;
     }
-    return cut(this.#inbox.shift()!, maxSize);
+    return this.#shift(maxSize, view);
+  }
+
+  /** The inbox's first record, cut to `maxSize`; a copy unless `view` allows a view. */
+  #shift(maxSize: number, view: boolean): Received<A> {
+    const r = cut(this.#inbox.shift()!, maxSize);
+    if (this.#lazy) {
+      if (!view) r.data = r.data.slice();
+      if (this.#inbox.length === 0) this.#lazy = false;
+    }
+    return r;
   }
 
   /**
    * Reads up to a batch of records into the inbox; returns 0 or errno.
    * `want` asks for that many; otherwise the adaptive batch size applies.
+   * `view`: the records may stay in the arena as views (see #materialise).
    */
-  #fill(maxSize: number, want?: number): number {
+  #fill(maxSize: number, want?: number, view = false): number {
     this.#drained = false;
     if (this.#source) return this.#source.fill(this.#inbox);
     const arena = arenaFor(maxSize, this.#unix);
@@ -776,11 +800,9 @@ export class FdSocket<A = unknown> {
       const len = arena.length(i);
       const flags = arena.flags(i);
       const controlLength = arena.controlLength(i);
+      const start = i * arena.slotSize, end = start + Math.min(len, arena.slotSize);
       const r: Received<A> = {
-        data: arena.data.slice(
-          i * arena.slotSize,
-          i * arena.slotSize + Math.min(len, arena.slotSize),
-        ),
+        data: view ? arena.data.subarray(start, end) : arena.data.slice(start, end),
         from: null,
         truncated: (flags & MSG_TRUNC) !== 0,
       };
@@ -797,6 +819,11 @@ export class FdSocket<A = unknown> {
         r.from = nameLength === 0 ? null : this.#decodeFrom(arena, i, nameLength);
       }
       this.#inbox.push(r);
+    }
+    // prepare() copied out any views left in the arena; these stay views until the next.
+    if (view && this.#inbox.length > 0) {
+      this.#lazy = true;
+      arena.lend(this.#materialise);
     }
     return 0;
   }
@@ -1104,6 +1131,7 @@ export class FdSocket<A = unknown> {
       }
     }
     if (this.#inbox.length > 0) {
+      this.#materialise();
       const { fds: _held, ...first } = this.#inbox[0];
       const copy: Received<A> = { ...first, recordLength: first.data.length };
       return cut(copy, maxSize);
