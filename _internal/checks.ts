@@ -4,6 +4,7 @@
 
 import { IFNAMSIZ, SCM_MAX_FD, UNIX_PATH_MAX } from "../ffi/constants.ts";
 import { encodeUnixName, PACKET_TYPES } from "../ffi/sockaddr.ts";
+import { SOCKADDR_LL } from "../ffi/structs.ts";
 import type { LinkAddr } from "../types.ts";
 
 const encoder = new TextEncoder();
@@ -192,8 +193,8 @@ export function checkInterfaceName(what: string, name: unknown): string {
   return name;
 }
 
-/** The most bytes a `sockaddr_ll` holds as a hardware address. */
-const SLL_ADDR_MAX = 8;
+/** The most bytes a `sockaddr_ll` holds as a hardware address: `sll_addr` to its end. */
+const SLL_ADDR_MAX = SOCKADDR_LL.size - SOCKADDR_LL.addr;
 
 /**
  * A link-layer destination's fields, checked: an ifindex in 1–2^31-1, a
