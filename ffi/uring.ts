@@ -91,6 +91,8 @@ const MAX_REARMS = 8;
 export class Doorbell {
   readonly #ringFd: number;
   readonly #rings: DataView;
+  /** The same mapping as 32-bit words, for the flags both sides change. */
+  readonly #flags: Uint32Array;
   readonly #sqes: DataView;
   readonly #off: RingOffsets;
   readonly #epfd: number;
@@ -188,6 +190,7 @@ export class Doorbell {
   ) {
     this.#ringFd = fd;
     this.#rings = rings;
+    this.#flags = new Uint32Array(rings.buffer, 0, rings.byteLength >> 2);
     this.#sqes = sqes;
     this.#off = off;
     this.#epfd = epfd;
@@ -234,11 +237,18 @@ export class Doorbell {
    * nothing. Work queued while muted rang nothing either, so it is run in
    * turn; the kernel signals again only for work queued while none is, so
    * work left queued would silence the doorbell. False if running it fails.
+   *
+   * Unmuting and then looking for queued work is one half of a handshake
+   * whose other half is the kernel's (flag the work, then read whether the
+   * eventfd is muted): each side stores, then loads what the other stored.
+   * A plain store may sit in the CPU's store buffer past a later load, and
+   * then both sides miss each other: no signal, and work left queued. The
+   * unmute is therefore an atomic read-modify-write, a full barrier.
    */
   #runWork(): boolean {
-    const r = this.#rings, o = this.#off;
+    const f = this.#flags, cq = this.#off.cqFlags >> 2, sq = this.#off.sqFlags >> 2;
     for (let i = 0; i < 4; i++) {
-      r.setUint32(o.cqFlags, r.getUint32(o.cqFlags, true) | IORING_CQ_EVENTFD_DISABLED, true);
+      Atomics.or(f, cq, IORING_CQ_EVENTFD_DISABLED);
       const rc = libc().io_uring_enter(
         SYS_IO_URING_ENTER,
         this.#ringFd,
@@ -249,10 +259,10 @@ export class Doorbell {
         0n,
       );
       const e = errno();
-      r.setUint32(o.cqFlags, r.getUint32(o.cqFlags, true) & ~IORING_CQ_EVENTFD_DISABLED, true);
+      Atomics.and(f, cq, ~IORING_CQ_EVENTFD_DISABLED);
       if (rc < 0 && e !== EINTR) return false;
       // Set again: queued since the call began, maybe while muted.
-      if ((r.getUint32(o.sqFlags, true) & IORING_SQ_TASKRUN) === 0) return true;
+      if ((Atomics.load(f, sq) & IORING_SQ_TASKRUN) === 0) return true;
     }
     // A flood keeps queueing: come back on a later turn rather than hold the thread.
     const timer = setTimeout(() => this.#onRing(), 0);
@@ -266,7 +276,7 @@ export class Doorbell {
     // The eventfd is signalled when poll work is queued (IORING_SQ_TASKRUN
     // is set first); a ring for work an earlier ring already ran finds
     // neither work nor a completion and costs nothing.
-    let work = (r.getUint32(o.sqFlags, true) & IORING_SQ_TASKRUN) !== 0;
+    let work = (Atomics.load(this.#flags, o.sqFlags >> 2) & IORING_SQ_TASKRUN) !== 0;
     if (work && !this.#runWork()) return this.#die();
     let head = r.getUint32(o.cqHead, true);
     const tail = r.getUint32(o.cqTail, true);
