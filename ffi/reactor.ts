@@ -15,10 +15,10 @@
 // readiness, so nothing that arrived meanwhile is missed. With "oneshot",
 // a socket is armed one-shot for what waits, one EPOLL_CTL_MOD per wait.
 //
-// Waiting with "uring" (opt-in, where it works): an io_uring doorbell
+// Waiting with "uring" (the default, where it works): an io_uring doorbell
 // (uring.ts) rings on the JS thread when the set has events, and the engine
 // drains it with epoll_wait(…, 0). The doorbell is unref'd while no ref'd
-// socket waits. Waiting on the pool (the default, and the fallback):
+// socket waits. Waiting on the pool (the fallback, or asked for):
 // `nonblocking: true` epoll_wait calls run on Deno's blocking pool; each
 // result wakes every ready socket it lists at once.
 //
@@ -64,8 +64,8 @@ export interface ReadyHandler {
 /** How the engine waits and registers sockets (see the top of this file). */
 export interface ReactorOptions {
   /**
-   * "uring": the io_uring doorbell where it works, else the pool; "pool" (the
-   * default): the pool.
+   * "uring" (the default): the io_uring doorbell where it works, else the
+   * pool; "pool": the pool.
    */
   wait?: "uring" | "pool";
   /** "edge": registered once, edge-triggered; "oneshot": re-armed per wait. */
@@ -166,9 +166,7 @@ export class Reactor {
       throw errnoError(e, "eventfd");
     }
     this.#control(EPOLL_CTL_ADD, this.#wakefd, WAKE_TOKEN, EPOLLIN);
-    // Opt-in: under load the doorbell has been seen to miss a wake-up (a
-    // receive that never settles), so the pool wait stays the default.
-    if (options.wait === "uring") {
+    if (options.wait !== "pool") {
       this.#bell = Doorbell.open(this.#epfd, () => this.#drain(), () => {
         this.#bell = null;
         this.#update();
