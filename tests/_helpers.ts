@@ -495,3 +495,16 @@ export function withDescriptorRoom<T>(room: number, body: () => T): T {
     files().setrlimit(RLIMIT_NOFILE, new Uint8Array(limit.buffer));
   }
 }
+
+/** Whether this machine should give the engine its io_uring doorbell. */
+export function uringExpected(): boolean {
+  const [major, minor] = Deno.osRelease().split(".").map(Number);
+  if (major < 6 || (major === 6 && minor < 1)) return false;
+  try {
+    if (Deno.readTextFileSync("/proc/sys/kernel/io_uring_disabled").trim() !== "0") return false;
+  } catch {
+    // Kernels before 6.6 have no such switch: io_uring is on.
+  }
+  // deno-lint-ignore no-explicit-any
+  return typeof (globalThis as any).process?.binding === "function";
+}

@@ -20,24 +20,19 @@ import { errno, libc } from "../ffi/libc.ts";
 import { type ReadyHandler, theReactor } from "../ffi/reactor.ts";
 import { FdSocket } from "../ffi/socket.ts";
 import { encodeUnix } from "../ffi/sockaddr.ts";
-import { deadline, killOnDispose, lines, needs, nextLine, tempDir } from "./_helpers.ts";
+import {
+  deadline,
+  killOnDispose,
+  lines,
+  needs,
+  nextLine,
+  tempDir,
+  uringExpected,
+} from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const asked = Deno.env.get("BSD_SOCKETS_ENGINE")?.split(",") ?? [];
-
-/** Whether this machine should give the engine its io_uring doorbell. */
-function uringExpected(): boolean {
-  const [major, minor] = Deno.osRelease().split(".").map(Number);
-  if (major < 6 || (major === 6 && minor < 1)) return false;
-  try {
-    if (Deno.readTextFileSync("/proc/sys/kernel/io_uring_disabled").trim() !== "0") return false;
-  } catch {
-    // Kernels before 6.6 have no such switch: io_uring is on.
-  }
-  // deno-lint-ignore no-explicit-any
-  return typeof (globalThis as any).process?.binding === "function";
-}
 
 Deno.test("the engine waits and registers as BSD_SOCKETS_ENGINE asks, the doorbell and edge by default", () => {
   const reactor = theReactor();
