@@ -7,7 +7,10 @@
  *   ends of each (2N waiting sockets; C: both ends of N `socketpair`s in one
  *   epoll set). Each N runs in a fresh process, which reports the resident
  *   memory (VmRSS, after a GC) it grew by per socket, the threads it has
- *   before and after, and the CPU it uses over a second of waiting. Then it
+ *   before and after, and the CPU it uses over two seconds of waiting, in
+ *   all and per thread name with each thread's wake-ups (voluntary context
+ *   switches), which tells the engine's waits on the blocking pool from the
+ *   runtime's own threads. Then it
  *   closes every socket and checks that every pending receive settled with
  *   `null`. Kernel memory for the sockets is outside VmRSS for both.
  * - active: K connections to a C epoll echo server, each with one 64-byte
@@ -53,9 +56,11 @@ const IDLE_PAIRS = [1, 10, 100, 1000, 5000];
 /** Connections in the active group. */
 const ACTIVE = [1, 10, 100, 1000, 10_000];
 /** How long the idle processes wait while their CPU is measured, s. */
-const IDLE_S = 1;
+const IDLE_S = 2;
 /** How long an idle process waits before it measures, ms. */
 const SETTLE_MS = 1000;
+/** How long it waits after its forced GC before the CPU window, ms. */
+const SWEEP_MS = 500;
 /** The active time slice, s, and the warm-up before it, ms. */
 const SLICE_S = 1;
 const WARM_MS = 300;
@@ -83,6 +88,56 @@ function status(): { rssKb: number; threads: number } {
 function cpuMicros(): number {
   const { user, system } = process.cpuUsage();
   return user + system;
+}
+
+/** What a process's threads of one name used so far. */
+interface ThreadUse {
+  /** CPU time, ns (schedstat). */
+  cpuNs: number;
+  /** Voluntary context switches: how often they slept and were woken. */
+  wakeups: number;
+}
+
+/**
+ * Use per thread name (the JS thread is "main"), from /proc/self/task: what
+ * tells the runtime's own threads (V8's GC workers, tokio's) from the
+ * engine's waits on the blocking pool.
+ */
+function threadUse(): Map<string, ThreadUse> {
+  const byName = new Map<string, ThreadUse>();
+  for (const entry of Deno.readDirSync("/proc/self/task")) {
+    const dir = `/proc/self/task/${entry.name}`;
+    let name: string, cpuNs: number, wakeups: number;
+    try {
+      name = entry.name === String(Deno.pid) ? "main" : Deno.readTextFileSync(`${dir}/comm`).trim();
+      cpuNs = Number(Deno.readTextFileSync(`${dir}/schedstat`).split(" ")[0]);
+      const status = Deno.readTextFileSync(`${dir}/status`);
+      wakeups = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1]);
+    } catch {
+      continue; // The thread ended meanwhile.
+    }
+    const use = byName.get(name) ?? { cpuNs: 0, wakeups: 0 };
+    use.cpuNs += cpuNs;
+    use.wakeups += wakeups;
+    byName.set(name, use);
+  }
+  return byName;
+}
+
+/** Per thread name, the CPU (µs) and wake-ups between two {@linkcode threadUse} readings. */
+function threadUseDelta(
+  a: Map<string, ThreadUse>,
+  b: Map<string, ThreadUse>,
+): Record<string, { cpu_us: number; wakeups: number }> {
+  const out: Record<string, { cpu_us: number; wakeups: number }> = {};
+  for (const [name, use] of b) {
+    const was = a.get(name) ?? { cpuNs: 0, wakeups: 0 };
+    out[name] = {
+      cpu_us: Math.round((use.cpuNs - was.cpuNs) / 1000),
+      wakeups: use.wakeups - was.wakeups,
+    };
+  }
+  return out;
 }
 
 function collect(): void {
@@ -138,9 +193,17 @@ async function idle(pairs: number, seconds: number): Promise<PeerResult> {
   collect();
   const after = status();
   const heapAfter = Deno.memoryUsage().heapUsed;
+  // The GC just forced leaves sweeping to V8's worker threads: waited out
+  // too, so the window holds only what waiting itself costs.
+  await sleep(SWEEP_MS);
+  // Read once first, so their first-call costs stay out of the window.
+  threadUse();
+  cpuMicros();
+  const threads0 = threadUse();
   const cpu0 = cpuMicros(), t0 = performance.now();
   await sleep(seconds * 1000);
   const cpu1 = cpuMicros(), t1 = performance.now();
+  const threads1 = threadUse();
   const during = status();
   const closing = performance.now();
   for (const s of sockets) s.close();
@@ -160,6 +223,7 @@ async function idle(pairs: number, seconds: number): Promise<PeerResult> {
     threads_one_waiting: waitingThreads,
     threads_after: Math.max(after.threads, during.threads),
     cpu_us: cpu1 - cpu0,
+    by_thread: threadUseDelta(threads0, threads1),
     idle_s: (t1 - t0) / 1000,
     close_ms: closeMs,
     settled_null: nulls,
@@ -294,6 +358,14 @@ function idleCpu(r: PeerResult): number {
   return (r.cpu_us as number) / (r.idle_s as number);
 }
 
+/** An idle run's CPU and wake-ups per thread name, as note text. */
+function byThread(r: PeerResult): string {
+  const use = r.by_thread as Record<string, { cpu_us: number; wakeups: number }>;
+  return Object.entries(use)
+    .map(([name, u]) => `${name} ${fmt(u.cpu_us)} µs/${fmt(u.wakeups)} wake-ups`)
+    .join(", ");
+}
+
 /** The column of a Deno process running the idle role with no socket open. */
 const NO_SOCKET = "Deno, no socket open";
 
@@ -353,7 +425,8 @@ async function idleGroup(hard: number): Promise<Point[]> {
       unit: "µs CPU/s",
       better: "lower",
       values: { [OURS]: idleCpu(o), [C]: idleCpu(k), [NO_SOCKET]: idleCpu(base) },
-      note: `over ${IDLE_S} s of waiting, ${SETTLE_MS} ms after start-up; goal: 0`,
+      note: `over ${IDLE_S} s of waiting, ${SETTLE_MS} ms after start-up and ${SWEEP_MS} ms ` +
+        `after a GC; by thread, ours: ${byThread(o)}; no socket: ${byThread(base)}; goal: 0`,
     });
   }
   return memory;
