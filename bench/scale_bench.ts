@@ -263,7 +263,7 @@ async function active(
     });
     await within(seconds * 1000 + warmMs + 30_000, "the time slice", Promise.all(loops));
     if (failure !== undefined) throw failure;
-    return { role: "client", k, n: trips, elapsed_s: seconds, msgs_per_s: trips / seconds };
+    return { role: "client", k, n: trips, elapsed_s: seconds, msgs_per_s: trips / seconds, events: (await import("../ffi/reactor.ts")).theReactor().eventCount, controls: (await import("../ffi/reactor.ts")).theReactor().controlCount };
   } finally {
     for (const c of conns) c.close();
   }
