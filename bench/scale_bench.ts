@@ -18,13 +18,15 @@
  *   slice after a warm-up; the aggregate round trips per second of our client
  *   against the C epoll client doing the same, the contenders taking turns.
  *   Client and server share CPU 0, as the engine bench's pinned rows do, so
- *   the rate is what the two programs' own work allows.
+ *   the rate is what the two programs' own work allows. The floor columns
+ *   run the C client's loop in Deno over bare FFI calls (see
+ *   {@linkcode activeFloor}): what any Deno FFI library is bounded by.
  *
  * Every child runs with its open-file limit raised to the hard limit. Points
  * that need more descriptors than that are left out with a line saying so.
  * The curve goes to `bench/out/scale.svg`.
  *
- * Run: `deno run --unstable-net -A bench/scale_bench.ts [--json]`
+ * Run: `deno run --unstable-net -A bench/scale_bench.ts [--json] [--group=idle|active]`
  * (or `deno task bench scale`). The same file is also the peer program:
  * `bench/scale_bench.ts peer ROLE ...` (see {@linkcode runPeer}).
  *
@@ -49,6 +51,21 @@ import {
   spawnPeer,
 } from "./_harness.ts";
 import { lineChart } from "./_svg.ts";
+import { theReactor } from "../ffi/reactor.ts";
+import {
+  AF_UNIX,
+  EPOLL_CLOEXEC,
+  EPOLL_CTL_ADD,
+  EPOLL_EVENT_DATA_OFFSET,
+  EPOLL_EVENT_SIZE,
+  EPOLLIN,
+  MSG_NOSIGNAL,
+  SO_PASSCRED,
+  SOCK_CLOEXEC,
+  SOCK_SEQPACKET,
+  SOL_SOCKET,
+} from "../ffi/constants.ts";
+import { IOVEC, MSGHDR } from "../ffi/structs.ts";
 import { connectSeqpacket, type SeqpacketConn, seqpacketPair } from "../seqpacket.ts";
 
 /** Pairs in the idle group: up to 10,000 waiting sockets. */
@@ -204,6 +221,14 @@ async function idle(pairs: number, seconds: number): Promise<PeerResult> {
   await sleep(seconds * 1000);
   const cpu1 = cpuMicros(), t1 = performance.now();
   const threads1 = threadUse();
+  const byThread = threadUseDelta(threads0, threads1);
+  // The readings themselves run on the JS thread: its CPU is what getrusage
+  // saw over the window less the other threads'.
+  const others = Object.entries(byThread).filter(([name]) => name !== "main");
+  byThread.main.cpu_us = Math.max(
+    0,
+    cpu1 - cpu0 - others.reduce((sum, [, use]) => sum + use.cpu_us, 0),
+  );
   const during = status();
   const closing = performance.now();
   for (const s of sockets) s.close();
@@ -223,7 +248,7 @@ async function idle(pairs: number, seconds: number): Promise<PeerResult> {
     threads_one_waiting: waitingThreads,
     threads_after: Math.max(after.threads, during.threads),
     cpu_us: cpu1 - cpu0,
-    by_thread: threadUseDelta(threads0, threads1),
+    by_thread: byThread,
     idle_s: (t1 - t0) / 1000,
     close_ms: closeMs,
     settled_null: nulls,
@@ -240,6 +265,8 @@ async function active(
   const conns: SeqpacketConn[] = [];
   try {
     for (let i = 0; i < k; i++) conns.push(await connectSeqpacket({ path }));
+    const engine = theReactor();
+    const events0 = engine.eventCount, controls0 = engine.controlCount;
     peerReady();
     const msg = record(SIZE);
     // Each loop reads the clock itself: with thousands of loops busy, a timer
@@ -263,9 +290,128 @@ async function active(
     });
     await within(seconds * 1000 + warmMs + 30_000, "the time slice", Promise.all(loops));
     if (failure !== undefined) throw failure;
-    return { role: "client", k, n: trips, elapsed_s: seconds, msgs_per_s: trips / seconds, events: (await import("../ffi/reactor.ts")).theReactor().eventCount, controls: (await import("../ffi/reactor.ts")).theReactor().controlCount };
+    return {
+      role: "client",
+      k,
+      n: trips,
+      elapsed_s: seconds,
+      msgs_per_s: trips / seconds,
+      // How many receives waited for the engine, over warm-up and slice.
+      engine_events: engine.eventCount - events0,
+      epoll_ctl: engine.controlCount - controls0,
+    };
   } finally {
     for (const c of conns) c.close();
+  }
+}
+
+/** libc as the floor client calls it, opened on first use. */
+const FLOOR_SYMBOLS = {
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  epoll_park: {
+    name: "epoll_wait",
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * The floor under the active group: the C client's loop written in Deno
+ * over bare FFI calls, with no library around it. One level-triggered epoll
+ * set; a synchronous `epoll_wait(…, 0)` first and a `nonblocking: true` one
+ * on the pool only when nothing is ready; per event one `recv` and one
+ * `send`, synchronous; no promise per record. Each reply is still copied
+ * out (`slice`), as what a receive API hands back must be. With `cmsg`, the sockets set
+ * `SO_PASSCRED` and receive with `recvmsg` and a control buffer, as a
+ * seqpacket socket that tells a 0-byte record from end of stream must.
+ * What this reaches bounds any Deno FFI library on this machine.
+ */
+async function activeFloor(
+  path: string,
+  k: number,
+  warmMs: number,
+  seconds: number,
+  cmsg: boolean,
+): Promise<PeerResult> {
+  const lib = Deno.dlopen("libc.so.6", FLOOR_SYMBOLS).symbols;
+  const ep = lib.epoll_create1(EPOLL_CLOEXEC);
+  const fds: number[] = [];
+  // The kernel reaches these only through the header's pointers: referenced
+  // until the end (in finally), or a GC may free them mid-run.
+  const control = new Uint8Array(64), iov = new Uint8Array(IOVEC.size);
+  try {
+    const name = new TextEncoder().encode(path);
+    const addr = new Uint8Array(2 + name.length + 1);
+    addr[0] = AF_UNIX;
+    addr.set(name, 2);
+    const one = new Uint8Array(new Int32Array([1]).buffer);
+    const ev = new Uint8Array(EPOLL_EVENT_SIZE);
+    const evView = new DataView(ev.buffer);
+    for (let i = 0; i < k; i++) {
+      // Blocking connect, as the C client's: a full backlog waits.
+      const fd = lib.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+      if (fd < 0) throw new Error("floor: socket failed");
+      fds.push(fd);
+      if (lib.connect(fd, addr, addr.length) !== 0) throw new Error(`floor: connect ${path}`);
+      if (cmsg) lib.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, one, 4);
+      evView.setUint32(0, EPOLLIN, true);
+      evView.setInt32(EPOLL_EVENT_DATA_OFFSET, fd, true);
+      if (lib.epoll_ctl(ep, EPOLL_CTL_ADD, fd, ev) !== 0) throw new Error("floor: epoll_ctl");
+    }
+    peerReady();
+    const msg = record(SIZE), reply = new Uint8Array(65536);
+    const size = BigInt(SIZE), room = BigInt(reply.length);
+    const header = new Uint8Array(MSGHDR.size);
+    const hv = new DataView(header.buffer);
+    const at = (b: Uint8Array) => BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+    new DataView(iov.buffer).setBigUint64(IOVEC.base, at(reply), true);
+    new DataView(iov.buffer).setBigUint64(IOVEC.len, room, true);
+    hv.setBigUint64(MSGHDR.iov, at(iov), true);
+    hv.setBigUint64(MSGHDR.iovlen, 1n, true);
+    hv.setBigUint64(MSGHDR.control, at(control), true);
+    for (const fd of fds) {
+      if (Number(lib.send(fd, msg, size, MSG_NOSIGNAL)) !== SIZE) throw new Error("floor: send");
+    }
+    const MAX = 1024;
+    const events = new Uint8Array(MAX * EPOLL_EVENT_SIZE), view = new DataView(events.buffer);
+    const start = performance.now() + warmMs, end = start + seconds * 1000;
+    let trips = 0;
+    for (let now = performance.now(); now < end; now = performance.now()) {
+      let n = lib.epoll_wait(ep, events, MAX, 0);
+      if (n === 0) n = await lib.epoll_park(ep, events, MAX, 5000);
+      if (n === 0) throw new Error("floor: no reply for 5 s");
+      const counted = now >= start;
+      for (let i = 0; i < n; i++) {
+        const fd = view.getInt32(i * EPOLL_EVENT_SIZE + EPOLL_EVENT_DATA_OFFSET, true);
+        let r: number;
+        if (cmsg) {
+          hv.setBigUint64(MSGHDR.controllen, BigInt(control.length), true);
+          r = Number(lib.recvmsg(fd, header, 0));
+        } else r = Number(lib.recv(fd, reply, room, 0));
+        const got = reply.slice(0, r);
+        if (r !== SIZE || got[SIZE - 1] !== msg[SIZE - 1]) {
+          throw new Error(`floor: wrong reply of ${r} bytes`);
+        }
+        if (counted) trips++;
+        if (Number(lib.send(fd, msg, size, MSG_NOSIGNAL)) !== SIZE) throw new Error("floor: send");
+      }
+    }
+    return { role: "client", k, n: trips, elapsed_s: seconds, msgs_per_s: trips / seconds };
+  } finally {
+    for (const fd of fds) lib.close(fd);
+    lib.close(ep);
+    control.fill(0, 0, 0);
+    iov.fill(0, 0, 0);
   }
 }
 
@@ -281,6 +427,11 @@ export async function runPeer(role: string, args: string[]): Promise<void> {
   if (role === "active") {
     const [path, k, warm, seconds] = args;
     return peerResult(await active(path, Number(k), Number(warm), Number(seconds)));
+  }
+  if (role === "floor") {
+    const [path, k, warm, seconds, cmsg] = args;
+    const run = activeFloor(path, Number(k), Number(warm), Number(seconds), cmsg === "cmsg");
+    return peerResult(await run);
   }
   throw new Error(`unknown role ${role}`);
 }
@@ -329,15 +480,22 @@ async function runIdle(start: () => Promise<Peer>): Promise<PeerResult> {
 }
 
 /** One active run: a C echo server and a client, on CPU 0; the client's rate. */
-async function runActive(dir: string, k: number, client: "ours" | "c"): Promise<number> {
+/** The clients of the active group (the floors: {@linkcode activeFloor}). */
+type Client = "ours" | "c" | "floor" | "floor-cmsg";
+
+/** One active run: a C echo server and a client, on CPU 0; the client's result. */
+async function runActive(dir: string, k: number, client: Client): Promise<PeerResult> {
   const path = `${dir}/active-${k}-${client}-${crypto.randomUUID().slice(0, 8)}.sock`;
   await using server = await c(["server", path, "-k", k, "-t", 90], CPU);
+  const timing = [k, WARM_MS, SLICE_S];
   await using peer = client === "ours"
-    ? await ours(["active", path, k, WARM_MS, SLICE_S], CPU)
-    : await c(["client", path, "-k", k, "-w", WARM_MS, "-d", SLICE_S, "-s", SIZE], CPU);
+    ? await ours(["active", path, ...timing], CPU)
+    : client === "c"
+    ? await c(["client", path, "-k", k, "-w", WARM_MS, "-d", SLICE_S, "-s", SIZE], CPU)
+    : await ours(["floor", path, ...timing, client === "floor-cmsg" ? "cmsg" : "plain"], CPU);
   const result = await peer.result(120_000);
   await server.result(30_000);
-  return result.msgs_per_s!;
+  return result;
 }
 
 /** VmRSS growth, bytes, over the measured part of an idle run. */
@@ -365,6 +523,10 @@ function byThread(r: PeerResult): string {
     .map(([name, u]) => `${name} ${fmt(u.cpu_us)} µs/${fmt(u.wakeups)} wake-ups`)
     .join(", ");
 }
+
+/** The columns of the least a Deno program can do through FFI ({@linkcode activeFloor}). */
+const FLOOR = "Deno FFI floor";
+const FLOOR_CMSG = "Deno FFI floor + cmsg";
 
 /** The column of a Deno process running the idle role with no socket open. */
 const NO_SOCKET = "Deno, no socket open";
@@ -451,13 +613,22 @@ async function activeGroup(hard: number, started: number): Promise<Point[]> {
         );
         continue;
       }
-      const runs = { ours: [] as number[], c: [] as number[] };
-      // Taking turns, so load that comes and goes falls on both alike.
+      const clients: Client[] = ["ours", "c", "floor", "floor-cmsg"];
+      const runs = new Map<Client, number[]>(clients.map((name) => [name, []]));
+      let waited = 0, trips = 0;
+      // Taking turns, so load that comes and goes falls on all alike.
       for (let i = 0; i < RUNS; i++) {
-        runs.ours.push(await runActive(dir, k, "ours"));
-        runs.c.push(await runActive(dir, k, "c"));
+        for (const client of clients) {
+          const r = await runActive(dir, k, client);
+          runs.get(client)!.push(r.msgs_per_s!);
+          if (client === "ours") {
+            waited += r.engine_events as number;
+            trips += r.n!;
+          }
+        }
       }
-      const point = { sockets: k, ours: median(runs.ours), c: median(runs.c) };
+      const rate = (client: Client) => median(runs.get(client)!);
+      const point = { sockets: k, ours: rate("ours"), c: rate("c") };
       curve.push(point);
       emit({
         group: "scale",
@@ -465,9 +636,16 @@ async function activeGroup(hard: number, started: number): Promise<Point[]> {
           `once, against a C epoll echo server`,
         unit: "round trips/s",
         better: "higher",
-        values: { [OURS]: point.ours, [C]: point.c },
-        note: `aggregate over ${SLICE_S} s after ${WARM_MS} ms, all on CPU 0, median of ${RUNS}` +
-          (k === 1000 ? "; goal: ≥80% of C" : ""),
+        values: {
+          [OURS]: point.ours,
+          [C]: point.c,
+          [FLOOR]: rate("floor"),
+          [FLOOR_CMSG]: rate("floor-cmsg"),
+        },
+        note: `aggregate over ${SLICE_S} s after ${WARM_MS} ms, all on CPU 0, median of ${RUNS}; ` +
+          `ours: ${fmt(Math.round(waited / RUNS))} engine events a run for ` +
+          `${fmt(Math.round(trips / RUNS))} round trips counted (the other receives found ` +
+          `their reply on the first try)` + (k === 1000 ? "; goal: ≥80% of C" : ""),
       });
     }
   } finally {
@@ -479,8 +657,9 @@ async function activeGroup(hard: number, started: number): Promise<Point[]> {
 async function main(): Promise<void> {
   const started = performance.now();
   const hard = hardNofile();
-  const memory = await idleGroup(hard);
-  const curve = await activeGroup(hard, started);
+  const group = Deno.args.find((a) => a.startsWith("--group="))?.slice("--group=".length);
+  const memory = group === "active" ? [] : await idleGroup(hard);
+  const curve = group === "idle" ? [] : await activeGroup(hard, started);
   if (curve.length + memory.length === 0) return;
   Deno.mkdirSync(OUT_DIR, { recursive: true });
   Deno.writeTextFileSync(OUT_DIR + "scale.svg", scaleChart(curve, memory));
