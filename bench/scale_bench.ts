@@ -273,6 +273,8 @@ async function active(
     // can fire seconds late, which would stretch the slice.
     const start = performance.now() + warmMs, end = start + seconds * 1000;
     let trips = 0, failure: unknown;
+    // The process's CPU over the slice, read by the first loop to cross each end.
+    let cpuStart = -1, cpuEnd = -1;
     const loops = conns.map(async (conn) => {
       try {
         for (let now = performance.now(); now < end && failure === undefined;) {
@@ -282,7 +284,10 @@ async function active(
             throw new Error(`wrong reply after ${trips} round trips`);
           }
           now = performance.now();
-          if (now >= start && now < end) trips++;
+          if (now >= start && now < end) {
+            trips++;
+            if (cpuStart < 0) cpuStart = cpuMicros();
+          } else if (now >= end && cpuEnd < 0) cpuEnd = cpuMicros();
         }
       } catch (err) {
         failure ??= err;
@@ -296,6 +301,7 @@ async function active(
       n: trips,
       elapsed_s: seconds,
       msgs_per_s: trips / seconds,
+      cpu_us_per_trip: (cpuEnd - cpuStart) / trips,
       // How many receives waited for the engine, over warm-up and slice.
       engine_events: engine.eventCount - events0,
       epoll_ctl: engine.controlCount - controls0,
@@ -385,8 +391,9 @@ async function activeFloor(
     const MAX = 1024;
     const events = new Uint8Array(MAX * EPOLL_EVENT_SIZE), view = new DataView(events.buffer);
     const start = performance.now() + warmMs, end = start + seconds * 1000;
-    let trips = 0;
+    let trips = 0, cpuStart = -1;
     for (let now = performance.now(); now < end; now = performance.now()) {
+      if (now >= start && cpuStart < 0) cpuStart = cpuMicros();
       let n = lib.epoll_wait(ep, events, MAX, 0);
       if (n === 0) n = await lib.epoll_park(ep, events, MAX, 5000);
       if (n === 0) throw new Error("floor: no reply for 5 s");
@@ -406,7 +413,15 @@ async function activeFloor(
         if (Number(lib.send(fd, msg, size, MSG_NOSIGNAL)) !== SIZE) throw new Error("floor: send");
       }
     }
-    return { role: "client", k, n: trips, elapsed_s: seconds, msgs_per_s: trips / seconds };
+    const cpu = cpuMicros() - cpuStart;
+    return {
+      role: "client",
+      k,
+      n: trips,
+      elapsed_s: seconds,
+      msgs_per_s: trips / seconds,
+      cpu_us_per_trip: cpu / trips,
+    };
   } finally {
     for (const fd of fds) lib.close(fd);
     lib.close(ep);
