@@ -193,7 +193,9 @@ async function idle(pairs: number, seconds: number): Promise<PeerResult> {
     a.close();
     b.close();
   }
-  await sleep(50);
+  // Deno starts a thread of its own about half a second after start-up,
+  // sockets or not: waited out, so the baseline has it.
+  await sleep(SETTLE_MS);
   collect();
   const before = status();
   const heapBefore = Deno.memoryUsage().heapUsed;
