@@ -632,12 +632,14 @@ async function activeGroup(hard: number, started: number): Promise<Point[]> {
       }
       const clients: Client[] = ["ours", "c", "floor", "floor-cmsg"];
       const runs = new Map<Client, number[]>(clients.map((name) => [name, []]));
+      const cpu = new Map<Client, number[]>(clients.map((name) => [name, []]));
       let waited = 0, trips = 0;
       // Taking turns, so load that comes and goes falls on all alike.
       for (let i = 0; i < RUNS; i++) {
         for (const client of clients) {
           const r = await runActive(dir, k, client);
           runs.get(client)!.push(r.msgs_per_s!);
+          cpu.get(client)!.push(r.cpu_us_per_trip as number);
           if (client === "ours") {
             waited += r.engine_events as number;
             trips += r.n!;
@@ -663,6 +665,21 @@ async function activeGroup(hard: number, started: number): Promise<Point[]> {
           `ours: ${fmt(Math.round(waited / RUNS))} engine events a run for ` +
           `${fmt(Math.round(trips / RUNS))} round trips counted (the other receives found ` +
           `their reply on the first try)` + (k === 1000 ? "; goal: ≥80% of C" : ""),
+      });
+      const cpuOf = (client: Client) => median(cpu.get(client)!);
+      emit({
+        group: "scale",
+        case: `active: ${fmt(k)} connection${k === 1 ? "" : "s"}: client CPU per round trip`,
+        unit: "µs",
+        better: "lower",
+        values: {
+          [OURS]: cpuOf("ours"),
+          [C]: cpuOf("c"),
+          [FLOOR]: cpuOf("floor"),
+          [FLOOR_CMSG]: cpuOf("floor-cmsg"),
+        },
+        note: `user + system over the slice, median of ${RUNS}; less skewed by other load ` +
+          `than the rate`,
       });
     }
   } finally {
