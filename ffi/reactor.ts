@@ -318,6 +318,11 @@ export class Reactor {
     return this.#events;
   }
 
+  /** Sockets the engine keeps a watch for: registered or waited on (for leak tests). */
+  get watchCount(): number {
+    return this.#watches.size;
+  }
+
   /** epoll_ctl calls made so far (for tests and diagnostics). */
   get controlCount(): number {
     return this.#controls;
