@@ -7,7 +7,10 @@
  *   ends of each (2N waiting sockets; C: both ends of N `socketpair`s in one
  *   epoll set). Each N runs in a fresh process, which reports the resident
  *   memory (VmRSS, after a GC) it grew by per socket, the threads it has
- *   before and after, and the CPU it uses over a second of waiting. Then it
+ *   before and after, and the CPU it uses over two seconds of waiting, in
+ *   all and per thread name with each thread's wake-ups (voluntary context
+ *   switches), which tells the engine's waits on the blocking pool from the
+ *   runtime's own threads. Then it
  *   closes every socket and checks that every pending receive settled with
  *   `null`. Kernel memory for the sockets is outside VmRSS for both.
  * - active: K connections to a C epoll echo server, each with one 64-byte
@@ -15,13 +18,15 @@
  *   slice after a warm-up; the aggregate round trips per second of our client
  *   against the C epoll client doing the same, the contenders taking turns.
  *   Client and server share CPU 0, as the engine bench's pinned rows do, so
- *   the rate is what the two programs' own work allows.
+ *   the rate is what the two programs' own work allows. The floor columns
+ *   run the C client's loop in Deno over bare FFI calls (see
+ *   {@linkcode activeFloor}): what any Deno FFI library is bounded by.
  *
  * Every child runs with its open-file limit raised to the hard limit. Points
  * that need more descriptors than that are left out with a line saying so.
  * The curve goes to `bench/out/scale.svg`.
  *
- * Run: `deno run --unstable-net -A bench/scale_bench.ts [--json]`
+ * Run: `deno run --unstable-net -A bench/scale_bench.ts [--json] [--group=idle|active]`
  * (or `deno task bench scale`). The same file is also the peer program:
  * `bench/scale_bench.ts peer ROLE ...` (see {@linkcode runPeer}).
  *
@@ -46,6 +51,21 @@ import {
   spawnPeer,
 } from "./_harness.ts";
 import { lineChart } from "./_svg.ts";
+import { theReactor } from "../ffi/reactor.ts";
+import {
+  AF_UNIX,
+  EPOLL_CLOEXEC,
+  EPOLL_CTL_ADD,
+  EPOLL_EVENT_DATA_OFFSET,
+  EPOLL_EVENT_SIZE,
+  EPOLLIN,
+  MSG_NOSIGNAL,
+  SO_PASSCRED,
+  SOCK_CLOEXEC,
+  SOCK_SEQPACKET,
+  SOL_SOCKET,
+} from "../ffi/constants.ts";
+import { IOVEC, MSGHDR } from "../ffi/structs.ts";
 import { connectSeqpacket, type SeqpacketConn, seqpacketPair } from "../seqpacket.ts";
 
 /** Pairs in the idle group: up to 10,000 waiting sockets. */
@@ -53,9 +73,11 @@ const IDLE_PAIRS = [1, 10, 100, 1000, 5000];
 /** Connections in the active group. */
 const ACTIVE = [1, 10, 100, 1000, 10_000];
 /** How long the idle processes wait while their CPU is measured, s. */
-const IDLE_S = 1;
+const IDLE_S = 2;
 /** How long an idle process waits before it measures, ms. */
 const SETTLE_MS = 1000;
+/** How long it waits after its forced GC before the CPU window, ms. */
+const SWEEP_MS = 500;
 /** The active time slice, s, and the warm-up before it, ms. */
 const SLICE_S = 1;
 const WARM_MS = 300;
@@ -83,6 +105,56 @@ function status(): { rssKb: number; threads: number } {
 function cpuMicros(): number {
   const { user, system } = process.cpuUsage();
   return user + system;
+}
+
+/** What a process's threads of one name used so far. */
+interface ThreadUse {
+  /** CPU time, ns (schedstat). */
+  cpuNs: number;
+  /** Voluntary context switches: how often they slept and were woken. */
+  wakeups: number;
+}
+
+/**
+ * Use per thread name (the JS thread is "main"), from /proc/self/task: what
+ * tells the runtime's own threads (V8's GC workers, tokio's) from the
+ * engine's waits on the blocking pool.
+ */
+function threadUse(): Map<string, ThreadUse> {
+  const byName = new Map<string, ThreadUse>();
+  for (const entry of Deno.readDirSync("/proc/self/task")) {
+    const dir = `/proc/self/task/${entry.name}`;
+    let name: string, cpuNs: number, wakeups: number;
+    try {
+      name = entry.name === String(Deno.pid) ? "main" : Deno.readTextFileSync(`${dir}/comm`).trim();
+      cpuNs = Number(Deno.readTextFileSync(`${dir}/schedstat`).split(" ")[0]);
+      const status = Deno.readTextFileSync(`${dir}/status`);
+      wakeups = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1]);
+    } catch {
+      continue; // The thread ended meanwhile.
+    }
+    const use = byName.get(name) ?? { cpuNs: 0, wakeups: 0 };
+    use.cpuNs += cpuNs;
+    use.wakeups += wakeups;
+    byName.set(name, use);
+  }
+  return byName;
+}
+
+/** Per thread name, the CPU (µs) and wake-ups between two {@linkcode threadUse} readings. */
+function threadUseDelta(
+  a: Map<string, ThreadUse>,
+  b: Map<string, ThreadUse>,
+): Record<string, { cpu_us: number; wakeups: number }> {
+  const out: Record<string, { cpu_us: number; wakeups: number }> = {};
+  for (const [name, use] of b) {
+    const was = a.get(name) ?? { cpuNs: 0, wakeups: 0 };
+    out[name] = {
+      cpu_us: Math.round((use.cpuNs - was.cpuNs) / 1000),
+      wakeups: use.wakeups - was.wakeups,
+    };
+  }
+  return out;
 }
 
 function collect(): void {
@@ -121,7 +193,9 @@ async function idle(pairs: number, seconds: number): Promise<PeerResult> {
     a.close();
     b.close();
   }
-  await sleep(50);
+  // Deno starts a thread of its own about half a second after start-up,
+  // sockets or not: waited out, so the baseline has it.
+  await sleep(SETTLE_MS);
   collect();
   const before = status();
   const heapBefore = Deno.memoryUsage().heapUsed;
@@ -138,9 +212,25 @@ async function idle(pairs: number, seconds: number): Promise<PeerResult> {
   collect();
   const after = status();
   const heapAfter = Deno.memoryUsage().heapUsed;
+  // The GC just forced leaves sweeping to V8's worker threads: waited out
+  // too, so the window holds only what waiting itself costs.
+  await sleep(SWEEP_MS);
+  // Read once first, so their first-call costs stay out of the window.
+  threadUse();
+  cpuMicros();
+  const threads0 = threadUse();
   const cpu0 = cpuMicros(), t0 = performance.now();
   await sleep(seconds * 1000);
   const cpu1 = cpuMicros(), t1 = performance.now();
+  const threads1 = threadUse();
+  const byThread = threadUseDelta(threads0, threads1);
+  // The readings themselves run on the JS thread: its CPU is what getrusage
+  // saw over the window less the other threads'.
+  const others = Object.entries(byThread).filter(([name]) => name !== "main");
+  byThread.main.cpu_us = Math.max(
+    0,
+    cpu1 - cpu0 - others.reduce((sum, [, use]) => sum + use.cpu_us, 0),
+  );
   const during = status();
   const closing = performance.now();
   for (const s of sockets) s.close();
@@ -160,6 +250,7 @@ async function idle(pairs: number, seconds: number): Promise<PeerResult> {
     threads_one_waiting: waitingThreads,
     threads_after: Math.max(after.threads, during.threads),
     cpu_us: cpu1 - cpu0,
+    by_thread: byThread,
     idle_s: (t1 - t0) / 1000,
     close_ms: closeMs,
     settled_null: nulls,
@@ -176,12 +267,16 @@ async function active(
   const conns: SeqpacketConn[] = [];
   try {
     for (let i = 0; i < k; i++) conns.push(await connectSeqpacket({ path }));
+    const engine = theReactor();
+    const events0 = engine.eventCount, controls0 = engine.controlCount;
     peerReady();
     const msg = record(SIZE);
     // Each loop reads the clock itself: with thousands of loops busy, a timer
     // can fire seconds late, which would stretch the slice.
     const start = performance.now() + warmMs, end = start + seconds * 1000;
     let trips = 0, failure: unknown;
+    // The process's CPU over the slice, read by the first loop to cross each end.
+    let cpuStart = -1, cpuEnd = -1;
     const loops = conns.map(async (conn) => {
       try {
         for (let now = performance.now(); now < end && failure === undefined;) {
@@ -191,7 +286,10 @@ async function active(
             throw new Error(`wrong reply after ${trips} round trips`);
           }
           now = performance.now();
-          if (now >= start && now < end) trips++;
+          if (now >= start && now < end) {
+            trips++;
+            if (cpuStart < 0) cpuStart = cpuMicros();
+          } else if (now >= end && cpuEnd < 0) cpuEnd = cpuMicros();
         }
       } catch (err) {
         failure ??= err;
@@ -199,9 +297,138 @@ async function active(
     });
     await within(seconds * 1000 + warmMs + 30_000, "the time slice", Promise.all(loops));
     if (failure !== undefined) throw failure;
-    return { role: "client", k, n: trips, elapsed_s: seconds, msgs_per_s: trips / seconds };
+    return {
+      role: "client",
+      k,
+      n: trips,
+      elapsed_s: seconds,
+      msgs_per_s: trips / seconds,
+      cpu_us_per_trip: (cpuEnd - cpuStart) / trips,
+      // How many receives waited for the engine, over warm-up and slice.
+      engine_events: engine.eventCount - events0,
+      epoll_ctl: engine.controlCount - controls0,
+    };
   } finally {
     for (const c of conns) c.close();
+  }
+}
+
+/** libc as the floor client calls it, opened on first use. */
+const FLOOR_SYMBOLS = {
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  epoll_park: {
+    name: "epoll_wait",
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * The floor under the active group: the C client's loop written in Deno
+ * over bare FFI calls, with no library around it. One level-triggered epoll
+ * set; a synchronous `epoll_wait(…, 0)` first and a `nonblocking: true` one
+ * on the pool only when nothing is ready; per event one `recv` and one
+ * `send`, synchronous; no promise per record. Each reply is still copied
+ * out (`slice`), as what a receive API hands back must be. With `cmsg`, the sockets set
+ * `SO_PASSCRED` and receive with `recvmsg` and a control buffer, as a
+ * seqpacket socket that tells a 0-byte record from end of stream must.
+ * What this reaches bounds any Deno FFI library on this machine.
+ */
+async function activeFloor(
+  path: string,
+  k: number,
+  warmMs: number,
+  seconds: number,
+  cmsg: boolean,
+): Promise<PeerResult> {
+  const lib = Deno.dlopen("libc.so.6", FLOOR_SYMBOLS).symbols;
+  const ep = lib.epoll_create1(EPOLL_CLOEXEC);
+  const fds: number[] = [];
+  // The kernel reaches these only through the header's pointers: referenced
+  // until the end (in finally), or a GC may free them mid-run.
+  const control = new Uint8Array(64), iov = new Uint8Array(IOVEC.size);
+  try {
+    const name = new TextEncoder().encode(path);
+    const addr = new Uint8Array(2 + name.length + 1);
+    addr[0] = AF_UNIX;
+    addr.set(name, 2);
+    const one = new Uint8Array(new Int32Array([1]).buffer);
+    const ev = new Uint8Array(EPOLL_EVENT_SIZE);
+    const evView = new DataView(ev.buffer);
+    for (let i = 0; i < k; i++) {
+      // Blocking connect, as the C client's: a full backlog waits.
+      const fd = lib.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+      if (fd < 0) throw new Error("floor: socket failed");
+      fds.push(fd);
+      if (lib.connect(fd, addr, addr.length) !== 0) throw new Error(`floor: connect ${path}`);
+      if (cmsg) lib.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, one, 4);
+      evView.setUint32(0, EPOLLIN, true);
+      evView.setInt32(EPOLL_EVENT_DATA_OFFSET, fd, true);
+      if (lib.epoll_ctl(ep, EPOLL_CTL_ADD, fd, ev) !== 0) throw new Error("floor: epoll_ctl");
+    }
+    peerReady();
+    const msg = record(SIZE), reply = new Uint8Array(65536);
+    const size = BigInt(SIZE), room = BigInt(reply.length);
+    const header = new Uint8Array(MSGHDR.size);
+    const hv = new DataView(header.buffer);
+    const at = (b: Uint8Array) => BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+    new DataView(iov.buffer).setBigUint64(IOVEC.base, at(reply), true);
+    new DataView(iov.buffer).setBigUint64(IOVEC.len, room, true);
+    hv.setBigUint64(MSGHDR.iov, at(iov), true);
+    hv.setBigUint64(MSGHDR.iovlen, 1n, true);
+    hv.setBigUint64(MSGHDR.control, at(control), true);
+    for (const fd of fds) {
+      if (Number(lib.send(fd, msg, size, MSG_NOSIGNAL)) !== SIZE) throw new Error("floor: send");
+    }
+    const MAX = 1024;
+    const events = new Uint8Array(MAX * EPOLL_EVENT_SIZE), view = new DataView(events.buffer);
+    const start = performance.now() + warmMs, end = start + seconds * 1000;
+    let trips = 0, cpuStart = -1;
+    for (let now = performance.now(); now < end; now = performance.now()) {
+      if (now >= start && cpuStart < 0) cpuStart = cpuMicros();
+      let n = lib.epoll_wait(ep, events, MAX, 0);
+      if (n === 0) n = await lib.epoll_park(ep, events, MAX, 5000);
+      if (n === 0) throw new Error("floor: no reply for 5 s");
+      const counted = now >= start;
+      for (let i = 0; i < n; i++) {
+        const fd = view.getInt32(i * EPOLL_EVENT_SIZE + EPOLL_EVENT_DATA_OFFSET, true);
+        let r: number;
+        if (cmsg) {
+          hv.setBigUint64(MSGHDR.controllen, BigInt(control.length), true);
+          r = Number(lib.recvmsg(fd, header, 0));
+        } else r = Number(lib.recv(fd, reply, room, 0));
+        const got = reply.slice(0, r);
+        if (r !== SIZE || got[SIZE - 1] !== msg[SIZE - 1]) {
+          throw new Error(`floor: wrong reply of ${r} bytes`);
+        }
+        if (counted) trips++;
+        if (Number(lib.send(fd, msg, size, MSG_NOSIGNAL)) !== SIZE) throw new Error("floor: send");
+      }
+    }
+    const cpu = cpuMicros() - cpuStart;
+    return {
+      role: "client",
+      k,
+      n: trips,
+      elapsed_s: seconds,
+      msgs_per_s: trips / seconds,
+      cpu_us_per_trip: cpu / trips,
+    };
+  } finally {
+    for (const fd of fds) lib.close(fd);
+    lib.close(ep);
+    control.fill(0, 0, 0);
+    iov.fill(0, 0, 0);
   }
 }
 
@@ -217,6 +444,11 @@ export async function runPeer(role: string, args: string[]): Promise<void> {
   if (role === "active") {
     const [path, k, warm, seconds] = args;
     return peerResult(await active(path, Number(k), Number(warm), Number(seconds)));
+  }
+  if (role === "floor") {
+    const [path, k, warm, seconds, cmsg] = args;
+    const run = activeFloor(path, Number(k), Number(warm), Number(seconds), cmsg === "cmsg");
+    return peerResult(await run);
   }
   throw new Error(`unknown role ${role}`);
 }
@@ -265,15 +497,22 @@ async function runIdle(start: () => Promise<Peer>): Promise<PeerResult> {
 }
 
 /** One active run: a C echo server and a client, on CPU 0; the client's rate. */
-async function runActive(dir: string, k: number, client: "ours" | "c"): Promise<number> {
+/** The clients of the active group (the floors: {@linkcode activeFloor}). */
+type Client = "ours" | "c" | "floor" | "floor-cmsg";
+
+/** One active run: a C echo server and a client, on CPU 0; the client's result. */
+async function runActive(dir: string, k: number, client: Client): Promise<PeerResult> {
   const path = `${dir}/active-${k}-${client}-${crypto.randomUUID().slice(0, 8)}.sock`;
   await using server = await c(["server", path, "-k", k, "-t", 90], CPU);
+  const timing = [k, WARM_MS, SLICE_S];
   await using peer = client === "ours"
-    ? await ours(["active", path, k, WARM_MS, SLICE_S], CPU)
-    : await c(["client", path, "-k", k, "-w", WARM_MS, "-d", SLICE_S, "-s", SIZE], CPU);
+    ? await ours(["active", path, ...timing], CPU)
+    : client === "c"
+    ? await c(["client", path, "-k", k, "-w", WARM_MS, "-d", SLICE_S, "-s", SIZE], CPU)
+    : await ours(["floor", path, ...timing, client === "floor-cmsg" ? "cmsg" : "plain"], CPU);
   const result = await peer.result(120_000);
   await server.result(30_000);
-  return result.msgs_per_s!;
+  return result;
 }
 
 /** VmRSS growth, bytes, over the measured part of an idle run. */
@@ -293,6 +532,18 @@ function threadsAdded(r: PeerResult): number {
 function idleCpu(r: PeerResult): number {
   return (r.cpu_us as number) / (r.idle_s as number);
 }
+
+/** An idle run's CPU and wake-ups per thread name, as note text. */
+function byThread(r: PeerResult): string {
+  const use = r.by_thread as Record<string, { cpu_us: number; wakeups: number }>;
+  return Object.entries(use)
+    .map(([name, u]) => `${name} ${fmt(u.cpu_us)} µs/${fmt(u.wakeups)} wake-ups`)
+    .join(", ");
+}
+
+/** The columns of the least a Deno program can do through FFI ({@linkcode activeFloor}). */
+const FLOOR = "Deno FFI floor";
+const FLOOR_CMSG = "Deno FFI floor + cmsg";
 
 /** The column of a Deno process running the idle role with no socket open. */
 const NO_SOCKET = "Deno, no socket open";
@@ -353,7 +604,8 @@ async function idleGroup(hard: number): Promise<Point[]> {
       unit: "µs CPU/s",
       better: "lower",
       values: { [OURS]: idleCpu(o), [C]: idleCpu(k), [NO_SOCKET]: idleCpu(base) },
-      note: `over ${IDLE_S} s of waiting, ${SETTLE_MS} ms after start-up; goal: 0`,
+      note: `over ${IDLE_S} s of waiting, ${SETTLE_MS} ms after start-up and ${SWEEP_MS} ms ` +
+        `after a GC; by thread, ours: ${byThread(o)}; no socket: ${byThread(base)}; goal: 0`,
     });
   }
   return memory;
@@ -378,13 +630,24 @@ async function activeGroup(hard: number, started: number): Promise<Point[]> {
         );
         continue;
       }
-      const runs = { ours: [] as number[], c: [] as number[] };
-      // Taking turns, so load that comes and goes falls on both alike.
+      const clients: Client[] = ["ours", "c", "floor", "floor-cmsg"];
+      const runs = new Map<Client, number[]>(clients.map((name) => [name, []]));
+      const cpu = new Map<Client, number[]>(clients.map((name) => [name, []]));
+      let waited = 0, trips = 0;
+      // Taking turns, so load that comes and goes falls on all alike.
       for (let i = 0; i < RUNS; i++) {
-        runs.ours.push(await runActive(dir, k, "ours"));
-        runs.c.push(await runActive(dir, k, "c"));
+        for (const client of clients) {
+          const r = await runActive(dir, k, client);
+          runs.get(client)!.push(r.msgs_per_s!);
+          cpu.get(client)!.push(r.cpu_us_per_trip as number);
+          if (client === "ours") {
+            waited += r.engine_events as number;
+            trips += r.n!;
+          }
+        }
       }
-      const point = { sockets: k, ours: median(runs.ours), c: median(runs.c) };
+      const rate = (client: Client) => median(runs.get(client)!);
+      const point = { sockets: k, ours: rate("ours"), c: rate("c") };
       curve.push(point);
       emit({
         group: "scale",
@@ -392,9 +655,31 @@ async function activeGroup(hard: number, started: number): Promise<Point[]> {
           `once, against a C epoll echo server`,
         unit: "round trips/s",
         better: "higher",
-        values: { [OURS]: point.ours, [C]: point.c },
-        note: `aggregate over ${SLICE_S} s after ${WARM_MS} ms, all on CPU 0, median of ${RUNS}` +
-          (k === 1000 ? "; goal: ≥80% of C" : ""),
+        values: {
+          [OURS]: point.ours,
+          [C]: point.c,
+          [FLOOR]: rate("floor"),
+          [FLOOR_CMSG]: rate("floor-cmsg"),
+        },
+        note: `aggregate over ${SLICE_S} s after ${WARM_MS} ms, all on CPU 0, median of ${RUNS}; ` +
+          `ours: ${fmt(Math.round(waited / RUNS))} engine events a run for ` +
+          `${fmt(Math.round(trips / RUNS))} round trips counted (the other receives found ` +
+          `their reply on the first try)` + (k === 1000 ? "; goal: ≥80% of C" : ""),
+      });
+      const cpuOf = (client: Client) => median(cpu.get(client)!);
+      emit({
+        group: "scale",
+        case: `active: ${fmt(k)} connection${k === 1 ? "" : "s"}: client CPU per round trip`,
+        unit: "µs",
+        better: "lower",
+        values: {
+          [OURS]: cpuOf("ours"),
+          [C]: cpuOf("c"),
+          [FLOOR]: cpuOf("floor"),
+          [FLOOR_CMSG]: cpuOf("floor-cmsg"),
+        },
+        note: `user + system over the slice, median of ${RUNS}; less skewed by other load ` +
+          `than the rate`,
       });
     }
   } finally {
@@ -406,8 +691,9 @@ async function activeGroup(hard: number, started: number): Promise<Point[]> {
 async function main(): Promise<void> {
   const started = performance.now();
   const hard = hardNofile();
-  const memory = await idleGroup(hard);
-  const curve = await activeGroup(hard, started);
+  const group = Deno.args.find((a) => a.startsWith("--group="))?.slice("--group=".length);
+  const memory = group === "active" ? [] : await idleGroup(hard);
+  const curve = group === "idle" ? [] : await activeGroup(hard, started);
   if (curve.length + memory.length === 0) return;
   Deno.mkdirSync(OUT_DIR, { recursive: true });
   Deno.writeTextFileSync(OUT_DIR + "scale.svg", scaleChart(curve, memory));

@@ -12,7 +12,8 @@
 // would report it otherwise). An event that finds nothing waiting disarms
 // the socket (a record a try-first call picks up would otherwise wake the
 // engine each time); its next wait arms it again, and arming checks
-// readiness, so nothing that arrived meanwhile is missed. With "oneshot",
+// readiness, so nothing that arrived meanwhile is missed. Events carry the
+// descriptor and a stamp, never a BigInt (see Watch). With "oneshot",
 // a socket is armed one-shot for what waits, one EPOLL_CTL_MOD per wait.
 //
 // Waiting with "uring" (the default, where it works): an io_uring doorbell
@@ -80,17 +81,36 @@ interface Lane {
   wait: Promise<number> | null;
   refed: boolean;
 }
-const WAKE_TOKEN = 0;
+/** The wake eventfd's stamp; no socket's token has it. */
+const WAKE_STAMP = 0;
 /** What an edge-registered socket is watched for while something waits on it. */
 const EDGE_READ = (EPOLLIN | EPOLLRDHUP | EPOLLET) >>> 0;
 /** An edge-registered socket that nothing waits on: only errors and hang-ups, once. */
 const EDGE_OFF = EPOLLET >>> 0;
 
-/** An edge-registered socket's current interest. */
-interface Registration {
+/**
+ * A socket the engine knows of: registered in the set (fd >= 0), waited on,
+ * or both; one object per socket. Its epoll data is the descriptor and the
+ * low 32 bits of its token (the stamp), so an event finds it by descriptor
+ * without a map or a BigInt, and a late event for a closed socket, whose
+ * descriptor a new socket may have, does not match the new one's stamp.
+ */
+interface Watch {
+  /** The descriptor while it is in the set, else -1. */
   fd: number;
-  token: number;
+  readonly token: number;
+  readonly stamp: number;
+  /** Edge: the interest it is registered with. */
   events: number;
+  handler: ReadyHandler | null;
+  /** Whether operations are parked on it, and whether they are ref'd. */
+  waiting: boolean;
+  refed: boolean;
+}
+
+/** The low 32 bits of a token, which its epoll data carries. */
+function stampOf(token: number): number {
+  return token % 2 ** 32;
 }
 
 interface OpCore {
@@ -141,11 +161,14 @@ export class Reactor {
   readonly #ctl = new Uint8Array(EPOLL_EVENT_SIZE);
   readonly #ctlView = new DataView(this.#ctl.buffer);
   readonly #eight = new Uint8Array(8);
-  /** Sockets with at least one parked operation, by token: the engine's only strong references. */
-  readonly #waiting = new Map<number, { handler: ReadyHandler; refed: boolean }>();
-  /** Edge-registered sockets by token, and the same by descriptor. */
-  readonly #byToken = new Map<number, Registration>();
-  readonly #byFd = new Map<number, Registration>();
+  /**
+   * Registered or waiting sockets by token. A socket's handler is held only
+   * while something waits on it: the engine's only strong references.
+   */
+  readonly #watches = new Map<number, Watch>();
+  /** Registered sockets by descriptor, for the events. */
+  readonly #byFd: (Watch | undefined)[] = [];
+  #waitingCount = 0;
   /** The doorbell's event buffer (the pool's lanes have their own). */
   #drained: Uint8Array | null = null;
   #refedWaiting = 0;
@@ -165,7 +188,7 @@ export class Reactor {
       c.close(this.#epfd);
       throw errnoError(e, "eventfd");
     }
-    this.#control(EPOLL_CTL_ADD, this.#wakefd, WAKE_TOKEN, EPOLLIN);
+    this.#control(EPOLL_CTL_ADD, this.#wakefd, WAKE_STAMP, EPOLLIN);
     if (options.wait !== "pool") {
       this.#bell = Doorbell.open(this.#epfd, () => this.#drain(), () => {
         this.#bell = null;
@@ -187,7 +210,9 @@ export class Reactor {
   /** A fresh token to register a socket with. Tokens are never reused, so a
    * late event for a closed socket can never reach the fd's next owner. */
   token(): number {
-    return this.#nextToken++;
+    let token = this.#nextToken++;
+    if (stampOf(token) === WAKE_STAMP) token = this.#nextToken++;
+    return token;
   }
 
   /**
@@ -199,58 +224,90 @@ export class Reactor {
    * that is already due is reported.
    */
   arm(fd: number, token: number, readable: boolean, writable: boolean, add: boolean): void {
+    if (add) {
+      const events = this.#edge
+        ? (writable ? (EDGE_READ | EPOLLOUT) >>> 0 : EDGE_READ)
+        : this.#oneShot(readable, writable);
+      this.#control(EPOLL_CTL_ADD, fd, stampOf(token), events);
+      const w = this.#watchOf(token);
+      w.fd = fd;
+      w.events = events;
+      while (this.#byFd.length <= fd) this.#byFd.push(undefined);
+      this.#byFd[fd] = w;
+      return;
+    }
     if (!this.#edge) {
-      const events = (readable ? EPOLLIN | EPOLLRDHUP : 0) | (writable ? EPOLLOUT : 0);
-      this.#control(add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, token, (events | EPOLLONESHOT) >>> 0);
+      this.#control(EPOLL_CTL_MOD, fd, stampOf(token), this.#oneShot(readable, writable));
       return;
     }
     // Nothing waits any more: left as it is until an event finds it so.
     if (!readable && !writable) return;
     const events = writable ? (EDGE_READ | EPOLLOUT) >>> 0 : EDGE_READ;
-    if (add) {
-      this.#control(EPOLL_CTL_ADD, fd, token, events);
-      const reg = { fd, token, events };
-      this.#byToken.set(token, reg);
-      this.#byFd.set(fd, reg);
-      return;
+    const w = this.#byFd[fd];
+    if (w === undefined || w.token !== token || w.events === events) return;
+    this.#control(EPOLL_CTL_MOD, fd, w.stamp, events);
+    w.events = events;
+  }
+
+  #oneShot(readable: boolean, writable: boolean): number {
+    const events = (readable ? EPOLLIN | EPOLLRDHUP : 0) | (writable ? EPOLLOUT : 0);
+    return (events | EPOLLONESHOT) >>> 0;
+  }
+
+  /** The watch of `token`, made if it has none. */
+  #watchOf(token: number): Watch {
+    let w = this.#watches.get(token);
+    if (w === undefined) {
+      w = {
+        fd: -1,
+        token,
+        stamp: stampOf(token),
+        events: 0,
+        handler: null,
+        waiting: false,
+        refed: false,
+      };
+      this.#watches.set(token, w);
     }
-    const reg = this.#byToken.get(token);
-    if (reg === undefined || reg.events === events) return;
-    this.#control(EPOLL_CTL_MOD, fd, token, events);
-    reg.events = events;
+    return w;
   }
 
   /** Takes `fd` out of the epoll set. */
   unwatch(fd: number): void {
     libc().epoll_ctl(this.#epfd, EPOLL_CTL_DEL, fd, this.#ctl);
     this.#controls++;
-    const reg = this.#byFd.get(fd);
-    if (reg === undefined) return;
-    this.#byFd.delete(fd);
-    this.#byToken.delete(reg.token);
+    const w = this.#byFd[fd];
+    if (w === undefined) return;
+    this.#byFd[fd] = undefined;
+    w.fd = -1;
+    if (!w.waiting) this.#watches.delete(w.token);
   }
 
   /** Marks `token` as having parked operations; starts the wait if needed. */
   busy(token: number, handler: ReadyHandler, refed: boolean): void {
-    const entry = this.#waiting.get(token);
-    if (entry) {
-      if (entry.refed !== refed) {
-        entry.refed = refed;
-        this.#refedWaiting += refed ? 1 : -1;
-      }
-    } else {
-      this.#waiting.set(token, { handler, refed });
+    const w = this.#watchOf(token);
+    w.handler = handler;
+    if (!w.waiting) {
+      w.waiting = true;
+      w.refed = refed;
+      this.#waitingCount++;
       if (refed) this.#refedWaiting++;
+    } else if (w.refed !== refed) {
+      w.refed = refed;
+      this.#refedWaiting += refed ? 1 : -1;
     }
     this.#update();
   }
 
   /** Marks `token` as having no parked operation. */
   idle(token: number): void {
-    const entry = this.#waiting.get(token);
-    if (!entry) return;
-    this.#waiting.delete(token);
-    if (entry.refed) this.#refedWaiting--;
+    const w = this.#watches.get(token);
+    if (w === undefined || !w.waiting) return;
+    w.waiting = false;
+    w.handler = null;
+    this.#waitingCount--;
+    if (w.refed) this.#refedWaiting--;
+    if (w.fd < 0) this.#watches.delete(token);
     this.#update();
   }
 
@@ -259,19 +316,26 @@ export class Reactor {
     return this.#events;
   }
 
+  /** Sockets the engine keeps a watch for: registered or waited on (for leak tests). */
+  get watchCount(): number {
+    return this.#watches.size;
+  }
+
   /** epoll_ctl calls made so far (for tests and diagnostics). */
   get controlCount(): number {
     return this.#controls;
   }
 
-  #control(op: number, fd: number, token: number, events: number): void {
-    if (this.#ctlCall(op, fd, token, events) < 0) throw errnoError(errno(), "epoll_ctl");
+  #control(op: number, fd: number, stamp: number, events: number): void {
+    if (this.#ctlCall(op, fd, stamp, events) < 0) throw errnoError(errno(), "epoll_ctl");
   }
 
-  #ctlCall(op: number, fd: number, token: number, events: number): number {
+  #ctlCall(op: number, fd: number, stamp: number, events: number): number {
     this.#controls++;
-    this.#ctlView.setUint32(0, events, true);
-    this.#ctlView.setBigUint64(EPOLL_EVENT_DATA_OFFSET, BigInt(token), true);
+    const v = this.#ctlView;
+    v.setUint32(0, events, true);
+    v.setInt32(EPOLL_EVENT_DATA_OFFSET, fd, true);
+    v.setUint32(EPOLL_EVENT_DATA_OFFSET + 4, stamp, true);
     return libc().epoll_ctl(this.#epfd, op, fd, this.#ctl);
   }
 
@@ -285,7 +349,7 @@ export class Reactor {
     }
     for (const lane of this.#lanes) {
       if (lane.wait === null) {
-        if (this.#waiting.size > 0 && !this.#dispatching) this.#start(lane);
+        if (this.#waitingCount > 0 && !this.#dispatching) this.#start(lane);
         continue;
       }
       if (wantRef === lane.refed) continue;
@@ -323,7 +387,7 @@ export class Reactor {
     }
     if (this.#bell) return;
     for (const l of this.#lanes) {
-      if (l.wait === null && (this.#waiting.size > 0 || this.#keep)) this.#start(l);
+      if (l.wait === null && (this.#waitingCount > 0 || this.#keep)) this.#start(l);
     }
   }
 
@@ -346,32 +410,34 @@ export class Reactor {
     for (let i = 0; i < n; i++) {
       const base = i * EPOLL_EVENT_SIZE;
       const events = view.getUint32(base, true);
-      const token = Number(view.getBigUint64(base + EPOLL_EVENT_DATA_OFFSET, true));
-      if (token === WAKE_TOKEN) {
+      const fd = view.getInt32(base + EPOLL_EVENT_DATA_OFFSET, true);
+      const stamp = view.getUint32(base + EPOLL_EVENT_DATA_OFFSET + 4, true);
+      if (stamp === WAKE_STAMP) {
         libc().read(this.#wakefd, this.#eight, 8n);
         continue;
       }
       this.#events++;
-      const entry = this.#waiting.get(token);
-      if (!entry) {
-        if (this.#edge) this.#disarm(token);
+      const w = this.#byFd[fd];
+      // A late event of a socket closed since: its descriptor is another's now, or no one's.
+      if (w === undefined || w.stamp !== stamp) continue;
+      if (!w.waiting) {
+        if (this.#edge) this.#disarm(w);
         continue;
       }
       const readable = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) !== 0;
       const writable = (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) !== 0;
-      entry.handler.onReady(readable, writable);
+      w.handler!.onReady(readable, writable);
     }
   }
 
   /**
-   * An event found nothing waiting on `token`: quiet it until something
-   * does. Should the call fail, the socket only stays armed (and the next
-   * event finds it so again); the other events of this batch still go out.
+   * An event found nothing waiting on `w`: quiet it until something does.
+   * Should the call fail, the socket only stays armed (and the next event
+   * finds it so again); the other events of this batch still go out.
    */
-  #disarm(token: number): void {
-    const reg = this.#byToken.get(token);
-    if (reg === undefined || reg.events === EDGE_OFF) return;
-    if (this.#ctlCall(EPOLL_CTL_MOD, reg.fd, token, EDGE_OFF) === 0) reg.events = EDGE_OFF;
+  #disarm(w: Watch): void {
+    if (w.events === EDGE_OFF) return;
+    if (this.#ctlCall(EPOLL_CTL_MOD, w.fd, w.stamp, EDGE_OFF) === 0) w.events = EDGE_OFF;
   }
 }
 

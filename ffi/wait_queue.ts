@@ -9,23 +9,62 @@
  */
 export type Attempt<T> = () => T | Error | undefined;
 
-interface Parked {
+/**
+ * One parked operation: its attempt, its settling functions and its place
+ * in the queue, in one object. A receive that waits costs this, its promise
+ * and the promise's two resolving functions, and nothing per wait besides
+ * (no closures of the queue's own), which is what 10,000 pending receives
+ * hold.
+ */
+class Waiter<T> {
+  /** The next operation in the queue. */
+  next: Waiter<unknown> | null = null;
+  resolve!: (value: T) => void;
+  reject!: (reason: unknown) => void;
+  /** The abort listener, while there is one. */
+  abort: (() => void) | null = null;
+  readonly attempt: Attempt<T>;
+  readonly onClose: () => T | Error;
+  readonly signal: AbortSignal | undefined;
+
+  constructor(attempt: Attempt<T>, onClose: () => T | Error, signal: AbortSignal | undefined) {
+    this.attempt = attempt;
+    this.onClose = onClose;
+    this.signal = signal;
+  }
+
   /** Tries the operation: true once it settled. */
-  attempt(): boolean;
-  /** Settles it because the queue closed. */
-  closed(): void;
+  tryOnce(): boolean {
+    const r = this.attempt();
+    if (r === undefined) return false;
+    this.settle(r);
+    return true;
+  }
+
+  settle(r: T | Error): void {
+    if (r instanceof Error) this.reject(r);
+    else this.resolve(r);
+  }
+
   /** Removes the abort listener. */
-  cleanup?: () => void;
+  cleanup(): void {
+    if (this.abort === null) return;
+    this.signal!.removeEventListener("abort", this.abort);
+    this.abort = null;
+  }
 }
 
 /**
  * A first-in, first-out queue of parked operations. An operation settles only
  * from the head, so a later one never jumps an earlier one; an aborted one
  * leaves the queue and rejects with its signal's reason; `close()` settles
- * every one that is left.
+ * every one that is left. A list through the waiters: an empty queue holds
+ * no array.
  */
 export class WaitQueue {
-  readonly #parked: Parked[] = [];
+  #head: Waiter<unknown> | null = null;
+  #tail: Waiter<unknown> | null = null;
+  #length = 0;
   readonly #changed: () => void;
   #epoch = 0;
 
@@ -40,7 +79,7 @@ export class WaitQueue {
 
   /** How many operations wait. */
   get length(): number {
-    return this.#parked.length;
+    return this.#length;
   }
 
   /**
@@ -54,7 +93,7 @@ export class WaitQueue {
     onClose: () => T | Error,
     first: Attempt<T> = attempt,
   ): Promise<T> {
-    if (this.#parked.length === 0) {
+    if (this.#length === 0) {
       const r = first();
       if (r !== undefined) return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
     }
@@ -73,35 +112,29 @@ export class WaitQueue {
     onClose: () => T | Error,
   ): Promise<T> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<T>((resolve, reject) => {
-      const settle = (r: T | Error): void => r instanceof Error ? reject(r) : resolve(r);
-      const parked: Parked = {
-        attempt: () => {
-          const r = attempt();
-          if (r === undefined) return false;
-          settle(r);
-          return true;
-        },
-        closed: () => settle(onClose()),
-      };
-      if (signal) {
-        const abort = (): void => {
-          if (!this.#remove(parked)) return;
-          this.#changed();
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", abort, { once: true });
-        parked.cleanup = () => signal.removeEventListener("abort", abort);
-      }
-      this.#parked.push(parked);
-      try {
-        this.#changed();
-      } catch (err) {
-        this.#remove(parked);
-        parked.cleanup?.();
-        reject(err);
-      }
+    const waiter = new Waiter<unknown>(attempt, onClose, signal);
+    const promise = new Promise<T>((resolve, reject) => {
+      waiter.resolve = resolve as (value: unknown) => void;
+      waiter.reject = reject;
     });
+    if (signal) {
+      waiter.abort = () => {
+        waiter.abort = null;
+        if (!this.#remove(waiter)) return;
+        this.#changed();
+        waiter.reject(signal.reason);
+      };
+      signal.addEventListener("abort", waiter.abort, { once: true });
+    }
+    this.#push(waiter);
+    try {
+      this.#changed();
+    } catch (err) {
+      this.#remove(waiter);
+      waiter.cleanup();
+      waiter.reject(err);
+    }
+    return promise;
   }
 
   /**
@@ -109,21 +142,24 @@ export class WaitQueue {
    * proceed; stops at the first that cannot. Returns how many settled.
    */
   run(): number {
-    const parked = this.#parked;
     let settled = 0;
-    while (parked.length > 0) {
+    while (this.#head !== null) {
       // Out of the queue while it runs, so a close() it causes does not settle it twice.
-      const head = parked.shift()!;
+      const head = this.#head;
+      this.#head = head.next;
+      if (this.#head === null) this.#tail = null;
+      head.next = null;
+      this.#length--;
       const epoch = this.#epoch;
-      if (head.attempt()) {
-        head.cleanup?.();
+      if (head.tryOnce()) {
+        head.cleanup();
         settled++;
         continue;
       }
       if (epoch !== this.#epoch) {
-        head.cleanup?.();
-        head.closed();
-      } else parked.unshift(head);
+        head.cleanup();
+        head.settle(head.onClose());
+      } else this.#unshift(head);
       break;
     }
     return settled;
@@ -132,16 +168,43 @@ export class WaitQueue {
   /** Settles every waiting operation as closed, in order, and empties the queue. */
   close(): void {
     this.#epoch++;
-    for (const parked of this.#parked.splice(0)) {
-      parked.cleanup?.();
-      parked.closed();
+    let w = this.#head;
+    this.#head = this.#tail = null;
+    this.#length = 0;
+    while (w !== null) {
+      const next = w.next;
+      w.next = null;
+      w.cleanup();
+      w.settle(w.onClose());
+      w = next;
     }
   }
 
-  #remove(parked: Parked): boolean {
-    const i = this.#parked.indexOf(parked);
-    if (i < 0) return false;
-    this.#parked.splice(i, 1);
-    return true;
+  #push(w: Waiter<unknown>): void {
+    if (this.#tail === null) this.#head = w;
+    else this.#tail.next = w;
+    this.#tail = w;
+    this.#length++;
+  }
+
+  #unshift(w: Waiter<unknown>): void {
+    w.next = this.#head;
+    this.#head = w;
+    if (this.#tail === null) this.#tail = w;
+    this.#length++;
+  }
+
+  #remove(w: Waiter<unknown>): boolean {
+    let prev: Waiter<unknown> | null = null;
+    for (let at = this.#head; at !== null; prev = at, at = at.next) {
+      if (at !== w) continue;
+      if (prev === null) this.#head = w.next;
+      else prev.next = w.next;
+      if (this.#tail === w) this.#tail = prev;
+      w.next = null;
+      this.#length--;
+      return true;
+    }
+    return false;
   }
 }

@@ -68,6 +68,26 @@ Deno.test("the engine: 200 parked receives cost no epoll_ctl each with edge regi
   }
 });
 
+Deno.test("the engine keeps no watch for a closed socket, closed waiting or idle", async () => {
+  const reactor = theReactor();
+  const before = reactor.watchCount;
+  const pairs = Array.from({ length: 50 }, () => FdSocket.pair("seqpacket", { label: "" }));
+  // Every end waits once; the second ends then get a record, so they are idle when closed.
+  const pending = pairs.flatMap(([a, b]) => [a.receive(100), b.receive(100)]);
+  assert.equal(reactor.watchCount, before + 100);
+  for (const [a] of pairs) await a.send(encoder.encode("x"), null);
+  const got = await deadline(Promise.all(pending.filter((_, i) => i % 2 === 1)), 5000, "records");
+  assert.deepEqual(got.map((r) => r?.data.length), pairs.map(() => 1));
+  // Idle but still in the epoll set: their watches stay until close.
+  assert.equal(reactor.watchCount, before + 100);
+  for (const [a, b] of pairs) {
+    a.close();
+    b.close();
+  }
+  assert.deepEqual(await Promise.all(pending.filter((_, i) => i % 2 === 0)), pairs.map(() => null));
+  assert.equal(reactor.watchCount, before);
+});
+
 /** A raw nonblocking seqpacket pair, closed on dispose. */
 function rawPair(): { fds: Int32Array } & Disposable {
   const fds = new Int32Array(2);

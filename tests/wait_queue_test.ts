@@ -114,3 +114,27 @@ Deno.test("wait queue: an attempt that closes the queue does not lose the others
   assert.equal(await d, "closed-d");
   assert.equal(q3.length, 0);
 });
+
+Deno.test("wait queue: aborting the middle and the last keeps the order of the rest", async () => {
+  const q = new WaitQueue();
+  const order: string[] = [];
+  const take = (name: string) => () => (order.push(name), name);
+  let open = false;
+  const gate = (name: string) => () => open ? take(name)() : undefined;
+  const middle = new AbortController(), last = new AbortController();
+  const a = q.park(undefined, gate("a"), () => "closed");
+  const b = q.park(middle.signal, gate("b"), () => "closed");
+  const c = q.park(last.signal, gate("c"), () => "closed");
+  middle.abort(new Error("b"));
+  last.abort(new Error("c"));
+  await assert.rejects(b, { message: "b" });
+  await assert.rejects(c, { message: "c" });
+  assert.equal(q.length, 1);
+  // A new tail after the old one left: the list's end must have moved back to a.
+  const d = q.park(undefined, gate("d"), () => "closed");
+  open = true;
+  assert.equal(q.run(), 2);
+  assert.deepEqual([await a, await d], ["a", "d"]);
+  assert.deepEqual(order, ["a", "d"]);
+  assert.equal(q.length, 0);
+});

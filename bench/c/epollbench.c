@@ -14,7 +14,7 @@
  *       K connections to PATH, each with one record of BYTES (default 64) in
  *       flight: a reply is checked and the record sent again. Counts the
  *       round trips completed in SEC seconds (default 1) after MS ms
- *       (default 200) of warm-up.
+ *       (default 200) of warm-up, and the client's CPU per round trip.
  *
  * Protocol as bench/c/sockbench.c: one "ready" line, then one JSON line
  * (with "error" and exit status 1 on failure).
@@ -223,6 +223,7 @@ static void client(const char *path, long k, double warm_ms, double seconds, lon
   struct epoll_event events[MAX_EVENTS];
   double start = now_s() + warm_ms / 1000, end = start + seconds, t = now_s();
   long trips = 0, counted = -1;
+  double c0 = 0;
   while (t < end) {
     int got = epoll_wait(ep, events, MAX_EVENTS, 5000);
     if (got < 0 && errno != EINTR) fail_errno("epoll_wait");
@@ -239,16 +240,18 @@ static void client(const char *path, long k, double warm_ms, double seconds, lon
     t = now_s();
     if (counted < 0 && t >= start) {
       counted = trips;
+      c0 = cpu_s();
       start = t;
       end = t + seconds;
     }
   }
-  double elapsed = t - start;
+  double elapsed = t - start, cpu = cpu_s() - c0;
   long n = trips - counted;
   for (long i = 0; i < k; i++) close(fds[i]);
   free(fds);
-  printf("{\"role\":\"client\",\"k\":%ld,\"n\":%ld,\"elapsed_s\":%.4f,\"msgs_per_s\":%.1f}\n", k, n,
-         elapsed, (double)n / elapsed);
+  printf("{\"role\":\"client\",\"k\":%ld,\"n\":%ld,\"elapsed_s\":%.4f,\"msgs_per_s\":%.1f,"
+         "\"cpu_us_per_trip\":%.3f}\n",
+         k, n, elapsed, (double)n / elapsed, cpu * 1e6 / (double)n);
 }
 
 int main(int argc, char **argv) {
