@@ -136,6 +136,14 @@ export class Arena {
     return this.#names.subarray(base, base + SOCKADDR_STORAGE.size);
   }
 
+  /** Whether slot `i`'s sender name is `name`, byte for byte. */
+  sameName(i: number, length: number, name: Uint8Array): boolean {
+    if (length !== name.length) return false;
+    const names = this.#names, base = i * SOCKADDR_STORAGE.size;
+    for (let k = 0; k < length; k++) if (names[base + k] !== name[k]) return false;
+    return true;
+  }
+
   /** Parses slot `i`'s `length` bytes of control data into `into` (see control.ts). */
   parseControl(i: number, length: number, control: Control | undefined, into: ControlData): void {
     parseControl(this.#controlView, i * CONTROL_SIZE, length, control, into);

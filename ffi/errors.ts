@@ -198,7 +198,15 @@ export const ONE_SHOT_ERRNOS: ReadonlySet<number> = new Set(
  */
 export function confirmed(call: () => number): number {
   const n = call();
-  if (n >= 0) return n;
+  return n >= 0 ? n : reconfirmed(call);
+}
+
+/**
+ * The -errno of `call`, which just failed, confirmed as {@linkcode confirmed}
+ * does, or its result if the second call succeeds: for a hot path that makes
+ * its call directly and builds `call` only when that fails.
+ */
+export function reconfirmed(call: () => number): number {
   const first = errno();
   if (first === EAGAIN || first === EINTR || ONE_SHOT_ERRNOS.has(first)) return -first;
   const again = call();

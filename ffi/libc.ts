@@ -23,6 +23,10 @@ const SYMBOLS = {
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   // int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
   sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
+  // ssize_t recv(int fd, void *buf, size_t len, int flags)
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+  // ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   // int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
   //              struct timespec *timeout)
   recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },

@@ -41,7 +41,7 @@ import {
 import { Arena, arenaFor } from "./arena.ts";
 import { BatchSize } from "./batch.ts";
 import { type Control, type ControlData, encodeRights, startsWithCredentials } from "./control.ts";
-import { closedError, confirmed, errnoError, ONE_SHOT_ERRNOS } from "./errors.ts";
+import { closedError, confirmed, errnoError, ONE_SHOT_ERRNOS, reconfirmed } from "./errors.ts";
 import { pointerOf, withPinned } from "./buffers.ts";
 import { closeFds, closeOwned, disown, own, type Owned } from "./ledger.ts";
 import {
@@ -157,18 +157,27 @@ function release(held: Held): void {
 }
 
 /**
- * The one-record header of {@linkcode FdSocket.receiveInto}'s direct path:
- * no name, one iovec (pointed at the caller's buffer per call), and room
- * for credentials only, so descriptors are dropped by the kernel.
+ * The header of {@linkcode FdSocket.receiveInto}'s direct path on a socket
+ * whose 0-byte receive needs credentials to be told from end of stream: no
+ * name, one iovec pointed at the caller's buffer, and room for credentials
+ * only, so descriptors are dropped by the kernel. Sockets that need no
+ * control data read with a plain recv.
  */
 const DIRECT_CONTROL_SIZE = cmsgSpace(UCRED.size);
 const directControl = new Uint8Array(DIRECT_CONTROL_SIZE);
 const directControlView = new DataView(directControl.buffer);
 const directIov = new Uint8Array(IOVEC.size);
 const directIovView = new DataView(directIov.buffer);
-const directHeader = new Uint8Array(MMSGHDR.size);
+const directHeader = new Uint8Array(MSGHDR.size);
 const directView = new DataView(directHeader.buffer);
 let directReady = false;
+/**
+ * The buffer the direct iovec points at, and the length it had then: a read
+ * loop passes the same buffer each time, and its address (a BigInt through
+ * the runtime) need not be asked again. Holds on to that one buffer.
+ */
+let directTarget: Uint8Array | undefined;
+let directTargetLength = 0;
 
 /** Points the direct header at its iovec and control buffer (on first use: FFI may be denied). */
 function readyDirect(): void {
@@ -179,9 +188,32 @@ function readyDirect(): void {
   directReady = true;
 }
 
+/** Points the direct iovec at `p`, unless it points there already. */
+function pointDirectAt(p: Uint8Array): void {
+  // A buffer detached since has length 0, so it is pointed at again (at nothing).
+  if (p === directTarget && p.length === directTargetLength) return;
+  directIovView.setBigUint64(IOVEC.base, pointerOf(p), true);
+  directIovView.setBigUint64(IOVEC.len, BigInt(p.length), true);
+  directTarget = p;
+  directTargetLength = p.length;
+}
+
 /** Whether the control data the direct header received holds credentials. */
 function directHasCredentials(): boolean {
   return startsWithCredentials(directControlView, directView.getUint32(MSGHDR.controllen, true));
+}
+
+/** The last length {@linkcode sizeOf} converted, and the size_t it gave. */
+let lastSize = 0;
+let lastSizeT = 0n;
+
+/** `length` as a size_t argument (a bigint: a number there is the runtime's slow path). */
+function sizeOf(length: number): bigint {
+  if (length !== lastSize) {
+    lastSize = length;
+    lastSizeT = BigInt(length);
+  }
+  return lastSizeT;
 }
 
 const SEND_FLAGS = MSG_NOSIGNAL | MSG_DONTWAIT;
@@ -192,6 +224,47 @@ const scratchMsg = new Uint8Array(MSGHDR.size);
 const scratchMsgView = new DataView(scratchMsg.buffer);
 const scratchIov = new Uint8Array(IOVEC.size);
 const scratchIovView = new DataView(scratchIov.buffer);
+
+/**
+ * Records shorter than this that are copied out of the arena together share
+ * one new buffer, up to {@linkcode CHUNK_BYTES} of them; a longer one gets its own.
+ */
+const SHARED_BELOW = 4096;
+const CHUNK_BYTES = 65536;
+
+/**
+ * Gives the records of `records` (views into the arena) bytes of their own:
+ * one allocation per run of short records, each record a view of its part,
+ * instead of one per record (a small ArrayBuffer costs far more than the
+ * bytes it holds; for long records the bytes dominate, and sharing measured
+ * slower). A record that outlives its neighbours keeps at most
+ * {@linkcode CHUNK_BYTES} alive.
+ */
+function ownBytes(records: Received<unknown>[]): void {
+  let i = 0;
+  while (i < records.length) {
+    let total = records[i].data.length, j = i + 1;
+    if (total < SHARED_BELOW) {
+      while (j < records.length) {
+        const length = records[j].data.length;
+        if (length >= SHARED_BELOW || total + length > CHUNK_BYTES) break;
+        total += length;
+        j++;
+      }
+    }
+    if (j === i + 1) {
+      records[i].data = records[i].data.slice();
+      i = j;
+      continue;
+    }
+    const chunk = new Uint8Array(total);
+    for (let off = 0; i < j; i++) {
+      const data = records[i].data;
+      chunk.set(data, off);
+      records[i].data = chunk.subarray(off, off += data.length);
+    }
+  }
+}
 
 /** `r`, cut to `maxSize` bytes (and marked truncated) when longer. */
 function cut<A>(r: Received<A>, maxSize: number): Received<A> {
@@ -229,7 +302,7 @@ export class FdSocket<A = unknown> {
   readonly #materialise = (): void => {
     if (!this.#lazy) return;
     this.#lazy = false;
-    for (const r of this.#inbox) r.data = r.data.slice();
+    ownBytes(this.#inbox);
   };
   /** The last fill found the queue empty after its records (see #takeQueued). */
   #drained = false;
@@ -637,27 +710,41 @@ export class FdSocket<A = unknown> {
       p.set(r.data);
       return r.data.length;
     }
-    const credentials = this.#zero === "eof-without-credentials";
-    readyDirect();
-    const v = directView;
-    directIovView.setBigUint64(IOVEC.base, pointerOf(p), true);
-    directIovView.setBigUint64(IOVEC.len, BigInt(p.length), true);
-    v.setUint32(MSGHDR.controllen, credentials ? DIRECT_CONTROL_SIZE : 0, true);
-    v.setUint32(MSGHDR.flags, 0, true);
-    // p is the caller's and alive through this synchronous call; the rest is module-held.
-    const n = confirmed(() => libc().recvmmsg(this.#fd, directHeader, 1, MSG_DONTWAIT, null));
+    const n = this.#zero === "record" ? this.#recvInto(p) : this.#recvmsgInto(p);
     if (n < 0) {
       return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "recvmsg", this.#label);
     }
-    if (n === 0) return undefined;
     // A single record: the adaptive batch size decides when to try a batch again.
     this.#batch.next(1, 1);
-    const len = Math.min(v.getUint32(MMSGHDR.len, true), p.length);
-    if (len === 0 && credentials && !directHasCredentials()) {
+    if (n === 0 && this.#zero !== "record" && !directHasCredentials()) {
       this.#eof = true;
       return null;
     }
-    return len;
+    return Math.min(n, p.length);
+  }
+
+  /**
+   * One `recv` into `p`: where a 0-byte receive is a record, nothing of the
+   * header is needed, and without a control buffer the kernel closes any
+   * descriptors that came. Returns the count or -errno.
+   */
+  #recvInto(p: Uint8Array): number {
+    const c = libc(), fd = this.#fd, length = sizeOf(p.length);
+    const n = c.recv(fd, p, length, MSG_DONTWAIT);
+    return n >= 0 ? n : reconfirmed(() => c.recv(fd, p, length, MSG_DONTWAIT));
+  }
+
+  /** One `recvmsg` into `p` with room for credentials (see `directHeader`); the count or -errno. */
+  #recvmsgInto(p: Uint8Array): number {
+    readyDirect();
+    pointDirectAt(p);
+    const v = directView;
+    v.setUint32(MSGHDR.controllen, DIRECT_CONTROL_SIZE, true);
+    v.setUint32(MSGHDR.flags, 0, true);
+    // p is the caller's and alive through this synchronous call; the rest is module-held.
+    const c = libc(), fd = this.#fd;
+    const n = c.recvmsg(fd, directHeader, MSG_DONTWAIT);
+    return n >= 0 ? n : reconfirmed(() => c.recvmsg(fd, directHeader, MSG_DONTWAIT));
   }
 
   /**
@@ -802,7 +889,7 @@ export class FdSocket<A = unknown> {
       const controlLength = arena.controlLength(i);
       const start = i * arena.slotSize, end = start + Math.min(len, arena.slotSize);
       const r: Received<A> = {
-        data: view ? arena.data.subarray(start, end) : arena.data.slice(start, end),
+        data: arena.data.subarray(start, end),
         from: null,
         truncated: (flags & MSG_TRUNC) !== 0,
       };
@@ -821,7 +908,8 @@ export class FdSocket<A = unknown> {
       this.#inbox.push(r);
     }
     // prepare() copied out any views left in the arena; these stay views until the next.
-    if (view && this.#inbox.length > 0) {
+    if (!view) ownBytes(this.#inbox);
+    else if (this.#inbox.length > 0) {
       this.#lazy = true;
       arena.lend(this.#materialise);
     }
@@ -834,8 +922,24 @@ export class FdSocket<A = unknown> {
    * is never dropped over its address.
    */
   #decodeFrom(arena: Arena, slot: number, length: number): A | null {
-    return this.#decodeName(arena.name(slot), length);
+    const last = this.#lastSender;
+    if (last !== undefined && arena.sameName(slot, length, last.name)) {
+      return last.from === null ? null : { ...last.from };
+    }
+    const name = arena.name(slot);
+    const from = this.#decodeName(name, length);
+    // Only an address of plain values can be handed out again as a shallow copy.
+    if (from === null || Object.values(from as object).every((v) => typeof v !== "object")) {
+      this.#lastSender = { name: name.slice(0, length), from: from && { ...from } };
+    }
+    return from;
   }
+
+  /**
+   * The last sender decoded, kept so that a run of records from one sender
+   * (the usual case) decodes its address once: a copy is handed out each time.
+   */
+  #lastSender: { name: Uint8Array; from: A | null } | undefined;
 
   /** The socket's decoder applied to `name`, `null` where it cannot name it (see #decodeFrom). */
   #decodeName(name: Uint8Array, length: number): A | null {
