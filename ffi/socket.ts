@@ -58,7 +58,7 @@ import { ReactorPipe } from "./reactor_pipe.ts";
 import { StreamPipe } from "./stream_pipe.ts";
 import { theReactor } from "./reactor.ts";
 import { cmsgSpace, IOVEC, MMSGHDR, MSGHDR, SOCKADDR_STORAGE, UCRED } from "./structs.ts";
-import { type Attempt, WaitQueue } from "./wait_queue.ts";
+import { type Attempt, type Retrier, WaitQueue } from "./wait_queue.ts";
 
 export type { Family, Kind } from "./options.ts";
 export type { Credentials } from "./structs.ts";
@@ -301,8 +301,11 @@ function sendSizeOf(length: number): bigint {
   return lastSendSizeT;
 }
 
+/** The parked operations an FdSocket retries itself (see {@linkcode FdSocket.retry}). */
+const RECEIVE = 1, RECEIVE_INTO = 2;
+
 /** A nonblocking socket descriptor on the readiness engine. */
-export class FdSocket<A = unknown> {
+export class FdSocket<A = unknown> implements Retrier {
   readonly #fd: number;
   readonly #token: number;
   readonly #held: Held;
@@ -718,7 +721,16 @@ export class FdSocket<A = unknown> {
       const r = this.#busyPoll > 0 ? this.#takeSpinning(maxSize) : this.#take(maxSize);
       if (r !== undefined) return settled(r);
     }
-    return this.#readers.park(signal, () => this.#take(maxSize), closedNull);
+    return this.#readers.parkOp(signal, this, RECEIVE, maxSize, closedNull);
+  }
+
+  /**
+   * The wait queue's retry of a parked receive (`op` RECEIVE, `arg` the
+   * maxSize) or read(p) (RECEIVE_INTO, `arg` p): a pending receive holds no
+   * closure. Not for other callers.
+   */
+  retry(op: number, arg: unknown): unknown {
+    return op === RECEIVE ? this.#take(arg as number) : this.#takeInto(arg as Uint8Array);
   }
 
   /**
@@ -745,7 +757,7 @@ export class FdSocket<A = unknown> {
       const r = this.#takeInto(p);
       if (r !== undefined) return settled(r);
     }
-    return this.#readers.park(signal, () => this.#takeInto(p), closedNull);
+    return this.#readers.parkOp(signal, this, RECEIVE_INTO, p, closedNull);
   }
 
   #takeInto(p: Uint8Array): number | null | Error | undefined {
