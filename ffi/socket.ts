@@ -203,18 +203,27 @@ function directHasCredentials(): boolean {
   return startsWithCredentials(directControlView, directView.getUint32(MSGHDR.controllen, true));
 }
 
-/** The last length {@linkcode sizeOf} converted, and the size_t it gave. */
-let lastSize = 0;
-let lastSizeT = 0n;
+/**
+ * A length as a size_t argument (a bigint: a number there is the runtime's
+ * slow path), converted again only when it changes: a loop passes the same
+ * length each time. Receives and sends keep one each, as their lengths differ.
+ */
+class SizeT {
+  #length = 0;
+  #value = 0n;
 
-/** `length` as a size_t argument (a bigint: a number there is the runtime's slow path). */
-function sizeOf(length: number): bigint {
-  if (length !== lastSize) {
-    lastSize = length;
-    lastSizeT = BigInt(length);
+  /** `length` as a size_t. */
+  of(length: number): bigint {
+    if (length !== this.#length) {
+      this.#length = length;
+      this.#value = BigInt(length);
+    }
+    return this.#value;
   }
-  return lastSizeT;
 }
+
+const receiveSize = new SizeT();
+const sendSize = new SizeT();
 
 const SEND_FLAGS = MSG_NOSIGNAL | MSG_DONTWAIT;
 const scratchLen = new Uint8Array(4);
@@ -286,19 +295,6 @@ function closedNull(): null {
  */
 function settled<T>(r: T | Error): Promise<T> {
   return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
-}
-
-/** The last record length a send converted, and the size_t it gave (see sizeOf). */
-let lastSendSize = 0;
-let lastSendSizeT = 0n;
-
-/** {@linkcode sizeOf} for sends, whose lengths differ from the receive buffer's. */
-function sendSizeOf(length: number): bigint {
-  if (length !== lastSendSize) {
-    lastSendSize = length;
-    lastSendSizeT = BigInt(length);
-  }
-  return lastSendSizeT;
 }
 
 /** The parked operations an FdSocket retries itself (see {@linkcode FdSocket.retry}). */
@@ -625,7 +621,7 @@ export class FdSocket<A = unknown> implements Retrier {
   #sendto(data: Uint8Array, to: Uint8Array | null): number {
     const c = libc(),
       fd = this.#fd,
-      length = sendSizeOf(data.length),
+      length = sendSize.of(data.length),
       toLength = to ? to.length : 0;
     const n = c.sendto(fd, data, length, SEND_FLAGS, to, toLength);
     return n >= 0 ? n : reconfirmed(() => c.sendto(fd, data, length, SEND_FLAGS, to, toLength));
@@ -788,7 +784,7 @@ export class FdSocket<A = unknown> implements Retrier {
    * descriptors that came. Returns the count or -errno.
    */
   #recvInto(p: Uint8Array): number {
-    const c = libc(), fd = this.#fd, length = sizeOf(p.length);
+    const c = libc(), fd = this.#fd, length = receiveSize.of(p.length);
     const n = c.recv(fd, p, length, MSG_DONTWAIT);
     return n >= 0 ? n : reconfirmed(() => c.recv(fd, p, length, MSG_DONTWAIT));
   }
