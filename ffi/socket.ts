@@ -58,7 +58,7 @@ import { ReactorPipe } from "./reactor_pipe.ts";
 import { StreamPipe } from "./stream_pipe.ts";
 import { theReactor } from "./reactor.ts";
 import { cmsgSpace, IOVEC, MMSGHDR, MSGHDR, SOCKADDR_STORAGE, UCRED } from "./structs.ts";
-import { type Attempt, WaitQueue } from "./wait_queue.ts";
+import { type Attempt, type Retrier, WaitQueue } from "./wait_queue.ts";
 
 export type { Family, Kind } from "./options.ts";
 export type { Credentials } from "./structs.ts";
@@ -203,18 +203,27 @@ function directHasCredentials(): boolean {
   return startsWithCredentials(directControlView, directView.getUint32(MSGHDR.controllen, true));
 }
 
-/** The last length {@linkcode sizeOf} converted, and the size_t it gave. */
-let lastSize = 0;
-let lastSizeT = 0n;
+/**
+ * A length as a size_t argument (a bigint: a number there is the runtime's
+ * slow path), converted again only when it changes: a loop passes the same
+ * length each time. Receives and sends keep one each, as their lengths differ.
+ */
+class SizeT {
+  #length = 0;
+  #value = 0n;
 
-/** `length` as a size_t argument (a bigint: a number there is the runtime's slow path). */
-function sizeOf(length: number): bigint {
-  if (length !== lastSize) {
-    lastSize = length;
-    lastSizeT = BigInt(length);
+  /** `length` as a size_t. */
+  of(length: number): bigint {
+    if (length !== this.#length) {
+      this.#length = length;
+      this.#value = BigInt(length);
+    }
+    return this.#value;
   }
-  return lastSizeT;
 }
+
+const receiveSize = new SizeT();
+const sendSize = new SizeT();
 
 const SEND_FLAGS = MSG_NOSIGNAL | MSG_DONTWAIT;
 const scratchLen = new Uint8Array(4);
@@ -275,18 +284,37 @@ function cut<A>(r: Received<A>, maxSize: number): Received<A> {
   return r;
 }
 
+/** What a parked receive settles with once its socket closes: one function for all. */
+function closedNull(): null {
+  return null;
+}
+
+/**
+ * An attempt's answer as a promise: the one promise a call that did not
+ * have to wait allocates.
+ */
+function settled<T>(r: T | Error): Promise<T> {
+  return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
+}
+
+/** The parked operations an FdSocket retries itself (see {@linkcode FdSocket.retry}). */
+const RECEIVE = 1, RECEIVE_INTO = 2;
+
 /** A nonblocking socket descriptor on the readiness engine. */
-export class FdSocket<A = unknown> {
+export class FdSocket<A = unknown> implements Retrier {
   readonly #fd: number;
   readonly #token: number;
   readonly #held: Held;
-  readonly #readers = new WaitQueue(() => this.#waitersChanged());
-  readonly #writers = new WaitQueue(() => this.#waitersChanged());
+  // One callback for both queues: a socket holds one closure, not two.
+  readonly #readers: WaitQueue;
+  readonly #writers: WaitQueue;
   readonly #inbox: Received<A>[];
   readonly #decode?: (name: Uint8Array, length: number) => A | null;
   readonly #zero: ZeroMeans;
   #control: Control | undefined;
-  readonly #batch: BatchSize;
+  /** The adaptive batch size, made on the first batch-capable fill (most sockets never batch). */
+  #batch: BatchSize | undefined;
+  readonly #batchMax: number;
   readonly #unix: boolean;
   /** The busy-poll budget in milliseconds (see {@linkcode FdSocket.setBusyPoll}). */
   #busyPoll = 0;
@@ -299,11 +327,8 @@ export class FdSocket<A = unknown> {
    * copied out by #materialise before anything else fills that arena.
    */
   #lazy = false;
-  readonly #materialise = (): void => {
-    if (!this.#lazy) return;
-    this.#lazy = false;
-    ownBytes(this.#inbox);
-  };
+  /** Lent to the arena with such views; made the first time (most sockets never lend). */
+  #materialiser: (() => void) | undefined;
   /** The last fill found the queue empty after its records (see #takeQueued). */
   #drained = false;
   /** An error met while a batch was being completed, for the next receive. */
@@ -345,7 +370,10 @@ export class FdSocket<A = unknown> {
     this.#zero = options.zero ?? "record";
     this.#control = options.control ??
       (this.#zero === "eof-without-credentials" ? "fds+credentials" : undefined);
-    this.#batch = new BatchSize(Math.max(1, Math.min(32, options.batch ?? 32)));
+    this.#batchMax = Math.max(1, Math.min(32, options.batch ?? 32));
+    const changed = () => this.#waitersChanged();
+    this.#readers = new WaitQueue(changed);
+    this.#writers = new WaitQueue(changed);
     this.#unix = options.unix ?? false;
     const reactor = theReactor();
     this.#token = reactor.token();
@@ -556,16 +584,27 @@ export class FdSocket<A = unknown> {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const fds = options?.fds;
-    return this.#writers.tryOrPark(
+    // Tried at once, as tryOrPark would, but the closures are built only to wait.
+    if (this.#writers.length === 0) {
+      const r = this.#sendOnce(data, to, fds, label);
+      if (r !== undefined) return settled(r);
+    }
+    return this.#writers.park(
       signal,
-      () =>
-        this.#sent(
-          fds && fds.length > 0 ? this.#sendmsg(data, to, fds) : this.#sendto(data, to),
-          data,
-          label,
-        ),
+      () => this.#sendOnce(data, to, fds, label),
       () => closedError("send", label),
     );
+  }
+
+  /** One try of {@linkcode FdSocket.send}. */
+  #sendOnce(
+    data: Uint8Array,
+    to: Uint8Array | null,
+    fds: number[] | undefined,
+    label: string,
+  ): number | Error | undefined {
+    const n = fds && fds.length > 0 ? this.#sendmsg(data, to, fds) : this.#sendto(data, to);
+    return this.#sent(n, data, label);
   }
 
   /** A send call's result as an attempt takes it: the count, an error, or undefined to wait. */
@@ -580,8 +619,12 @@ export class FdSocket<A = unknown> {
 
   /** Returns the count sent, or -errno. */
   #sendto(data: Uint8Array, to: Uint8Array | null): number {
-    const length = BigInt(data.length), toLength = to ? to.length : 0;
-    return confirmed(() => libc().sendto(this.#fd, data, length, SEND_FLAGS, to, toLength));
+    const c = libc(),
+      fd = this.#fd,
+      length = sendSize.of(data.length),
+      toLength = to ? to.length : 0;
+    const n = c.sendto(fd, data, length, SEND_FLAGS, to, toLength);
+    return n >= 0 ? n : reconfirmed(() => c.sendto(fd, data, length, SEND_FLAGS, to, toLength));
   }
 
   /** sendmsg with one SCM_RIGHTS message; returns the count sent, or -errno. */
@@ -670,12 +713,20 @@ export class FdSocket<A = unknown> {
   receive(maxSize: number, signal?: AbortSignal): Promise<Received<A> | null> {
     if (this.closed || (this.#eof && this.#inbox.length === 0)) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return this.#readers.tryOrPark(
-      signal,
-      () => this.#take(maxSize),
-      () => null,
-      this.#busyPoll > 0 ? () => this.#takeSpinning(maxSize) : undefined,
-    );
+    if (this.#readers.length === 0) {
+      const r = this.#busyPoll > 0 ? this.#takeSpinning(maxSize) : this.#take(maxSize);
+      if (r !== undefined) return settled(r);
+    }
+    return this.#readers.parkOp(signal, this, RECEIVE, maxSize, closedNull);
+  }
+
+  /**
+   * The wait queue's retry of a parked receive (`op` RECEIVE, `arg` the
+   * maxSize) or read(p) (RECEIVE_INTO, `arg` p): a pending receive holds no
+   * closure. Not for other callers.
+   */
+  retry(op: number, arg: unknown): unknown {
+    return op === RECEIVE ? this.#take(arg as number) : this.#takeInto(arg as Uint8Array);
   }
 
   /**
@@ -698,11 +749,15 @@ export class FdSocket<A = unknown> {
     }
     if (this.closed || (this.#eof && this.#inbox.length === 0)) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return this.#readers.tryOrPark(signal, () => this.#takeInto(p), () => null);
+    if (this.#readers.length === 0) {
+      const r = this.#takeInto(p);
+      if (r !== undefined) return settled(r);
+    }
+    return this.#readers.parkOp(signal, this, RECEIVE_INTO, p, closedNull);
   }
 
   #takeInto(p: Uint8Array): number | null | Error | undefined {
-    if (this.#deferred || this.#inbox.length > 0 || this.#eof || this.#batch.size > 1) {
+    if (this.#deferred || this.#inbox.length > 0 || this.#eof || (this.#batch?.size ?? 1) > 1) {
       // Read ahead as views into the arena: copied once, into p, not first into a record.
       const r = this.#take(p.length, undefined, true);
       if (r === undefined || r === null || r instanceof Error) return r;
@@ -715,7 +770,7 @@ export class FdSocket<A = unknown> {
       return -n === EAGAIN || -n === EINTR ? undefined : errnoError(-n, "recvmsg", this.#label);
     }
     // A single record: the adaptive batch size decides when to try a batch again.
-    this.#batch.next(1, 1);
+    this.#batchSize().next(1, 1);
     if (n === 0 && this.#zero !== "record" && !directHasCredentials()) {
       this.#eof = true;
       return null;
@@ -729,7 +784,7 @@ export class FdSocket<A = unknown> {
    * descriptors that came. Returns the count or -errno.
    */
   #recvInto(p: Uint8Array): number {
-    const c = libc(), fd = this.#fd, length = sizeOf(p.length);
+    const c = libc(), fd = this.#fd, length = receiveSize.of(p.length);
     const n = c.recv(fd, p, length, MSG_DONTWAIT);
     return n >= 0 ? n : reconfirmed(() => c.recv(fd, p, length, MSG_DONTWAIT));
   }
@@ -755,24 +810,25 @@ export class FdSocket<A = unknown> {
   receiveMany(max: number, maxSize: number, signal?: AbortSignal): Promise<Received<A>[] | null> {
     if (this.closed || (this.#eof && this.#inbox.length === 0)) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const attempt = (): Received<A>[] | null | Error | undefined => {
-      // Whether the queue was empty is only known of the fill this attempt makes.
-      this.#drained = false;
-      const first = this.#take(maxSize, max);
-      return first === undefined || first === null || first instanceof Error
-        ? first
-        : this.#takeQueued([first], max, maxSize);
-    };
-    const first = this.#busyPoll > 0
-      ? (): Received<A>[] | null | Error | undefined => {
-        this.#drained = false;
-        const r = this.#takeSpinning(maxSize);
-        return r === undefined || r === null || r instanceof Error
-          ? r
-          : this.#takeQueued([r], max, maxSize);
-      }
-      : attempt;
-    return this.#readers.tryOrPark(signal, attempt, () => null, first);
+    if (this.#readers.length === 0) {
+      const r = this.#takeBatch(max, maxSize, this.#busyPoll > 0);
+      if (r !== undefined) return settled(r);
+    }
+    return this.#readers.park(signal, () => this.#takeBatch(max, maxSize, false), closedNull);
+  }
+
+  /** One try of {@linkcode FdSocket.receiveMany}; `spin` busy-polls for the first record. */
+  #takeBatch(
+    max: number,
+    maxSize: number,
+    spin: boolean,
+  ): Received<A>[] | null | Error | undefined {
+    // Whether the queue was empty is only known of the fill this attempt makes.
+    this.#drained = false;
+    const first = spin ? this.#takeSpinning(maxSize) : this.#take(maxSize, max);
+    return first === undefined || first === null || first instanceof Error
+      ? first
+      : this.#takeQueued([first], max, maxSize);
   }
 
   /**
@@ -849,6 +905,17 @@ export class FdSocket<A = unknown> {
     return this.#shift(maxSize, view);
   }
 
+  #batchSize(): BatchSize {
+    return this.#batch ??= new BatchSize(this.#batchMax);
+  }
+
+  /** Copies records read ahead as views out of the arena (see #lazy). */
+  #materialise(): void {
+    if (!this.#lazy) return;
+    this.#lazy = false;
+    ownBytes(this.#inbox);
+  }
+
   /** The inbox's first record, cut to `maxSize`; a copy unless `view` allows a view. */
   #shift(maxSize: number, view: boolean): Received<A> {
     const r = cut(this.#inbox.shift()!, maxSize);
@@ -868,7 +935,7 @@ export class FdSocket<A = unknown> {
     this.#drained = false;
     if (this.#source) return this.#source.fill(this.#inbox);
     const arena = arenaFor(maxSize, this.#unix);
-    const vlen = Math.min(arena.slots, want ?? this.#batch.size);
+    const vlen = Math.min(arena.slots, want ?? this.#batch?.size ?? 1);
     // Only sockets that asked for ancillary data (Unix descriptors or
     // credentials, IP receive info) ask for control data. Elsewhere a zero
     // control length makes the kernel drop descriptors (closing them)
@@ -877,12 +944,14 @@ export class FdSocket<A = unknown> {
     arena.prepare(vlen, wantControl);
     // AF_PACKET refuses MSG_CMSG_CLOEXEC with EINVAL, so it goes only with control data.
     const flags = wantControl ? MSG_DONTWAIT | MSG_CMSG_CLOEXEC : MSG_DONTWAIT;
-    const n = confirmed(() => libc().recvmmsg(this.#fd, arena.headers, vlen, flags, null));
+    const c = libc(), fd = this.#fd, headers = arena.headers;
+    let n = c.recvmmsg(fd, headers, vlen, flags, null);
+    if (n < 0) n = reconfirmed(() => c.recvmmsg(fd, headers, vlen, flags, null));
     if (n < 0) return -n;
     arena.filled(n);
     // A short batch emptied the queue: a batch that wants more need not ask again.
     this.#drained = n < vlen;
-    if (want === undefined) this.#batch.next(vlen, n);
+    if (want === undefined) this.#batchSize().next(vlen, n);
     for (let i = 0; i < n; i++) {
       const len = arena.length(i);
       const flags = arena.flags(i);
@@ -911,7 +980,7 @@ export class FdSocket<A = unknown> {
     if (!view) ownBytes(this.#inbox);
     else if (this.#inbox.length > 0) {
       this.#lazy = true;
-      arena.lend(this.#materialise);
+      arena.lend(this.#materialiser ??= () => this.#materialise());
     }
     return 0;
   }
@@ -1089,7 +1158,7 @@ export class FdSocket<A = unknown> {
   ): Promise<number | null> {
     const pipe = this.#streamPipe();
     if (pipe === null || this.#readers.length > 0) {
-      return this.#readers.park(signal, attempt, () => null);
+      return this.#readers.park(signal, attempt, closedNull);
     }
     return pipe.read(p, signal);
   }
@@ -1150,10 +1219,10 @@ export class FdSocket<A = unknown> {
     // Reads parked on the reactor go first, on the engine's queue.
     if (this.#pipe && this.#pipe.waiting > 0) {
       this.#pipe.moveTo((p, signal) =>
-        this.#readers.park(signal, this.#readAttempt(p), () => null)
+        this.#readers.park(signal, this.#readAttempt(p), closedNull)
       );
     }
-    return this.#readers.tryOrPark(signal, () => this.#takeStream(maxSize), () => null);
+    return this.#readers.tryOrPark(signal, () => this.#takeStream(maxSize), closedNull);
   }
 
   /** A one-slot arena of the size the last stream receive asked for. */
@@ -1223,7 +1292,7 @@ export class FdSocket<A = unknown> {
   peek(maxSize: number, signal?: AbortSignal): Promise<Received<A> | null> {
     if (this.closed || (this.#eof && this.#inbox.length === 0)) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return this.#readers.tryOrPark(signal, () => this.#peekOnce(maxSize), () => null);
+    return this.#readers.tryOrPark(signal, () => this.#peekOnce(maxSize), closedNull);
   }
 
   #peekOnce(maxSize: number): Received<A> | null | Error | undefined {
@@ -1298,7 +1367,7 @@ export class FdSocket<A = unknown> {
       if (failed !== true) return failed;
       const len = arena.length(0);
       return len === 0 ? null : arena.data.slice(0, len);
-    }, () => null);
+    }, closedNull);
   }
 
   #check(call: string, label = this.#label): void {

@@ -10,6 +10,16 @@
 export type Attempt<T> = () => T | Error | undefined;
 
 /**
+ * An owner that retries its parked operations itself, told which by an op
+ * code and one argument (see {@linkcode WaitQueue.parkOp}): a parked
+ * operation then holds no closure of its own.
+ */
+export interface Retrier {
+  /** Tries operation `op` with `arg` once; answers as an {@linkcode Attempt} does. */
+  retry(op: number, arg: unknown): unknown;
+}
+
+/**
  * One parked operation: its attempt, its settling functions and its place
  * in the queue, in one object. A receive that waits costs this, its promise
  * and the promise's two resolving functions, and nothing per wait besides
@@ -23,19 +33,31 @@ class Waiter<T> {
   reject!: (reason: unknown) => void;
   /** The abort listener, while there is one. */
   abort: (() => void) | null = null;
-  readonly attempt: Attempt<T>;
+  /** The attempt, or the owner that retries operation `op` with `arg`. */
+  readonly attempt: Attempt<T> | Retrier;
+  readonly op: number;
+  readonly arg: unknown;
   readonly onClose: () => T | Error;
   readonly signal: AbortSignal | undefined;
 
-  constructor(attempt: Attempt<T>, onClose: () => T | Error, signal: AbortSignal | undefined) {
+  constructor(
+    attempt: Attempt<T> | Retrier,
+    op: number,
+    arg: unknown,
+    onClose: () => T | Error,
+    signal: AbortSignal | undefined,
+  ) {
     this.attempt = attempt;
+    this.op = op;
+    this.arg = arg;
     this.onClose = onClose;
     this.signal = signal;
   }
 
   /** Tries the operation: true once it settled. */
   tryOnce(): boolean {
-    const r = this.attempt();
+    const a = this.attempt;
+    const r = typeof a === "function" ? a() : a.retry(this.op, this.arg) as T | Error | undefined;
     if (r === undefined) return false;
     this.settle(r);
     return true;
@@ -111,8 +133,33 @@ export class WaitQueue {
     attempt: Attempt<T>,
     onClose: () => T | Error,
   ): Promise<T> {
+    return this.#park(signal, attempt, 0, undefined, onClose);
+  }
+
+  /**
+   * {@linkcode WaitQueue.park} for an operation `owner` retries itself:
+   * `owner.retry(op, arg)` is its attempt. The waiter then holds no closure
+   * (what a pending receive costs, times the sockets that wait).
+   */
+  parkOp<T>(
+    signal: AbortSignal | undefined,
+    owner: Retrier,
+    op: number,
+    arg: unknown,
+    onClose: () => T | Error,
+  ): Promise<T> {
+    return this.#park(signal, owner, op, arg, onClose);
+  }
+
+  #park<T>(
+    signal: AbortSignal | undefined,
+    attempt: Attempt<T> | Retrier,
+    op: number,
+    arg: unknown,
+    onClose: () => T | Error,
+  ): Promise<T> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const waiter = new Waiter<unknown>(attempt, onClose, signal);
+    const waiter = new Waiter<unknown>(attempt, op, arg, onClose, signal);
     const promise = new Promise<T>((resolve, reject) => {
       waiter.resolve = resolve as (value: unknown) => void;
       waiter.reject = reject;

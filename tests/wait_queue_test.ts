@@ -138,3 +138,32 @@ Deno.test("wait queue: aborting the middle and the last keeps the order of the r
   assert.deepEqual(order, ["a", "d"]);
   assert.equal(q.length, 0);
 });
+
+Deno.test("wait queue: parkOp retries through its owner, in order with closure waiters", async () => {
+  const ready: number[] = [];
+  const asked: [number, unknown][] = [];
+  const owner = {
+    retry(op: number, arg: unknown): unknown {
+      asked.push([op, arg]);
+      return ready.length > 0 ? ready.shift()! * (op as number) : undefined;
+    },
+  };
+  const q = new WaitQueue();
+  const a = q.parkOp<number>(undefined, owner, 2, "a", () => -1);
+  const b = q.park(undefined, () => ready.length > 0 ? ready.shift()! : undefined, () => -1);
+  const controller = new AbortController();
+  const c = q.parkOp<number>(controller.signal, owner, 3, "c", () => -1);
+  const d = q.parkOp<number>(undefined, owner, 5, "d", () => -1);
+  assert.equal(q.run(), 0);
+  assert.deepEqual(asked, [[2, "a"]]);
+  controller.abort(new Error("stop"));
+  await assert.rejects(c, /stop/);
+  assert.equal(q.length, 3);
+  ready.push(10, 20);
+  assert.equal(q.run(), 2);
+  assert.deepEqual([await a, await b], [20, 20]);
+  // The aborted one was never tried again, and consumed nothing.
+  assert.deepEqual(asked.map(([op]) => op), [2, 2, 5]);
+  q.close();
+  assert.equal(await d, -1);
+});
