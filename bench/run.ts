@@ -66,6 +66,8 @@ export interface RunOptions {
   dir?: string;
   /** Seconds each file may take before it is killed. */
   timeLimit?: number;
+  /** Where files that draw a chart write it (passed as `BSD_BENCH_OUT`). */
+  out?: string;
 }
 
 /**
@@ -89,14 +91,20 @@ export function benchFiles(dir: string, filters: string[] = []): string[] {
  *
  * @param path The file's path.
  * @param timeLimit Seconds before it is killed.
+ * @param out Where the file may write a chart (`BSD_BENCH_OUT`); default `bench/out/`.
  * @returns Its outcome; never throws for a failing file.
  */
-export async function runBenchFile(path: string, timeLimit: number): Promise<FileOutcome> {
+export async function runBenchFile(
+  path: string,
+  timeLimit: number,
+  out: string = OUT_DIR,
+): Promise<FileOutcome> {
   const file = path.slice(path.lastIndexOf("/") + 1);
   const start = performance.now();
   const [deno, ...args] = denoArgv(path, ["--json"]);
   const child = new Deno.Command(deno, {
     args,
+    env: { BSD_BENCH_OUT: out.replace(/\/?$/, "/") },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -161,6 +169,7 @@ export async function runBenchFiles(options: RunOptions = {}): Promise<FileOutco
     const outcome = await runBenchFile(
       `${dir.replace(/\/?$/, "/")}${file}`,
       options.timeLimit ?? 180,
+      options.out,
     );
     const how = outcome.failure ? `FAILED (${outcome.failure})` : "ok";
     console.error(

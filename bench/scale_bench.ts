@@ -24,7 +24,7 @@
  *
  * Every child runs with its open-file limit raised to the hard limit. Points
  * that need more descriptors than that are left out with a line saying so.
- * The curve goes to `bench/out/scale.svg`.
+ * The curve goes to `scale.svg` in `bench/out/` (or `deno task bench --out=DIR`'s DIR).
  *
  * Run: `deno run --unstable-net -A bench/scale_bench.ts [--json] [--group=idle|active]`
  * (or `deno task bench scale`). The same file is also the peer program:
@@ -695,9 +695,11 @@ async function main(): Promise<void> {
   const memory = group === "active" ? [] : await idleGroup(hard);
   const curve = group === "idle" ? [] : await activeGroup(hard, started);
   if (curve.length + memory.length === 0) return;
-  Deno.mkdirSync(OUT_DIR, { recursive: true });
-  Deno.writeTextFileSync(OUT_DIR + "scale.svg", scaleChart(curve, memory));
-  console.error(`scale: wrote ${OUT_DIR}scale.svg`);
+  // `deno task bench --out=DIR` puts the chart beside results.md in DIR.
+  const out = Deno.env.get("BSD_BENCH_OUT") ?? OUT_DIR;
+  Deno.mkdirSync(out, { recursive: true });
+  Deno.writeTextFileSync(out + "scale.svg", scaleChart(curve, memory));
+  console.error(`scale: wrote ${out}scale.svg`);
 }
 
 /**

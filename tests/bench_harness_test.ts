@@ -366,6 +366,15 @@ Deno.test("runBenchFile() collects rows and reports crashes, silence and overrun
   const d = await runBenchFile(slow, 1);
   assert.equal(d.failure, "killed after the 1 s time limit");
   assert.ok(d.seconds < 10);
+
+  // A file that draws a chart learns `--out`'s directory (scale_bench.ts writes scale.svg there).
+  const chart = write(
+    "e_bench.ts",
+    `emit({ ...${JSON.stringify(SAMPLE)}, case: Deno.env.get("BSD_BENCH_OUT") ?? "unset" });`,
+  );
+  const e = await runBenchFile(chart, 30, `${tmp.path}/charts`);
+  assert.equal(e.failure, undefined);
+  assert.equal(e.rows[0]?.case, `${tmp.path}/charts/`);
 });
 
 Deno.test("bench/run.ts writes results.md and results.json even with no bench files", async () => {
