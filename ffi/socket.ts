@@ -847,7 +847,12 @@ export class FdSocket<A = unknown> implements Retrier {
         }
         if (this.#inbox.length === 0) break;
       }
-      batch.push(this.#shift(maxSize, false));
+      const r = this.#shift(maxSize, false);
+      if (r instanceof Error) {
+        this.#deferred = r;
+        break;
+      }
+      batch.push(r);
     }
     return batch;
   }
@@ -916,12 +921,24 @@ export class FdSocket<A = unknown> implements Retrier {
     ownBytes(this.#inbox);
   }
 
-  /** The inbox's first record, cut to `maxSize`; a copy unless `view` allows a view. */
-  #shift(maxSize: number, view: boolean): Received<A> {
+  /**
+   * The inbox's first record, cut to `maxSize`; a copy unless `view` allows a
+   * view. An Error instead when the caller detached (transferred) the buffer
+   * this record shares with one delivered before it (see ownBytes): its bytes
+   * are gone, and saying so beats handing back an empty record.
+   */
+  #shift(maxSize: number, view: boolean): Received<A> | Error {
     const r = cut(this.#inbox.shift()!, maxSize);
     if (this.#lazy) {
       if (!view) r.data = r.data.slice();
       if (this.#inbox.length === 0) this.#lazy = false;
+    }
+    if ((r.data.buffer as ArrayBuffer).detached) {
+      return new Deno.errors.InvalidData(
+        `${this.#label === "" ? "receive" : `receive ${this.#label}`}: a record read ahead was ` +
+          "lost: the buffer it shared with an earlier record's data was transferred (copy " +
+          "data with slice() before transferring data.buffer)",
+      );
     }
     return r;
   }

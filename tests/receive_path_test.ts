@@ -121,3 +121,46 @@ Deno.test("DatagramSocket.receive(), FFI backend: every record its sender, in an
     (n!.from as { port: number }).port = 1;
   }
 });
+
+Deno.test("a record whose shared buffer the caller transferred is an InvalidData error, not an empty record", async () => {
+  const [a, b] = seqpacketPair();
+  try {
+    for (const many of [false, true]) {
+      // 64 short records queued at once: one recvmmsg reads them ahead into one shared buffer.
+      for (let i = 0; i < 64; i++) await a.send(record(i, 3));
+      let whole = 0, lost = 0;
+      for (let got = 0; got < 64;) {
+        try {
+          const batch = many ? (await b.receiveMany({ max: 8 }))! : [(await b.receive())!];
+          for (const r of batch) {
+            assert.deepEqual(r.data, record(got, 3), `record ${got} arrives whole or not at all`);
+            got++;
+            whole++;
+          }
+          // Legal for the caller once it is done with the batch: hand the bytes on
+          // (postMessage with a transfer list does this), detaching what shares them.
+          for (const r of batch) {
+            const buffer = r.data.buffer as ArrayBuffer;
+            if (!buffer.detached) buffer.transfer();
+          }
+        } catch (err) {
+          assert.ok(err instanceof Deno.errors.InvalidData, String(err));
+          assert.match(err.message, /^receive .*a record read ahead was lost: .*transferred/);
+          got++;
+          lost++;
+        }
+      }
+      assert.equal(whole + lost, 64);
+      if (many) {
+        // receiveMany reads no more than it returns: nothing left behind shares a buffer.
+        assert.equal(lost, 0);
+      } else assert.ok(lost > 0, "records receive() read ahead shared a transferred buffer");
+      // The socket goes on: the next record arrives whole.
+      await a.send(record(99, 5));
+      assert.deepEqual((await b.receive())!.data, record(99, 5));
+    }
+  } finally {
+    a.close();
+    b.close();
+  }
+});
