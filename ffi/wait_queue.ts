@@ -57,7 +57,14 @@ class Waiter<T> {
   /** Tries the operation: true once it settled. */
   tryOnce(): boolean {
     const a = this.attempt;
-    const r = typeof a === "function" ? a() : a.retry(this.op, this.arg) as T | Error | undefined;
+    let r: T | Error | undefined;
+    try {
+      r = typeof a === "function" ? a() : a.retry(this.op, this.arg) as T | Error | undefined;
+    } catch (err) {
+      // Attempts return their errors; one that throws still settles its operation, and the
+      // queue (and the reactor running it) goes on, rather than the promise never settling.
+      r = err instanceof Error ? err : new Error(String(err));
+    }
     if (r === undefined) return false;
     this.settle(r);
     return true;

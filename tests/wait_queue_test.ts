@@ -39,6 +39,22 @@ Deno.test("wait queue: run stops at the first that cannot proceed", async () => 
   assert.equal(await b, "closed");
 });
 
+Deno.test("wait queue: an attempt that throws rejects its operation and the rest go on", async () => {
+  const q = new WaitQueue();
+  let ready = false;
+  const bad = () => {
+    if (!ready) return undefined;
+    throw new RangeError("attempt broke");
+  };
+  const a = q.park(undefined, bad, () => "closed");
+  const b = q.park(undefined, () => ready ? "y" : undefined, () => "closed");
+  ready = true;
+  assert.equal(q.run(), 2);
+  await assert.rejects(a, RangeError);
+  assert.equal(await b, "y");
+  assert.equal(q.length, 0);
+});
+
 Deno.test("wait queue: an abort removes only that operation and rejects with the reason", async () => {
   let changes = 0;
   const q = new WaitQueue(() => changes++);
